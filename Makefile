@@ -1,0 +1,57 @@
+# netcheck: `make demo` runs the main job on the built-in lab; `make test` runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NETCHECK := $(VENV)/bin/netcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OUT ?= out
+
+.PHONY: install system-deps demo test check bench lab-down clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: system-deps $(VENV)/.installed
+
+# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool).
+system-deps:
+	@missing=""; \
+	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+demo: install
+	@mkdir -p $(OUT)
+	$(SUDO) $(NETCHECK) lab up
+	$(SUDO) $(NETCHECK) lab inventory > $(OUT)/lab-inventory.yaml
+	$(SUDO) $(NETCHECK) lab fault add drop --src CP_EAST --dst DP_WEST --port 7001
+	-$(SUDO) $(NETCHECK) run --inventory $(OUT)/lab-inventory.yaml --timeout 2 \
+	  --json-file $(OUT)/demo.json --junit $(OUT)/demo.junit.xml --prom-file $(OUT)/demo.prom; \
+	  echo "netcheck run exit code: $$? (1 = failures found, as expected with the fault)"
+	$(SUDO) $(NETCHECK) lab down
+
+test: install
+	$(SUDO) $(PY) -m pytest -q -p no:cacheprovider
+
+check: install
+	$(VENV)/bin/ruff format --check netcheck tests bench
+	$(VENV)/bin/ruff check netcheck tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: install
+	$(SUDO) $(PY) bench/run_bench.py --write BENCHMARKS.md
+
+lab-down:
+	$(SUDO) $(NETCHECK) lab down
+
+clean: lab-down
+	rm -rf $(VENV) $(OUT) *.egg-info

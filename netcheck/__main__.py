@@ -1,0 +1,3 @@
+from netcheck.cli.main import main
+
+main()

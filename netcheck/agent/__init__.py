@@ -1,0 +1,1 @@
+"""The probe agent (server side) and the collector's transport to it (client side)."""

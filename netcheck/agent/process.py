@@ -1,0 +1,113 @@
+"""Running an agent: listeners plus the API, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from netcheck.agent.certs import server_context
+from netcheck.agent.listeners import AcceptLog, Listeners, ServeMode, ServeSpec
+from netcheck.agent.server import AgentLimits, AgentSettings, ProbeRunner, build_api
+from netcheck.probes.dialer import StreamDialer
+
+DEFAULT_API_PORT = 9925
+
+
+class AgentConfigError(ValueError):
+    """A bad flag or file given to the agent: one line, names the input and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    bind: str = "0.0.0.0"
+    api_port: int = DEFAULT_API_PORT
+    serve_bind: str = "0.0.0.0"
+    token_file: str
+    serve: tuple[ServeSpec, ...] = ()
+    allow: tuple[str, ...] = ()
+    cert_file: str | None = None
+    key_file: str | None = None
+    limits: AgentLimits = AgentLimits()
+    name: str = ""
+
+
+def read_token(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as exc:
+        raise AgentConfigError(
+            f"--token-file {path}: cannot read it ({exc.strerror}); write a random token into it"
+        ) from None
+    if len(token) < 16:
+        raise AgentConfigError(
+            f"--token-file {path}: the token must be at least 16 characters; "
+            "use e.g. `openssl rand -hex 32`"
+        )
+    return token
+
+
+def parse_allow(
+    cidrs: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for c in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(c, strict=False))
+        except ValueError:
+            raise AgentConfigError(f"--allow {c!r}: not a CIDR; write e.g. 198.18.0.0/15") from None
+    return tuple(nets)
+
+
+def settings_of(config: AgentConfig) -> AgentSettings:
+    if (config.cert_file is None) != (config.key_file is None):
+        raise AgentConfigError("--cert and --key go together: give both or neither")
+    return AgentSettings(
+        token=read_token(config.token_file),
+        allow=parse_allow(config.allow),
+        serving=config.serve,
+        limits=config.limits,
+        name=config.name,
+    )
+
+
+async def run_agent(
+    config: AgentConfig, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    settings = settings_of(config)
+    tls: ssl.SSLContext | None = None
+    if any(s.mode is ServeMode.TLS for s in config.serve):
+        tls = server_context(
+            config.cert_file,
+            config.key_file,
+            config.name or "netcheck-agent",
+            [config.serve_bind, config.bind],
+        )
+    log = AcceptLog()
+    listeners = Listeners(config.serve_bind, list(config.serve), tls, log)
+    runner = web.AppRunner(
+        build_api(settings, ProbeRunner(settings, StreamDialer()), log),
+        access_log=None,
+        handle_signals=False,
+    )
+    try:
+        await listeners.start()
+        await runner.setup()
+        await web.TCPSite(runner, config.bind, config.api_port, reuse_address=True).start()
+    except OSError as exc:
+        await listeners.stop()
+        await runner.cleanup()
+        raise AgentConfigError(
+            f"cannot listen ({exc.strerror}): check --bind/--serve-bind and that the ports are free"
+        ) from None
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await listeners.stop()

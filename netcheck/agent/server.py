@@ -1,0 +1,184 @@
+"""The agent's authenticated HTTP API: probe a batch of allowed targets, report what it saw."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from netcheck import __version__
+from netcheck.agent.listeners import AcceptLog, ServeSpec
+from netcheck.agent.ratelimit import TokenBucket
+from netcheck.agent.wire import API_PREFIX, WireError, result_to_json, target_from_json
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import Target, TargetResult
+from netcheck.probes.dialer import Dialer, result
+from netcheck.probes.echo import MAX_PAYLOAD
+from netcheck.probes.registry import probes
+
+MAX_REQUEST_BYTES = 1 << 20
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.05, 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentLimits:
+    max_batch: int = 1024
+    rate: float = 200.0  # probes per second
+    concurrency: int = 64
+    max_timeout_s: float = MAX_TIMEOUT_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    token: str
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    serving: tuple[ServeSpec, ...] = ()
+    limits: AgentLimits = field(default_factory=AgentLimits)
+    name: str = ""
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def allowed(address: str, allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in net for net in allow)
+
+
+def parse_probe_request(body: Any, settings: AgentSettings) -> tuple[list[Target], float, int]:
+    if not isinstance(body, dict):
+        raise WireError("the request must be a JSON object")
+    targets_json = body.get("targets")
+    if not isinstance(targets_json, list):
+        raise WireError("'targets' must be a list")
+    if len(targets_json) > settings.limits.max_batch:
+        raise OverflowError(
+            f"batch of {len(targets_json)} targets exceeds the agent's limit of "
+            f"{settings.limits.max_batch}"
+        )
+    timeout = body.get("timeout_s", 2.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise WireError("'timeout_s' must be a number")
+    timeout = min(max(float(timeout), MIN_TIMEOUT_S), settings.limits.max_timeout_s)
+    payload = body.get("payload_bytes", 16384)
+    if not isinstance(payload, int) or isinstance(payload, bool) or not 0 <= payload <= MAX_PAYLOAD:
+        raise WireError(f"'payload_bytes' must be an integer from 0 to {MAX_PAYLOAD}")
+    targets = [target_from_json(t, f"targets[{i}]") for i, t in enumerate(targets_json)]
+    return targets, timeout, payload
+
+
+class ProbeRunner:
+    """Runs batches: allow-list, bounded concurrency, bounded rate, one batch at a time."""
+
+    def __init__(self, settings: AgentSettings, dialer: Dialer) -> None:
+        self._settings = settings
+        self._dialer = dialer
+        self._bucket = TokenBucket(settings.limits.rate, burst=max(1, settings.limits.concurrency))
+        self._busy = asyncio.Lock()
+        self._probes = probes()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    async def run(self, targets: list[Target], timeout: float, payload: int) -> list[TargetResult]:
+        async with self._busy:
+            sem = asyncio.Semaphore(self._settings.limits.concurrency)
+
+            async def one(t: Target) -> TargetResult:
+                if not allowed(t.address, self._settings.allow):
+                    return result(
+                        t,
+                        Outcome.NOT_MEASURED,
+                        detail=f"refused by the agent: {t.address} is outside its --allow list",
+                    )
+                async with sem:
+                    await self._bucket.acquire()
+                    return await self._probes[t.kind](self._dialer, t, timeout, payload)
+
+            return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> web.Application:
+    expected = f"Bearer {settings.token}".encode()
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/healthz":
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _error(401, "missing or wrong agent token")
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            return _error(exc.status, exc.reason)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def info(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "agent": "netcheck",
+                "version": __version__,
+                "name": settings.name,
+                "serving": [{"port": s.port, "mode": s.mode.value} for s in settings.serving],
+                "allow": [str(n) for n in settings.allow],
+                "limits": {
+                    "max_batch": settings.limits.max_batch,
+                    "rate": settings.limits.rate,
+                    "concurrency": settings.limits.concurrency,
+                    "max_timeout_s": settings.limits.max_timeout_s,
+                },
+                "capabilities": {"raw_probes": False},
+            }
+        )
+
+    async def probe(request: web.Request) -> web.Response:
+        if runner.busy:
+            return _error(429, "the agent is running another batch; retry later")
+        try:
+            body = json.loads(await request.read())
+            targets, timeout, payload = parse_probe_request(body, settings)
+        except OverflowError as exc:
+            return _error(413, str(exc))
+        except (ValueError, UnicodeDecodeError) as exc:  # json and wire errors
+            return _error(400, f"malformed probe request: {exc}")
+        started = time.time()
+        results = await runner.run(targets, timeout, payload)
+        return web.json_response(
+            {
+                "started_at": started,
+                "duration_s": round(time.time() - started, 3),
+                "results": [result_to_json(r) for r in results],
+            }
+        )
+
+    async def accepted(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "accepted": [
+                    {"at": a.at, "port": a.port, "peer": a.peer_ip, "peer_port": a.peer_port}
+                    for a in log.entries()
+                ]
+            }
+        )
+
+    app = web.Application(middlewares=[guard], client_max_size=MAX_REQUEST_BYTES)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get(f"{API_PREFIX}/info", info)
+    app.router.add_post(f"{API_PREFIX}/probe", probe)
+    app.router.add_get(f"{API_PREFIX}/accepted", accepted)
+    return app

@@ -1,0 +1,160 @@
+"""The collector's seam to agents. Direct HTTP here; the Kubernetes pod proxy plugs in later."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+import aiohttp
+
+from netcheck.agent.wire import API_PREFIX, WireError, result_from_json, target_to_json
+from netcheck.model.probe import Target, TargetResult
+
+
+class AgentError(Exception):
+    """An agent that cannot be used: the message is one line that names it and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentInfo:
+    name: str
+    version: str
+    max_batch: int
+    rate: float
+    concurrency: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeBatch:
+    targets: tuple[Target, ...]
+    timeout_s: float
+    payload_bytes: int
+
+
+class AgentTransport(Protocol):
+    async def info(self, agent: str) -> AgentInfo: ...
+
+    async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]: ...
+
+
+def batch_deadline(batch: ProbeBatch, info: AgentInfo) -> float:
+    """How long a healthy agent may take: rate-limited start plus waves of worst-case probes."""
+    n = len(batch.targets)
+    waves = math.ceil(n / max(1, info.concurrency))
+    return n / max(info.rate, 1e-3) + waves * 4 * batch.timeout_s + 5.0
+
+
+def _info_from_json(agent: str, body: Any) -> AgentInfo:
+    try:
+        if not isinstance(body, dict) or body.get("agent") != "netcheck":
+            raise WireError("not a netcheck agent info document")
+        limits = body["limits"]
+        return AgentInfo(
+            name=str(body.get("name", "")),
+            version=str(body.get("version", "")),
+            max_batch=int(limits["max_batch"]),
+            rate=float(limits["rate"]),
+            concurrency=int(limits["concurrency"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AgentError(
+            f"agent {agent} answered something that is not a netcheck agent ({exc}); "
+            "check that the URL points at a netcheck agent's API port"
+        ) from None
+
+
+class HttpAgentTransport:
+    """Talks to agents over plain HTTP with the bearer token."""
+
+    def __init__(self, token: str, connect_timeout: float = 3.0) -> None:
+        self._token = token
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> HttpAgentTransport:
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {self._token}"},
+            connector=aiohttp.TCPConnector(limit=256),
+        )
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(
+        self, agent: str, method: str, path: str, total: float, body: Any = None
+    ) -> Any:
+        assert self._session is not None, "use HttpAgentTransport as an async context manager"
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
+        url = agent.rstrip("/") + path
+        try:
+            async with self._session.request(method, url, json=body, timeout=timeout) as resp:
+                text = await resp.text(errors="replace")
+                if resp.status == 401:
+                    raise AgentError(
+                        f"agent {agent} rejected the token (HTTP 401); give the collector the "
+                        "agent's token (inventory token_file or --token-file)"
+                    )
+                if resp.status != 200:
+                    raise AgentError(
+                        f"agent {agent} answered HTTP {resp.status} to {path}: {_first_line(text)}"
+                    )
+        except aiohttp.ClientConnectorError as exc:
+            raise AgentError(
+                f"agent {agent} is unreachable ({exc.os_error.strerror or exc}); check that it "
+                "runs and that the collector can reach its API port"
+            ) from None
+        except TimeoutError:
+            raise AgentError(f"agent {agent} did not answer {path} within {total:.0f}s") from None
+        except aiohttp.ClientError as exc:
+            raise AgentError(f"agent {agent}: {type(exc).__name__}: {exc}") from None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise AgentError(
+                f"agent {agent} answered {path} with something that is not JSON "
+                f"({_first_line(text)!r}); check that the URL points at a netcheck agent"
+            ) from None
+
+    async def info(self, agent: str) -> AgentInfo:
+        return _info_from_json(agent, await self._call(agent, "GET", f"{API_PREFIX}/info", 10.0))
+
+    async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
+        body = {
+            "targets": [target_to_json(t) for t in batch.targets],
+            "timeout_s": batch.timeout_s,
+            "payload_bytes": batch.payload_bytes,
+        }
+        answer = await self._call(
+            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info), body
+        )
+        try:
+            if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+                raise WireError("no 'results' list")
+            results = [
+                result_from_json(r, f"results[{i}]") for i, r in enumerate(answer["results"])
+            ]
+        except WireError as exc:
+            raise AgentError(
+                f"agent {agent} answered the probe batch with nonsense ({exc}); "
+                "check the agent's version and logs"
+            ) from None
+        asked = [(t.address, t.port, t.kind) for t in batch.targets]
+        got = [(r.address, r.port, r.kind) for r in results]
+        if asked != got:
+            raise AgentError(
+                f"agent {agent} answered for other targets than it was asked; "
+                "check the agent's version and logs"
+            )
+        return results
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:160]

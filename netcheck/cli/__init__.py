@@ -1,0 +1,1 @@
+"""The click entry point: the only place that calls asyncio.run."""

@@ -1,0 +1,449 @@
+"""netcheck command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import signal
+import sys
+import time
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from netcheck import __version__
+from netcheck.agent.listeners import parse_serve
+from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
+from netcheck.agent.server import AgentLimits
+from netcheck.agent.transport import HttpAgentTransport
+from netcheck.collector.plan import plan_mesh
+from netcheck.collector.run import Collected, collect
+from netcheck.diagnosis.findings import diagnose
+from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
+from netcheck.lab import build, faults
+from netcheck.lab.net import LabError
+from netcheck.lab.spec import LabSpecError, spec_from_yaml
+from netcheck.model.report import RunReport
+from netcheck.model.topology import Topology
+from netcheck.reports import json_report, junit, prometheus, terminal
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"netcheck: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="netcheck")
+def main() -> None:
+    """Network connectivity verification and diagnostics for multi-region Cassandra."""
+
+
+# ---------------------------------------------------------------- agent
+
+
+@main.command()
+@click.option("--bind", default="0.0.0.0", show_default=True, help="Address of the agent API.")
+@click.option("--api-port", default=DEFAULT_API_PORT, show_default=True, type=int)
+@click.option(
+    "--serve-bind", default="0.0.0.0", show_default=True, help="Address the served ports listen on."
+)
+@click.option(
+    "--token-file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="File holding the bearer token the API requires.",
+)
+@click.option(
+    "--serve",
+    "serve",
+    multiple=True,
+    metavar="PORT[:tcp|tls|http]",
+    help="Serve a port in place of Cassandra (repeatable).",
+)
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="CIDR",
+    help="The only networks the agent will probe (repeatable).",
+)
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--key", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--name", default="", help="Name reported by the agent.")
+@click.option("--max-batch", default=1024, show_default=True, type=click.IntRange(1, 100000))
+@click.option(
+    "--rate",
+    default=200.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 100000),
+    help="Probes per second at most.",
+)
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 4096))
+def agent(
+    bind: str,
+    api_port: int,
+    serve_bind: str,
+    token_file: str,
+    serve: tuple[str, ...],
+    allow: tuple[str, ...],
+    cert: str | None,
+    key: str | None,
+    name: str,
+    max_batch: int,
+    rate: float,
+    concurrency: int,
+) -> None:
+    """Run a probe agent."""
+    from netcheck.agent.process import run_agent
+
+    try:
+        specs = tuple(parse_serve(s) for s in serve)
+    except ValueError as exc:
+        fail(str(exc))
+    config = AgentConfig(
+        bind=bind,
+        api_port=api_port,
+        serve_bind=serve_bind,
+        token_file=token_file,
+        serve=specs,
+        allow=allow,
+        cert_file=cert,
+        key_file=key,
+        name=name,
+        limits=AgentLimits(max_batch=max_batch, rate=rate, concurrency=concurrency),
+    )
+    if not allow:
+        click.echo(
+            "netcheck agent: no --allow given: every probe request will be refused", err=True
+        )
+
+    async def serve_forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        ready = asyncio.Event()
+        task = asyncio.create_task(run_agent(config, stop, ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.is_set():
+            click.echo(f"netcheck agent {name or ''} listening on {bind}:{api_port}", err=True)
+        else:
+            waiter.cancel()
+        await task
+
+    try:
+        asyncio.run(serve_forever())
+    except AgentConfigError as exc:
+        fail(str(exc))
+
+
+# ---------------------------------------------------------------- run
+
+
+def _progress_console() -> Console:
+    return Console(stderr=True)
+
+
+async def _collect(
+    topology: Topology, token: str, timeout: float, payload: int, show_progress: bool
+) -> Collected:
+    plan = plan_mesh(topology)
+    per_agent: dict[str, int] = {}
+    for spec in plan:
+        per_agent[spec.src] = per_agent.get(spec.src, 0) + 1
+    progress = Progress(
+        TextColumn("probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_progress_console(),
+        transient=True,
+        disable=not show_progress,
+    )
+    done: dict[str, int] = {}
+    with progress:
+        task = progress.add_task("probing", total=len(plan))
+
+        def on_progress(src: str, n: int) -> None:
+            done[src] = n
+            progress.update(task, completed=sum(done.values()))
+
+        async with HttpAgentTransport(token) as transport:
+            return await collect(
+                topology,
+                plan,
+                transport,
+                timeout_s=timeout,
+                payload_bytes=payload,
+                progress=on_progress,
+            )
+
+
+@main.command()
+@click.option(
+    "--inventory",
+    "inventory_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Inventory YAML of clusters and endpoints.",
+)
+@click.option(
+    "--token-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Agent token (default: the inventory's token_file).",
+)
+@click.option(
+    "--timeout",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 30),
+    help="Per-probe timeout in seconds.",
+)
+@click.option(
+    "--payload-bytes",
+    default=16384,
+    show_default=True,
+    type=click.IntRange(0, 1 << 20),
+    help="Payload pushed through ports a netcheck agent serves.",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--json-file", type=click.Path(dir_okay=False), default=None)
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
+@click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
+@click.option("--no-progress", is_flag=True)
+def run(
+    inventory_path: str,
+    token_file: str | None,
+    timeout: float,
+    payload_bytes: int,
+    output: str,
+    json_file: str | None,
+    junit_file: str | None,
+    prom_file: str | None,
+    prom_pod_pairs: bool,
+    no_progress: bool,
+) -> None:
+    """Probe the full mesh and report the matrix and diagnosis.
+
+    Exit codes: 0 pass, 1 failures found, 2 bad input, 3 incomplete.
+    """
+    try:
+        topology = load_inventory(inventory_path)
+    except InventoryError as exc:
+        fail(str(exc))
+    token_path = token_file or topology.token_file
+    if not token_path:
+        fail(
+            f"{inventory_path}: no agent token: set token_file in the inventory or "
+            "pass --token-file"
+        )
+    try:
+        token = read_token(token_path)
+    except AgentConfigError as exc:
+        fail(str(exc))
+    started = datetime.datetime.now(datetime.UTC)
+    t0 = time.monotonic()
+    show = not no_progress and sys.stderr.isatty()
+    collected = asyncio.run(_collect(topology, token, timeout, payload_bytes, show))
+    for problem in collected.problems:
+        click.echo(f"netcheck: {problem.message}", err=True)
+    findings = diagnose(
+        topology, collected.results, tuple((p.endpoint, p.message) for p in collected.problems)
+    )
+    report = RunReport(
+        topology=topology,
+        probes=collected.results,
+        findings=findings,
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.monotonic() - t0,
+    )
+    _write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
+    sys.exit(report.verdict.exit_code)
+
+
+def _write_outputs(
+    report: RunReport,
+    output: str,
+    json_file: str | None,
+    junit_file: str | None,
+    prom_file: str | None,
+    prom_pod_pairs: bool,
+) -> None:
+    if output == "json":
+        click.echo(json_report.to_json(report), nl=False)
+    else:
+        terminal.render(report, Console(highlight=False))
+    for path, text in (
+        (json_file, lambda: json_report.to_json(report)),
+        (junit_file, lambda: junit.to_junit(report)),
+        (prom_file, lambda: prometheus.to_exposition(report, prom_pod_pairs)),
+    ):
+        if path:
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text())
+            except OSError as exc:
+                fail(
+                    f"cannot write {path} ({exc.strerror}); check the directory exists "
+                    "and is writable"
+                )
+
+
+# ---------------------------------------------------------------- lab
+
+
+@main.group()
+def lab() -> None:
+    """The built-in lab: two regions of real network namespaces with agents (needs root)."""
+
+
+@lab.command("up")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Lab spec YAML (default: CP_EAST and DP_WEST, 2 racks x 2 pods each).",
+)
+def lab_up(spec_file: str | None) -> None:
+    """Build the lab and start its agents (idempotent)."""
+    spec = None
+    if spec_file:
+        try:
+            with open(spec_file, encoding="utf-8") as f:
+                spec = spec_from_yaml(f.read(), spec_file)
+        except OSError as exc:
+            fail(f"--spec {spec_file}: cannot read it ({exc.strerror})")
+        except LabSpecError as exc:
+            fail(str(exc))
+    try:
+        state, built = build.lab_up(spec)
+    except LabError as exc:
+        fail(str(exc))
+    what = "built" if built else "already up"
+    click.echo(
+        f"lab {what}: {len(state['hosts'])} hosts in {len(state['clusters'])} clusters; "
+        "`netcheck lab inventory > lab.yaml` then `netcheck run --inventory lab.yaml`"
+    )
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Remove everything the lab made (also after a crash)."""
+    try:
+        removed = build.lab_down()
+    except LabError as exc:
+        fail(str(exc))
+    click.echo(f"lab down: removed {len(removed)} namespaces/links")
+
+
+@lab.command("inventory")
+def lab_inventory() -> None:
+    """Print the inventory of the running lab."""
+    from netcheck.lab.inventory import lab_topology
+
+    try:
+        click.echo(dump_inventory(lab_topology(build.require_state())), nl=False)
+    except LabError as exc:
+        fail(str(exc))
+
+
+@lab.group("fault")
+def lab_fault() -> None:
+    """Inject, list and clear network faults."""
+
+
+@lab_fault.command("add")
+@click.argument("kind", type=click.Choice(faults.KINDS))
+@click.option("--src", default=None, help="CLUSTER, CLUSTER/RACK or a host name.")
+@click.option("--dst", default=None, help="CLUSTER, CLUSTER/RACK or a host name.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None)
+@click.option("--one-way", is_flag=True, help="Only src -> dst (default: both directions).")
+@click.option("--mtu", type=int, default=1200, show_default=True)
+@click.option(
+    "--with",
+    "reject_with",
+    default="icmp-admin-prohibited",
+    show_default=True,
+    type=click.Choice(faults.REJECT_WITH),
+)
+@click.option(
+    "--allow-frag-needed",
+    is_flag=True,
+    help="mtu: let ICMP fragmentation-needed through (PMTU discovery works).",
+)
+def lab_fault_add(
+    kind: str,
+    src: str | None,
+    dst: str | None,
+    port: int | None,
+    one_way: bool,
+    mtu: int,
+    reject_with: str,
+    allow_frag_needed: bool,
+) -> None:
+    """Add a fault: drop, reject, blackhole, mtu, masquerade or route."""
+    try:
+        fault = faults.add_fault(
+            kind,
+            src=src,
+            dst=dst,
+            port=port,
+            both=not one_way,
+            mtu=mtu,
+            reject_with=reject_with,
+            allow_frag_needed=allow_frag_needed,
+        )
+    except LabError as exc:
+        fail(str(exc))
+    click.echo(f"fault {fault['id']}: {_describe_fault(fault)}")
+
+
+def _describe_fault(f: dict[str, object]) -> str:
+    parts = [str(f["kind"])]
+    for key in ("src", "dst", "port", "mtu", "reject_with"):
+        if f.get(key) is not None:
+            parts.append(f"{key}={f[key]}")
+    if f["kind"] in ("drop", "reject", "route", "masquerade"):
+        parts.append(f"direction={f['direction']}")
+    return " ".join(parts)
+
+
+@lab_fault.command("list")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def lab_fault_list(output: str) -> None:
+    """List active faults."""
+    try:
+        active = faults.list_faults()
+    except LabError as exc:
+        fail(str(exc))
+    if output == "json":
+        click.echo(
+            json.dumps([{k: v for k, v in f.items() if k != "undo"} for f in active], indent=2)
+        )
+        return
+    if not active:
+        click.echo("no faults")
+    for f in active:
+        click.echo(f"{f['id']}: {_describe_fault(f)}")
+
+
+@lab_fault.command("clear")
+def lab_fault_clear() -> None:
+    """Remove every fault."""
+    try:
+        n = faults.clear_faults()
+    except LabError as exc:
+        fail(str(exc))
+    click.echo(f"cleared {n} faults")

@@ -1,0 +1,104 @@
+"""Dispatch a plan to all agents concurrently and gather one result per planned probe."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netcheck.agent.transport import AgentError, AgentTransport, ProbeBatch
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult, ProbeSpec, Target
+from netcheck.model.topology import Topology
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentProblem:
+    endpoint: str
+    agent: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collected:
+    results: tuple[ProbeResult, ...]
+    problems: tuple[AgentProblem, ...]
+
+
+ProgressFn = Callable[[str, int], None]  # (endpoint name, probes finished for it)
+
+
+def _not_measured(spec: ProbeSpec, why: str) -> ProbeResult:
+    return ProbeResult(
+        src=spec.src,
+        dst=spec.dst,
+        port=spec.port,
+        kind=spec.kind,
+        outcome=Outcome.NOT_MEASURED,
+        detail=why,
+    )
+
+
+async def collect(
+    topology: Topology,
+    plan: list[ProbeSpec],
+    transport: AgentTransport,
+    *,
+    timeout_s: float,
+    payload_bytes: int,
+    progress: ProgressFn | None = None,
+) -> Collected:
+    by_src: dict[str, list[ProbeSpec]] = defaultdict(list)
+    for spec in plan:
+        by_src[spec.src].append(spec)
+
+    async def one_agent(
+        src: str, specs: list[ProbeSpec]
+    ) -> tuple[list[ProbeResult], AgentProblem | None]:
+        ep = topology.endpoint(src)
+        assert ep.agent is not None
+        out: list[ProbeResult] = []
+        try:
+            info = await transport.info(ep.agent)
+            for i in range(0, len(specs), info.max_batch):
+                chunk = specs[i : i + info.max_batch]
+                batch = ProbeBatch(
+                    targets=tuple(
+                        Target(
+                            address=topology.endpoint(s.dst).address,
+                            port=s.port,
+                            kind=s.kind,
+                            echo=s.echo,
+                        )
+                        for s in chunk
+                    ),
+                    timeout_s=timeout_s,
+                    payload_bytes=payload_bytes,
+                )
+                answers = await transport.probe(ep.agent, batch, info)
+                out.extend(
+                    ProbeResult(
+                        src=s.src,
+                        dst=s.dst,
+                        port=s.port,
+                        kind=s.kind,
+                        outcome=a.outcome,
+                        latency_ms=a.latency_ms,
+                        detail=a.detail,
+                    )
+                    for s, a in zip(chunk, answers, strict=True)
+                )
+                if progress:
+                    progress(src, len(out))
+        except AgentError as exc:
+            out.extend(_not_measured(s, f"agent not usable: {exc}") for s in specs[len(out) :])
+            if progress:
+                progress(src, len(out))
+            return out, AgentProblem(endpoint=src, agent=ep.agent, message=str(exc))
+        return out, None
+
+    gathered = await asyncio.gather(*(one_agent(s, v) for s, v in by_src.items()))
+    results = [r for rs, _ in gathered for r in rs]
+    problems = [p for _, p in gathered if p is not None]
+    return Collected(results=tuple(results), problems=tuple(problems))

@@ -1,0 +1,1 @@
+"""Turns the matrix into findings: one per cause, with its place and remedy."""

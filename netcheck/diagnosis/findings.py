@@ -1,0 +1,294 @@
+"""From probe results to findings.
+
+Failures of one outcome are covered greedily by the coarsest (source group, destination
+group) rectangles in which every measured pair fails the same way: "7001 times out from every
+CP_EAST endpoint to every DP_WEST endpoint" rather than sixteen pair findings. Rectangles that
+differ only by port are merged, and so are the two directions of one cause.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import product
+
+from netcheck.model.findings import Finding, Severity
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult
+from netcheck.model.topology import LEVELS, Endpoint, Topology
+
+Triple = tuple[str, str, int]  # (src endpoint, dst endpoint, port)
+Scope = tuple[str, tuple[str, ...]]  # (level, group key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Cause:
+    code: str
+    severity: Severity
+    verb: str
+    hint: str
+
+
+CAUSES = {
+    Outcome.TIMEOUT: _Cause(
+        code="PORT_TIMEOUT",
+        severity=Severity.ERROR,
+        verb="times out",
+        hint="a firewall silently drops it (security group, NACL, host firewall or "
+        "NetworkPolicy): allow tcp/{ports} from {src} to {dst}",
+    ),
+    Outcome.REFUSED: _Cause(
+        code="PORT_REFUSED",
+        severity=Severity.ERROR,
+        verb="is refused (RST)",
+        hint="nothing listens on tcp/{ports} at {dst}, or a firewall rejects with tcp-reset: "
+        "check the service and REJECT rules between {src} and {dst}",
+    ),
+    Outcome.UNREACHABLE: _Cause(
+        code="HOST_UNREACHABLE",
+        severity=Severity.ERROR,
+        verb="is unreachable",
+        hint="ICMP unreachable/prohibited came back or no route exists: check routes to "
+        "{dst} (VPC peering / Transit Gateway / Submariner / Cilium Cluster Mesh) and "
+        "REJECT rules or NetworkPolicies on tcp/{ports}",
+    ),
+    Outcome.STALLED: _Cause(
+        code="PATH_MTU_STALL",
+        severity=Severity.ERROR,
+        verb="connects but full-size data stalls",
+        hint="path MTU black hole between {src} and {dst}: a smaller-MTU link drops large "
+        "packets and ICMP fragmentation-needed is blocked; allow ICMP type 3 code 4 or "
+        "clamp TCP MSS on the tunnel/WAN",
+    ),
+    Outcome.TLS_FAILED: _Cause(
+        code="TLS_HANDSHAKE_FAILED",
+        severity=Severity.ERROR,
+        verb="fails the TLS handshake",
+        hint="TCP connects to {dst} on tcp/{ports} but TLS fails: check "
+        "server_encryption_options on both sides and any TLS-intercepting middlebox",
+    ),
+    Outcome.NAT: _Cause(
+        code="SOURCE_NAT",
+        severity=Severity.ERROR,
+        verb="is source-NATed",
+        hint="the peer sees another address than the sender's pod IP: disable masquerade "
+        "between pod CIDRs ({src} to {dst}; e.g. ip-masq-agent nonMasqueradeCIDRs, "
+        "Calico natOutgoing, Cilium ipv4-native-routing-cidr)",
+    ),
+    Outcome.ERROR: _Cause(
+        code="PROBE_ERROR",
+        severity=Severity.ERROR,
+        verb="fails with an error",
+        hint="see the probes' detail for {src} to {dst} on tcp/{ports}",
+    ),
+    Outcome.NOT_MEASURED: _Cause(
+        code="NOT_MEASURED",
+        severity=Severity.WARNING,
+        verb="was not measured",
+        hint="these pairs are unknown, not passing: see the probes' detail and fix the agent "
+        "or its --allow list, then run again",
+    ),
+}
+
+
+def diagnose(
+    topology: Topology,
+    results: tuple[ProbeResult, ...],
+    agent_problems: tuple[tuple[str, str], ...] = (),
+) -> tuple[Finding, ...]:
+    """Findings for a run; agent_problems are (endpoint, one-line message) pairs."""
+    eps = {ep.name: ep for ep in topology.endpoints}
+    outcome_of: dict[Triple, Outcome] = {(r.src, r.dst, r.port): r.outcome for r in results}
+    unusable_agents = {name for name, _ in agent_problems}
+    findings: list[Finding] = []
+    for name, message in agent_problems:
+        pairs = sum(1 for (s, _, _) in outcome_of if s == name)
+        findings.append(
+            Finding(
+                severity=Severity.WARNING,
+                code="AGENT_UNAVAILABLE",
+                summary=f"agent of {name} could not be used: {pairs} probes not measured",
+                src_cluster=eps[name].cluster,
+                dst_cluster="*",
+                ports=(),
+                affected_pairs=pairs,
+                hint=message,
+                src_scope=f"pod {name}",
+                dst_scope="every endpoint",
+                outcome=Outcome.NOT_MEASURED.value,
+            )
+        )
+    for outcome, cause in CAUSES.items():
+        failing = {t for t, o in outcome_of.items() if o is outcome and t[0] not in unusable_agents}
+        if failing:
+            rects = _cover(eps, outcome_of, failing)
+            findings.extend(_to_findings(topology, eps, outcome_of, rects, outcome, cause))
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    findings.sort(key=lambda f: (order[f.severity], -f.affected_pairs, f.summary))
+    return tuple(findings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Rect:
+    src: Scope
+    dst: Scope
+    ports: tuple[int, ...]
+    pairs: frozenset[tuple[str, str]]
+
+
+def _cover(
+    eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome], failing: set[Triple]
+) -> list[_Rect]:
+    members: dict[Scope, list[str]] = defaultdict(list)
+    for name, ep in eps.items():
+        for level in LEVELS:
+            members[(level, ep.scope(level))].append(name)
+    by_port: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for s, d, p in failing:
+        by_port[p].add((s, d))
+    uncovered = set(failing)
+    chosen: dict[tuple[Scope, Scope], tuple[set[int], set[tuple[str, str]]]] = {}
+    for src_li, dst_li in sorted(product(range(len(LEVELS)), repeat=2), key=lambda c: (sum(c), c)):
+        if not uncovered:
+            break
+        src_level, dst_level = LEVELS[src_li], LEVELS[dst_li]
+        for port, fpairs in sorted(by_port.items()):
+            left = [(s, d) for s, d in fpairs if (s, d, port) in uncovered]
+            src_groups = sorted({(src_level, eps[s].scope(src_level)) for s, _ in left})
+            dst_groups = sorted({(dst_level, eps[d].scope(dst_level)) for _, d in left})
+            for sg, dg in product(src_groups, dst_groups):
+                # Every measured pair in the rectangle must fail the same way.
+                pairs = [
+                    (s, d)
+                    for s in members[sg]
+                    for d in members[dg]
+                    if outcome_of.get((s, d, port), Outcome.NOT_MEASURED)
+                    is not Outcome.NOT_MEASURED
+                    or (s, d, port) in failing
+                ]
+                if not pairs or any((s, d, port) not in failing for s, d in pairs):
+                    continue
+                newly = {(s, d, port) for s, d in pairs} & uncovered
+                if not newly:
+                    continue
+                uncovered -= newly
+                ports, covered = chosen.setdefault((sg, dg), (set(), set()))
+                ports.add(port)
+                covered.update(pairs)
+    return [
+        _Rect(src=sg, dst=dg, ports=tuple(sorted(ports)), pairs=frozenset(pairs))
+        for (sg, dg), (ports, pairs) in chosen.items()
+    ]
+
+
+def describe(scope: Scope) -> str:
+    level, key = scope
+    if level == "all":
+        return "every endpoint"
+    if level == "cluster":
+        return f"every {key[0]} endpoint"
+    if level == "datacenter":
+        return f"datacenter {key[0]}/{key[1]}"
+    if level == "rack":
+        return f"rack {key[0]}/{key[1]}/{key[2]}"
+    return f"{key[3]}"
+
+
+def _cidrs(topology: Topology, eps: dict[str, Endpoint], scope: Scope) -> str:
+    level, key = scope
+    if level == "cluster":
+        cidrs = topology.cluster(key[0]).pod_cidrs
+        if cidrs:
+            return ", ".join(cidrs)
+    if level == "all":
+        return "all clusters"
+    addresses = sorted(ep.address for ep in eps.values() if ep.scope(level) == key)
+    return ", ".join(addresses) if len(addresses) <= 4 else f"{len(addresses)} addresses"
+
+
+def _cluster_of(scope: Scope) -> str:
+    return scope[1][0] if scope[0] != "all" else "*"
+
+
+def _tighten(eps: dict[str, Endpoint], scope: Scope, involved: set[str]) -> Scope:
+    """Name one host when only one is involved; narrow 'every endpoint' to one cluster."""
+    if len(involved) == 1:
+        name = next(iter(involved))
+        return ("pod", eps[name].scope("pod"))
+    clusters = {eps[n].cluster for n in involved}
+    if scope[0] == "all" and len(clusters) == 1:
+        return ("cluster", (next(iter(clusters)),))
+    return scope
+
+
+def _tightened(eps: dict[str, Endpoint], rects: list[_Rect]) -> list[_Rect]:
+    merged: dict[tuple[Scope, Scope], tuple[set[int], set[tuple[str, str]]]] = {}
+    for r in rects:
+        sc = _tighten(eps, r.src, {s for s, _ in r.pairs})
+        dc = _tighten(eps, r.dst, {d for _, d in r.pairs})
+        ports, pairs = merged.setdefault((sc, dc), (set(), set()))
+        ports.update(r.ports)
+        pairs.update(r.pairs)
+    return [
+        _Rect(src=sc, dst=dc, ports=tuple(sorted(ports)), pairs=frozenset(pairs))
+        for (sc, dc), (ports, pairs) in merged.items()
+    ]
+
+
+def _to_findings(
+    topology: Topology,
+    eps: dict[str, Endpoint],
+    outcome_of: dict[Triple, Outcome],
+    rects: list[_Rect],
+    outcome: Outcome,
+    cause: _Cause,
+) -> list[Finding]:
+    rects = _tightened(eps, rects)
+    out: list[Finding] = []
+    used: set[int] = set()
+    for i, r in enumerate(rects):
+        if i in used:
+            continue
+        used.add(i)
+        mirror = next(
+            (j for j, q in enumerate(rects) if j not in used and q.src == r.dst and q.dst == r.src),
+            None,
+        )
+        src, dst = describe(r.src), describe(r.dst)
+        if mirror is not None:
+            used.add(mirror)
+            ports = tuple(sorted(set(r.ports) | set(rects[mirror].ports)))
+            pairs = len(r.pairs) + len(rects[mirror].pairs)
+            ports_s = ",".join(str(p) for p in ports)
+            summary = (
+                f"{ports_s} {cause.verb} between {src} and {dst}, both directions: {pairs} pairs"
+            )
+        else:
+            ports = r.ports
+            pairs = len(r.pairs)
+            ports_s = ",".join(str(p) for p in ports)
+            summary = f"{ports_s} {cause.verb} from {src} to {dst}: {pairs} pairs"
+            if outcome is not Outcome.NOT_MEASURED:
+                reverse = [outcome_of.get((d, s, p)) for s, d in r.pairs for p in r.ports]
+                if reverse and all(o is Outcome.OPEN for o in reverse):
+                    summary += " (one direction only: the reverse is open)"
+        out.append(
+            Finding(
+                severity=cause.severity,
+                code=cause.code,
+                summary=summary,
+                src_cluster=_cluster_of(r.src),
+                dst_cluster=_cluster_of(r.dst),
+                ports=ports,
+                affected_pairs=pairs,
+                hint=cause.hint.format(
+                    ports=ports_s,
+                    src=_cidrs(topology, eps, r.src),
+                    dst=_cidrs(topology, eps, r.dst),
+                ),
+                src_scope=src,
+                dst_scope=dst,
+                outcome=outcome.value,
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Where the topology comes from: an inventory file here, Kubernetes later."""

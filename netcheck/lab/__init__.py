@@ -1,0 +1,1 @@
+"""The built-in lab: regions, routers, racks and pods as real network namespaces."""

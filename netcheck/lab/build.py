@@ -1,0 +1,229 @@
+"""Build the lab, start its agents, write its state; and take it all down again."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict
+from typing import Any
+
+from netcheck.lab import net
+from netcheck.lab.net import LabError
+from netcheck.lab.spec import (
+    MGMT_HOST,
+    MGMT_NET,
+    TRANSIT_NET,
+    LabHost,
+    LabSpec,
+    cluster_nets,
+    default_spec,
+    lab_hosts,
+    spec_to_dict,
+)
+
+STATE_DIR_ENV = "NETCHECK_LAB_DIR"
+DEFAULT_STATE_DIR = "/run/netcheck-lab"
+AGENT_API_PORT = 9925
+WAN_NS = "ncl-wan"
+MGMT_NS = "ncl-mgmt"
+NOBODY = "65534"
+
+
+def state_dir() -> str:
+    return os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR)
+
+
+def state_path() -> str:
+    return os.path.join(state_dir(), "state.json")
+
+
+def load_state() -> dict[str, Any] | None:
+    try:
+        with open(state_path(), encoding="utf-8") as f:
+            state: dict[str, Any] = json.load(f)
+            return state
+    except (OSError, ValueError):
+        return None
+
+
+def save_state(state: dict[str, Any]) -> None:
+    tmp = state_path() + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+    os.replace(tmp, state_path())
+
+
+def require_state() -> dict[str, Any]:
+    state = load_state()
+    if state is None:
+        raise LabError("the lab is not up: run `netcheck lab up` first")
+    return state
+
+
+def _healthy(state: dict[str, Any]) -> bool:
+    have = set(net.lab_namespaces())
+    if not all(h["namespace"] in have for h in state["hosts"]):
+        return False
+    return all(_agent_alive(h["mgmt_address"]) for h in state["hosts"])
+
+
+def _agent_alive(mgmt_address: str) -> bool:
+    try:
+        with urllib.request.urlopen(
+            f"http://{mgmt_address}:{AGENT_API_PORT}/healthz", timeout=1
+        ) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def lab_up(spec: LabSpec | None = None, *, timeout_s: float = 60.0) -> tuple[dict[str, Any], bool]:
+    """Build the lab; returns (state, built). Idempotent: a healthy lab of the same spec stays."""
+    net.require_root_and_tools()
+    spec = spec or default_spec()
+    state = load_state()
+    if state is not None and state["spec"] == spec_to_dict(spec) and _healthy(state):
+        return state, False
+    lab_down()
+    os.makedirs(state_dir(), mode=0o755, exist_ok=True)
+    try:
+        state = _build(spec)
+        save_state(state)
+        _wait_agents(state, timeout_s)
+    except BaseException:
+        lab_down()
+        raise
+    return state, True
+
+
+def _build(spec: LabSpec) -> dict[str, Any]:
+    clusters = cluster_nets(spec)
+    hosts = lab_hosts(spec)
+    token_file = os.path.join(state_dir(), "agent-token")
+    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    # management network: host side <-> bridge in ncl-mgmt <-> every lab host's mgmt0
+    net.add_namespace(MGMT_NS)
+    net.ip(MGMT_NS, "link", "add", "br0", "type", "bridge")
+    net.ip(MGMT_NS, "link", "set", "br0", "up")
+    net.veth(None, net.ROOT_LINK, MGMT_NS, "host0")
+    net.ip(None, "addr", "add", f"{MGMT_HOST}/{MGMT_NET.prefixlen}", "dev", net.ROOT_LINK)
+    net.ip(None, "link", "set", net.ROOT_LINK, "up")
+    net.ip(MGMT_NS, "link", "set", "host0", "master", "br0", "up")
+    # WAN router and one router per cluster, each with a bridge for its hosts
+    net.add_namespace(WAN_NS)
+    net.sysctl(WAN_NS, "net.ipv4.ip_forward", "1")
+    for c in clusters:
+        net.add_namespace(c.router_ns)
+        net.sysctl(c.router_ns, "net.ipv4.ip_forward", "1")
+        net.ip(c.router_ns, "link", "add", "br0", "type", "bridge")
+        net.ip(c.router_ns, "addr", "add", f"{c.router_address}/19", "dev", "br0")
+        net.ip(c.router_ns, "link", "set", "br0", "up")
+        net.veth(c.router_ns, "wan0", WAN_NS, f"to-{c.short}")
+        net.ip(c.router_ns, "addr", "add", f"{c.transit_router}/30", "dev", "wan0")
+        net.ip(WAN_NS, "addr", "add", f"{c.transit_wan}/30", "dev", f"to-{c.short}")
+        net.ip(c.router_ns, "link", "set", "wan0", "up")
+        net.ip(WAN_NS, "link", "set", f"to-{c.short}", "up")
+        net.ip(WAN_NS, "route", "add", c.site, "via", c.transit_router)
+    for c in clusters:
+        # transit addresses are routed too: masqueraded traffic must find its way back
+        net.ip(c.router_ns, "route", "add", TRANSIT_NET, "via", c.transit_wan)
+        for other in clusters:
+            if other.name != c.name:
+                net.ip(c.router_ns, "route", "add", other.site, "via", c.transit_wan)
+    router_of = {c.name: c for c in clusters}
+    for i, h in enumerate(hosts):
+        c = router_of[h.cluster]
+        net.add_namespace(h.namespace)
+        net.veth(h.namespace, "eth0", c.router_ns, f"h{i}")
+        net.ip(c.router_ns, "link", "set", f"h{i}", "master", "br0", "up")
+        net.ip(h.namespace, "addr", "add", f"{h.address}/19", "dev", "eth0")
+        net.ip(h.namespace, "link", "set", "eth0", "up")
+        net.ip(h.namespace, "route", "add", "default", "via", c.router_address)
+        net.veth(h.namespace, "mgmt0", MGMT_NS, f"m{i}")
+        net.ip(MGMT_NS, "link", "set", f"m{i}", "master", "br0", "up")
+        net.ip(h.namespace, "addr", "add", f"{h.mgmt_address}/{MGMT_NET.prefixlen}", "dev", "mgmt0")
+        net.ip(h.namespace, "link", "set", "mgmt0", "up")
+    allow = [c.site for c in clusters]
+    pids = {h.name: _start_agent(h, token_file, allow) for h in hosts}
+    return {
+        "spec": spec_to_dict(spec),
+        "clusters": [asdict(c) for c in clusters],
+        "hosts": [asdict(h) for h in hosts],
+        "token_file": token_file,
+        "pids": pids,
+        "faults": [],
+        "next_fault": 1,
+    }
+
+
+def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> int:
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        h.namespace,
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        sys.executable,
+        "-m",
+        "netcheck",
+        "agent",
+        "--bind",
+        h.mgmt_address,
+        "--api-port",
+        str(AGENT_API_PORT),
+        "--serve-bind",
+        "0.0.0.0",
+        "--token-file",
+        token_file,
+        "--name",
+        h.name,
+        "--rate",
+        "1000",
+    ]
+    for port, mode in h.serve:
+        cmd += ["--serve", f"{port}:{mode}"]
+    for cidr in allow:
+        cmd += ["--allow", cidr]
+    log = open(os.path.join(state_dir(), f"agent-{h.name}.log"), "ab")  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd="/"
+        )
+    finally:
+        log.close()
+    return proc.pid
+
+
+def _wait_agents(state: dict[str, Any], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    waiting = {h["name"]: h["mgmt_address"] for h in state["hosts"]}
+    while waiting and time.monotonic() < deadline:
+        waiting = {n: a for n, a in waiting.items() if not _agent_alive(a)}
+        if waiting:
+            time.sleep(0.2)
+    if waiting:
+        names = ", ".join(sorted(waiting))
+        raise LabError(
+            f"lab agents did not start within {timeout_s:.0f}s: {names} "
+            f"(see {state_dir()}/agent-*.log)"
+        )
+
+
+def lab_down() -> list[str]:
+    removed = net.teardown_everything()
+    if os.path.isdir(state_dir()):
+        shutil.rmtree(state_dir(), ignore_errors=True)
+    return removed

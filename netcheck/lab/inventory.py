@@ -1,0 +1,36 @@
+"""The topology of a running lab, as the collector will see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netcheck.lab.build import AGENT_API_PORT
+from netcheck.model.probe import ProbeKind
+from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
+
+
+def lab_topology(state: dict[str, Any]) -> Topology:
+    clusters = tuple(
+        Cluster(name=c["name"], region=c["region"], pod_cidrs=(c["pod_cidr"],))
+        for c in state["clusters"]
+    )
+    endpoints = []
+    for h in state["hosts"]:
+        probes = bool(h["probes"])
+        endpoints.append(
+            Endpoint(
+                name=h["name"],
+                cluster=h["cluster"],
+                region=h["region"],
+                address=h["address"],
+                datacenter=h["datacenter"],
+                rack=h["rack"],
+                zone=h["zone"],
+                role=Role(h["role"]),
+                agent=f"http://{h['mgmt_address']}:{AGENT_API_PORT}" if probes else None,
+                ports=tuple(PortSpec(port=p, kind=ProbeKind(m)) for p, m in h["serve"]),
+                # the control-plane NodePort is fronted by agents in preflight; API servers are real
+                stand_in=h["role"] != Role.API_SERVER.value,
+            )
+        )
+    return Topology(clusters=clusters, endpoints=tuple(endpoints), token_file=state["token_file"])

@@ -1,0 +1,1 @@
+"""Plain frozen dataclasses with no I/O: topology, probes, results, findings, reports."""

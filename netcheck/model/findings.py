@@ -1,0 +1,27 @@
+"""Findings: one per cause, with where it happens and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    severity: Severity
+    code: str
+    summary: str
+    src_cluster: str
+    dst_cluster: str
+    ports: tuple[int, ...]
+    affected_pairs: int
+    hint: str
+    src_scope: str = ""
+    dst_scope: str = ""
+    outcome: str = ""

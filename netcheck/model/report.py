@@ -1,0 +1,42 @@
+"""The result of one run: what every report format is written from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from netcheck.model.findings import Finding, Severity
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult
+from netcheck.model.topology import Topology
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def exit_code(self) -> int:
+        return {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCOMPLETE: 3}[self]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    topology: Topology
+    probes: tuple[ProbeResult, ...]
+    findings: tuple[Finding, ...]
+    started_at: str
+    duration_s: float
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.probes, self.findings)
+
+
+def verdict_of(probes: tuple[ProbeResult, ...], findings: tuple[Finding, ...]) -> Verdict:
+    if any(p.outcome.failed for p in probes) or any(f.severity is Severity.ERROR for f in findings):
+        return Verdict.FAIL
+    if not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
+        return Verdict.INCOMPLETE
+    return Verdict.PASS

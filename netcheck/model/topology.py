@@ -1,0 +1,100 @@
+"""Topology: clusters (kube contexts), regions, zones, datacenters, racks, endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+
+from netcheck.model.probe import ProbeKind
+
+
+class Role(StrEnum):
+    DATABASE = "database"
+    CONTROL_PLANE_NODE = "control-plane-node"
+    API_SERVER = "api-server"
+    OTHER = "other"
+
+
+# Probe kind of a port when the inventory does not say.
+WELL_KNOWN_KINDS = {
+    7001: ProbeKind.TLS,
+    9142: ProbeKind.TLS,
+    6443: ProbeKind.TLS,
+    443: ProbeKind.TLS,
+    8080: ProbeKind.HTTP,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortSpec:
+    port: int
+    kind: ProbeKind = ProbeKind.TCP
+
+    @staticmethod
+    def default(port: int) -> PortSpec:
+        return PortSpec(port=port, kind=WELL_KNOWN_KINDS.get(port, ProbeKind.TCP))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    name: str
+    cluster: str
+    region: str
+    address: str
+    datacenter: str = ""
+    rack: str = ""
+    zone: str = ""
+    role: Role = Role.DATABASE
+    agent: str | None = None
+    ports: tuple[PortSpec, ...] = ()
+    # Its ports are served by a netcheck agent standing in for the real service (pre-install):
+    # probes push a payload through them and learn the source address the peer saw.
+    stand_in: bool = False
+
+    @property
+    def has_agent(self) -> bool:
+        return self.agent is not None
+
+    def scope(self, level: str) -> tuple[str, ...]:
+        """The group this endpoint belongs to at a level: all, cluster, datacenter, rack, pod."""
+        full = (self.cluster, self.datacenter, self.rack, self.name)
+        return full[: LEVELS.index(level)]
+
+
+LEVELS = ("all", "cluster", "datacenter", "rack", "pod")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cluster:
+    name: str
+    region: str
+    pod_cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Topology:
+    clusters: tuple[Cluster, ...]
+    endpoints: tuple[Endpoint, ...]
+    token_file: str | None = None
+
+    def endpoint(self, name: str) -> Endpoint:
+        for ep in self.endpoints:
+            if ep.name == name:
+                return ep
+        raise KeyError(name)
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def agents(self) -> tuple[Endpoint, ...]:
+        return tuple(ep for ep in self.endpoints if ep.has_agent)
+
+
+def address_in(address: str, cidrs: tuple[str, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)

@@ -1,0 +1,1 @@
+"""Probes: plain async functions of one signature, each in its own module."""

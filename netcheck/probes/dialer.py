@@ -1,0 +1,144 @@
+"""The one seam to the network under every probe, and the one error-to-outcome map."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import Target, TargetResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    local_address: str
+    connect_ms: float
+
+
+class Dialer(Protocol):
+    async def connect(self, address: str, port: int, *, timeout: float) -> Connection: ...
+
+
+class StreamDialer:
+    """Real sockets through asyncio."""
+
+    async def connect(self, address: str, port: int, *, timeout: float) -> Connection:
+        start = time.perf_counter()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port), timeout=timeout
+        )
+        connect_ms = (time.perf_counter() - start) * 1000
+        sockname = writer.get_extra_info("sockname")
+        return Connection(
+            reader=reader,
+            writer=writer,
+            local_address=str(sockname[0]) if sockname else "",
+            connect_ms=connect_ms,
+        )
+
+
+class TLSHandshakeError(Exception):
+    """TCP connected, the TLS handshake did not complete."""
+
+
+class StalledError(Exception):
+    """TCP connected, then data did not cross in time."""
+
+
+class BadAnswerError(Exception):
+    """The peer answered something we cannot read."""
+
+
+_ERRNO_OUTCOME = {
+    errno.ECONNREFUSED: Outcome.REFUSED,
+    errno.ECONNRESET: Outcome.REFUSED,
+    errno.EHOSTUNREACH: Outcome.UNREACHABLE,
+    errno.ENETUNREACH: Outcome.UNREACHABLE,
+    errno.EACCES: Outcome.UNREACHABLE,  # a local firewall rejected our own packet
+    errno.EPERM: Outcome.UNREACHABLE,
+    errno.ETIMEDOUT: Outcome.TIMEOUT,
+}
+
+
+def outcome_of_error(exc: BaseException) -> tuple[Outcome, str]:
+    """Map any low-level failure of a probe to the outcome vocabulary (the only place)."""
+    if isinstance(exc, StalledError):
+        return Outcome.STALLED, str(exc)
+    if isinstance(exc, TLSHandshakeError | ssl.SSLError):
+        return Outcome.TLS_FAILED, f"TLS handshake failed: {exc}"
+    if isinstance(exc, BadAnswerError):
+        return Outcome.ERROR, f"unexpected answer: {exc}"
+    if isinstance(exc, TimeoutError):
+        return Outcome.TIMEOUT, "no answer to the SYN within the timeout"
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_OUTCOME:
+        return _ERRNO_OUTCOME[exc.errno], f"{errno.errorcode[exc.errno]}: {exc.strerror}"
+    if isinstance(exc, OSError):
+        name = errno.errorcode.get(exc.errno or 0, "OSError")
+        return Outcome.ERROR, f"{name}: {exc.strerror or exc}"
+    return Outcome.ERROR, f"{type(exc).__name__}: {exc}"
+
+
+ProbeFn = Callable[[Dialer, Target, float, int], Awaitable[TargetResult]]
+
+
+def result(
+    target: Target,
+    outcome: Outcome,
+    *,
+    latency_ms: float | None = None,
+    detail: str = "",
+    local_address: str = "",
+    observed_source: str = "",
+) -> TargetResult:
+    return TargetResult(
+        address=target.address,
+        port=target.port,
+        kind=target.kind,
+        outcome=outcome,
+        latency_ms=None if latency_ms is None else round(latency_ms, 3),
+        detail=detail,
+        local_address=local_address,
+        observed_source=observed_source,
+    )
+
+
+def failed(target: Target, exc: BaseException, latency_ms: float | None = None) -> TargetResult:
+    outcome, detail = outcome_of_error(exc)
+    return result(target, outcome, latency_ms=latency_ms, detail=detail)
+
+
+async def close(conn: Connection) -> None:
+    conn.writer.close()
+    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+        await asyncio.wait_for(conn.writer.wait_closed(), timeout=0.5)
+
+
+def nat_check(
+    target: Target, conn: Connection, observed_ip: str, latency_ms: float, what: str
+) -> TargetResult:
+    """Open, or nat when the peer saw another source address than ours."""
+    if observed_ip and observed_ip != conn.local_address:
+        return result(
+            target,
+            Outcome.NAT,
+            latency_ms=latency_ms,
+            local_address=conn.local_address,
+            observed_source=observed_ip,
+            detail=f"{what}; sent from {conn.local_address}, peer saw {observed_ip}",
+        )
+    return result(
+        target,
+        Outcome.OPEN,
+        latency_ms=latency_ms,
+        local_address=conn.local_address,
+        observed_source=observed_ip,
+        detail=what,
+    )

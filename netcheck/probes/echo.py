@@ -1,0 +1,87 @@
+"""The echo exchange spoken between a probing agent and a port a netcheck agent serves.
+
+The client sends ``NETCHECK-ECHO <n>\\n`` and n bytes; the server answers
+``NETCHECK-ECHO <n> <ip> <port>\\n`` (the source address it saw) and the same n bytes.
+Full-size segments must cross both ways (path-MTU black holes show up as a stall) and
+the client learns whether its source address was translated (NAT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from netcheck.probes.dialer import BadAnswerError, StalledError
+
+MAGIC = b"NETCHECK-ECHO"
+MAX_PAYLOAD = 1 << 20
+MAX_LINE = 128
+HTTP_ECHO_PATH = "/netcheck/v1/echo"
+OBSERVED_HEADER = "X-Netcheck-Observed-Source"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoReply:
+    size: int
+    observed_ip: str
+    observed_port: int
+
+
+def request_line(size: int) -> bytes:
+    return MAGIC + b" %d\n" % size
+
+
+def reply_line(size: int, ip: str, port: int) -> bytes:
+    return MAGIC + b" %d %s %d\n" % (size, ip.encode(), port)
+
+
+def parse_request_line(line: bytes) -> int | None:
+    """The payload size a client announces, or None for anything else."""
+    parts = line.strip().split()
+    if len(parts) != 2 or parts[0] != MAGIC or not parts[1].isdigit():
+        return None
+    size = int(parts[1])
+    return size if 0 <= size <= MAX_PAYLOAD else None
+
+
+def parse_reply_line(line: bytes) -> EchoReply | None:
+    parts = line.strip().split()
+    if len(parts) != 4 or parts[0] != MAGIC or not parts[1].isdigit() or not parts[3].isdigit():
+        return None
+    return EchoReply(
+        size=int(parts[1]),
+        observed_ip=parts[2].decode(errors="replace"),
+        observed_port=int(parts[3]),
+    )
+
+
+def payload(size: int) -> bytes:
+    # Incompressible enough and recognisable in a capture.
+    pattern = b"netcheck-payload-0123456789abcdef"
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, timeout: float
+) -> EchoReply:
+    """Client side of the echo exchange; raises StalledError or BadAnswerError."""
+    data = payload(size)
+    try:
+        async with asyncio.timeout(timeout):
+            writer.write(request_line(size) + data)
+            await writer.drain()
+            line = await reader.readline()
+            reply = parse_reply_line(line)
+            if reply is None or reply.size != size:
+                raise BadAnswerError(f"echo reply {line[:60]!r}")
+            back = await reader.readexactly(size)
+    except TimeoutError:
+        raise StalledError(
+            f"connected, but a {size}-byte payload did not cross within {timeout:g}s "
+            "(path MTU black hole?)"
+        ) from None
+    except asyncio.IncompleteReadError as exc:
+        raise BadAnswerError(f"echo cut after {len(exc.partial)} of {size} bytes") from None
+    if back != data:
+        raise BadAnswerError("echo payload came back altered")
+    return reply

@@ -1,0 +1,120 @@
+"""HTTP probe: GET the Management API liveness path, then an echo POST where an agent serves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import h11
+
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import Target, TargetResult
+from netcheck.probes import echo
+from netcheck.probes.dialer import (
+    BadAnswerError,
+    Connection,
+    Dialer,
+    StalledError,
+    close,
+    failed,
+    nat_check,
+    result,
+)
+
+LIVENESS_PATH = "/api/v0/probes/liveness"
+MAX_BODY = 2 * echo.MAX_PAYLOAD
+
+
+async def _request(
+    conn: Connection, method: str, path: str, body: bytes, host: str, timeout: float
+) -> tuple[int, dict[str, str], bytes]:
+    client = h11.Connection(our_role=h11.CLIENT)
+    headers = [("Host", host), ("Connection", "close"), ("User-Agent", "netcheck")]
+    if body:
+        headers.append(("Content-Length", str(len(body))))
+    out = client.send(h11.Request(method=method, target=path, headers=headers))
+    if body:
+        out += client.send(h11.Data(data=body))
+    out += client.send(h11.EndOfMessage())
+    conn.writer.write(out)
+    status, resp_headers, chunks, size = 0, {}, [], 0
+    try:
+        async with asyncio.timeout(timeout):
+            await conn.writer.drain()
+            while True:
+                event = client.next_event()
+                if event is h11.NEED_DATA:
+                    client.receive_data(await conn.reader.read(65536))
+                    continue
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                    resp_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+                elif isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > MAX_BODY:
+                        raise BadAnswerError("HTTP body too large")
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+    except TimeoutError:
+        raise StalledError(
+            f"connected, but the HTTP exchange ({len(body)}-byte body) did not finish "
+            f"within {timeout:g}s (path MTU black hole?)"
+        ) from None
+    except h11.RemoteProtocolError as exc:
+        raise BadAnswerError(f"not HTTP: {exc}") from None
+    return status, resp_headers, b"".join(chunks)
+
+
+async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
+    host = f"{target.address}:{target.port}"
+    start = time.perf_counter()
+    try:
+        conn = await dialer.connect(target.address, target.port, timeout=timeout)
+    except Exception as exc:
+        return failed(target, exc, (time.perf_counter() - start) * 1000)
+    latency = conn.connect_ms
+    try:
+        status, _, _ = await _request(conn, "GET", LIVENESS_PATH, b"", host, timeout)
+        if status != 200:
+            return result(
+                target,
+                Outcome.ERROR,
+                latency_ms=latency,
+                local_address=conn.local_address,
+                detail=f"GET {LIVENESS_PATH} answered HTTP {status}",
+            )
+        if not target.echo:
+            return result(
+                target,
+                Outcome.OPEN,
+                latency_ms=latency,
+                local_address=conn.local_address,
+                detail="liveness HTTP 200",
+            )
+    except Exception as exc:
+        return failed(target, exc, latency)
+    finally:
+        await close(conn)
+    try:
+        conn = await dialer.connect(target.address, target.port, timeout=timeout)
+    except Exception as exc:
+        return failed(target, exc, latency)
+    try:
+        data = echo.payload(payload_bytes)
+        status, headers, body = await _request(
+            conn, "POST", echo.HTTP_ECHO_PATH, data, host, timeout
+        )
+        if status != 200 or body != data:
+            raise BadAnswerError(f"echo POST answered HTTP {status}, {len(body)} bytes")
+        return nat_check(
+            target,
+            conn,
+            headers.get(echo.OBSERVED_HEADER.lower(), ""),
+            latency,
+            f"liveness HTTP 200; {payload_bytes}-byte echo crossed",
+        )
+    except Exception as exc:
+        return failed(target, exc, latency)
+    finally:
+        await close(conn)

@@ -1,0 +1,1 @@
+"""Report writers: JSON, JUnit, Prometheus exposition, terminal."""

@@ -1,0 +1,55 @@
+"""JUnit XML: one testcase per (source cluster, destination cluster, port)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult
+from netcheck.model.report import RunReport
+
+
+def to_junit(report: RunReport) -> str:
+    eps = {ep.name: ep for ep in report.topology.endpoints}
+    groups: dict[tuple[str, str, int], list[ProbeResult]] = defaultdict(list)
+    for p in report.probes:
+        groups[(eps[p.src].cluster, eps[p.dst].cluster, p.port)].append(p)
+    suite = ET.Element(
+        "testsuite",
+        name="netcheck",
+        tests=str(len(groups)),
+        timestamp=report.started_at,
+        time=f"{report.duration_s:.3f}",
+    )
+    failures = skipped = 0
+    for (sc, dc, port), probes in sorted(groups.items()):
+        case = ET.SubElement(
+            suite, "testcase", classname=f"netcheck.{sc}.{dc}", name=f"{sc} -> {dc} tcp/{port}"
+        )
+        bad = [p for p in probes if p.outcome.failed]
+        unknown = [p for p in probes if p.outcome is Outcome.NOT_MEASURED]
+        if bad:
+            failures += 1
+            el = ET.SubElement(
+                case,
+                "failure",
+                type="connectivity",
+                message=f"{len(bad)} of {len(probes)} pairs failed",
+            )
+            el.text = "\n".join(
+                f"{p.src} -> {p.dst}:{p.port} {p.outcome.value}: {p.detail}" for p in bad
+            )
+        elif unknown:
+            skipped += 1
+            el = ET.SubElement(
+                case, "skipped", message=f"{len(unknown)} of {len(probes)} pairs not measured"
+            )
+            el.text = "\n".join(f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown)
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    suite.set("errors", "0")
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,76 @@
+"""Prometheus exposition of a run. Rack-pair cardinality by default; pod pairs on request."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+
+from netcheck.model.matrix import aggregate
+from netcheck.model.report import RunReport, Verdict
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RACK_LABELS = [
+    "src_cluster",
+    "src_datacenter",
+    "src_rack",
+    "dst_cluster",
+    "dst_datacenter",
+    "dst_rack",
+    "port",
+    "outcome",
+]
+
+
+def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: bool = False) -> None:
+    pairs = Gauge(
+        "netcheck_pairs",
+        "Probed pairs by rack pair, port and outcome",
+        RACK_LABELS,
+        registry=registry,
+    )
+    for cell in aggregate(report.topology, report.probes, "rack"):
+        for outcome, count in cell.outcomes:
+            pairs.labels(*cell.src, *cell.dst, str(cell.port), outcome.value).set(count)
+    latency = Histogram(
+        "netcheck_probe_latency_seconds",
+        "TCP connect latency of open probes by cluster pair and port",
+        ["src_cluster", "dst_cluster", "port"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    eps = {ep.name: ep for ep in report.topology.endpoints}
+    for p in report.probes:
+        if p.outcome.passed and p.latency_ms is not None:
+            latency.labels(eps[p.src].cluster, eps[p.dst].cluster, str(p.port)).observe(
+                p.latency_ms / 1000
+            )
+    verdict = Gauge(
+        "netcheck_run_verdict", "1 for the verdict of the last run", ["verdict"], registry=registry
+    )
+    for v in Verdict:
+        verdict.labels(v.value).set(1 if report.verdict is v else 0)
+    Gauge("netcheck_run_duration_seconds", "Wall time of the last run", registry=registry).set(
+        report.duration_s
+    )
+    findings = Gauge(
+        "netcheck_findings",
+        "Findings of the last run by severity and code",
+        ["severity", "code"],
+        registry=registry,
+    )
+    for f in report.findings:
+        findings.labels(f.severity.value, f.code).inc()
+    if pod_pairs:
+        up = Gauge(
+            "netcheck_pod_pair_up",
+            "1 when the pod pair passed on the port, 0 otherwise (only with --prom-pod-pairs)",
+            ["src", "dst", "port", "outcome"],
+            registry=registry,
+        )
+        for p in report.probes:
+            up.labels(p.src, p.dst, str(p.port), p.outcome.value).set(1 if p.outcome.passed else 0)
+
+
+def to_exposition(report: RunReport, pod_pairs: bool = False) -> str:
+    registry = CollectorRegistry()
+    fill_registry(registry, report, pod_pairs)
+    return generate_latest(registry).decode()

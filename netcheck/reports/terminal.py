@@ -1,0 +1,109 @@
+"""The terminal view: cluster-pair summary, pod matrix, findings and verdict."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from netcheck.model.findings import Severity
+from netcheck.model.matrix import aggregate
+from netcheck.model.outcome import Outcome
+from netcheck.model.report import RunReport, Verdict
+
+POD_MATRIX_MAX = 40
+STYLE = {Outcome.OPEN: "green", Outcome.NOT_MEASURED: "yellow"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+VERDICT_STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.FAIL: "bold red",
+    Verdict.INCOMPLETE: "bold yellow",
+}
+
+
+def _cell(counts: dict[Outcome, int]) -> Text:
+    total = sum(counts.values())
+    ok = counts.get(Outcome.OPEN, 0)
+    text = Text(f"{ok}/{total}", style="green" if ok == total else "red")
+    bad = [f"{o.value} {n}" for o, n in counts.items() if o is not Outcome.OPEN]
+    if bad:
+        text.append(
+            " " + ", ".join(bad), style="red" if any(o.failed for o in counts) else "yellow"
+        )
+    return text
+
+
+def cluster_table(report: RunReport) -> Table:
+    cells = aggregate(report.topology, report.probes, "cluster")
+    ports = sorted({c.port for c in cells})
+    table = Table(title="Connectivity by cluster pair (open/probed)", title_justify="left")
+    table.add_column("source → destination")
+    for p in ports:
+        table.add_column(f"tcp/{p}", justify="left")
+    rows: dict[tuple[str, str], dict[int, Text]] = {}
+    for c in cells:
+        rows.setdefault((c.src[0], c.dst[0]), {})[c.port] = _cell(dict(c.outcomes))
+    for (s, d), by_port in sorted(rows.items()):
+        table.add_row(f"{s} → {d}", *(by_port.get(p, Text("—", style="dim")) for p in ports))
+    return table
+
+
+def pod_matrix(report: RunReport) -> Table | None:
+    topo = report.topology
+    srcs = [ep for ep in topo.endpoints if ep.has_agent]
+    dsts = list(topo.endpoints)
+    if len(dsts) > POD_MATRIX_MAX:
+        return None
+    by_pair: dict[tuple[str, str], list[tuple[int, Outcome]]] = {}
+    for p in report.probes:
+        by_pair.setdefault((p.src, p.dst), []).append((p.port, p.outcome))
+    table = Table(
+        title="Pod matrix (rows probe columns; one mark per port: · open, T timeout, "
+        "R refused, U unreachable, S stalled, X tls, N nat, E error, ? not measured)",
+        title_justify="left",
+        show_lines=False,
+        pad_edge=False,
+    )
+    table.add_column("source", no_wrap=True)
+    for i, d in enumerate(dsts):
+        table.add_column(str(i + 1), justify="center", no_wrap=True)
+    for s in srcs:
+        row: list[Text] = []
+        for d in dsts:
+            marks = sorted(by_pair.get((s.name, d.name), []))
+            text = Text()
+            for _, o in marks:
+                text.append(o.letter, style=STYLE.get(o, "bold red"))
+            row.append(text if marks else Text("", style="dim"))
+        table.add_row(f"{s.name} ({s.cluster}/{s.rack or '-'})", *row)
+    return table
+
+
+def render(report: RunReport, console: Console) -> None:
+    console.print(cluster_table(report))
+    matrix = pod_matrix(report)
+    if matrix is not None:
+        console.print(matrix)
+        legend = ", ".join(f"{i + 1}={ep.name}" for i, ep in enumerate(report.topology.endpoints))
+        console.print(Text(f"columns: {legend}", style="dim"))
+    console.print()
+    if report.findings:
+        console.print(Text("Findings", style="bold"))
+        for f in report.findings:
+            line = Text(f"  {f.severity.value.upper():7} ", style=SEVERITY_STYLE[f.severity])
+            line.append(f"{f.code}: ", style="bold")
+            line.append(f.summary)
+            console.print(line)
+            console.print(Text(f"           hint: {f.hint}", style="dim"))
+    else:
+        console.print(Text("No findings.", style="green"))
+    measured = sum(1 for p in report.probes if p.outcome is not Outcome.NOT_MEASURED)
+    failed = sum(1 for p in report.probes if p.outcome.failed)
+    verdict = report.verdict
+    console.print(
+        Text(
+            f"\nverdict: {verdict.value.upper()}  ({len(report.probes)} probes, {measured} measured, "
+            f"{failed} failed, {report.duration_s:.1f}s)",
+            style=VERDICT_STYLE[verdict],
+        )
+    )
