@@ -118,10 +118,6 @@ def agent(
         name=name,
         limits=AgentLimits(max_batch=max_batch, rate=rate, concurrency=concurrency),
     )
-    if not allow:
-        click.echo(
-            "netcheck agent: no --allow given: every probe request will be refused", err=True
-        )
 
     async def serve_forever() -> None:
         stop = asyncio.Event()
@@ -134,6 +130,8 @@ def agent(
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if ready.is_set():
             click.echo(f"netcheck agent {name or ''} listening on {bind}:{api_port}", err=True)
+            if not allow:
+                click.echo("netcheck agent: no --allow given: every probe will be refused", err=True)
         else:
             waiter.cancel()
         await task

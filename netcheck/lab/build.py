@@ -94,8 +94,8 @@ def lab_up(spec: LabSpec | None = None, *, timeout_s: float = 60.0) -> tuple[dic
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
-        state = _build(spec)
-        save_state(state)
+        save_state(_build(spec))
+        state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
     except BaseException:
         lab_down()
@@ -152,20 +152,23 @@ def _build(spec: LabSpec) -> dict[str, Any]:
         net.ip(h.namespace, "addr", "add", f"{h.mgmt_address}/{MGMT_NET.prefixlen}", "dev", "mgmt0")
         net.ip(h.namespace, "link", "set", "mgmt0", "up")
     allow = [c.site for c in clusters]
-    pids = {h.name: _start_agent(h, token_file, allow) for h in hosts}
+    for h in hosts:
+        _start_agent(h, token_file, allow)
     return {
         "spec": spec_to_dict(spec),
         "clusters": [asdict(c) for c in clusters],
         "hosts": [asdict(h) for h in hosts],
         "token_file": token_file,
-        "pids": pids,
         "faults": [],
         "next_fault": 1,
     }
 
 
-def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> int:
+def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> None:
+    # setsid --fork detaches the agent; teardown finds it through its namespace.
     cmd = [
+        "setsid",
+        "--fork",
         "ip",
         "netns",
         "exec",
@@ -199,12 +202,9 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> int:
         cmd += ["--allow", cidr]
     log = open(os.path.join(state_dir(), f"agent-{h.name}.log"), "ab")  # noqa: SIM115
     try:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd="/"
-        )
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", check=True)
     finally:
         log.close()
-    return proc.pid
 
 
 def _wait_agents(state: dict[str, Any], timeout_s: float) -> None:

@@ -1,0 +1,60 @@
+"""Running netcheck against the real lab, as a user would: the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from netcheck.discovery.inventory import dump_inventory
+from netcheck.lab import build
+from netcheck.lab.inventory import lab_topology
+from netcheck.model.topology import Topology
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("the lab tests need root (network namespaces): run `make test`", False)
+
+
+@dataclass
+class Run:
+    code: int
+    report: dict[str, Any]
+    stderr: str
+
+    def failing(self) -> dict[tuple[str, str, int], str]:
+        return {
+            (p["src"], p["dst"], p["port"]): p["outcome"]
+            for p in self.report["probes"]
+            if p["outcome"] != "open"
+        }
+
+
+def netcheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netcheck", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def run_json(inventory: str, *extra: str) -> Run:
+    proc = netcheck("run", "--inventory", inventory, "-o", "json", "--timeout", "1", *extra)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return Run(code=proc.returncode, report=json.loads(proc.stdout), stderr=proc.stderr)
+
+
+def write_inventory(path: str) -> Topology:
+    topo = lab_topology(build.require_state())
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(dump_inventory(topo))
+    return topo

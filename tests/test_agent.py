@@ -1,0 +1,228 @@
+"""The agent on loopback: real sockets, real TLS, real HTTP."""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from netcheck.agent.listeners import ServeMode, ServeSpec
+from netcheck.agent.process import AgentConfig, run_agent
+from netcheck.agent.server import AgentLimits
+from netcheck.agent.transport import AgentError, HttpAgentTransport, ProbeBatch
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeKind, Target
+from tests.conftest import free_ports
+
+
+@pytest.fixture
+async def agent(token_file, no_leftover_tasks):
+    api, tcp, tls, http = free_ports(4)
+    config = AgentConfig(
+        bind="127.0.0.1",
+        api_port=api,
+        serve_bind="127.0.0.1",
+        token_file=token_file,
+        serve=(
+            ServeSpec(port=tcp, mode=ServeMode.TCP),
+            ServeSpec(port=tls, mode=ServeMode.TLS),
+            ServeSpec(port=http, mode=ServeMode.HTTP),
+        ),
+        allow=("127.0.0.0/8",),
+        limits=AgentLimits(max_batch=50, rate=1000, concurrency=8),
+        name="test-agent",
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_agent(config, stop, ready))
+    await asyncio.wait_for(ready.wait(), 20)
+    token = Path(token_file).read_text().strip()
+    yield {"url": f"http://127.0.0.1:{api}", "tcp": tcp, "tls": tls, "http": http, "token": token}
+    stop.set()
+    await task
+
+
+async def call(agent, method, path, token=None, **kw):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, agent["url"] + path, headers=headers, **kw) as r,
+    ):
+        return r.status, await r.text()
+
+
+async def test_api_requires_the_token(agent):
+    assert (await call(agent, "GET", "/healthz"))[0] == 200
+    assert (await call(agent, "GET", "/v1/info"))[0] == 401
+    assert (await call(agent, "GET", "/v1/info", token="x" * 64))[0] == 401
+    status, body = await call(agent, "POST", "/v1/probe", token="wrong", json={"targets": []})
+    assert status == 401 and "token" in body
+    status, body = await call(agent, "GET", "/v1/info", token=agent["token"])
+    assert status == 200
+    info = json.loads(body)
+    assert info["agent"] == "netcheck" and info["allow"] == ["127.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"not json", 400, "malformed"),
+        (b'{"targets": "all"}', 400, "list"),
+        (b'{"targets": [{"address": "example.com", "port": 1}]}', 400, "not an IP"),
+        (b'{"targets": [{"address": "127.0.0.1", "port": 70000}]}', 400, "out of range"),
+        (b'{"targets": [{"address": "127.0.0.1", "port": 1, "kind": "udp"}]}', 400, "kind"),
+        (b'{"targets": [], "timeout_s": "soon"}', 400, "timeout_s"),
+        (b'{"targets": [], "payload_bytes": 99999999}', 400, "payload_bytes"),
+        (b"[1, 2, 3]", 400, "object"),
+        (b"\xff\xfe", 400, "malformed"),
+    ],
+)
+async def test_malformed_requests_are_refused_and_the_agent_survives(agent, body, status, words):
+    got, text = await call(agent, "POST", "/v1/probe", token=agent["token"], data=body)
+    assert got == status and words in text
+    assert (await call(agent, "GET", "/v1/info", token=agent["token"]))[0] == 200
+
+
+async def test_batch_size_is_capped(agent):
+    targets = [{"address": "127.0.0.1", "port": agent["tcp"]}] * 51
+    status, text = await call(
+        agent, "POST", "/v1/probe", token=agent["token"], json={"targets": targets}
+    )
+    assert status == 413 and "limit of 50" in text
+
+
+async def test_probes_against_served_ports(agent):
+    closed = free_ports(1)[0]
+    targets = (
+        Target(address="127.0.0.1", port=agent["tcp"], kind=ProbeKind.TCP, echo=True),
+        Target(address="127.0.0.1", port=agent["tls"], kind=ProbeKind.TLS, echo=True),
+        Target(address="127.0.0.1", port=agent["http"], kind=ProbeKind.HTTP, echo=True),
+        Target(address="127.0.0.1", port=agent["tls"], kind=ProbeKind.TLS),
+        Target(address="127.0.0.1", port=closed, kind=ProbeKind.TCP),
+        Target(address="198.18.0.1", port=7000, kind=ProbeKind.TCP),  # outside --allow
+        Target(address="127.0.0.1", port=agent["tcp"], kind=ProbeKind.TLS),  # not TLS there
+    )
+    async with HttpAgentTransport(agent["token"]) as t:
+        info = await t.info(agent["url"])
+        results = await t.probe(agent["url"], ProbeBatch(targets=targets, timeout_s=2,
+                                                         payload_bytes=65536), info)
+    outcomes = [r.outcome for r in results]
+    assert outcomes == [
+        Outcome.OPEN,
+        Outcome.OPEN,
+        Outcome.OPEN,
+        Outcome.OPEN,
+        Outcome.REFUSED,
+        Outcome.NOT_MEASURED,
+        Outcome.TLS_FAILED,
+    ]
+    assert all(r.observed_source == "127.0.0.1" for r in results[:3])
+    assert "65536-byte echo crossed" in results[0].detail
+    assert "TLS handshake ok" in results[1].detail
+    assert "outside its --allow" in results[5].detail
+    assert results[0].latency_ms is not None and results[0].latency_ms >= 0
+    status, body = await call(agent, "GET", "/v1/accepted", token=agent["token"])
+    seen = {(a["port"], a["peer"]) for a in json.loads(body)["accepted"]}
+    assert {(agent["tcp"], "127.0.0.1"), (agent["http"], "127.0.0.1")} <= seen
+
+
+async def test_served_ports_survive_garbage(agent):
+    for payload in (b"GET / HTTP/1.0\r\n\r\n", b"NETCHECK-ECHO 99999999999\n", b"x" * 5000):
+        reader, writer = await asyncio.open_connection("127.0.0.1", agent["tcp"])
+        writer.write(payload)
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # it hangs up, politely
+        writer.close()
+        await writer.wait_closed()
+    async with HttpAgentTransport(agent["token"]) as t:
+        info = await t.info(agent["url"])
+        (r,) = await t.probe(
+            agent["url"],
+            ProbeBatch(
+                targets=(Target(address="127.0.0.1", port=agent["tcp"], echo=True),),
+                timeout_s=2,
+                payload_bytes=100,
+            ),
+            info,
+        )
+    assert r.outcome is Outcome.OPEN
+
+
+async def test_rate_is_bounded(token_file, no_leftover_tasks):
+    api, tcp = free_ports(2)
+    config = AgentConfig(
+        bind="127.0.0.1",
+        api_port=api,
+        serve_bind="127.0.0.1",
+        token_file=token_file,
+        serve=(ServeSpec(port=tcp, mode=ServeMode.TCP),),
+        allow=("127.0.0.1/32",),
+        limits=AgentLimits(rate=20, concurrency=5),
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_agent(config, stop, ready))
+    await ready.wait()
+    url = f"http://127.0.0.1:{api}"
+    try:
+        async with HttpAgentTransport(Path(token_file).read_text().strip()) as t:
+            info = await t.info(url)
+            batch = ProbeBatch(
+                targets=(Target(address="127.0.0.1", port=tcp),) * 30, timeout_s=1, payload_bytes=0
+            )
+            started = time.monotonic()
+            first = asyncio.create_task(t.probe(url, batch, info))
+            await asyncio.sleep(0.2)
+            with pytest.raises(AgentError, match="429"):
+                await t.probe(url, batch, info)  # one batch at a time
+            results = await first
+            elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        await task
+    assert all(r.outcome is Outcome.OPEN for r in results)
+    # burst of 5, then 20 per second: 25 more probes need at least 1.25 s
+    assert elapsed >= 1.2
+
+
+async def test_transport_errors_are_one_line(token_file, no_leftover_tasks):
+    (closed,) = free_ports(1)
+    async with HttpAgentTransport("t" * 32, connect_timeout=1) as t:
+        with pytest.raises(AgentError, match="unreachable") as err:
+            await t.info(f"http://127.0.0.1:{closed}")
+        assert "\n" not in str(err.value)
+
+    async def nonsense(request):
+        if request.path == "/v1/info":
+            return web.json_response(
+                {"agent": "netcheck", "limits": {"max_batch": 5, "rate": 1, "concurrency": 1}}
+            )
+        return web.json_response({"results": [{"address": "127.0.0.1", "outcome": "great"}]})
+
+    async def html(_):
+        return web.Response(text="<html>hello</html>")
+
+    for handler, words in ((nonsense, "nonsense"), (html, "not JSON")):
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        (port,) = free_ports(1)
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with HttpAgentTransport("t" * 32) as t:
+                url = f"http://127.0.0.1:{port}"
+                with pytest.raises(AgentError, match=words):
+                    info = await t.info(url)
+                    await t.probe(
+                        url,
+                        ProbeBatch(
+                            targets=(Target(address="127.0.0.1", port=1),),
+                            timeout_s=1,
+                            payload_bytes=0,
+                        ),
+                        info,
+                    )
+        finally:
+            await runner.cleanup()

@@ -1,0 +1,52 @@
+"""Bad input gets one line that names the input and the fix, and exit code 2."""
+
+import pytest
+
+from tests.lab_support import netcheck
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "words"),
+    [
+        ({}, ["run", "--inventory", "/nonexistent.yaml"], "cannot read it"),
+        ({"inv.yaml": "clusters: ["}, ["run", "--inventory", "{inv.yaml}"], "not valid YAML"),
+        (
+            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                         "      - {name: a, address: 1.2.3.999, agent: 'http://x:1'}\n"},
+            ["run", "--inventory", "{inv.yaml}"],
+            "clusters[0].endpoints[0].address",
+        ),
+        (
+            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                         "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n"},
+            ["run", "--inventory", "{inv.yaml}"],
+            "no agent token",
+        ),
+        (
+            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                         "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n",
+             "tok": "short\n"},
+            ["run", "--inventory", "{inv.yaml}", "--token-file", "{tok}"],
+            "at least 16 characters",
+        ),
+        ({"tok": "x" * 32}, ["agent", "--token-file", "{tok}", "--serve", "7000:udp"], "tcp, tls"),
+        ({"tok": "x" * 32}, ["agent", "--token-file", "{tok}", "--allow", "10.0.0.0/33"],
+         "not a CIDR"),
+        ({}, ["agent", "--token-file", "/nonexistent-token"], "cannot read it"),
+        ({"spec.yaml": "clusters: []"}, ["lab", "up", "--spec", "{spec.yaml}"], "clusters"),
+    ],
+)
+def test_bad_input(tmp_path, files, args, words):
+    paths = {}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        paths[name] = str(path)
+    for name, path in paths.items():
+        args = [a.replace("{" + name + "}", path) for a in args]
+    proc = netcheck(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert words in lines[0]

@@ -1,0 +1,92 @@
+"""Report formats against their contracts: JSON Schema, JUnit, Prometheus (promtool)."""
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from netcheck.diagnosis.findings import diagnose
+from netcheck.model.outcome import Outcome
+from netcheck.model.report import RunReport
+from netcheck.reports import json_report, junit, prometheus
+from tests.helpers import results_for, two_region_topology
+
+SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "reports" / "netcheck-run.schema.json").read_text()
+)
+
+
+def report(*rules):
+    topo = two_region_topology()
+    results = results_for(topo, *rules)
+    return RunReport(
+        topology=topo,
+        probes=results,
+        findings=diagnose(topo, results),
+        started_at="2026-11-24T10:00:00+00:00",
+        duration_s=1.25,
+    )
+
+
+def dropped_7001(s, d, p):
+    return Outcome.TIMEOUT if s.cluster != d.cluster and p == 7001 else None
+
+
+def unknown_8080(s, d, p):
+    return Outcome.NOT_MEASURED if s.name == "cp-dc1-r1-p0" and p == 8080 else None
+
+
+@pytest.mark.parametrize("rules", [(), (dropped_7001,), (unknown_8080,)])
+def test_json_matches_schema(rules):
+    doc = json.loads(json_report.to_json(report(*rules)))
+    jsonschema.validate(doc, SCHEMA, format_checker=jsonschema.FormatChecker())
+
+
+def test_schema_rejects_a_wrong_document():
+    doc = json_report.to_dict(report(dropped_7001))
+    doc["probes"][0]["outcome"] = "kinda-open"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, SCHEMA)
+
+
+def test_junit_one_testcase_per_cluster_pair_and_port():
+    root = ET.fromstring(junit.to_junit(report(dropped_7001, unknown_8080)))
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == 4 * 3  # 2x2 cluster pairs, 3 ports
+    failed = sorted(c.get("name") for c in cases if c.find("failure") is not None)
+    assert failed == ["CP_EAST -> DP_WEST tcp/7001", "DP_WEST -> CP_EAST tcp/7001"]
+    skipped = sorted(c.get("name") for c in cases if c.find("skipped") is not None)
+    assert skipped == ["CP_EAST -> CP_EAST tcp/8080", "CP_EAST -> DP_WEST tcp/8080"]
+    assert suite.get("failures") == "2" and suite.get("skipped") == "2"
+
+
+def test_prometheus_exposition_is_valid_and_bounded():
+    rep = report(dropped_7001)
+    text = prometheus.to_exposition(rep)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by `make install` (Debian package prometheus)"
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    pairs = families["netcheck_pairs"].samples
+    assert sum(s.value for s in pairs) == len(rep.probes)
+    timeouts = [s for s in pairs if s.labels["outcome"] == "timeout"]
+    assert {(s.labels["src_cluster"], s.labels["dst_cluster"]) for s in timeouts} == {
+        ("CP_EAST", "DP_WEST"),
+        ("DP_WEST", "CP_EAST"),
+    }
+    assert all("src" not in s.labels for s in pairs)  # rack level, not pod level
+    assert len(pairs) <= 4 * 4 * 3 * 2  # rack pairs x ports x outcomes present
+    verdict = {s.labels["verdict"]: s.value for s in families["netcheck_run_verdict"].samples}
+    assert verdict == {"pass": 0, "fail": 1, "incomplete": 0}
+    assert "netcheck_pod_pair_up" not in families
+    with_pods = {f.name for f in text_string_to_metric_families(prometheus.to_exposition(rep, True))}
+    assert "netcheck_pod_pair_up" in with_pods
