@@ -3,14 +3,13 @@
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from netcheck.agent.listeners import ServeMode, ServeSpec
-from netcheck.agent.process import AgentConfig, run_agent
+from netcheck.agent.process import AgentConfig, read_token, run_agent
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import AgentError, HttpAgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
@@ -38,7 +37,7 @@ async def agent(token_file, no_leftover_tasks):
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_agent(config, stop, ready))
     await asyncio.wait_for(ready.wait(), 20)
-    token = Path(token_file).read_text().strip()
+    token = read_token(token_file)
     yield {"url": f"http://127.0.0.1:{api}", "tcp": tcp, "tls": tls, "http": http, "token": token}
     stop.set()
     await task
@@ -106,8 +105,9 @@ async def test_probes_against_served_ports(agent):
     )
     async with HttpAgentTransport(agent["token"]) as t:
         info = await t.info(agent["url"])
-        results = await t.probe(agent["url"], ProbeBatch(targets=targets, timeout_s=2,
-                                                         payload_bytes=65536), info)
+        results = await t.probe(
+            agent["url"], ProbeBatch(targets=targets, timeout_s=2, payload_bytes=65536), info
+        )
     outcomes = [r.outcome for r in results]
     assert outcomes == [
         Outcome.OPEN,
@@ -123,7 +123,7 @@ async def test_probes_against_served_ports(agent):
     assert "TLS handshake ok" in results[1].detail
     assert "outside its --allow" in results[5].detail
     assert results[0].latency_ms is not None and results[0].latency_ms >= 0
-    status, body = await call(agent, "GET", "/v1/accepted", token=agent["token"])
+    _, body = await call(agent, "GET", "/v1/accepted", token=agent["token"])
     seen = {(a["port"], a["peer"]) for a in json.loads(body)["accepted"]}
     assert {(agent["tcp"], "127.0.0.1"), (agent["http"], "127.0.0.1")} <= seen
 
@@ -166,7 +166,7 @@ async def test_rate_is_bounded(token_file, no_leftover_tasks):
     await ready.wait()
     url = f"http://127.0.0.1:{api}"
     try:
-        async with HttpAgentTransport(Path(token_file).read_text().strip()) as t:
+        async with HttpAgentTransport(read_token(token_file)) as t:
             info = await t.info(url)
             batch = ProbeBatch(
                 targets=(Target(address="127.0.0.1", port=tcp),) * 30, timeout_s=1, payload_bytes=0

@@ -11,27 +11,36 @@ from tests.lab_support import netcheck
         ({}, ["run", "--inventory", "/nonexistent.yaml"], "cannot read it"),
         ({"inv.yaml": "clusters: ["}, ["run", "--inventory", "{inv.yaml}"], "not valid YAML"),
         (
-            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
-                         "      - {name: a, address: 1.2.3.999, agent: 'http://x:1'}\n"},
+            {
+                "inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                "      - {name: a, address: 1.2.3.999, agent: 'http://x:1'}\n"
+            },
             ["run", "--inventory", "{inv.yaml}"],
             "clusters[0].endpoints[0].address",
         ),
         (
-            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
-                         "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n"},
+            {
+                "inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n"
+            },
             ["run", "--inventory", "{inv.yaml}"],
             "no agent token",
         ),
         (
-            {"inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
-                         "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n",
-             "tok": "short\n"},
+            {
+                "inv.yaml": "clusters:\n  - name: A\n    region: r\n    endpoints:\n"
+                "      - {name: a, address: 198.18.1.1, agent: 'http://198.18.1.1:9925'}\n",
+                "tok": "short\n",
+            },
             ["run", "--inventory", "{inv.yaml}", "--token-file", "{tok}"],
             "at least 16 characters",
         ),
         ({"tok": "x" * 32}, ["agent", "--token-file", "{tok}", "--serve", "7000:udp"], "tcp, tls"),
-        ({"tok": "x" * 32}, ["agent", "--token-file", "{tok}", "--allow", "10.0.0.0/33"],
-         "not a CIDR"),
+        (
+            {"tok": "x" * 32},
+            ["agent", "--token-file", "{tok}", "--allow", "10.0.0.0/33"],
+            "not a CIDR",
+        ),
         ({}, ["agent", "--token-file", "/nonexistent-token"], "cannot read it"),
         ({"spec.yaml": "clusters: []"}, ["lab", "up", "--spec", "{spec.yaml}"], "clusters"),
     ],

@@ -74,7 +74,11 @@ def test_good_inventory(tmp_path):
         (lambda t: t.replace("[7000, 7001, 8080]", "[7000, 70001]"), "ports[1]", "1 to 65535"),
         (lambda t: t.replace("role: database", "role: dba"), ".role", "database"),
         (lambda t: t.replace("198.18.0.0/20", "198.18.0.1/20"), "pod_cidrs[0]", "host bits"),
-        (lambda t: t.replace("    region: west\n", "    region: west\n    colour: red\n"), "colour", ""),
+        (
+            lambda t: t.replace("    region: west\n", "    region: west\n    colour: red\n"),
+            "colour",
+            "",
+        ),
         (lambda t: t.replace("region: east", "region: [east"), "line", "YAML"),
         (lambda t: t.replace("agent:", "agnt:"), "agnt", "use one of"),
     ],

@@ -38,7 +38,9 @@ def test_lab_commands_without_a_lab_say_so(tmp_path):
     for args in (("lab", "inventory"), ("lab", "fault", "list"), ("lab", "fault", "clear")):
         proc = netcheck(*args, env=env)
         assert proc.returncode == 2
-        assert proc.stderr.strip() == "netcheck: error: the lab is not up: run `netcheck lab up` first"
+        assert (
+            proc.stderr.strip() == "netcheck: error: the lab is not up: run `netcheck lab up` first"
+        )
 
 
 def test_lab_needs_root():
@@ -48,9 +50,21 @@ def test_lab_needs_root():
         import sys
 
         proc = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-m", "netcheck", "lab", "up"],
-            capture_output=True, text=True, check=False, timeout=60,
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "netcheck",
+                "lab",
+                "up",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
     assert proc.returncode == 2
     assert "needs root" in proc.stderr and "Traceback" not in proc.stderr

@@ -74,7 +74,8 @@ SCENARIOS = [
         "reject 7000 from one rack, one direction (icmp-admin-prohibited)",
         [dict(kind="reject", src="CP_EAST/r1", dst="DP_WEST", port=7000, both=False)],
         lambda s, d, p: (
-            "unreachable" if in_rack(s, "CP_EAST", "r1") and d.cluster == "DP_WEST" and p == 7000
+            "unreachable"
+            if in_rack(s, "CP_EAST", "r1") and d.cluster == "DP_WEST" and p == 7000
             else None
         ),
         {"HOST_UNREACHABLE"},
@@ -191,8 +192,8 @@ def test_fault_marks_exactly_the_affected_pairs(clean_lab, scenario):
         assert run.code == 0 and run.report["verdict"] == "pass"
     codes = {f["code"] for f in run.report["findings"] if f["severity"] == "error"}
     assert codes == scenario.codes
-    # one cause, few findings: never one finding per pair
-    assert len(run.report["findings"]) <= 2 * len(scenario.faults) + 1
+    # one finding per cause, never one per pair
+    assert len(run.report["findings"]) == len(scenario.codes)
     assert sum(f["affected_pairs"] for f in run.report["findings"]) >= len(
         {(s, d) for s, d, _ in want}
     )

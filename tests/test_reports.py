@@ -88,5 +88,7 @@ def test_prometheus_exposition_is_valid_and_bounded():
     verdict = {s.labels["verdict"]: s.value for s in families["netcheck_run_verdict"].samples}
     assert verdict == {"pass": 0, "fail": 1, "incomplete": 0}
     assert "netcheck_pod_pair_up" not in families
-    with_pods = {f.name for f in text_string_to_metric_families(prometheus.to_exposition(rep, True))}
+    with_pods = {
+        f.name for f in text_string_to_metric_families(prometheus.to_exposition(rep, True))
+    }
     assert "netcheck_pod_pair_up" in with_pods

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -31,7 +31,7 @@ class AgentConfig:
     allow: tuple[str, ...] = ()
     cert_file: str | None = None
     key_file: str | None = None
-    limits: AgentLimits = AgentLimits()
+    limits: AgentLimits = field(default_factory=AgentLimits)
     name: str = ""
 
 

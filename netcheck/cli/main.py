@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import click
@@ -131,7 +132,9 @@ def agent(
         if ready.is_set():
             click.echo(f"netcheck agent {name or ''} listening on {bind}:{api_port}", err=True)
             if not allow:
-                click.echo("netcheck agent: no --allow given: every probe will be refused", err=True)
+                click.echo(
+                    "netcheck agent: no --allow given: every probe will be refused", err=True
+                )
         else:
             waiter.cancel()
         await task
@@ -282,11 +285,12 @@ def _write_outputs(
         click.echo(json_report.to_json(report), nl=False)
     else:
         terminal.render(report, Console(highlight=False))
-    for path, text in (
+    writers: list[tuple[str | None, Callable[[], str]]] = [
         (json_file, lambda: json_report.to_json(report)),
         (junit_file, lambda: junit.to_junit(report)),
         (prom_file, lambda: prometheus.to_exposition(report, prom_pod_pairs)),
-    ):
+    ]
+    for path, text in writers:
         if path:
             try:
                 with open(path, "w", encoding="utf-8") as f:

@@ -229,6 +229,32 @@ def _tightened(eps: dict[str, Endpoint], rects: list[_Rect]) -> list[_Rect]:
         ports, pairs = merged.setdefault((sc, dc), (set(), set()))
         ports.update(r.ports)
         pairs.update(r.pairs)
+    return _folded(eps, merged)
+
+
+def _folded(
+    eps: dict[str, Endpoint],
+    merged: dict[tuple[Scope, Scope], tuple[set[int], set[tuple[str, str]]]],
+) -> list[_Rect]:
+    """Fold a rectangle into a wider one of the same outcome that contains both its sides.
+
+    A port that only some endpoints serve (30600 on control-plane nodes) then joins the
+    finding of the cause rather than standing alone.
+    """
+
+    def members(scope: Scope) -> frozenset[str]:
+        return frozenset(n for n, ep in eps.items() if ep.scope(scope[0]) == scope[1])
+
+    keys = sorted(merged, key=lambda k: -len(members(k[0])) * len(members(k[1])))
+    for small in reversed(keys):
+        for big in keys:
+            if big == small or big not in merged or small not in merged:
+                continue
+            if members(small[0]) <= members(big[0]) and members(small[1]) <= members(big[1]):
+                ports, pairs = merged.pop(small)
+                merged[big][0].update(ports)
+                merged[big][1].update(pairs)
+                break
     return [
         _Rect(src=sc, dst=dc, ports=tuple(sorted(ports)), pairs=frozenset(pairs))
         for (sc, dc), (ports, pairs) in merged.items()

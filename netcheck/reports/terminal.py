@@ -65,7 +65,7 @@ def pod_matrix(report: RunReport) -> Table | None:
         pad_edge=False,
     )
     table.add_column("source", no_wrap=True)
-    for i, d in enumerate(dsts):
+    for i in range(len(dsts)):
         table.add_column(str(i + 1), justify="center", no_wrap=True)
     for s in srcs:
         row: list[Text] = []
@@ -102,8 +102,8 @@ def render(report: RunReport, console: Console) -> None:
     verdict = report.verdict
     console.print(
         Text(
-            f"\nverdict: {verdict.value.upper()}  ({len(report.probes)} probes, {measured} measured, "
-            f"{failed} failed, {report.duration_s:.1f}s)",
+            f"\nverdict: {verdict.value.upper()}  ({len(report.probes)} probes, "
+            f"{measured} measured, {failed} failed, {report.duration_s:.1f}s)",
             style=VERDICT_STYLE[verdict],
         )
     )

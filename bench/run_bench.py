@@ -1,0 +1,213 @@
+"""netcheck benchmarks: `make bench` writes BENCHMARKS.md with the machine and the date.
+
+(a) wall time of `netcheck run` on the default lab with 7001 dropped between the regions,
+    next to the per-probe timeout (goal: about one timeout, not a sum of timeouts);
+(b) TCP probes per second one agent sustains against open ports on loopback;
+(c) resident memory of a lab agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from netcheck.agent.listeners import ServeMode, ServeSpec
+from netcheck.agent.process import AgentConfig, run_agent
+from netcheck.agent.server import AgentLimits
+from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
+from netcheck.discovery.inventory import dump_inventory
+from netcheck.lab import build, faults, net
+from netcheck.lab.inventory import lab_topology
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeKind, Target
+
+TIMEOUT_S = 2.0
+RUNS = 5
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.node()}: {os.cpu_count()} x {cpu}, {mem_gib:.0f} GiB, "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def bench_run_wall_time() -> dict[str, float | int]:
+    build.lab_up()
+    faults.clear_faults()
+    faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = os.path.join(tmp, "lab.yaml")
+        with open(inventory, "w", encoding="utf-8") as f:
+            f.write(dump_inventory(lab_topology(build.require_state())))
+        walls, timeouts, probes = [], 0, 0
+        for _ in range(RUNS):
+            t0 = time.monotonic()
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "netcheck",
+                    "run",
+                    "--inventory",
+                    inventory,
+                    "-o",
+                    "json",
+                    "--timeout",
+                    str(TIMEOUT_S),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            walls.append(time.monotonic() - t0)
+            if proc.returncode != 1:
+                raise SystemExit(f"expected exit 1 with the fault, got {proc.returncode}")
+            report = json.loads(proc.stdout)
+            probes = len(report["probes"])
+            timeouts = sum(1 for p in report["probes"] if p["outcome"] == "timeout")
+    rss = []
+    for ns in net.lab_namespaces():
+        for pid in net.run("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            rss.append(int(line.split()[1]) / 1024)
+            except OSError:
+                continue
+    faults.clear_faults()
+    build.lab_down()
+    return {
+        "median_s": statistics.median(walls),
+        "max_s": max(walls),
+        "probes": probes,
+        "timeouts": timeouts,
+        "agent_rss_mib_max": max(rss) if rss else 0.0,
+        "agent_rss_mib_median": statistics.median(rss) if rss else 0.0,
+    }
+
+
+async def bench_probe_rate(echo: bool) -> dict[str, float]:
+    ports = []
+    socks = []
+    import socket
+
+    for _ in range(5):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+        socks.append(s)
+    for s in socks:
+        s.close()
+    api, served = ports[0], ports[1:]
+    with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as f:
+        f.write("b" * 40)
+        token_file = f.name
+    config = AgentConfig(
+        bind="127.0.0.1",
+        api_port=api,
+        serve_bind="127.0.0.1",
+        token_file=token_file,
+        serve=tuple(ServeSpec(port=p, mode=ServeMode.TCP) for p in served),
+        allow=("127.0.0.0/8",),
+        limits=AgentLimits(max_batch=5000, rate=100000, concurrency=128),
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_agent(config, stop, ready))
+    await ready.wait()
+    url = f"http://127.0.0.1:{api}"
+    n = 4000
+    rates = []
+    try:
+        async with HttpAgentTransport("b" * 40) as t:
+            info = await t.info(url)
+            targets = tuple(
+                Target(
+                    address="127.0.0.1", port=served[i % len(served)], kind=ProbeKind.TCP, echo=echo
+                )
+                for i in range(n)
+            )
+            for _ in range(3):
+                t0 = time.monotonic()
+                results = await t.probe(
+                    url, ProbeBatch(targets=targets, timeout_s=2, payload_bytes=16384), info
+                )
+                rates.append(n / (time.monotonic() - t0))
+                bad = [r for r in results if r.outcome is not Outcome.OPEN]
+                if bad:
+                    raise SystemExit(f"{len(bad)} probes were not open: {bad[0]}")
+    finally:
+        stop.set()
+        await task
+        os.unlink(token_file)
+    return {"median": statistics.median(rates), "best": max(rates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", default="BENCHMARKS.md")
+    args = parser.parse_args()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    wall = bench_run_wall_time()
+    plain = asyncio.run(bench_probe_rate(echo=False))
+    echo = asyncio.run(bench_probe_rate(echo=True))
+    goal = f"about one timeout, not {wall['timeouts']} x {TIMEOUT_S:g} s"
+    text = f"""# Benchmarks
+
+Written by `make bench` ({os.path.relpath(__file__)}). Numbers from one machine; compare runs
+on the same machine only.
+
+- machine: {machine()}
+- date: {when}
+
+## (a) `netcheck run` on the default lab, 7001 dropped between the regions
+
+{wall["probes"]} probes, {wall["timeouts"]} of them time out; per-probe timeout {TIMEOUT_S:g} s;
+{RUNS} runs of the CLI, process start included.
+
+| wall time, median | wall time, worst | per-probe timeout | goal |
+| --- | --- | --- | --- |
+| {wall["median_s"]:.2f} s | {wall["max_s"]:.2f} s | {TIMEOUT_S:g} s | {goal} |
+
+## (b) TCP probes per second, one agent, open ports on loopback
+
+One agent, concurrency 128, rate limit lifted to 100000/s for the measurement (the default
+limit is 200/s), batches of 4000 targets, 3 batches each.
+
+| probe | median | best |
+| --- | --- | --- |
+| TCP connect | {plain["median"]:.0f}/s | {plain["best"]:.0f}/s |
+| TCP connect + 16 KiB echo | {echo["median"]:.0f}/s | {echo["best"]:.0f}/s |
+
+## (c) Memory of a lab agent
+
+Resident set of the lab's agent processes after the runs of (a): median
+{wall["agent_rss_mib_median"]:.0f} MiB, largest {wall["agent_rss_mib_max"]:.0f} MiB.
+"""
+    with open(args.write, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
