@@ -173,36 +173,26 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
                         )
                     )
         nodes = base + 16 * 256
-        if c.control_plane:
-            name = f"{c.short}-node-0"
-            hosts.append(
-                LabHost(
-                    name=name,
-                    namespace=f"ncl-{name}",
-                    cluster=c.name,
-                    short=c.short,
-                    region=c.region,
-                    role="control-plane-node",
-                    address=str(nodes + 10),
-                    mgmt_address=str(next(mgmt)),
-                    serve=((VECTOR_NODEPORT, "tcp"),),
+        node_hosts = (
+            (c.control_plane, "node-0", "control-plane-node", 10, (VECTOR_NODEPORT, "tcp")),
+            (c.api_server, "apiserver", "api-server", 20, (API_SERVER_PORT, "tls")),
+        )
+        for wanted, suffix, role, offset, serve in node_hosts:
+            if wanted:
+                name = f"{c.short}-{suffix}"
+                hosts.append(
+                    LabHost(
+                        name=name,
+                        namespace=f"ncl-{name}",
+                        cluster=c.name,
+                        short=c.short,
+                        region=c.region,
+                        role=role,
+                        address=str(nodes + offset),
+                        mgmt_address=str(next(mgmt)),
+                        serve=(serve,),
+                    )
                 )
-            )
-        if c.api_server:
-            name = f"{c.short}-apiserver"
-            hosts.append(
-                LabHost(
-                    name=name,
-                    namespace=f"ncl-{name}",
-                    cluster=c.name,
-                    short=c.short,
-                    region=c.region,
-                    role="api-server",
-                    address=str(nodes + 20),
-                    mgmt_address=str(next(mgmt)),
-                    serve=((API_SERVER_PORT, "tls"),),
-                )
-            )
     return hosts
 
 

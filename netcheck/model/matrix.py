@@ -17,14 +17,6 @@ class Cell:
     port: int
     outcomes: tuple[tuple[Outcome, int], ...]
 
-    @property
-    def worst(self) -> Outcome:
-        counts = dict(self.outcomes)
-        for o in Outcome:
-            if o.failed and counts.get(o):
-                return o
-        return Outcome.NOT_MEASURED if counts.get(Outcome.NOT_MEASURED) else Outcome.OPEN
-
 
 def aggregate(topology: Topology, results: tuple[ProbeResult, ...], level: str) -> list[Cell]:
     """Outcome counts per (src group, dst group, port) at a level of LEVELS."""

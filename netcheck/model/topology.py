@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -93,8 +92,3 @@ class Topology:
     @property
     def agents(self) -> tuple[Endpoint, ...]:
         return tuple(ep for ep in self.endpoints if ep.has_agent)
-
-
-def address_in(address: str, cidrs: tuple[str, ...]) -> bool:
-    ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)

@@ -122,14 +122,19 @@ async def close(conn: Connection) -> None:
 
 
 def nat_check(
-    target: Target, conn: Connection, observed_ip: str, latency_ms: float, what: str
+    target: Target,
+    conn: Connection,
+    observed_ip: str | None,
+    what: str,
+    latency_ms: float | None = None,
 ) -> TargetResult:
-    """Open, or nat when the peer saw another source address than ours."""
+    """Open, or nat when the peer saw another source address than ours (None: not asked)."""
+    latency = conn.connect_ms if latency_ms is None else latency_ms
     if observed_ip and observed_ip != conn.local_address:
         return result(
             target,
             Outcome.NAT,
-            latency_ms=latency_ms,
+            latency_ms=latency,
             local_address=conn.local_address,
             observed_source=observed_ip,
             detail=f"{what}; sent from {conn.local_address}, peer saw {observed_ip}",
@@ -137,8 +142,17 @@ def nat_check(
     return result(
         target,
         Outcome.OPEN,
-        latency_ms=latency_ms,
+        latency_ms=latency,
         local_address=conn.local_address,
-        observed_source=observed_ip,
+        observed_source=observed_ip or "",
         detail=what,
     )
+
+
+async def dial(dialer: Dialer, target: Target, timeout: float) -> Connection | TargetResult:
+    """A connection, or the result that says why there is none."""
+    start = time.perf_counter()
+    try:
+        return await dialer.connect(target.address, target.port, timeout=timeout)
+    except Exception as exc:  # every failure is a result
+        return failed(target, exc, (time.perf_counter() - start) * 1000)

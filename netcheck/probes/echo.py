@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from netcheck.probes.dialer import BadAnswerError, StalledError
+from netcheck.model.probe import Target, TargetResult
+from netcheck.probes.dialer import BadAnswerError, Connection, StalledError, nat_check
 
 MAGIC = b"NETCHECK-ECHO"
 MAX_PAYLOAD = 1 << 20
@@ -85,3 +86,13 @@ async def exchange(
     if back != data:
         raise BadAnswerError("echo payload came back altered")
     return reply
+
+
+async def finish(
+    target: Target, conn: Connection, what: str, payload_bytes: int, timeout: float
+) -> TargetResult:
+    """Open after `what`, plus the echo where a netcheck agent serves the port."""
+    if not target.echo:
+        return nat_check(target, conn, None, what)
+    reply = await exchange(conn.reader, conn.writer, payload_bytes, timeout)
+    return nat_check(target, conn, reply.observed_ip, f"{what}; {payload_bytes}-byte echo crossed")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import h11
 
-from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
 from netcheck.probes import echo
 from netcheck.probes.dialer import (
@@ -16,9 +14,9 @@ from netcheck.probes.dialer import (
     Dialer,
     StalledError,
     close,
+    dial,
     failed,
     nat_check,
-    result,
 )
 
 LIVENESS_PATH = "/api/v0/probes/liveness"
@@ -68,38 +66,24 @@ async def _request(
 
 async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
     host = f"{target.address}:{target.port}"
-    start = time.perf_counter()
-    try:
-        conn = await dialer.connect(target.address, target.port, timeout=timeout)
-    except Exception as exc:
-        return failed(target, exc, (time.perf_counter() - start) * 1000)
+    conn = await dial(dialer, target, timeout)
+    if isinstance(conn, TargetResult):
+        return conn
     latency = conn.connect_ms
     try:
         status, _, _ = await _request(conn, "GET", LIVENESS_PATH, b"", host, timeout)
         if status != 200:
-            return result(
-                target,
-                Outcome.ERROR,
-                latency_ms=latency,
-                local_address=conn.local_address,
-                detail=f"GET {LIVENESS_PATH} answered HTTP {status}",
-            )
+            raise BadAnswerError(f"GET {LIVENESS_PATH} answered HTTP {status}")
         if not target.echo:
-            return result(
-                target,
-                Outcome.OPEN,
-                latency_ms=latency,
-                local_address=conn.local_address,
-                detail="liveness HTTP 200",
-            )
-    except Exception as exc:
+            return nat_check(target, conn, None, "liveness HTTP 200")
+    except Exception as exc:  # every failure is a result
         return failed(target, exc, latency)
     finally:
         await close(conn)
-    try:
-        conn = await dialer.connect(target.address, target.port, timeout=timeout)
-    except Exception as exc:
-        return failed(target, exc, latency)
+    # the echo travels on a second connection: the first one is closed by the server
+    conn = await dial(dialer, target, timeout)
+    if isinstance(conn, TargetResult):
+        return conn
     try:
         data = echo.payload(payload_bytes)
         status, headers, body = await _request(
@@ -111,10 +95,10 @@ async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: i
             target,
             conn,
             headers.get(echo.OBSERVED_HEADER.lower(), ""),
-            latency,
             f"liveness HTTP 200; {payload_bytes}-byte echo crossed",
+            latency,
         )
-    except Exception as exc:
+    except Exception as exc:  # every failure is a result
         return failed(target, exc, latency)
     finally:
         await close(conn)

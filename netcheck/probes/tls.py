@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 
-from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
 from netcheck.probes import echo
 from netcheck.probes.dialer import (
@@ -14,9 +12,8 @@ from netcheck.probes.dialer import (
     StalledError,
     TLSHandshakeError,
     close,
+    dial,
     failed,
-    nat_check,
-    result,
 )
 
 
@@ -29,11 +26,9 @@ def client_context() -> ssl.SSLContext:
 
 
 async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
-    start = time.perf_counter()
-    try:
-        conn = await dialer.connect(target.address, target.port, timeout=timeout)
-    except Exception as exc:
-        return failed(target, exc, (time.perf_counter() - start) * 1000)
+    conn = await dial(dialer, target, timeout)
+    if isinstance(conn, TargetResult):
+        return conn
     try:
         try:
             async with asyncio.timeout(timeout):
@@ -46,24 +41,10 @@ async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: i
         except (ssl.SSLError, ConnectionError) as exc:
             raise TLSHandshakeError(str(exc) or type(exc).__name__) from None
         version = conn.writer.get_extra_info("ssl_object").version()
-        what = f"TLS handshake ok ({version})"
-        if not target.echo:
-            return result(
-                target,
-                Outcome.OPEN,
-                latency_ms=conn.connect_ms,
-                local_address=conn.local_address,
-                detail=what,
-            )
-        reply = await echo.exchange(conn.reader, conn.writer, payload_bytes, timeout)
-        return nat_check(
-            target,
-            conn,
-            reply.observed_ip,
-            conn.connect_ms,
-            f"{what}; {payload_bytes}-byte echo crossed",
+        return await echo.finish(
+            target, conn, f"TLS handshake ok ({version})", payload_bytes, timeout
         )
-    except Exception as exc:
+    except Exception as exc:  # every failure is a result
         return failed(target, exc, conn.connect_ms)
     finally:
         await close(conn)
