@@ -159,8 +159,9 @@ async def _collect(
     per_agent: dict[str, int] = {}
     for spec in plan:
         per_agent[spec.src] = per_agent.get(spec.src, 0) + 1
+    # Agents answer a whole batch at once: the bar counts agents that have answered.
     progress = Progress(
-        TextColumn("probing"),
+        TextColumn(f"{len(plan)} probes, timeout {timeout:g}s; agents answered"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -168,13 +169,14 @@ async def _collect(
         transient=True,
         disable=not show_progress,
     )
-    done: dict[str, int] = {}
     with progress:
-        task = progress.add_task("probing", total=len(plan))
+        task = progress.add_task("probing", total=len(per_agent))
+        answered: set[str] = set()
 
         def on_progress(src: str, n: int) -> None:
-            done[src] = n
-            progress.update(task, completed=sum(done.values()))
+            if n >= per_agent[src]:
+                answered.add(src)
+                progress.update(task, completed=len(answered))
 
         async with HttpAgentTransport(token) as transport:
             return await collect(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -25,7 +26,7 @@ def _cell(counts: dict[Outcome, int]) -> Text:
     total = sum(counts.values())
     ok = counts.get(Outcome.OPEN, 0)
     text = Text(f"{ok}/{total}", style="green" if ok == total else "red")
-    bad = [f"{o.value} {n}" for o, n in counts.items() if o is not Outcome.OPEN]
+    bad = [f"{o.value}:{n}" for o, n in counts.items() if o is not Outcome.OPEN]
     if bad:
         text.append(
             " " + ", ".join(bad), style="red" if any(o.failed for o in counts) else "yellow"
@@ -36,10 +37,14 @@ def _cell(counts: dict[Outcome, int]) -> Text:
 def cluster_table(report: RunReport) -> Table:
     cells = aggregate(report.topology, report.probes, "cluster")
     ports = sorted({c.port for c in cells})
-    table = Table(title="Connectivity by cluster pair (open/probed)", title_justify="left")
-    table.add_column("source → destination")
+    table = Table(
+        title="Connectivity by cluster pair and port (open/probed)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("source → destination", no_wrap=True)
     for p in ports:
-        table.add_column(f"tcp/{p}", justify="left")
+        table.add_column(str(p), justify="left", no_wrap=True)
     rows: dict[tuple[str, str], dict[int, Text]] = {}
     for c in cells:
         rows.setdefault((c.src[0], c.dst[0]), {})[c.port] = _cell(dict(c.outcomes))
@@ -48,44 +53,74 @@ def cluster_table(report: RunReport) -> Table:
     return table
 
 
-def pod_matrix(report: RunReport) -> Table | None:
+LEGEND = (
+    "one mark per port, in port order: · open, T timeout, R refused, U unreachable, "
+    "S stalled, X tls failed, N nat, E error, ? not measured"
+)
+
+
+def pod_matrix(report: RunReport, width: int) -> Table | None:
+    """Rows probe columns; None when it cannot be shown whole in `width` columns."""
     topo = report.topology
     srcs = [ep for ep in topo.endpoints if ep.has_agent]
     dsts = list(topo.endpoints)
-    if len(dsts) > POD_MATRIX_MAX:
-        return None
     by_pair: dict[tuple[str, str], list[tuple[int, Outcome]]] = {}
     for p in report.probes:
         by_pair.setdefault((p.src, p.dst), []).append((p.port, p.outcome))
+    cell_width = max([len(str(len(dsts)))] + [len(v) for v in by_pair.values()])
+    name_width = max((len(s.name) for s in srcs), default=6)
+    if len(dsts) > POD_MATRIX_MAX or name_width + 4 + len(dsts) * (cell_width + 1) > width:
+        return None
     table = Table(
-        title="Pod matrix (rows probe columns; one mark per port: · open, T timeout, "
-        "R refused, U unreachable, S stalled, X tls, N nat, E error, ? not measured)",
+        title=f"Pod matrix (rows probe columns; {LEGEND})",
         title_justify="left",
-        show_lines=False,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
         pad_edge=False,
+        collapse_padding=True,
     )
     table.add_column("source", no_wrap=True)
     for i in range(len(dsts)):
-        table.add_column(str(i + 1), justify="center", no_wrap=True)
+        table.add_column(str(i + 1), justify="center", no_wrap=True, min_width=cell_width + 1)
     for s in srcs:
         row: list[Text] = []
         for d in dsts:
-            marks = sorted(by_pair.get((s.name, d.name), []))
             text = Text()
-            for _, o in marks:
+            for _, o in sorted(by_pair.get((s.name, d.name), [])):
                 text.append(o.letter, style=STYLE.get(o, "bold red"))
-            row.append(text if marks else Text("", style="dim"))
-        table.add_row(f"{s.name} ({s.cluster}/{s.rack or '-'})", *row)
+            row.append(text)
+        table.add_row(s.name, *row)
     return table
+
+
+def failing_pairs(report: RunReport, limit: int = 30) -> list[str]:
+    lines = [
+        f"{p.src} → {p.dst}:{p.port} {p.outcome.value}"
+        for p in report.probes
+        if p.outcome is not Outcome.OPEN
+    ]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more (see -o json)"]
+    return lines
 
 
 def render(report: RunReport, console: Console) -> None:
     console.print(cluster_table(report))
-    matrix = pod_matrix(report)
+    matrix = pod_matrix(report, console.width)
     if matrix is not None:
         console.print(matrix)
         legend = ", ".join(f"{i + 1}={ep.name}" for i, ep in enumerate(report.topology.endpoints))
         console.print(Text(f"columns: {legend}", style="dim"))
+    else:
+        console.print(
+            Text(
+                f"(pod matrix omitted: wider than {console.width} columns; "
+                "set COLUMNS or use -o json)",
+                style="dim",
+            )
+        )
+        for pair in failing_pairs(report):
+            console.print(Text(f"  {pair}", style="red"))
     console.print()
     if report.findings:
         console.print(Text("Findings", style="bold"))
