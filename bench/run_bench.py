@@ -163,6 +163,60 @@ async def bench_probe_rate(echo: bool) -> dict[str, float]:
     return {"median": statistics.median(rates), "best": max(rates)}
 
 
+def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | int]:
+    """Diagnosis time on a synthetic mesh with a cluster-pair fault and a sick pod."""
+    from netcheck.collector.plan import plan_mesh
+    from netcheck.diagnosis.findings import diagnose
+    from netcheck.model.probe import ProbeResult
+    from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
+
+    ports = tuple(PortSpec.default(p) for p in (7000, 7001, 8080))
+    eps = []
+    for c in range(clusters):
+        for r in range(racks):
+            for p in range(pods):
+                address = f"198.{18 + c // 8}.{(c % 8) * 32 + r + 1}.{10 + p}"
+                eps.append(
+                    Endpoint(
+                        name=f"c{c}-r{r}-p{p}",
+                        cluster=f"C{c}",
+                        region=f"g{c}",
+                        address=address,
+                        datacenter=f"dc{c}",
+                        rack=f"r{r}",
+                        agent=f"http://{address}:9925",
+                        ports=ports,
+                        stand_in=True,
+                    )
+                )
+    topo = Topology(
+        clusters=tuple(Cluster(name=f"C{c}", region=f"g{c}") for c in range(clusters)),
+        endpoints=tuple(eps),
+    )
+    by_name = {ep.name: ep for ep in eps}
+
+    def outcome(src: str, dst: str, port: int) -> Outcome:
+        s, d = by_name[src], by_name[dst]
+        if s.cluster == "C0" and d.cluster == "C1" and port == 7001:
+            return Outcome.TIMEOUT
+        return Outcome.UNREACHABLE if dst == "c1-r0-p0" else Outcome.OPEN
+
+    results = tuple(
+        ProbeResult(
+            src=p.src, dst=p.dst, port=p.port, kind=p.kind, outcome=outcome(p.src, p.dst, p.port)
+        )
+        for p in plan_mesh(topo)
+    )
+    t0 = time.perf_counter()
+    findings = diagnose(topo, results)
+    return {
+        "pods": len(eps),
+        "probes": len(results),
+        "seconds": time.perf_counter() - t0,
+        "findings": len(findings),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
@@ -171,6 +225,10 @@ def main() -> None:
     wall = bench_run_wall_time()
     plain = asyncio.run(bench_probe_rate(echo=False))
     echo = asyncio.run(bench_probe_rate(echo=True))
+    diag = [bench_diagnosis(*size) for size in ((2, 2, 2), (3, 3, 10), (3, 3, 20))]
+    diag_rows = "\n".join(
+        f"| {d['pods']} | {d['probes']} | {d['seconds']:.3f} s | {d['findings']} |" for d in diag
+    )
     goal = f"about one timeout, not {wall['timeouts']} x {TIMEOUT_S:g} s"
     text = f"""# Benchmarks
 
@@ -203,6 +261,15 @@ limit is 200/s), batches of 4000 targets, 3 batches each.
 
 Resident set of the lab's agent processes after the runs of (a): median
 {wall["agent_rss_mib_median"]:.0f} MiB, largest {wall["agent_rss_mib_max"]:.0f} MiB.
+
+## (d) Diagnosis time on larger meshes
+
+Synthetic meshes (3 ports per pod, every pod an agent) with 7001 dropped from one cluster to
+another and one pod unreachable on every port; time of `diagnose()` alone.
+
+| pods | probes | diagnosis | findings |
+| --- | --- | --- | --- |
+{diag_rows}
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
