@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -44,27 +46,14 @@ def test_lab_commands_without_a_lab_say_so(tmp_path):
 
 
 def test_lab_needs_root():
-    proc = netcheck("lab", "up") if os.geteuid() != 0 else None
-    if proc is None:
-        import subprocess
-        import sys
-
-        proc = subprocess.run(
-            [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                sys.executable,
-                "-m",
-                "netcheck",
-                "lab",
-                "up",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+    require_root()  # to become nobody for this test
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    proc = subprocess.run(
+        [*as_nobody, sys.executable, "-m", "netcheck", "lab", "up"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "needs root" in proc.stderr and "Traceback" not in proc.stderr

@@ -156,10 +156,7 @@ async def _collect(
     topology: Topology, token: str, timeout: float, payload: int, show_progress: bool
 ) -> Collected:
     plan = plan_mesh(topology)
-    per_agent: dict[str, int] = {}
-    for spec in plan:
-        per_agent[spec.src] = per_agent.get(spec.src, 0) + 1
-    # Agents answer a whole batch at once: the bar counts agents that have answered.
+    agents = len({spec.src for spec in plan})
     progress = Progress(
         TextColumn(f"{len(plan)} probes, timeout {timeout:g}s; agents answered"),
         BarColumn(),
@@ -170,11 +167,11 @@ async def _collect(
         disable=not show_progress,
     )
     with progress:
-        task = progress.add_task("probing", total=len(per_agent))
+        task = progress.add_task("probing", total=agents)
         answered: set[str] = set()
 
-        def on_progress(src: str, n: int) -> None:
-            if n >= per_agent[src]:
+        def on_progress(src: str, done: int, total: int) -> None:
+            if done >= total:
                 answered.add(src)
                 progress.update(task, completed=len(answered))
 

@@ -26,7 +26,7 @@ class Collected:
     problems: tuple[AgentProblem, ...]
 
 
-ProgressFn = Callable[[str, int], None]  # (endpoint name, probes finished for it)
+ProgressFn = Callable[[str, int, int], None]  # (agent endpoint, probes done, its probes)
 
 
 def _not_measured(spec: ProbeSpec, why: str) -> ProbeResult:
@@ -49,6 +49,7 @@ async def collect(
     payload_bytes: int,
     progress: ProgressFn | None = None,
 ) -> Collected:
+    address = {ep.name: ep.address for ep in topology.endpoints}
     by_src: dict[str, list[ProbeSpec]] = defaultdict(list)
     for spec in plan:
         by_src[spec.src].append(spec)
@@ -66,7 +67,7 @@ async def collect(
                 batch = ProbeBatch(
                     targets=tuple(
                         Target(
-                            address=topology.endpoint(s.dst).address,
+                            address=address[s.dst],
                             port=s.port,
                             kind=s.kind,
                             echo=s.echo,
@@ -90,11 +91,11 @@ async def collect(
                     for s, a in zip(chunk, answers, strict=True)
                 )
                 if progress:
-                    progress(src, len(out))
+                    progress(src, len(out), len(specs))
         except AgentError as exc:
             out.extend(_not_measured(s, f"agent not usable: {exc}") for s in specs[len(out) :])
             if progress:
-                progress(src, len(out))
+                progress(src, len(out), len(specs))
             return out, AgentProblem(endpoint=src, agent=ep.agent, message=str(exc))
         return out, None
 

@@ -242,8 +242,12 @@ def _folded(
     finding of the cause rather than standing alone.
     """
 
+    memo: dict[Scope, frozenset[str]] = {}
+
     def members(scope: Scope) -> frozenset[str]:
-        return frozenset(n for n, ep in eps.items() if ep.scope(scope[0]) == scope[1])
+        if scope not in memo:
+            memo[scope] = frozenset(n for n, ep in eps.items() if ep.scope(scope[0]) == scope[1])
+        return memo[scope]
 
     keys = sorted(merged, key=lambda k: -len(members(k[0])) * len(members(k[1])))
     for small in reversed(keys):

@@ -104,9 +104,7 @@ class _Undo:
             net.run(*cmd, check=False)
 
 
-def _filter(
-    u: _Undo, state: dict[str, Any], src: Selection, dst: Selection, port: int, target: list[str]
-) -> None:
+def _filter(u: _Undo, src: Selection, dst: Selection, port: int, target: list[str]) -> None:
     match = ["-s", src.cidr, "-d", dst.cidr, "-p", "tcp", "--dport", str(port)]
     if src.cluster != dst.cluster:
         u.iptables(WAN_NS, "filter", "FORWARD", [*match, "-j", *target])
@@ -193,9 +191,9 @@ def _apply(
         if reject_with not in REJECT_WITH:
             raise LabError(f"--with {reject_with!r}: use one of {', '.join(REJECT_WITH)}")
         target = ["DROP"] if kind == "drop" else ["REJECT", "--reject-with", reject_with]
-        _filter(u, state, src, dst, p, target)
+        _filter(u, src, dst, p, target)
         if both:
-            _filter(u, state, dst, src, p, target)
+            _filter(u, dst, src, p, target)
     elif kind == "blackhole":
         sel = select(state, _need(src_t, "--src", kind))
         for h in sel.hosts:

@@ -141,6 +141,27 @@ def cluster_nets(spec: LabSpec) -> list[ClusterNet]:
     return nets
 
 
+def _host(
+    c: ClusterSpec,
+    name: str,
+    role: str,
+    address: ipaddress.IPv4Address,
+    mgmt: ipaddress.IPv4Address,
+    **more: Any,
+) -> LabHost:
+    return LabHost(
+        name=name,
+        namespace=f"ncl-{name}",
+        cluster=c.name,
+        short=c.short,
+        region=c.region,
+        role=role,
+        address=str(address),
+        mgmt_address=str(mgmt),
+        **more,
+    )
+
+
 def lab_hosts(spec: LabSpec) -> list[LabHost]:
     hosts: list[LabHost] = []
     mgmt = iter(
@@ -149,22 +170,19 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
     )
     for k, c in enumerate(spec.clusters):
         base = _block(k)
+
         rack_index = 0
         for dc in c.datacenters:
             for rack in dc.racks:
                 rack_index += 1
                 for p in range(rack.pods):
-                    name = f"{c.short}-{dc.name}-{rack.name}-p{p}"
                     hosts.append(
-                        LabHost(
-                            name=name,
-                            namespace=f"ncl-{name}",
-                            cluster=c.name,
-                            short=c.short,
-                            region=c.region,
-                            role="database",
-                            address=str(base + rack_index * 256 + 10 + p),
-                            mgmt_address=str(next(mgmt)),
+                        _host(
+                            c,
+                            f"{c.short}-{dc.name}-{rack.name}-p{p}",
+                            "database",
+                            base + rack_index * 256 + 10 + p,
+                            next(mgmt),
                             datacenter=dc.name,
                             rack=rack.name,
                             zone=rack.zone,
@@ -173,26 +191,28 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
                         )
                     )
         nodes = base + 16 * 256
-        node_hosts = (
-            (c.control_plane, "node-0", "control-plane-node", 10, (VECTOR_NODEPORT, "tcp")),
-            (c.api_server, "apiserver", "api-server", 20, (API_SERVER_PORT, "tls")),
-        )
-        for wanted, suffix, role, offset, serve in node_hosts:
-            if wanted:
-                name = f"{c.short}-{suffix}"
-                hosts.append(
-                    LabHost(
-                        name=name,
-                        namespace=f"ncl-{name}",
-                        cluster=c.name,
-                        short=c.short,
-                        region=c.region,
-                        role=role,
-                        address=str(nodes + offset),
-                        mgmt_address=str(next(mgmt)),
-                        serve=(serve,),
-                    )
+        if c.control_plane:
+            hosts.append(
+                _host(
+                    c,
+                    f"{c.short}-node-0",
+                    "control-plane-node",
+                    nodes + 10,
+                    next(mgmt),
+                    serve=((VECTOR_NODEPORT, "tcp"),),
                 )
+            )
+        if c.api_server:
+            hosts.append(
+                _host(
+                    c,
+                    f"{c.short}-apiserver",
+                    "api-server",
+                    nodes + 20,
+                    next(mgmt),
+                    serve=((API_SERVER_PORT, "tls"),),
+                )
+            )
     return hosts
 
 
