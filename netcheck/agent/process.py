@@ -29,6 +29,7 @@ class AgentConfig:
     token_file: str
     serve: tuple[ServeSpec, ...] = ()
     allow: tuple[str, ...] = ()
+    allow_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     limits: AgentLimits = field(default_factory=AgentLimits)
@@ -63,12 +64,27 @@ def parse_allow(
     return tuple(nets)
 
 
+def read_allow_file(path: str) -> tuple[str, ...]:
+    """One CIDR per line; blank lines and # comments are skipped (a mounted ConfigMap key)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise AgentConfigError(
+            f"--allow-file {path}: cannot read it ({exc.strerror}); "
+            "mount the netcheck-agent ConfigMap there or use --allow"
+        ) from None
+    return tuple(x for x in (ln.split("#", 1)[0].strip() for ln in lines) if x)
+
+
 def settings_of(config: AgentConfig) -> AgentSettings:
     if (config.cert_file is None) != (config.key_file is None):
         raise AgentConfigError("--cert and --key go together: give both or neither")
     return AgentSettings(
         token=read_token(config.token_file),
-        allow=parse_allow(config.allow),
+        allow=parse_allow(
+            config.allow + (read_allow_file(config.allow_file) if config.allow_file else ())
+        ),
         serving=config.serve,
         limits=config.limits,
         name=config.name,

@@ -1,4 +1,4 @@
-"""The collector's seam to agents. Direct HTTP here; the Kubernetes pod proxy plugs in later."""
+"""The collector's seam to agents: direct HTTP here, the Kubernetes pod proxy in podproxy.py."""
 
 from __future__ import annotations
 
@@ -66,7 +66,48 @@ def _info_from_json(agent: str, body: Any) -> AgentInfo:
         ) from None
 
 
-class HttpAgentTransport:
+class JsonAgentTransport:
+    """The agent API's documents, whatever carries them: subclasses only move bytes."""
+
+    async def _call(
+        self, agent: str, method: str, path: str, total: float, body: Any = None
+    ) -> Any:
+        raise NotImplementedError
+
+    async def info(self, agent: str) -> AgentInfo:
+        return _info_from_json(agent, await self._call(agent, "GET", f"{API_PREFIX}/info", 10.0))
+
+    async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
+        body = {
+            "targets": [target_to_json(t) for t in batch.targets],
+            "timeout_s": batch.timeout_s,
+            "payload_bytes": batch.payload_bytes,
+        }
+        answer = await self._call(
+            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info), body
+        )
+        try:
+            if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+                raise WireError("no 'results' list")
+            results = [
+                result_from_json(r, f"results[{i}]") for i, r in enumerate(answer["results"])
+            ]
+        except WireError as exc:
+            raise AgentError(
+                f"agent {agent} answered the probe batch with nonsense ({exc}); "
+                "check the agent's version and logs"
+            ) from None
+        asked = [(t.address, t.port, t.kind) for t in batch.targets]
+        got = [(r.address, r.port, r.kind) for r in results]
+        if asked != got:
+            raise AgentError(
+                f"agent {agent} answered for other targets than it was asked; "
+                "check the agent's version and logs"
+            )
+        return results
+
+
+class HttpAgentTransport(JsonAgentTransport):
     """Talks to agents over plain HTTP with the bearer token."""
 
     def __init__(self, token: str, connect_timeout: float = 3.0) -> None:
@@ -103,7 +144,7 @@ class HttpAgentTransport:
                     )
                 if resp.status != 200:
                     raise AgentError(
-                        f"agent {agent} answered HTTP {resp.status} to {path}: {_first_line(text)}"
+                        f"agent {agent} answered HTTP {resp.status} to {path}: {first_line(text)}"
                     )
         except aiohttp.ClientConnectorError as exc:
             raise AgentError(
@@ -119,42 +160,10 @@ class HttpAgentTransport:
         except ValueError:
             raise AgentError(
                 f"agent {agent} answered {path} with something that is not JSON "
-                f"({_first_line(text)!r}); check that the URL points at a netcheck agent"
+                f"({first_line(text)!r}); check that the URL points at a netcheck agent"
             ) from None
 
-    async def info(self, agent: str) -> AgentInfo:
-        return _info_from_json(agent, await self._call(agent, "GET", f"{API_PREFIX}/info", 10.0))
 
-    async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
-        body = {
-            "targets": [target_to_json(t) for t in batch.targets],
-            "timeout_s": batch.timeout_s,
-            "payload_bytes": batch.payload_bytes,
-        }
-        answer = await self._call(
-            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info), body
-        )
-        try:
-            if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
-                raise WireError("no 'results' list")
-            results = [
-                result_from_json(r, f"results[{i}]") for i, r in enumerate(answer["results"])
-            ]
-        except WireError as exc:
-            raise AgentError(
-                f"agent {agent} answered the probe batch with nonsense ({exc}); "
-                "check the agent's version and logs"
-            ) from None
-        asked = [(t.address, t.port, t.kind) for t in batch.targets]
-        got = [(r.address, r.port, r.kind) for r in results]
-        if asked != got:
-            raise AgentError(
-                f"agent {agent} answered for other targets than it was asked; "
-                "check the agent's version and logs"
-            )
-        return results
-
-
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line[:160]

@@ -8,35 +8,24 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
-from typing import NoReturn
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netcheck import __version__
 from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
+from netcheck.cli.common import collect_with_progress, fail, write_outputs
+from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
 from netcheck.collector.plan import plan_mesh
-from netcheck.collector.run import Collected, collect
+from netcheck.collector.run import Collected
 from netcheck.diagnosis.findings import diagnose
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
 from netcheck.model.report import RunReport
-from netcheck.model.topology import Topology
-from netcheck.reports import json_report, junit, prometheus, terminal
-
-EXIT_BAD_INPUT = 2
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"netcheck: error: {message}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.group()
@@ -74,6 +63,12 @@ def main() -> None:
     metavar="CIDR",
     help="The only networks the agent will probe (repeatable).",
 )
+@click.option(
+    "--allow-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File of allowed CIDRs, one per line (the ConfigMap netcheck deploy fills).",
+)
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--key", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--name", default="", help="Name reported by the agent.")
@@ -93,6 +88,7 @@ def agent(
     token_file: str,
     serve: tuple[str, ...],
     allow: tuple[str, ...],
+    allow_file: str | None,
     cert: str | None,
     key: str | None,
     name: str,
@@ -114,6 +110,7 @@ def agent(
         token_file=token_file,
         serve=specs,
         allow=allow,
+        allow_file=allow_file,
         cert_file=cert,
         key_file=key,
         name=name,
@@ -131,7 +128,7 @@ def agent(
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if ready.is_set():
             click.echo(f"netcheck agent {name or ''} listening on {bind}:{api_port}", err=True)
-            if not allow:
+            if not allow and not allow_file:
                 click.echo(
                     "netcheck agent: no --allow given: every probe will be refused", err=True
                 )
@@ -148,52 +145,16 @@ def agent(
 # ---------------------------------------------------------------- run
 
 
-def _progress_console() -> Console:
-    return Console(stderr=True)
-
-
-async def _collect(
-    topology: Topology, token: str, timeout: float, payload: int, show_progress: bool
-) -> Collected:
-    plan = plan_mesh(topology)
-    agents = len({spec.src for spec in plan})
-    progress = Progress(
-        TextColumn(f"{len(plan)} probes, timeout {timeout:g}s; agents answered"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_progress_console(),
-        transient=True,
-        disable=not show_progress,
-    )
-    with progress:
-        task = progress.add_task("probing", total=agents)
-        answered: set[str] = set()
-
-        def on_progress(src: str, done: int, total: int) -> None:
-            if done >= total:
-                answered.add(src)
-                progress.update(task, completed=len(answered))
-
-        async with HttpAgentTransport(token) as transport:
-            return await collect(
-                topology,
-                plan,
-                transport,
-                timeout_s=timeout,
-                payload_bytes=payload,
-                progress=on_progress,
-            )
-
-
 @main.command()
 @click.option(
     "--inventory",
     "inventory_path",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False),
-    help="Inventory YAML of clusters and endpoints.",
+    help="Inventory YAML of clusters and endpoints (or use --context).",
 )
+@kube_options
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Database namespace(s).")
 @click.option(
     "--token-file",
     default=None,
@@ -223,7 +184,11 @@ async def _collect(
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
 @click.option("--no-progress", is_flag=True)
 def run(
-    inventory_path: str,
+    inventory_path: str | None,
+    kubeconfig: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
+    namespaces: tuple[str, ...],
     token_file: str | None,
     timeout: float,
     payload_bytes: int,
@@ -236,8 +201,33 @@ def run(
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
+    From an inventory (--inventory), or from kubeconfig contexts (--context, --all-contexts):
+    the database pods cass-operator runs, probed by the agents `netcheck deploy` put there.
+
     Exit codes: 0 pass, 1 failures found, 2 bad input, 3 incomplete.
     """
+    if inventory_path and (contexts or all_contexts):
+        fail("give --inventory or --context/--all-contexts, not both")
+    if not inventory_path:
+        if not (contexts or all_contexts):
+            fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
+        run_contexts(
+            kubeconfig,
+            contexts,
+            all_contexts,
+            namespaces,
+            token_file,
+            Outputs(
+                timeout=timeout,
+                payload_bytes=payload_bytes,
+                output=output,
+                json_file=json_file,
+                junit_file=junit_file,
+                prom_file=prom_file,
+                prom_pod_pairs=prom_pod_pairs,
+                no_progress=no_progress,
+            ),
+        )
     try:
         topology = load_inventory(inventory_path)
     except InventoryError as exc:
@@ -255,7 +245,14 @@ def run(
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
     show = not no_progress and sys.stderr.isatty()
-    collected = asyncio.run(_collect(topology, token, timeout, payload_bytes, show))
+
+    async def go() -> Collected:
+        async with HttpAgentTransport(token) as transport:
+            return await collect_with_progress(
+                topology, plan_mesh(topology), transport, timeout, payload_bytes, show
+            )
+
+    collected = asyncio.run(go())
     for problem in collected.problems:
         click.echo(f"netcheck: {problem.message}", err=True)
     findings = diagnose(
@@ -268,37 +265,8 @@ def run(
         started_at=started.isoformat(timespec="seconds"),
         duration_s=time.monotonic() - t0,
     )
-    _write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
+    write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)
-
-
-def _write_outputs(
-    report: RunReport,
-    output: str,
-    json_file: str | None,
-    junit_file: str | None,
-    prom_file: str | None,
-    prom_pod_pairs: bool,
-) -> None:
-    if output == "json":
-        click.echo(json_report.to_json(report), nl=False)
-    else:
-        terminal.render(report, Console(highlight=False))
-    writers: list[tuple[str | None, Callable[[], str]]] = [
-        (json_file, lambda: json_report.to_json(report)),
-        (junit_file, lambda: junit.to_junit(report)),
-        (prom_file, lambda: prometheus.to_exposition(report, prom_pod_pairs)),
-    ]
-    for path, text in writers:
-        if path:
-            try:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text())
-            except OSError as exc:
-                fail(
-                    f"cannot write {path} ({exc.strerror}); check the directory exists "
-                    "and is writable"
-                )
 
 
 # ---------------------------------------------------------------- lab
@@ -448,3 +416,7 @@ def lab_fault_clear() -> None:
     except LabError as exc:
         fail(str(exc))
     click.echo(f"cleared {n} faults")
+
+
+for _command in COMMANDS:
+    main.add_command(_command)

@@ -54,14 +54,24 @@ async def collect(
     for spec in plan:
         by_src[spec.src].append(spec)
 
+    # endpoints may share an agent (database pods probed from the agent on their node), and an
+    # agent runs one batch at a time
+    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
     async def one_agent(
         src: str, specs: list[ProbeSpec]
     ) -> tuple[list[ProbeResult], AgentProblem | None]:
         ep = topology.endpoint(src)
         assert ep.agent is not None
+        async with locks[ep.agent]:
+            return await agent_batches(src, ep.agent, specs)
+
+    async def agent_batches(
+        src: str, agent: str, specs: list[ProbeSpec]
+    ) -> tuple[list[ProbeResult], AgentProblem | None]:
         out: list[ProbeResult] = []
         try:
-            info = await transport.info(ep.agent)
+            info = await transport.info(agent)
             for i in range(0, len(specs), info.max_batch):
                 chunk = specs[i : i + info.max_batch]
                 batch = ProbeBatch(
@@ -77,7 +87,7 @@ async def collect(
                     timeout_s=timeout_s,
                     payload_bytes=payload_bytes,
                 )
-                answers = await transport.probe(ep.agent, batch, info)
+                answers = await transport.probe(agent, batch, info)
                 out.extend(
                     ProbeResult(
                         src=s.src,
@@ -96,7 +106,7 @@ async def collect(
             out.extend(_not_measured(s, f"agent not usable: {exc}") for s in specs[len(out) :])
             if progress:
                 progress(src, len(out), len(specs))
-            return out, AgentProblem(endpoint=src, agent=ep.agent, message=str(exc))
+            return out, AgentProblem(endpoint=src, agent=agent, message=str(exc))
         return out, None
 
     gathered = await asyncio.gather(*(one_agent(s, v) for s, v in by_src.items()))

@@ -145,6 +145,8 @@ def _build(spec: LabSpec) -> dict[str, Any]:
         net.veth(h.namespace, "eth0", c.router_ns, f"h{i}")
         net.ip(c.router_ns, "link", "set", f"h{i}", "master", "br0", "up")
         net.ip(h.namespace, "addr", "add", f"{h.address}/19", "dev", "eth0")
+        if h.node_address:
+            net.ip(h.namespace, "addr", "add", f"{h.node_address}/19", "dev", "eth0")
         net.ip(h.namespace, "link", "set", "eth0", "up")
         net.ip(h.namespace, "route", "add", "default", "via", c.router_address)
         net.veth(h.namespace, "mgmt0", MGMT_NS, f"m{i}")
@@ -196,7 +198,7 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> None:
         "--rate",
         "1000",
     ]
-    for port, mode in h.serve:
+    for port, mode in (*h.serve, *h.node_serve):
         cmd += ["--serve", f"{port}:{mode}"]
     for cidr in allow:
         cmd += ["--allow", cidr]

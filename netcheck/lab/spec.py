@@ -78,6 +78,10 @@ class LabHost:
     zone: str = ""
     serve: tuple[tuple[int, str], ...] = ()
     probes: bool = False  # runs a probing agent listed in the inventory
+    # A database host doubles as the Kubernetes node it runs on (fake API server tests): the
+    # node's InternalIP is a second address, and on the control plane it answers the NodePort.
+    node_address: str = ""
+    node_serve: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +121,11 @@ def default_spec() -> LabSpec:
 
 def _block(k: int) -> ipaddress.IPv4Address:
     return ipaddress.IPv4Address(int(LAB_NET.network_address) + k * CLUSTER_BLOCK)
+
+
+def _node_address(base: ipaddress.IPv4Address, i: int) -> ipaddress.IPv4Address:
+    """Node InternalIPs fill the /24s above the node network: .10 to .209 of each."""
+    return base + (17 + i // 200) * 256 + 10 + i % 200
 
 
 def cluster_nets(spec: LabSpec) -> list[ClusterNet]:
@@ -172,6 +181,7 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
         base = _block(k)
 
         rack_index = 0
+        node_index = 0
         for dc in c.datacenters:
             for rack in dc.racks:
                 rack_index += 1
@@ -188,8 +198,11 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
                             zone=rack.zone,
                             serve=POD_PORTS,
                             probes=True,
+                            node_address=str(_node_address(base, node_index)),
+                            node_serve=((VECTOR_NODEPORT, "tcp"),) if c.control_plane else (),
                         )
                     )
+                    node_index += 1
         nodes = base + 16 * 256
         if c.control_plane:
             hosts.append(

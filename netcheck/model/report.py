@@ -28,15 +28,22 @@ class RunReport:
     findings: tuple[Finding, ...]
     started_at: str
     duration_s: float
+    # What could not be checked at all (a context that did not answer, an agent never scheduled):
+    # one line each. Any of them makes a run without failures incomplete, never a pass.
+    problems: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of(self.probes, self.findings)
+        return verdict_of(self.probes, self.findings, self.problems)
 
 
-def verdict_of(probes: tuple[ProbeResult, ...], findings: tuple[Finding, ...]) -> Verdict:
+def verdict_of(
+    probes: tuple[ProbeResult, ...],
+    findings: tuple[Finding, ...],
+    problems: tuple[str, ...] = (),
+) -> Verdict:
     if any(p.outcome.failed for p in probes) or any(f.severity is Severity.ERROR for f in findings):
         return Verdict.FAIL
-    if not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
+    if problems or not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
         return Verdict.INCOMPLETE
     return Verdict.PASS

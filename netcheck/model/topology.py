@@ -50,6 +50,9 @@ class Endpoint:
     # Its ports are served by a netcheck agent standing in for the real service (pre-install):
     # probes push a payload through them and learn the source address the peer saw.
     stand_in: bool = False
+    # Kubernetes names when discovered from a context (empty for inventories).
+    namespace: str = ""
+    node: str = ""
 
     @property
     def has_agent(self) -> bool:

@@ -26,6 +26,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "zone": ep.zone,
                 "role": ep.role.value,
                 "address": ep.address,
+                "namespace": ep.namespace,
+                "node": ep.node,
             }
             for ep in report.topology.endpoints
         ],
@@ -41,6 +43,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for p in report.probes
         ],
+        "problems": list(report.problems),
         "findings": [
             {
                 "severity": f.severity.value,

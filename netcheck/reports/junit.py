@@ -46,9 +46,21 @@ def to_junit(report: RunReport) -> str:
                 case, "skipped", message=f"{len(unknown)} of {len(probes)} pairs not measured"
             )
             el.text = "\n".join(f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown)
+    # findings that are not about probe pairs (address plan) fail a case of their own
+    for f in report.findings:
+        if f.severity.value == "error" and not f.ports:
+            failures += 1
+            case = ET.SubElement(
+                suite, "testcase", classname="netcheck.plan", name=f"{f.code} {f.src_scope}"
+            )
+            ET.SubElement(case, "failure", type=f.code, message=f.summary).text = f.hint
+    for problem in report.problems:
+        case = ET.SubElement(suite, "testcase", classname="netcheck.setup", name=problem[:80])
+        ET.SubElement(case, "error", type="not-checked", message=problem)
+    suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
-    suite.set("errors", "0")
+    suite.set("errors", str(len(report.problems)))
     suites = ET.Element("testsuites")
     suites.append(suite)
     ET.indent(suites)

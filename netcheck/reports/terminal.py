@@ -132,6 +132,10 @@ def render(report: RunReport, console: Console) -> None:
             console.print(Text(f"           hint: {f.hint}", style="dim"))
     else:
         console.print(Text("No findings.", style="green"))
+    if report.problems:
+        console.print(Text("\nNot checked", style="bold yellow"))
+        for problem in report.problems:
+            console.print(Text(f"  {problem}", style="yellow"))
     measured = sum(1 for p in report.probes if p.outcome is not Outcome.NOT_MEASURED)
     failed = sum(1 for p in report.probes if p.outcome.failed)
     verdict = report.verdict

@@ -1,0 +1,127 @@
+"""Apply the agent manifests to a context, wait until the agents are ready, remove them again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.kube.client import KubeClient
+from netcheck.kube.errors import KubeError
+from netcheck.kube.resources import KINDS, kind_of
+
+NAMESPACE = "netcheck"
+VECTOR_NODEPORT = 30600
+
+ReadyFn = Callable[[str, int, int], None]  # (context, ready pods, desired pods)
+
+
+class DeployError(KubeError):
+    """Agents that did not become ready: names the pods and why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePortUse:
+    service: str  # namespace/name holding 30600, empty when free
+
+
+async def nodeport_holder(client: KubeClient, port: int = VECTOR_NODEPORT) -> str:
+    """namespace/name of a Service (not ours) that already holds the NodePort, or ''."""
+    for svc in await client.list(KINDS["Service"]):
+        meta = svc.get("metadata") or {}
+        if meta.get("namespace") == NAMESPACE:
+            continue
+        for p in (svc.get("spec") or {}).get("ports") or []:
+            if p.get("nodePort") == port:
+                return f"{meta.get('namespace')}/{meta.get('name')}"
+    return ""
+
+
+async def apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        await client.apply(kind_of(obj), obj)
+
+
+def _pod_reason(pod: dict[str, Any]) -> str:
+    st = pod.get("status") or {}
+    for cs in st.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return f"{waiting.get('reason', '')}: {waiting.get('message', '')}".strip(": ")
+    for c in st.get("conditions") or []:
+        if c.get("status") == "False" and c.get("reason"):
+            return f"{c.get('reason')}: {c.get('message', '')}".strip(": ")
+    return f"phase {st.get('phase', 'unknown')}, readiness probe failing"
+
+
+async def wait_ready(
+    client: KubeClient,
+    daemonsets: list[str],
+    *,
+    timeout_s: float,
+    progress: ReadyFn | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ready = desired = 0
+        for name in daemonsets:
+            ds = await client.get(KINDS["DaemonSet"], name, NAMESPACE)
+            st = ds.get("status") or {}
+            desired += int(st.get("desiredNumberScheduled") or 0)
+            ready += int(st.get("numberReady") or 0)
+        if progress:
+            progress(client.context, ready, desired)
+        if desired and ready >= desired:
+            return
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(1.0)
+    raise DeployError(client.context, await _why_not_ready(client, daemonsets, timeout_s))
+
+
+async def _why_not_ready(client: KubeClient, daemonsets: list[str], timeout_s: float) -> str:
+    pods = await client.list(KINDS["Pod"], NAMESPACE)
+    events = await client.list(KINDS["Event"], NAMESPACE)
+    last_event: dict[str, str] = {}
+    for ev in events:
+        involved = ev.get("involvedObject") or {}
+        if ev.get("type") == "Warning":
+            last_event[str(involved.get("name"))] = f"{ev.get('reason')}: {ev.get('message')}"
+    bad = []
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get("app.kubernetes.io/name") not in daemonsets:
+            continue
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            continue
+        name = str((pod.get("metadata") or {}).get("name"))
+        node = (pod.get("spec") or {}).get("nodeName") or "unscheduled"
+        bad.append(f"{name} on {node} ({last_event.get(name) or _pod_reason(pod)})")
+    if not bad:
+        return (
+            f"no agent pod was created within {timeout_s:.0f}s; check the DaemonSet's events "
+            "(`kubectl -n netcheck describe daemonset`): quota, admission or node selectors"
+        )
+    return (
+        f"{len(bad)} agent pod(s) not ready after {timeout_s:.0f}s: "
+        + "; ".join(bad[:8])
+        + (f"; +{len(bad) - 8} more" if len(bad) > 8 else "")
+    )
+
+
+async def remove_all(
+    client: KubeClient, objects: list[dict[str, Any]], *, delete_namespace: bool = False
+) -> list[str]:
+    """Delete what deploy applied, newest first; objects already gone are fine."""
+    removed = []
+    for obj in reversed(objects):
+        kind = kind_of(obj)
+        if kind.kind == "Namespace" and not delete_namespace:
+            continue  # it may hold the RoleBinding that lets the user deploy again
+        meta = obj["metadata"]
+        if await client.delete(kind, meta["name"], meta.get("namespace")):
+            removed.append(f"{kind.kind}/{meta['name']}")
+    return removed

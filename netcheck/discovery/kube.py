@@ -1,0 +1,343 @@
+"""Discovery on Kubernetes: what one context holds that matters for Cassandra's network."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.kube.client import KubeClient
+from netcheck.kube.errors import ApiFailed, Forbidden, KubeError, NotFound
+from netcheck.kube.resources import KINDS
+
+CASS_CLUSTER = "cassandra.datastax.com/cluster"
+CASS_DATACENTER = "cassandra.datastax.com/datacenter"
+CASS_RACK = "cassandra.datastax.com/rack"
+CASS_SEED = "cassandra.datastax.com/seed-node"
+CASS_NODE_STATE = "cassandra.datastax.com/node-state"
+DATABASE_SELECTOR = CASS_CLUSTER  # every pod cass-operator manages carries it
+ZONE = "topology.kubernetes.io/zone"
+REGION = "topology.kubernetes.io/region"
+MISSION_CONTROL_NS = "mission-control"
+AGENT_NAMESPACE = "netcheck"
+AGENT_LABEL = "app.kubernetes.io/name"
+AGENT_NAME = "netcheck-agent"
+AGENT_SELECTOR = f"{AGENT_LABEL}={AGENT_NAME}"
+INTERNODE_PORTS = (7000, 7001)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeInfo:
+    name: str
+    internal_ip: str
+    zone: str
+    region: str
+    pod_cidrs: tuple[str, ...]
+    taints: tuple[str, ...]  # key=value:Effect
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabasePod:
+    name: str
+    namespace: str
+    cluster: str  # the Cassandra cluster name
+    datacenter: str
+    rack: str
+    seed: bool
+    node_state: str
+    pod_ip: str
+    node: str
+    ready: bool
+    ports: tuple[int, ...]  # declared by the cassandra container (declared is not listening)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceInfo:
+    name: str
+    namespace: str
+    role: str  # seed, additional-seed, datacenter, all-pods, other
+    cluster_ip: str
+    endpoints: tuple[str, ...]  # addresses in its EndpointSlices
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyInfo:
+    name: str
+    namespace: str
+    pod_selector: str
+    ingress_ports: tuple[int, ...]
+    restricts_internode: bool  # selects database pods and limits who reaches 7000/7001
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientConfigInfo:
+    name: str
+    context_name: str
+    secret: str
+    secret_found: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentPod:
+    name: str
+    node: str
+    pod_ip: str
+    ready: bool
+    phase: str
+    reason: str  # why it is not ready, from container state
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextDiscovery:
+    context: str
+    server: str
+    api_host: str
+    api_port: int
+    version: str
+    nodes: tuple[NodeInfo, ...]
+    database_pods: tuple[DatabasePod, ...]
+    services: tuple[ServiceInfo, ...]
+    network_policies: tuple[PolicyInfo, ...]
+    client_configs: tuple[ClientConfigInfo, ...]
+    secrets: tuple[str, ...]  # names only: netcheck never reads secret data
+    agents: tuple[AgentPod, ...]
+    service_cidrs: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def pod_cidrs(self) -> tuple[str, ...]:
+        return tuple(c for n in self.nodes for c in n.pod_cidrs)
+
+    def node(self, name: str) -> NodeInfo | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in ((obj.get("metadata") or {}).get("labels") or {}).items()}
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def parse_node(obj: dict[str, Any]) -> NodeInfo:
+    spec, st, labels = obj.get("spec") or {}, obj.get("status") or {}, _labels(obj)
+    addresses = {a.get("type"): a.get("address") for a in st.get("addresses") or []}
+    cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+    taints = tuple(
+        f"{t.get('key', '')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect', '')}"
+        for t in spec.get("taints") or []
+    )
+    return NodeInfo(
+        name=_name(obj),
+        internal_ip=str(addresses.get("InternalIP") or ""),
+        zone=labels.get(ZONE, ""),
+        region=labels.get(REGION, ""),
+        pod_cidrs=tuple(str(c) for c in cidrs),
+        taints=taints,
+    )
+
+
+def parse_database_pod(obj: dict[str, Any]) -> DatabasePod:
+    labels, spec, st = _labels(obj), obj.get("spec") or {}, obj.get("status") or {}
+    containers = spec.get("containers") or []
+    cassandra: dict[str, Any] = next((c for c in containers if c.get("name") == "cassandra"), {})
+    ports = tuple(
+        sorted(
+            int(p["containerPort"]) for p in cassandra.get("ports") or [] if "containerPort" in p
+        )
+    )
+    return DatabasePod(
+        name=_name(obj),
+        namespace=str((obj.get("metadata") or {}).get("namespace", "")),
+        cluster=labels.get(CASS_CLUSTER, ""),
+        datacenter=labels.get(CASS_DATACENTER, ""),
+        rack=labels.get(CASS_RACK, ""),
+        seed=labels.get(CASS_SEED) == "true",
+        node_state=labels.get(CASS_NODE_STATE, ""),
+        pod_ip=str(st.get("podIP") or ""),
+        node=str(spec.get("nodeName") or ""),
+        ready=_ready(obj),
+        ports=ports,
+    )
+
+
+def parse_agent_pod(obj: dict[str, Any]) -> AgentPod:
+    st = obj.get("status") or {}
+    reason = ""
+    for cs in st.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            reason = f"{waiting.get('reason', '')}: {waiting.get('message', '')}".strip(": ")
+    if not reason:
+        for c in st.get("conditions") or []:
+            if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                reason = f"{c.get('reason', 'Unschedulable')}: {c.get('message', '')}"
+    return AgentPod(
+        name=_name(obj),
+        node=str((obj.get("spec") or {}).get("nodeName") or ""),
+        pod_ip=str(st.get("podIP") or ""),
+        ready=_ready(obj),
+        phase=str(st.get("phase") or ""),
+        reason=reason,
+    )
+
+
+def _service_role(name: str) -> str:
+    for suffix, role in (
+        ("-additional-seed-service", "additional-seed"),
+        ("-seed-service", "seed"),
+        ("-all-pods-service", "all-pods"),
+        ("-service", "datacenter"),
+    ):
+        if name.endswith(suffix):
+            return role
+    return "other"
+
+
+def parse_policy(obj: dict[str, Any]) -> PolicyInfo:
+    spec = obj.get("spec") or {}
+    selector = (spec.get("podSelector") or {}).get("matchLabels") or {}
+    ports: list[int] = []
+    for rule in spec.get("ingress") or []:
+        for p in rule.get("ports") or []:
+            if isinstance(p.get("port"), int):
+                ports.append(p["port"])
+    types = spec.get("policyTypes") or ["Ingress"]
+    selects_db = not selector or any(k.startswith("cassandra.datastax.com/") for k in selector)
+    return PolicyInfo(
+        name=_name(obj),
+        namespace=str((obj.get("metadata") or {}).get("namespace", "")),
+        pod_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "(all pods)",
+        ingress_ports=tuple(sorted(set(ports))),
+        restricts_internode="Ingress" in types and selects_db,
+    )
+
+
+async def _optional(coro: Any, warnings: list[str], what: str) -> list[dict[str, Any]]:
+    """A part of discovery the rest does not depend on: a failure becomes a warning."""
+    try:
+        result: list[dict[str, Any]] = await coro
+        return result
+    except NotFound:
+        warnings.append(f"{what}: not served by this API server")
+    except (Forbidden, ApiFailed) as exc:
+        warnings.append(f"{what}: {str(exc).split(': ', 1)[1]}")
+    return []
+
+
+async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> ContextDiscovery:
+    """Read one context. Version, nodes and pods are required; the rest degrades to warnings."""
+    version = await client.version()
+    node_objs = await client.list(KINDS["Node"])
+    pod_kind = KINDS["Pod"]
+    if namespaces:
+        pod_objs = [
+            p
+            for ns in namespaces
+            for p in await client.list(pod_kind, ns, label_selector=DATABASE_SELECTOR)
+        ]
+    else:
+        pod_objs = await client.list(pod_kind, label_selector=DATABASE_SELECTOR)
+    pods = tuple(parse_database_pod(p) for p in pod_objs)
+    db_namespaces = sorted({p.namespace for p in pods} | set(namespaces))
+    warnings: list[str] = []
+
+    async def per_namespace(ns: str) -> tuple[list[ServiceInfo], list[PolicyInfo]]:
+        svcs, slices, pols = await asyncio.gather(
+            _optional(
+                client.list(KINDS["Service"], ns, label_selector=CASS_CLUSTER),
+                warnings,
+                f"services in {ns}",
+            ),
+            _optional(
+                client.list(
+                    KINDS["EndpointSlice"], ns, label_selector="kubernetes.io/service-name"
+                ),
+                warnings,
+                f"endpointslices in {ns}",
+            ),
+            _optional(
+                client.list(KINDS["NetworkPolicy"], ns), warnings, f"networkpolicies in {ns}"
+            ),
+        )
+        # cass-operator's additional-seed service has no selector, so no label either: by name
+        names = {_name(s) for s in svcs}
+        addresses: dict[str, list[str]] = {}
+        for sl in slices:
+            svc = _labels(sl).get("kubernetes.io/service-name", "")
+            for ep in sl.get("endpoints") or []:
+                addresses.setdefault(svc, []).extend(str(a) for a in ep.get("addresses") or [])
+        for svc in addresses:
+            if svc not in names and svc.endswith("-additional-seed-service"):
+                svcs.append({"metadata": {"name": svc, "namespace": ns}, "spec": {}})
+        services = [
+            ServiceInfo(
+                name=_name(s),
+                namespace=ns,
+                role=_service_role(_name(s)),
+                cluster_ip=str((s.get("spec") or {}).get("clusterIP") or ""),
+                endpoints=tuple(sorted(set(addresses.get(_name(s), [])))),
+            )
+            for s in svcs
+        ]
+        return services, [parse_policy(p) for p in pols]
+
+    per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
+    ccs, secrets, agents, cidrs = await asyncio.gather(
+        _optional(
+            client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
+            warnings,
+            f"clientconfigs in {MISSION_CONTROL_NS}",
+        ),
+        _optional(
+            client.list(KINDS["Secret"], MISSION_CONTROL_NS, metadata_only=True),
+            warnings,
+            f"secrets in {MISSION_CONTROL_NS}",
+        ),
+        _optional(
+            client.list(pod_kind, AGENT_NAMESPACE, label_selector=AGENT_SELECTOR),
+            warnings,
+            f"netcheck agents in {AGENT_NAMESPACE}",
+        ),
+        _optional(client.list(KINDS["ServiceCIDR"]), [], "servicecidrs"),
+    )
+    secret_names = tuple(sorted(_name(s) for s in secrets))
+    client_configs = []
+    for cc in ccs:
+        spec = cc.get("spec") or {}
+        secret = str((spec.get("kubeConfigSecret") or {}).get("name", ""))
+        client_configs.append(
+            ClientConfigInfo(
+                name=_name(cc),
+                context_name=str(spec.get("contextName", "")),
+                secret=secret,
+                secret_found=secret in secret_names,
+            )
+        )
+    return ContextDiscovery(
+        context=client.context,
+        server=client.conn.server,
+        api_host=client.conn.host,
+        api_port=client.conn.port,
+        version=str(version.get("gitVersion", "")),
+        nodes=tuple(parse_node(n) for n in node_objs),
+        database_pods=pods,
+        services=tuple(s for svcs, _ in per_ns for s in svcs),
+        network_policies=tuple(p for _, pols in per_ns for p in pols),
+        client_configs=tuple(client_configs),
+        secrets=secret_names,
+        agents=tuple(parse_agent_pod(a) for a in agents),
+        service_cidrs=tuple(
+            str(c) for obj in cidrs for c in (obj.get("spec") or {}).get("cidrs") or []
+        ),
+        warnings=tuple(warnings),
+    )
+
+
+__all__ = ["ContextDiscovery", "KubeError", "discover"]

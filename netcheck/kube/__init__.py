@@ -1,0 +1,1 @@
+"""Kubernetes access: kubeconfig contexts, an async API client, and its one-line errors."""

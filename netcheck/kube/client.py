@@ -1,0 +1,273 @@
+"""An async client for the few Kubernetes API calls netcheck makes (aiohttp, JSON in and out)."""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from netcheck.kube.config import Connection
+from netcheck.kube.errors import (
+    ApiFailed,
+    ApiUnreachable,
+    Conflict,
+    Forbidden,
+    KubeError,
+    NotFound,
+    Unauthorized,
+)
+from netcheck.kube.resources import Kind
+
+# Ask for metadata only: a Secret listed this way never carries its data over the wire.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+class KubeClient:
+    """One context's API server. Use as an async context manager."""
+
+    def __init__(self, conn: Connection, timeout_s: float = 15.0) -> None:
+        self.conn = conn
+        self.context = conn.context
+        self._timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KubeClient:
+        self._session = aiohttp.ClientSession(
+            headers=dict(self.conn.headers),
+            connector=aiohttp.TCPConnector(ssl=self.conn.ssl if self.conn.ssl else False, limit=64),
+        )
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        namespace: str | None = None,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[int, bytes]:
+        """Send one request; map transport failures and 401/403/404/409 to KubeError kinds."""
+        assert self._session is not None, "use KubeClient as an async context manager"
+        total = timeout_s if timeout_s is not None else self._timeout_s
+        try:
+            async with self._session.request(
+                method,
+                self.conn.server + path,
+                params=params,
+                json=body,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ApiUnreachable(
+                self.context,
+                f"TLS to {self.conn.server} failed ({exc.certificate_error}); "
+                "check the cluster's certificate-authority in the kubeconfig",
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ApiUnreachable(
+                self.context,
+                f"API server {self.conn.server} is unreachable "
+                f"({exc.os_error.strerror or exc}); check the network path or VPN to it",
+            ) from None
+        except TimeoutError:
+            raise ApiUnreachable(
+                self.context,
+                f"API server {self.conn.server} did not answer {method} {path} within "
+                f"{total:.0f}s; check the network path to it",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise ApiUnreachable(
+                self.context, f"API server {self.conn.server}: {type(exc).__name__}: {exc}"
+            ) from None
+        if status == 401:
+            raise Unauthorized(
+                self.context,
+                "the API server rejected the credentials (HTTP 401: missing or expired); "
+                "log in again or refresh the kubeconfig's token",
+            )
+        if status == 403:
+            raise Forbidden(self.context, verb, resource, namespace)
+        if status == 404:
+            raise NotFound(self.context, f"{resource} {path} not found ({_status_message(raw)})")
+        if status == 409:
+            raise Conflict(self.context, f"{resource} already exists: {_status_message(raw)}")
+        return status, raw
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        namespace: str | None = None,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+    ) -> Any:
+        headers = {"Accept": accept} if accept else None
+        status, raw = await self.request(
+            method,
+            path,
+            verb=verb,
+            resource=resource,
+            namespace=namespace,
+            params=params,
+            body=body,
+            headers=headers,
+        )
+        if not 200 <= status < 300:
+            raise ApiFailed(
+                self.context,
+                f"{verb} {resource}: HTTP {status}: {_status_message(raw)}",
+                status,
+            )
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiFailed(
+                self.context,
+                f"{verb} {resource}: the API server answered something that is not JSON; "
+                "check that the kubeconfig's server URL points at a Kubernetes API server",
+                status,
+            ) from None
+
+    async def version(self) -> dict[str, Any]:
+        doc = await self.call("GET", "/version", verb="get", resource="version")
+        if not isinstance(doc, dict) or "gitVersion" not in doc:
+            raise ApiFailed(
+                self.context,
+                "GET /version did not return a Kubernetes version; "
+                "check that the server URL points at a Kubernetes API server",
+                200,
+            )
+        return doc
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, str] = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        items: list[dict[str, Any]] = []
+        while True:
+            doc = await self.call(
+                "GET",
+                kind.path(namespace),
+                verb="list",
+                resource=kind.plural,
+                namespace=namespace,
+                params=params,
+                accept=METADATA_ONLY if metadata_only else None,
+            )
+            if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+                raise ApiFailed(
+                    self.context, f"list {kind.plural}: answer has no 'items' list", 200
+                )
+            items.extend(i for i in doc["items"] if isinstance(i, dict))
+            cont = (doc.get("metadata") or {}).get("continue")
+            if not cont:
+                return items
+            params["continue"] = str(cont)
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any]:
+        doc = await self.call(
+            "GET", kind.path(namespace, name), verb="get", resource=kind.plural, namespace=namespace
+        )
+        if not isinstance(doc, dict):
+            raise ApiFailed(self.context, f"get {kind.plural}/{name}: not an object", 200)
+        return doc
+
+    async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        doc = await self.call(
+            "POST",
+            kind.path(namespace),
+            verb="create",
+            resource=kind.plural,
+            namespace=namespace,
+            body=obj,
+        )
+        return doc if isinstance(doc, dict) else {}
+
+    async def apply(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: creates or updates, so deploy can run again."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") if kind.namespaced else None
+        status, raw = await self.request(
+            "PATCH",
+            kind.path(namespace, str(meta.get("name", ""))),
+            verb="patch",
+            resource=kind.plural,
+            namespace=namespace,
+            params={"fieldManager": "netcheck", "force": "true"},
+            data=json.dumps(obj).encode(),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+        if not 200 <= status < 300:
+            raise ApiFailed(
+                self.context,
+                f"apply {kind.plural}/{meta.get('name')}: HTTP {status}: {_status_message(raw)}",
+                status,
+            )
+        doc = json.loads(raw)
+        return doc if isinstance(doc, dict) else {}
+
+    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            await self.call(
+                "DELETE",
+                kind.path(namespace, name),
+                verb="delete",
+                resource=kind.plural,
+                namespace=namespace,
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": "Background",
+                },
+            )
+        except NotFound:
+            return False
+        return True
+
+
+def _status_message(raw: bytes) -> str:
+    try:
+        doc = json.loads(raw)
+        if isinstance(doc, dict) and doc.get("message"):
+            return str(doc["message"]).splitlines()[0][:200]
+    except ValueError:
+        pass
+    text = raw.decode("utf-8", "replace").strip()
+    return (text.splitlines()[0] if text else "empty answer")[:200]
+
+
+__all__ = ["KubeClient", "KubeError"]

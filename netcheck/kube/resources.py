@@ -1,0 +1,60 @@
+"""The API paths of the kinds netcheck reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kind:
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+KINDS = {
+    k.kind: k
+    for k in (
+        Kind(kind="Namespace", api_version="v1", plural="namespaces", namespaced=False),
+        Kind(kind="Node", api_version="v1", plural="nodes", namespaced=False),
+        Kind(kind="Pod", api_version="v1", plural="pods"),
+        Kind(kind="Service", api_version="v1", plural="services"),
+        Kind(kind="Secret", api_version="v1", plural="secrets"),
+        Kind(kind="ConfigMap", api_version="v1", plural="configmaps"),
+        Kind(kind="ServiceAccount", api_version="v1", plural="serviceaccounts"),
+        Kind(kind="Event", api_version="v1", plural="events"),
+        Kind(kind="DaemonSet", api_version="apps/v1", plural="daemonsets"),
+        Kind(kind="EndpointSlice", api_version="discovery.k8s.io/v1", plural="endpointslices"),
+        Kind(kind="NetworkPolicy", api_version="networking.k8s.io/v1", plural="networkpolicies"),
+        Kind(
+            kind="ServiceCIDR",
+            api_version="networking.k8s.io/v1",
+            plural="servicecidrs",
+            namespaced=False,
+        ),
+        Kind(kind="Role", api_version="rbac.authorization.k8s.io/v1", plural="roles"),
+        Kind(kind="RoleBinding", api_version="rbac.authorization.k8s.io/v1", plural="rolebindings"),
+        Kind(
+            kind="ClientConfig", api_version="config.k8ssandra.io/v1beta1", plural="clientconfigs"
+        ),
+    )
+}
+
+
+def kind_of(obj: dict[str, object]) -> Kind:
+    kind = str(obj.get("kind", ""))
+    if kind not in KINDS:
+        raise KeyError(kind)
+    return KINDS[kind]

@@ -1,0 +1,616 @@
+"""A thin fake Kubernetes API server, one per kubeconfig context, for tests only.
+
+No Kubernetes cluster runs on this machine. Each fake serves HTTPS on loopback with a bearer
+token, answers the REST paths netcheck uses the way kube-apiserver does (lists with label
+selectors, metadata-only lists, create/get/delete, Status bodies, 401/403/404/409), evaluates
+RBAC from the ClusterRole netcheck ships (probes/rbac/netcheck-user.yaml), and forwards pod-proxy
+calls to the lab agents (stripping Authorization, like the real proxy). A minimal DaemonSet
+controller and kubelet turn a created DaemonSet into pods on the fake's nodes, Ready when the lab
+agent behind that pod answers its readiness probe. All product logic runs in netcheck itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import fnmatch
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import trustme
+import yaml
+from aiohttp import web
+
+CORE_GROUPS = {"v1": ""}
+
+
+def status(code: int, reason: str, message: str) -> web.Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    return web.json_response(body, status=code)
+
+
+@dataclass
+class Rule:
+    groups: list[str]
+    resources: list[str]
+    verbs: list[str]
+    names: list[str] = field(default_factory=list)
+
+    def allows(self, group: str, resource: str, verb: str, name: str | None) -> bool:
+        return (
+            ("*" in self.groups or group in self.groups)
+            and ("*" in self.resources or resource in self.resources)
+            and ("*" in self.verbs or verb in self.verbs)
+            and (not self.names or (name is not None and name in self.names))
+        )
+
+
+def rules_from_cluster_role(text: str) -> list[Rule]:
+    rules = []
+    for doc in yaml.safe_load_all(text):
+        if doc and doc.get("kind") == "ClusterRole":
+            for r in doc.get("rules", []):
+                rules.append(
+                    Rule(
+                        groups=r.get("apiGroups", []),
+                        resources=r.get("resources", []),
+                        verbs=r.get("verbs", []),
+                        names=r.get("resourceNames", []),
+                    )
+                )
+    return rules
+
+
+def matches_selector(labels: dict[str, str], selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k) == v:
+                return False
+        elif "=" in term:
+            k, v = term.split("=", 1)
+            if labels.get(k.rstrip("=")) != v:
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+@dataclass
+class FakeNode:
+    """A Kubernetes node backed by a lab host (its agent answers for the pod scheduled there)."""
+
+    name: str
+    internal_ip: str
+    pod_ip: str  # the address pods on this node get in the lab
+    agent_url: str  # where the lab agent's API for this node answers (management network)
+    zone: str
+    region: str
+    pod_cidr: str
+    taints: list[dict[str, str]] = field(default_factory=list)
+    image_pull_fails: bool = False
+
+
+class FakeApiServer:
+    def __init__(self, context: str, *, token: str, cert: trustme.LeafCert) -> None:
+        self.context = context
+        self.token = token
+        self.cert = cert
+        self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.created: list[dict[str, Any]] = []
+        self.rules: list[Rule] | None = None  # None: everything allowed
+        self.proxy_enabled = True
+        self.expired = False
+        self.nodes: list[FakeNode] = []
+        self.port = 0
+        self.version = "v1.31.4"
+        self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- store
+
+    def put(self, obj: dict[str, Any]) -> None:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", "2026-11-24T00:00:00Z")
+        meta.setdefault("resourceVersion", "1")
+        api_version, plural = obj["apiVersion"], PLURALS[obj["kind"]]
+        with self._lock:
+            self.objects[(api_version, plural, meta.get("namespace", ""), meta["name"])] = obj
+
+    def add_node(self, node: FakeNode) -> None:
+        self.nodes.append(node)
+        self.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": node.name,
+                    "labels": {
+                        "kubernetes.io/hostname": node.name,
+                        "topology.kubernetes.io/zone": node.zone,
+                        "topology.kubernetes.io/region": node.region,
+                    },
+                },
+                "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]}
+                | ({"taints": node.taints} if node.taints else {}),
+                "status": {
+                    "addresses": [
+                        {"type": "InternalIP", "address": node.internal_ip},
+                        {"type": "Hostname", "address": node.name},
+                    ],
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+        )
+
+    def all(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        plural = PLURALS[kind]
+        with self._lock:
+            return [
+                o
+                for (_, p, ns, _), o in self.objects.items()
+                if p == plural and (namespace is None or ns == namespace)
+            ]
+
+    # ---------------------------------------------------------------- http
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4 << 20)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    def allowed(self, group: str, resource: str, verb: str, name: str | None) -> bool:
+        if self.rules is None:
+            return True
+        return any(r.allows(group, resource, verb, name) for r in self.rules)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if request.headers.get("Authorization") != f"Bearer {self.token}" or self.expired:
+            return status(401, "Unauthorized", "Unauthorized")
+        if request.path == "/version":
+            return web.json_response(
+                {"major": "1", "minor": self.version.split(".")[1], "gitVersion": self.version}
+            )
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:2] == ["api", "v1"]:
+            api_version, rest = "v1", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 3:
+            api_version, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+        else:
+            return status(404, "NotFound", "the server could not find the requested resource")
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            return status(404, "NotFound", "the server could not find the requested resource")
+        plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), rest[2:]
+        group = api_version.rpartition("/")[0]
+        if plural not in PLURALS.values():
+            return status(404, "NotFound", "the server could not find the requested resource")
+        if sub and plural == "pods" and sub[0] == "proxy" and name is not None:
+            verb = {"GET": "get", "POST": "create"}.get(request.method, "update")
+            if not self.allowed("", "pods/proxy", verb, None):
+                return self.forbidden(verb, "pods/proxy", "", namespace)
+            return await self.proxy(request, namespace, name, "/" + "/".join(sub[1:]))
+        verb = {
+            "GET": "get" if name else "list",
+            "POST": "create",
+            "DELETE": "delete",
+        }.get(request.method)
+        if verb is None:
+            return status(405, "MethodNotAllowed", "method not allowed")
+        if not self.allowed(group, plural, verb, name):
+            return self.forbidden(verb, plural, group, namespace)
+        key_ns = namespace
+        if request.method == "GET" and name is None:
+            return self.list(request, api_version, plural, namespace or None)
+        if request.method == "GET":
+            with self._lock:
+                obj = self.objects.get((api_version, plural, key_ns, name or ""))
+            if obj is None:
+                return status(404, "NotFound", f'{plural} "{name}" not found')
+            return web.json_response(self.with_status(obj))
+        if request.method == "POST":
+            obj = await request.json()
+            meta = obj.get("metadata", {})
+            if namespace and meta.get("namespace", namespace) != namespace:
+                return status(400, "BadRequest", "the namespace of the object does not match")
+            if namespace and ("v1", "namespaces", "", namespace) not in self.objects:
+                return status(404, "NotFound", f'namespaces "{namespace}" not found')
+            key = (api_version, plural, namespace, meta.get("name", ""))
+            if key in self.objects:
+                return status(409, "AlreadyExists", f'{plural} "{key[3]}" already exists')
+            self.created.append(copy.deepcopy(obj))
+            self.put(obj)
+            for hook in self.hooks:
+                hook("create", obj)
+            return web.json_response(self.objects[key], status=201)
+        # DELETE
+        key = (api_version, plural, key_ns, name or "")
+        with self._lock:
+            obj = self.objects.pop(key, None)
+        if obj is None:
+            return status(404, "NotFound", f'{plural} "{name}" not found')
+        if plural == "namespaces":
+            with self._lock:
+                for k in [k for k in self.objects if k[2] == name]:
+                    self.objects.pop(k)
+        for hook in self.hooks:
+            hook("delete", obj)
+        return web.json_response({"kind": "Status", "status": "Success"})
+
+    def forbidden(self, verb: str, resource: str, group: str, namespace: str) -> web.Response:
+        where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        return status(
+            403,
+            "Forbidden",
+            f'{resource} is forbidden: User "netcheck-ci" cannot {verb} resource "{resource}" '
+            f'in API group "{group}"{where}',
+        )
+
+    def with_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] == "DaemonSet":
+            obj = copy.deepcopy(obj)
+            pods = [p for p in self.all("Pod", obj["metadata"]["namespace"]) if owned(p, obj)]
+            obj["status"] = {
+                "desiredNumberScheduled": len(pods),
+                "currentNumberScheduled": len(pods),
+                "numberReady": sum(ready(p) for p in pods),
+            }
+        return obj
+
+    def list(
+        self, request: web.Request, api_version: str, plural: str, namespace: str | None
+    ) -> web.Response:
+        selector = request.query.get("labelSelector", "")
+        fields = request.query.get("fieldSelector", "")
+        with self._lock:
+            items = [
+                copy.deepcopy(o)
+                for (av, p, ns, _), o in sorted(self.objects.items())
+                if av == api_version and p == plural and (namespace is None or ns == namespace)
+            ]
+        items = [
+            self.with_status(o)
+            for o in items
+            if matches_selector(o["metadata"].get("labels", {}), selector)
+            and matches_fields(o, fields)
+        ]
+        if "as=PartialObjectMetadataList" in request.headers.get("Accept", ""):
+            return web.json_response(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": {"resourceVersion": "1"},
+                    "items": [
+                        {
+                            "kind": "PartialObjectMetadata",
+                            "apiVersion": "meta.k8s.io/v1",
+                            "metadata": o["metadata"],
+                        }
+                        for o in items
+                    ],
+                }
+            )
+        kind = {v: k for k, v in PLURALS.items()}[plural]
+        return web.json_response(
+            {
+                "kind": f"{kind}List",
+                "apiVersion": api_version,
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            }
+        )
+
+    async def proxy(
+        self, request: web.Request, namespace: str, name_port: str, path: str
+    ) -> web.StreamResponse:
+        name, _, port = name_port.partition(":")
+        with self._lock:
+            pod = self.objects.get(("v1", "pods", namespace, name))
+        if pod is None:
+            return status(404, "NotFound", f'pods "{name}" not found')
+        if not self.proxy_enabled:
+            # what a private cluster without a path from the control plane to pods answers
+            return status(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {pod['status'].get('podIP')}:{port}: "
+                "i/o timeout",
+            )
+        node = self.node(pod["spec"].get("nodeName", ""))
+        if node is None:
+            return status(503, "ServiceUnavailable", "pod has no node")
+        base = node.agent_url.rsplit(":", 1)[0]
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in {"authorization", "host", "content-length"}
+        }
+        body = await request.read()
+        try:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.request(
+                    request.method,
+                    f"{base}:{port or 80}{path}",
+                    data=body or None,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=120),
+                ) as resp,
+            ):
+                data = await resp.read()
+                return web.Response(
+                    body=data,
+                    status=resp.status,
+                    content_type=resp.content_type,
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return status(503, "ServiceUnavailable", f"error trying to reach service: {exc}")
+
+    def node(self, name: str) -> FakeNode | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def matches_fields(obj: dict[str, Any], selector: str) -> bool:
+    for term in filter(None, selector.split(",")):
+        k, _, v = term.partition("=")
+        cur: Any = obj
+        for part in k.split("."):
+            cur = cur.get(part, "") if isinstance(cur, dict) else ""
+        if str(cur) != v:
+            return False
+    return True
+
+
+def owned(pod: dict[str, Any], owner: dict[str, Any]) -> bool:
+    return any(
+        r.get("uid") == owner["metadata"]["uid"] for r in pod["metadata"].get("ownerReferences", [])
+    )
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
+
+
+PLURALS = {
+    "Namespace": "namespaces",
+    "Node": "nodes",
+    "Pod": "pods",
+    "Service": "services",
+    "Secret": "secrets",
+    "ServiceAccount": "serviceaccounts",
+    "Event": "events",
+    "DaemonSet": "daemonsets",
+    "EndpointSlice": "endpointslices",
+    "NetworkPolicy": "networkpolicies",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "ClientConfig": "clientconfigs",
+    "ServiceCIDR": "servicecidrs",
+}
+
+
+# ---------------------------------------------------------------- controllers
+
+
+def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
+    for t in tolerations:
+        if t.get("operator") == "Exists" and not t.get("key"):
+            return True
+        if t.get("key") != taint.get("key"):
+            continue
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" or t.get("value") == taint.get("value"):
+            return True
+    return False
+
+
+def healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def daemonset_controller(api: FakeApiServer) -> Callable[[str, dict[str, Any]], None]:
+    """Like the DaemonSet controller plus kubelet: one pod per schedulable node, owned by it."""
+
+    def hook(event: str, obj: dict[str, Any]) -> None:
+        if obj.get("kind") != "DaemonSet":
+            return
+        ns = obj["metadata"]["namespace"]
+        if event == "delete":
+            for pod in api.all("Pod", ns):
+                if owned(pod, obj):
+                    with api._lock:
+                        api.objects.pop(("v1", "pods", ns, pod["metadata"]["name"]), None)
+            return
+        owner = api.objects[("apps/v1", "daemonsets", ns, obj["metadata"]["name"])]
+        template = obj["spec"]["template"]
+        spec = template["spec"]
+        for node in api.nodes:
+            if not all(tolerates(spec.get("tolerations", []), t) for t in node.taints):
+                continue  # the controller never places a pod on a node it does not tolerate
+            pod_name = f"{obj['metadata']['name']}-{node.name[-5:].replace('_', '-')}"
+            container = spec["containers"][0]
+            probe = container.get("readinessProbe", {}).get("httpGet", {})
+            if node.image_pull_fails:
+                conditions = [{"type": "Ready", "status": "False"}]
+                statuses = [
+                    {
+                        "name": container["name"],
+                        "ready": False,
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": f'Back-off pulling image "{container["image"]}"',
+                            }
+                        },
+                    }
+                ]
+                api.put(event_for(ns, pod_name, "Failed", "Failed to pull image: not found"))
+                phase = "Pending"
+            else:
+                # kubelet readiness: the container's own readinessProbe, against the lab agent
+                port = probe.get("port")
+                path = probe.get("path", "/")
+                url = node.agent_url.rsplit(":", 1)[0] + f":{port}{path}"
+                ok = healthy(url)
+                conditions = [{"type": "Ready", "status": "True" if ok else "False"}]
+                statuses = [{"name": container["name"], "ready": ok, "state": {"running": {}}}]
+                phase = "Running"
+            api.put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": pod_name,
+                        "namespace": ns,
+                        "labels": dict(template["metadata"].get("labels", {})),
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1",
+                                "kind": "DaemonSet",
+                                "name": obj["metadata"]["name"],
+                                "uid": owner["metadata"]["uid"],
+                                "controller": True,
+                            }
+                        ],
+                    },
+                    "spec": {"nodeName": node.name, **copy.deepcopy(spec)},
+                    "status": {
+                        "phase": phase,
+                        "podIP": node.pod_ip,
+                        "podIPs": [{"ip": node.pod_ip}],
+                        "hostIP": node.internal_ip,
+                        "conditions": conditions,
+                        "containerStatuses": statuses,
+                    },
+                }
+            )
+
+    return hook
+
+
+def event_for(ns: str, pod: str, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{pod}.{uuid.uuid4().hex[:8]}", "namespace": ns},
+        "involvedObject": {"kind": "Pod", "name": pod, "namespace": ns},
+        "reason": reason,
+        "message": message,
+        "type": "Warning",
+    }
+
+
+# ---------------------------------------------------------------- running them
+
+
+class FakeClusters:
+    """Fake API servers for several contexts on one event loop in a background thread."""
+
+    def __init__(self, contexts: list[str]) -> None:
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.apis = {
+            c: FakeApiServer(c, token=f"token-{c.lower()}-{uuid.uuid4().hex}", cert=cert)
+            for c in contexts
+        }
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runners: list[web.AppRunner] = []
+
+    def __enter__(self) -> FakeClusters:
+        self._thread.start()
+        for api in self.apis.values():
+            asyncio.run_coroutine_threadsafe(self._start(api), self._loop).result(10)
+        return self
+
+    async def _start(self, api: FakeApiServer) -> None:
+        ctx = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+        api.cert.configure_cert(ctx)
+        runner = web.AppRunner(api.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+        await site.start()
+        api.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runners.append(runner)
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            for r in self._runners:
+                await r.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def kubeconfig(self, current: str | None = None, **server_of: str) -> str:
+        ca = base64.b64encode(self.ca.cert_pem.bytes()).decode()
+        clusters, users, contexts = [], [], []
+        for name, api in self.apis.items():
+            server = server_of.get(name, f"https://127.0.0.1:{api.port}")
+            clusters.append(
+                {
+                    "name": f"{name.lower()}-cluster",
+                    "cluster": {"server": server, "certificate-authority-data": ca},
+                }
+            )
+            users.append({"name": f"{name.lower()}-user", "user": {"token": api.token}})
+            contexts.append(
+                {
+                    "name": name,
+                    "context": {
+                        "cluster": f"{name.lower()}-cluster",
+                        "user": f"{name.lower()}-user",
+                    },
+                }
+            )
+        return yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": clusters,
+                "users": users,
+                "contexts": contexts,
+                "current-context": current or next(iter(self.apis)),
+            }
+        )
+
+
+def glob_any(patterns: list[str], value: str) -> bool:
+    return any(fnmatch.fnmatch(value, p) for p in patterns)
+
+
+__all__ = ["FakeApiServer", "FakeClusters", "FakeNode", "json"]
