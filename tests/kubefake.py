@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import fnmatch
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -59,20 +57,31 @@ class Rule:
         )
 
 
-def rules_from_cluster_role(text: str) -> list[Rule]:
-    rules = []
-    for doc in yaml.safe_load_all(text):
-        if doc and doc.get("kind") == "ClusterRole":
-            for r in doc.get("rules", []):
-                rules.append(
-                    Rule(
-                        groups=r.get("apiGroups", []),
-                        resources=r.get("resources", []),
-                        verbs=r.get("verbs", []),
-                        names=r.get("resourceNames", []),
-                    )
-                )
-    return rules
+def rbac_from_manifest(text: str, user: str) -> list[tuple[Rule, str | None]]:
+    """The rules a user holds, each with the namespace its binding limits it to (None: all)."""
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    roles = {
+        d["metadata"]["name"]: [
+            Rule(
+                groups=r.get("apiGroups", []),
+                resources=r.get("resources", []),
+                verbs=r.get("verbs", []),
+                names=r.get("resourceNames", []),
+            )
+            for r in d.get("rules", [])
+        ]
+        for d in docs
+        if d["kind"] == "ClusterRole"
+    }
+    out: list[tuple[Rule, str | None]] = []
+    for d in docs:
+        if d["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        if not any(sub.get("name") == user for sub in d.get("subjects", [])):
+            continue
+        scope = d["metadata"].get("namespace") if d["kind"] == "RoleBinding" else None
+        out.extend((rule, scope) for rule in roles[d["roleRef"]["name"]])
+    return out
 
 
 def matches_selector(labels: dict[str, str], selector: str) -> bool:
@@ -100,7 +109,7 @@ class FakeNode:
     name: str
     internal_ip: str
     pod_ip: str  # the address pods on this node get in the lab
-    agent_url: str  # where the lab agent's API for this node answers (management network)
+    agent_url: str  # where the lab agent for this node answers (management network); "" = none
     zone: str
     region: str
     pod_cidr: str
@@ -116,7 +125,9 @@ class FakeApiServer:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []
-        self.rules: list[Rule] | None = None  # None: everything allowed
+        self.rules: list[tuple[Rule, str | None]] | None = None  # None: everything allowed
+        self.applied: list[dict[str, Any]] = []
+        self.secret_reads_with_data = 0  # Secrets of mission-control served with their data
         self.proxy_enabled = True
         self.expired = False
         self.nodes: list[FakeNode] = []
@@ -179,10 +190,15 @@ class FakeApiServer:
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
-    def allowed(self, group: str, resource: str, verb: str, name: str | None) -> bool:
+    def allowed(
+        self, group: str, resource: str, verb: str, name: str | None, namespace: str = ""
+    ) -> bool:
         if self.rules is None:
             return True
-        return any(r.allows(group, resource, verb, name) for r in self.rules)
+        return any(
+            r.allows(group, resource, verb, name) and (scope is None or scope == namespace)
+            for r, scope in self.rules
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
@@ -210,17 +226,20 @@ class FakeApiServer:
             return status(404, "NotFound", "the server could not find the requested resource")
         if sub and plural == "pods" and sub[0] == "proxy" and name is not None:
             verb = {"GET": "get", "POST": "create"}.get(request.method, "update")
-            if not self.allowed("", "pods/proxy", verb, None):
+            if not self.allowed("", "pods/proxy", verb, None, namespace):
                 return self.forbidden(verb, "pods/proxy", "", namespace)
             return await self.proxy(request, namespace, name, "/" + "/".join(sub[1:]))
         verb = {
             "GET": "get" if name else "list",
             "POST": "create",
             "DELETE": "delete",
+            "PATCH": "patch",
         }.get(request.method)
         if verb is None:
             return status(405, "MethodNotAllowed", "method not allowed")
-        if not self.allowed(group, plural, verb, name):
+        # a namespace object's own name is its namespace for RBAC
+        rbac_ns = name if plural == "namespaces" and name else namespace
+        if not self.allowed(group, plural, verb, name, rbac_ns):
             return self.forbidden(verb, plural, group, namespace)
         key_ns = namespace
         if request.method == "GET" and name is None:
@@ -246,6 +265,25 @@ class FakeApiServer:
             for hook in self.hooks:
                 hook("create", obj)
             return web.json_response(self.objects[key], status=201)
+        if request.method == "PATCH":
+            if request.content_type != "application/apply-patch+yaml":
+                return status(415, "UnsupportedMediaType", "only server-side apply is served")
+            obj = yaml.safe_load(await request.text())
+            if obj.get("metadata", {}).get("name") != name:
+                return status(400, "BadRequest", "the name of the object does not match the URL")
+            if namespace and ("v1", "namespaces", "", namespace) not in self.objects:
+                return status(404, "NotFound", f'namespaces "{namespace}" not found')
+            self.applied.append(copy.deepcopy(obj))
+            key = (api_version, plural, namespace, name or "")
+            old = self.objects.get(key)
+            if old is not None:
+                obj["metadata"]["uid"] = old["metadata"]["uid"]
+                for hook in self.hooks:
+                    hook("delete", old)
+            self.put(obj)
+            for hook in self.hooks:
+                hook("create", obj)
+            return web.json_response(self.objects[key], status=200 if old else 201)
         # DELETE
         key = (api_version, plural, key_ns, name or "")
         with self._lock:
@@ -297,7 +335,10 @@ class FakeApiServer:
             if matches_selector(o["metadata"].get("labels", {}), selector)
             and matches_fields(o, fields)
         ]
-        if "as=PartialObjectMetadataList" in request.headers.get("Accept", ""):
+        metadata_only = "as=PartialObjectMetadataList" in request.headers.get("Accept", "")
+        if plural == "secrets" and namespace == "mission-control" and not metadata_only:
+            self.secret_reads_with_data += 1
+        if metadata_only:
             return web.json_response(
                 {
                     "kind": "PartialObjectMetadataList",
@@ -340,7 +381,7 @@ class FakeApiServer:
                 "i/o timeout",
             )
         node = self.node(pod["spec"].get("nodeName", ""))
-        if node is None:
+        if node is None or not node.agent_url:
             return status(503, "ServiceUnavailable", "pod has no node")
         base = node.agent_url.rsplit(":", 1)[0]
         headers = {
@@ -403,6 +444,7 @@ PLURALS = {
     "Pod": "pods",
     "Service": "services",
     "Secret": "secrets",
+    "ConfigMap": "configmaps",
     "ServiceAccount": "serviceaccounts",
     "Event": "events",
     "DaemonSet": "daemonsets",
@@ -484,7 +526,7 @@ def daemonset_controller(api: FakeApiServer) -> Callable[[str, dict[str, Any]], 
                 port = probe.get("port")
                 path = probe.get("path", "/")
                 url = node.agent_url.rsplit(":", 1)[0] + f":{port}{path}"
-                ok = healthy(url)
+                ok = bool(node.agent_url) and healthy(url)
                 conditions = [{"type": "Ready", "status": "True" if ok else "False"}]
                 statuses = [{"name": container["name"], "ready": ok, "state": {"running": {}}}]
                 phase = "Running"
@@ -609,8 +651,4 @@ class FakeClusters:
         )
 
 
-def glob_any(patterns: list[str], value: str) -> bool:
-    return any(fnmatch.fnmatch(value, p) for p in patterns)
-
-
-__all__ = ["FakeApiServer", "FakeClusters", "FakeNode", "json"]
+__all__ = ["FakeApiServer", "FakeClusters", "FakeNode"]

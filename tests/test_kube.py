@@ -1,0 +1,353 @@
+"""Kubernetes contexts, discovery, deploy and errors against fake API servers (no packets to pods).
+
+Everything that crosses the pod network is in test_kube_lab.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from netcheck.deploy.manifests import (
+    HOST_NETWORK,
+    VECTOR_NODEPORT,
+    DeployOptions,
+    default_root,
+    load_manifests,
+)
+from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.discovery.kube import AgentPod, ContextDiscovery, DatabasePod, NodeInfo
+from netcheck.discovery.kube_topology import run_topology
+from tests.kubefake import FakeClusters, rbac_from_manifest
+from tests.kubeworld import mission_control_world, spec_hosts
+from tests.lab_support import netcheck
+
+ROOT = Path(__file__).resolve().parents[1]
+RBAC = (ROOT / "probes" / "rbac" / "netcheck-user.yaml").read_text()
+SECRET_DATA = "c2VjcmV0LWRhdGEtdGhhdC1tdXN0LW5ldmVyLWxlYXZl"
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    with FakeClusters(["CP_EAST", "DP_WEST"]) as f:
+        mission_control_world(f, spec_hosts())
+        for api in f.apis.values():
+            api.rules = rbac_from_manifest(RBAC, "netcheck-ci")
+        path = tmp_path / "kubeconfig"
+        path.write_text(f.kubeconfig())
+        f.path = str(path)  # type: ignore[attr-defined]
+        yield f
+
+
+def kc(fakes, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = netcheck(*args, "--kubeconfig", fakes.path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_contexts_lists_and_checks_each_api_server(fakes, tmp_path):
+    proc = kc(fakes, "contexts")
+    assert proc.returncode == 0, proc.stderr
+    rows = [ln for ln in proc.stdout.splitlines() if "CP_EAST" in ln or "DP_WEST" in ln]
+    assert len(rows) == 2
+    assert all("ok v1.31.4" in r for r in rows)
+    assert rows[0].lstrip().startswith("*")  # the current context
+    assert str(fakes.apis["DP_WEST"].port) in rows[1]
+
+    # one API server down: its row says so, the other is still checked, exit 3
+    bad = tmp_path / "bad-kubeconfig"
+    bad.write_text(fakes.kubeconfig(DP_WEST="https://127.0.0.1:1"))
+    proc = netcheck("contexts", "--kubeconfig", str(bad))
+    assert proc.returncode == 3
+    dp = next(ln for ln in proc.stdout.splitlines() if "DP_WEST" in ln)
+    cp = next(ln for ln in proc.stdout.splitlines() if "CP_EAST" in ln)
+    assert "unreachable" in dp and "ok v1.31.4" in cp
+
+
+def test_discover_finds_what_cass_operator_and_mission_control_made(fakes):
+    proc = kc(fakes, "discover", "--all-contexts", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["errors"] == []
+    by_ctx = {c["context"]: c for c in doc["contexts"]}
+    cp, dp = by_ctx["CP_EAST"], by_ctx["DP_WEST"]
+    pods = {p["name"]: p for p in cp["database_pods"]}
+    assert sorted(pods) == [
+        "demo-dc1-r1-sts-0",
+        "demo-dc1-r1-sts-1",
+        "demo-dc1-r2-sts-0",
+        "demo-dc1-r2-sts-1",
+    ]
+    p = pods["demo-dc1-r1-sts-0"]
+    assert (p["datacenter"], p["rack"], p["seed"], p["namespace"]) == ("dc1", "r1", True, "demo")
+    assert p["pod_ip"] == "198.18.1.10" and p["node"] == "node-cp-dc1-r1-p0"
+    assert {7000, 7001, 8080} <= set(p["ports"])
+    node = next(n for n in cp["nodes"] if n["name"] == "node-cp-dc1-r1-p0")
+    assert (node["zone"], node["region"]) == ("east-a", "east")
+    assert node["internal_ip"] == "198.18.17.10"
+    assert "198.18.1.10/32" in cp["pod_cidrs"]
+    seeds = next(s for s in dp["services"] if s["role"] == "additional-seed")
+    assert seeds["endpoints"] == ["198.18.1.10", "198.18.2.10"]  # CP_EAST's seeds
+    (pol,) = cp["network_policies"]
+    assert pol["restricts_internode"] and pol["ingress_ports"] == [7000, 7001]
+    (cc,) = cp["client_configs"]
+    assert cc == {
+        "name": "dp-west-demo",
+        "context_name": "DP_WEST",
+        "secret": "dp-west-demo-config",
+        "secret_found": True,
+    }
+    assert dp["client_configs"] == []
+    # Secrets are listed as metadata only: their data never reaches netcheck
+    assert SECRET_DATA not in proc.stdout
+    assert ("GET", "/api/v1/namespaces/mission-control/secrets") in fakes.apis["CP_EAST"].requests
+    assert fakes.apis["CP_EAST"].secret_reads_with_data == 0
+
+    yml = kc(fakes, "discover", "--context", "DP_WEST", "-o", "yaml")
+    assert yaml.safe_load(yml.stdout)["contexts"][0]["context"] == "DP_WEST"
+
+
+def test_unknown_context_and_broken_kubeconfig_are_one_line_errors(fakes, tmp_path):
+    proc = kc(fakes, "discover", "--context", "DP_EAST")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "DP_EAST" in proc.stderr and "CP_EAST, DP_WEST" in proc.stderr
+
+    broken = tmp_path / "broken"
+    broken.write_text("apiVersion: v1\nclusters: [\n")
+    proc = netcheck("discover", "--kubeconfig", str(broken), "--context", "CP_EAST")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and str(broken) in proc.stderr
+
+    proc = netcheck("contexts", "--kubeconfig", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_expired_credentials_keep_the_other_context(fakes):
+    fakes.apis["DP_WEST"].expired = True
+    proc = kc(fakes, "discover", "--all-contexts", "-o", "json")
+    assert proc.returncode == 3
+    doc = json.loads(proc.stdout)
+    assert [c["context"] for c in doc["contexts"]] == ["CP_EAST"]
+    assert len(doc["contexts"][0]["database_pods"]) == 4
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln]
+    assert "context DP_WEST" in err and "401" in err and "expired" in err
+
+
+def test_rbac_denied_names_verb_resource_and_namespace(fakes):
+    # the user lost `list pods` (the reader ClusterRole without pods)
+    rbac = RBAC.replace('resources: ["nodes", "pods", "services"]', 'resources: ["nodes"]')
+    fakes.apis["CP_EAST"].rules = rbac_from_manifest(rbac, "netcheck-ci")
+    proc = kc(fakes, "discover", "--all-contexts", "-o", "json")
+    assert proc.returncode == 3
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln]
+    assert "context CP_EAST" in err
+    assert "'list' on 'pods' cluster-wide" in err and "netcheck-user.yaml" in err
+    assert [c["context"] for c in json.loads(proc.stdout)["contexts"]] == ["DP_WEST"]
+
+
+def test_dry_run_is_exactly_what_deploy_sends_and_undeploy_is_idempotent(fakes, token_file):
+    dry = kc(
+        fakes,
+        "deploy",
+        "--context",
+        "DP_WEST",
+        "--token-file",
+        token_file,
+        "--dry-run",
+        "--host-network",
+    )
+    assert dry.returncode == 0, dry.stderr
+    printed = [d for d in yaml.safe_load_all(dry.stdout) if d]
+    kinds = [d["kind"] for d in printed]
+    assert kinds == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Secret", "DaemonSet"]
+    allow = next(d for d in printed if d["kind"] == "ConfigMap")["data"]["allow"].split()
+    # only what discovery found: pod CIDRs, node addresses, database pods, API servers
+    assert "198.18.33.10/32" in allow and "198.18.49.10/32" in allow and "127.0.0.1/32" in allow
+    assert not any(a.startswith(("0.0.0.0", "10.0.0.0")) for a in allow)
+    token = Path(token_file).read_text().strip()
+    secret = next(d for d in printed if d["kind"] == "Secret")
+    assert base64.b64decode(secret["data"]["token"]).decode() == token
+
+    # deploy (no lab behind these nodes: the agents never become ready, the timeout names them)
+    api = fakes.apis["DP_WEST"]
+    proc = kc(
+        fakes,
+        "deploy",
+        "--context",
+        "DP_WEST",
+        "--token-file",
+        token_file,
+        "--host-network",
+        "--deploy-timeout",
+        "2",
+    )
+    assert proc.returncode == 3
+    assert api.applied == printed
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln]
+    assert "context DP_WEST" in err and "not ready after 2s" in err
+    assert "netcheck-agent-" in err and "on node-dp-dc2-r1-p0" in err
+
+    ds = next(o for o in api.all("DaemonSet") if o["metadata"]["name"] == "netcheck-agent")
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert {"operator": "Exists"} in pod["tolerations"]
+
+    first = kc(fakes, "undeploy", "--context", "DP_WEST")
+    assert first.returncode == 0 and "removed 5 object(s)" in first.stdout
+    assert not api.all("DaemonSet") and not api.all("Pod", "netcheck")
+    assert not api.all("Secret", "netcheck") and not api.all("ConfigMap", "netcheck")
+    again = kc(fakes, "undeploy", "--context", "DP_WEST")
+    assert again.returncode == 0 and "nothing was deployed" in again.stdout
+
+
+def test_image_pull_failure_is_named(fakes, token_file):
+    api = fakes.apis["CP_EAST"]
+    api.nodes[2].image_pull_fails = True
+    proc = kc(
+        fakes,
+        "deploy",
+        "--context",
+        "CP_EAST",
+        "--token-file",
+        token_file,
+        "--image",
+        "registry.example/netcheck:missing",
+        "--deploy-timeout",
+        "1",
+    )
+    assert proc.returncode == 3
+    assert f"on {api.nodes[2].name} (Failed: Failed to pull image" in proc.stderr
+
+
+def test_manifests_equal_kubectl_kustomize(tmp_path):
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is part of this machine's image"
+    work = tmp_path / "kubernetes"
+    shutil.copytree(default_root(), work)
+    (work / "base" / "token").write_text("0123456789abcdef0123")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["../kubernetes/base"],
+                "components": [
+                    "../kubernetes/components/host-network",
+                    "../kubernetes/components/vector-nodeport",
+                ],
+            }
+        )
+    )
+    built = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    theirs = [d for d in yaml.safe_load_all(built) if d]
+    ours = load_manifests(
+        work,
+        DeployOptions(token="0123456789abcdef0123", components=(HOST_NETWORK, VECTOR_NODEPORT)),
+    )
+
+    def key(d):
+        return (d["kind"], d["metadata"]["name"])
+
+    assert sorted(ours, key=key) == sorted(theirs, key=key)
+    # every manifest file in probes/kubernetes is in what deploy applies
+    files = {p.name for p in default_root().rglob("*.yaml") if p.name != "kustomization.yaml"}
+    assert files == {
+        "namespace.yaml",
+        "serviceaccount.yaml",
+        "configmap.yaml",
+        "daemonset.yaml",
+        "daemonset-hostnet.yaml",
+        "service.yaml",
+    }
+
+
+def discovery(ctx: str, cidrs: tuple[str, ...], **kw) -> ContextDiscovery:
+    base = dict(
+        context=ctx,
+        server="https://127.0.0.1:6443",
+        api_host="127.0.0.1",
+        api_port=6443,
+        version="v1.31.4",
+        nodes=tuple(
+            NodeInfo(
+                name=f"{ctx}-n{i}", internal_ip="", zone="z", region="r", pod_cidrs=(c,), taints=()
+            )
+            for i, c in enumerate(cidrs)
+        ),
+        database_pods=(),
+        services=(),
+        network_policies=(),
+        client_configs=(),
+        secrets=(),
+        agents=(),
+        service_cidrs=(),
+        warnings=(),
+    )
+    return ContextDiscovery(**(base | kw))
+
+
+def test_overlapping_pod_cidrs_are_an_error():
+    a = discovery("CP_EAST", ("10.1.0.0/24", "10.1.1.0/24"))
+    b = discovery("DP_WEST", ("10.2.0.0/24", "10.1.1.128/25"), service_cidrs=("10.1.0.0/16",))
+    codes = [(f.code, f.severity.value, f.src_scope, f.dst_scope) for f in cidr_findings([a, b])]
+    assert ("POD_CIDR_OVERLAP", "error", "10.1.1.0/24", "10.1.1.128/25") in codes
+    assert ("SERVICE_CIDR_OVERLAP", "error", "10.1.0.0/24", "10.1.0.0/16") in codes
+    clean = discovery("DP_WEST", ("10.2.0.0/24",))
+    assert cidr_findings([a, clean]) == ()
+
+
+def test_run_topology_probes_from_the_agent_on_the_node_or_rack():
+    def pod(name: str, node: str, rack: str) -> DatabasePod:
+        return DatabasePod(
+            name=name,
+            namespace="db",
+            cluster="c",
+            datacenter="dc1",
+            rack=rack,
+            seed=False,
+            node_state="Started",
+            pod_ip=f"198.18.0.{len(name)}",
+            node=node,
+            ready=True,
+            ports=(7000, 8080),
+        )
+
+    agent = AgentPod(
+        name="netcheck-agent-x",
+        node="n1",
+        pod_ip="198.18.0.99",
+        ready=True,
+        phase="Running",
+        reason="",
+    )
+    d = discovery(
+        "CP_EAST",
+        (),
+        database_pods=(pod("a", "n1", "r1"), pod("bb", "n2", "r1"), pod("ccc", "n3", "r2")),
+        agents=(agent,),
+    )
+    kt = run_topology([d])
+    agents = {ep.name: ep.agent for ep in kt.topology.endpoints}
+    assert agents == {
+        "a": "kube://CP_EAST/netcheck/netcheck-agent-x",
+        "bb": "kube://CP_EAST/netcheck/netcheck-agent-x",  # same rack
+        "ccc": None,
+    }
+    (problem,) = kt.problems
+    assert "no ready netcheck agent on node n3 or in rack r2" in problem
+    assert [p.port for p in kt.topology.endpoint("a").ports] == [7000, 8080]  # as declared
