@@ -351,3 +351,40 @@ def test_run_topology_probes_from_the_agent_on_the_node_or_rack():
     (problem,) = kt.problems
     assert "no ready netcheck agent on node n3 or in rack r2" in problem
     assert [p.port for p in kt.topology.endpoint("a").ports] == [7000, 8080]  # as declared
+
+
+def test_preflight_leaves_a_taken_nodeport_alone_and_reports_what_it_could_not_check(
+    fakes, token_file
+):
+    cp = fakes.apis["CP_EAST"]
+    cp.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "vector-aggregator", "namespace": "mission-control"},
+            "spec": {"type": "NodePort", "ports": [{"port": 6000, "nodePort": 30600}]},
+        }
+    )
+    proc = kc(
+        fakes,
+        "preflight",
+        "--context",
+        "CP_EAST",
+        "--context",
+        "DP_WEST",
+        "--control-plane",
+        "CP_EAST",
+        "--token-file",
+        token_file,
+        "--deploy-timeout",
+        "1",
+        "-o",
+        "json",
+    )
+    assert proc.returncode == 3  # no agent became ready: nothing measured, never a pass
+    report = json.loads(proc.stdout)
+    (taken,) = [f for f in report["findings"] if f["code"] == "NODEPORT_TAKEN"]
+    assert "mission-control/vector-aggregator" in taken["summary"]
+    assert not any(o["kind"] == "Service" for o in cp.applied)
+    assert len(report["problems"]) == 2 and all("not ready" in p for p in report["problems"])
+    assert not cp.all("DaemonSet")  # undeployed even though it failed

@@ -56,6 +56,7 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.config import ContextEntry, connection, kubeconfig_path, list_contexts
 from netcheck.kube.errors import KubeconfigError, KubeError
 from netcheck.kube.resources import KINDS
+from netcheck.model.findings import Finding, Severity
 from netcheck.model.report import RunReport
 
 EXIT_INCOMPLETE = 3
@@ -713,7 +714,7 @@ def preflight_cmd(
     errors: dict[str, str] = {}
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
-    notes: list[str] = []
+    notes: list[Finding] = []
 
     async def go() -> RunReport:
         async with clients_for(path, names, errors) as clients:
@@ -727,8 +728,18 @@ def preflight_cmd(
                     holder = await nodeport_holder(clients[ctx])
                     if holder:
                         notes.append(
-                            f"context {ctx}: NodePort 30600 is taken by service {holder} "
-                            "(Mission Control's Vector aggregator?); it is checked as it is"
+                            Finding(
+                                severity=Severity.INFO,
+                                code="NODEPORT_TAKEN",
+                                summary=f"{ctx}: NodePort 30600 is taken by service {holder}; "
+                                "netcheck did not put its own in front of the agents",
+                                src_cluster=ctx,
+                                dst_cluster=ctx,
+                                ports=(30600,),
+                                affected_pairs=0,
+                                hint="if that is Mission Control's Vector aggregator, the "
+                                "30600 probes check the real service as it is",
+                            )
                         )
                     else:
                         comps += (VECTOR_NODEPORT,)
@@ -750,8 +761,8 @@ def preflight_cmd(
                     {c: token for c in agents},
                     outputs,
                     control_plane=control_plane,
-                    extra_findings=cidr_findings(list(found.values())),
-                    problems=[*notes, *(errors[c] for c in names if c in errors)],
+                    extra_findings=(*notes, *cidr_findings(list(found.values()))),
+                    problems=[errors[c] for c in names if c in errors],
                     started=started,
                     t0=t0,
                 )
