@@ -3,7 +3,10 @@
 (a) wall time of `netcheck run` on the default lab with 7001 dropped between the regions,
     next to the per-probe timeout (goal: about one timeout, not a sum of timeouts);
 (b) TCP probes per second one agent sustains against open ports on loopback;
-(c) resident memory of a lab agent.
+(c) resident memory of a lab agent;
+(d) diagnosis time on larger meshes;
+(e) `netcheck preflight` and `netcheck run --context` through the pod proxy of fake API servers
+    in front of the lab, next to `netcheck run --inventory` on the same lab.
 """
 
 from __future__ import annotations
@@ -217,12 +220,72 @@ def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | i
     }
 
 
+def _timed(args: list[str], expect: int) -> float:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "netcheck", *args], capture_output=True, text=True, check=False
+    )
+    wall = time.monotonic() - t0
+    if proc.returncode != expect:
+        raise SystemExit(f"netcheck {args[0]}: exit {proc.returncode}: {proc.stderr[-400:]}")
+    return wall
+
+
+def bench_kube() -> dict[str, float]:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.kubefake import FakeClusters
+    from tests.kubeworld import mission_control_world
+
+    state, _ = build.lab_up()
+    faults.clear_faults()
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, FakeClusters(["CP_EAST", "DP_WEST"]) as fakes:
+        mission_control_world(fakes, state["hosts"], live=True)
+        kubeconfig = os.path.join(tmp, "kubeconfig")
+        inventory = os.path.join(tmp, "lab.yaml")
+        with open(kubeconfig, "w", encoding="utf-8") as f:
+            f.write(fakes.kubeconfig())
+        with open(inventory, "w", encoding="utf-8") as f:
+            f.write(dump_inventory(lab_topology(state)))
+        kc = ["--kubeconfig", kubeconfig, "--context", "CP_EAST", "--context", "DP_WEST"]
+        token = ["--token-file", state["token_file"]]
+        pre = [
+            _timed(
+                [
+                    "preflight",
+                    *kc,
+                    *token,
+                    "--control-plane",
+                    "CP_EAST",
+                    "--api-server",
+                    "DP_WEST=198.18.48.20:6443",
+                    "-o",
+                    "json",
+                ],
+                0,
+            )
+            for _ in range(RUNS)
+        ]
+        _timed(["deploy", *kc, *token], 0)
+        ctx = [_timed(["run", *kc, "-o", "json"], 0) for _ in range(RUNS)]
+        _timed(["undeploy", *kc], 0)
+        inv = [_timed(["run", "--inventory", inventory, "-o", "json"], 0) for _ in range(RUNS)]
+        out = {
+            "preflight": statistics.median(pre),
+            "run_context": statistics.median(ctx),
+            "run_inventory": statistics.median(inv),
+        }
+    build.lab_down()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
     args = parser.parse_args()
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     wall = bench_run_wall_time()
+    kube = bench_kube()
     plain = asyncio.run(bench_probe_rate(echo=False))
     echo = asyncio.run(bench_probe_rate(echo=True))
     diag = [bench_diagnosis(*size) for size in ((2, 2, 2), (3, 3, 10), (3, 3, 20))]
@@ -270,6 +333,19 @@ another and one pod unreachable on every port; time of `diagnose()` alone.
 | pods | probes | diagnosis | findings |
 | --- | --- | --- | --- |
 {diag_rows}
+
+## (e) Through the Kubernetes pod proxy (fake API servers in front of the lab)
+
+Median of {RUNS} CLI runs on the healthy default lab, process start included. `preflight`
+deploys the agents (server-side apply), waits for readiness, runs 204 probes through each
+context's pod proxy and undeploys; `run --context` discovers the 8 database pods and runs 168
+probes through the pod proxy; `run --inventory` is the same lab reached directly.
+
+| command | wall time, median |
+| --- | --- |
+| `netcheck preflight` (deploy, 204 probes, undeploy) | {kube["preflight"]:.2f} s |
+| `netcheck run --context` x2 (168 probes) | {kube["run_context"]:.2f} s |
+| `netcheck run --inventory` (lab inventory, direct HTTP) | {kube["run_inventory"]:.2f} s |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
