@@ -388,3 +388,14 @@ def test_preflight_leaves_a_taken_nodeport_alone_and_reports_what_it_could_not_c
     assert not any(o["kind"] == "Service" for o in cp.applied)
     assert len(report["problems"]) == 2 and all("not ready" in p for p in report["problems"])
     assert not cp.all("DaemonSet")  # undeployed even though it failed
+
+
+def test_no_database_pods_names_the_selector(fakes):
+    dp = fakes.apis["DP_WEST"]
+    for pod in dp.all("Pod", "demo"):
+        dp.objects.pop(("v1", "pods", "demo", pod["metadata"]["name"]))
+    proc = kc(fakes, "run", "--context", "DP_WEST", "-o", "json")
+    assert proc.returncode == 3
+    (problem,) = json.loads(proc.stdout)["problems"]
+    assert "no database pods found with label selector 'cassandra.datastax.com/cluster'" in problem
+    assert "in all namespaces" in problem
