@@ -24,7 +24,7 @@ from rich.table import Table
 
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
-from netcheck.cli.common import EXIT_BAD_INPUT, collect_with_progress, fail, write_outputs
+from netcheck.cli.common import collect_with_progress, fail, write_outputs
 from netcheck.collector.plan import plan_mesh
 from netcheck.deploy.apply import (
     NAMESPACE,
@@ -778,4 +778,4 @@ def preflight_cmd(
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd)
-__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "Outputs", "kube_options", "run_contexts"]
+__all__ = ["COMMANDS", "Outputs", "kube_options", "run_contexts"]

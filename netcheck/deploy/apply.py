@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from netcheck.kube.client import KubeClient
@@ -20,11 +19,6 @@ ReadyFn = Callable[[str, int, int], None]  # (context, ready pods, desired pods)
 
 class DeployError(KubeError):
     """Agents that did not become ready: names the pods and why."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodePortUse:
-    service: str  # namespace/name holding 30600, empty when free
 
 
 async def nodeport_holder(client: KubeClient, port: int = VECTOR_NODEPORT) -> str:
