@@ -72,6 +72,25 @@ def preflight(world, *extra: str):
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
+def run_both(world):
+    """`netcheck run --context CP_EAST --context DP_WEST` with the agents deploy put there."""
+    proc = netcheck(
+        "run",
+        "--kubeconfig",
+        world.path,
+        "--context",
+        "CP_EAST",
+        "--context",
+        "DP_WEST",
+        "-o",
+        "json",
+        "--timeout",
+        "1",
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
 def failing(report):
     return {
         (p["src"], p["dst"], p["port"]): p["outcome"]
@@ -147,19 +166,7 @@ def test_run_context_probes_the_database_pods_by_name(clean):
     )
     assert deploy.returncode == 0, deploy.stderr
     try:
-        proc = netcheck(
-            "run",
-            "--kubeconfig",
-            clean.path,
-            "--context",
-            "CP_EAST",
-            "--context",
-            "DP_WEST",
-            "-o",
-            "json",
-            "--timeout",
-            "1",
-        )
+        proc = run_both(clean)
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
         names = sorted(e["name"] for e in report["endpoints"])
@@ -174,19 +181,7 @@ def test_run_context_probes_the_database_pods_by_name(clean):
 
         # a NetworkPolicy-like REJECT on 7000 into one DP_WEST rack
         faults.add_fault("reject", src="CP_EAST", dst="DP_WEST/r1", port=7000, both=False)
-        proc = netcheck(
-            "run",
-            "--kubeconfig",
-            clean.path,
-            "--context",
-            "CP_EAST",
-            "--context",
-            "DP_WEST",
-            "-o",
-            "json",
-            "--timeout",
-            "1",
-        )
+        proc = run_both(clean)
         assert proc.returncode == 1
         bad = failing(json.loads(proc.stdout))
         assert set(bad.values()) == {"unreachable"} and len(bad) == 4 * 2
@@ -195,19 +190,7 @@ def test_run_context_probes_the_database_pods_by_name(clean):
         # the pod proxy of one cluster stops working: its agents are named, the rest measured
         faults.clear_faults()
         clean.apis["DP_WEST"].proxy_enabled = False
-        proc = netcheck(
-            "run",
-            "--kubeconfig",
-            clean.path,
-            "--context",
-            "CP_EAST",
-            "--context",
-            "DP_WEST",
-            "-o",
-            "json",
-            "--timeout",
-            "1",
-        )
+        proc = run_both(clean)
         assert proc.returncode == 3
         report = json.loads(proc.stdout)
         measured = [p for p in report["probes"] if p["outcome"] != "not_measured"]
