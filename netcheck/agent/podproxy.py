@@ -11,7 +11,7 @@ from typing import Any
 
 from netcheck.agent.process import DEFAULT_API_PORT
 from netcheck.agent.server import TOKEN_HEADER
-from netcheck.agent.transport import AgentError, JsonAgentTransport, first_line
+from netcheck.agent.transport import AgentError, JsonAgentTransport, first_line, json_answer
 from netcheck.kube.agentref import split_ref
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import Forbidden, KubeError, NotFound
@@ -73,13 +73,7 @@ class PodProxyTransport(JsonAgentTransport):
             raise AgentError(
                 f"agent {agent} answered HTTP {status} to {path}: {first_line(_message(text))}"
             )
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise AgentError(
-                f"agent {agent} answered {path} with something that is not JSON "
-                f"({first_line(text)!r}); check that the pod runs a netcheck agent"
-            ) from None
+        return json_answer(agent, path, text, "check that the pod runs a netcheck agent")
 
 
 def _message(text: str) -> str:

@@ -155,13 +155,18 @@ class HttpAgentTransport(JsonAgentTransport):
             raise AgentError(f"agent {agent} did not answer {path} within {total:.0f}s") from None
         except aiohttp.ClientError as exc:
             raise AgentError(f"agent {agent}: {type(exc).__name__}: {exc}") from None
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise AgentError(
-                f"agent {agent} answered {path} with something that is not JSON "
-                f"({first_line(text)!r}); check that the URL points at a netcheck agent"
-            ) from None
+        return json_answer(agent, path, text, "check that the URL points at a netcheck agent")
+
+
+def json_answer(agent: str, path: str, text: str, fix: str) -> Any:
+    """An agent's answer as JSON, or the one-line error every transport gives."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise AgentError(
+            f"agent {agent} answered {path} with something that is not JSON "
+            f"({first_line(text)!r}); {fix}"
+        ) from None
 
 
 def first_line(text: str) -> str:

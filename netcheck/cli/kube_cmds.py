@@ -769,9 +769,17 @@ def preflight_cmd(
             finally:
                 if not keep:
                     every = _manifests(manifests, token, (), None, (HOST_NETWORK, VECTOR_NODEPORT))
+                    # a failed clean-up is said, not swallowed: agents would stay behind
+                    left: dict[str, str] = {}
                     await per_context(
-                        {c: clients[c] for c in rendered}, {}, lambda cl: remove_all(cl, every)
+                        {c: clients[c] for c in rendered}, left, lambda cl: remove_all(cl, every)
                     )
+                    for message in left.values():
+                        click.echo(
+                            f"netcheck: error: agents not removed: {message}; "
+                            "run `netcheck undeploy`",
+                            err=True,
+                        )
 
     report = asyncio.run(go())
     _finish(report, outputs, {})
