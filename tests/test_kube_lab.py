@@ -136,10 +136,11 @@ def test_preflight_names_the_dropped_port_between_the_clusters(clean):
     code, report, _ = preflight(clean)
     assert code == 1
     bad = failing(report)
-    assert bad and set(bad.values()) == {"timeout"} and {k[2] for k in bad} == {7001}
+    assert bad and set(bad.values()) == {"filtered"} and {k[2] for k in bad} == {7001}
     assert len(bad) == 2 * 4 * 4  # both directions between the two clusters' 4 agents
     top = report["findings"][0]
-    assert (top["code"], top["ports"]) == ("PORT_TIMEOUT", [7001])
+    assert (top["code"], top["ports"]) == ("FIREWALL_DROP", [7001])
+    assert "198.19.126." in top["location"]  # the raw traceroute through the pod proxy
     assert {top["src_cluster"], top["dst_cluster"]} == {"CP_EAST", "DP_WEST"}
 
 
@@ -154,10 +155,11 @@ def test_preflight_finds_the_nodeport_and_api_server_blocked(clean):
     nodeport = {k: v for k, v in bad.items() if k[2] == 30600}
     api = {k: v for k, v in bad.items() if k[2] == 6443}
     assert len(nodeport) == 16 and set(nodeport.values()) == {"refused"}
-    assert len(api) == 4 and set(api.values()) == {"timeout"}
+    assert len(api) == 4 and set(api.values()) == {"filtered"}
     assert len(bad) == 20
     codes = {(f["code"], tuple(f["ports"])) for f in report["findings"]}
-    assert ("PORT_REFUSED", (30600,)) in codes and ("PORT_TIMEOUT", (6443,)) in codes
+    # 30600 is the node's only probed port: no SYN-ACK of its own to compare the RST with
+    assert ("PORT_REFUSED", (30600,)) in codes and ("FIREWALL_DROP", (6443,)) in codes
 
 
 def test_run_context_probes_the_database_pods_by_name(clean):
@@ -184,7 +186,7 @@ def test_run_context_probes_the_database_pods_by_name(clean):
         proc = run_both(clean)
         assert proc.returncode == 1
         bad = failing(json.loads(proc.stdout))
-        assert set(bad.values()) == {"unreachable"} and len(bad) == 4 * 2
+        assert set(bad.values()) == {"prohibited"} and len(bad) == 4 * 2
         assert {d for _, d, _ in bad} == {"demo-dc2-r1-sts-0", "demo-dc2-r1-sts-1"}
 
         # the pod proxy of one cluster stops working: its agents are named, the rest measured

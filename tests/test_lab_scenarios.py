@@ -55,71 +55,161 @@ def in_rack(ep: Endpoint, cluster: str, rack: str) -> bool:
     return ep.cluster == cluster and ep.rack == rack
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """A finding the scenario must produce: its cause code and where it puts the cause."""
+
+    code: str
+    src_scope: str
+    dst_scope: str
+    location: str = ""  # a substring of the finding's location
+    asymmetric: bool = False
+
+
+CP, DP = "every CP_EAST endpoint", "every DP_WEST endpoint"
+
+
 @dataclass
 class Scenario:
     name: str
     faults: list[dict[str, Any]]
-    rule: Expect
-    codes: set[str] = field(default_factory=set)
+    rule: Expect  # the matrix outcome of every affected probe (raw-refined)
+    diagnoses: list[Diagnosis] = field(default_factory=list)  # errors and warnings, exactly
+    info: list[Diagnosis] = field(default_factory=list)
+    fast: bool = False  # no probe waits for a timeout: repeated 20 times
+
+
+def between(d: Diagnosis) -> set[tuple[str, str]]:
+    return {(d.src_scope, d.dst_scope), (d.dst_scope, d.src_scope)}
 
 
 SCENARIOS = [
     Scenario(
-        "drop 7001 between the regions",
+        "DROP 7001 between the regions",
         [dict(kind="drop", src="CP_EAST", dst="DP_WEST", port=7001)],
-        lambda s, d, p: "timeout" if cross(s, d) and p == 7001 else None,
-        {"PORT_TIMEOUT"},
+        lambda s, d, p: "filtered" if cross(s, d) and p == 7001 else None,
+        [Diagnosis("FIREWALL_DROP", CP, DP, "silent after hop 2 (198.19.126.")],
     ),
     Scenario(
-        "reject 7000 from one rack, one direction (icmp-admin-prohibited)",
+        "REJECT 7001 between the regions (icmp-admin-prohibited)",
+        [dict(kind="reject", src="CP_EAST", dst="DP_WEST", port=7001)],
+        lambda s, d, p: "prohibited" if cross(s, d) and p == 7001 else None,
+        [Diagnosis("FIREWALL_REJECT", CP, DP, "rejected by 198.19.126.")],
+        fast=True,
+    ),
+    Scenario(
+        "REJECT 7000 from one rack, one direction",
         [dict(kind="reject", src="CP_EAST/r1", dst="DP_WEST", port=7000, both=False)],
         lambda s, d, p: (
-            "unreachable"
+            "prohibited"
             if in_rack(s, "CP_EAST", "r1") and d.cluster == "DP_WEST" and p == 7000
             else None
         ),
-        {"HOST_UNREACHABLE"},
+        [Diagnosis("FIREWALL_REJECT", "rack CP_EAST/dc1/r1", DP, "198.19.126.2", True)],
+        fast=True,
     ),
     Scenario(
-        "reject 8080 with tcp-reset between the regions",
+        "tcp-reset on 8080 by the WAN firewall",
         [dict(kind="reject", src="CP_EAST", dst="DP_WEST", port=8080, reject_with="tcp-reset")],
         lambda s, d, p: "refused" if cross(s, d) and p == 8080 else None,
-        {"PORT_REFUSED"},
+        [Diagnosis("FIREWALL_RESET", CP, DP, "RST from hop 2 (198.19.126.")],
+        fast=True,
     ),
     Scenario(
-        "blackholed pod",
+        "port 7001 closed on one rack's pods (RST from the pods themselves)",
+        [
+            dict(
+                kind="reject",
+                src="DP_WEST/r1",
+                dst="DP_WEST/r2",
+                port=7001,
+                both=False,
+                reject_with="tcp-reset",
+            )
+        ],
+        lambda s, d, p: (
+            "refused"
+            if in_rack(s, "DP_WEST", "r1") and in_rack(d, "DP_WEST", "r2") and p == 7001
+            else None
+        ),
+        [Diagnosis("PORT_CLOSED", "rack DP_WEST/dc2/r1", "rack DP_WEST/dc2/r2", "", True)],
+        fast=True,
+    ),
+    Scenario(
+        "NetworkPolicy-like REJECT of 7000 at the destination pods, one direction",
+        [dict(kind="reject", src="CP_EAST/r1", dst="CP_EAST/r2", port=7000, both=False)],
+        lambda s, d, p: (
+            "prohibited"
+            if in_rack(s, "CP_EAST", "r1") and in_rack(d, "CP_EAST", "r2") and p == 7000
+            else None
+        ),
+        [
+            Diagnosis(
+                "NETWORK_POLICY_REJECT",
+                "rack CP_EAST/dc1/r1",
+                "rack CP_EAST/dc1/r2",
+                "answered by the destination",
+                True,
+            )
+        ],
+        fast=True,
+    ),
+    Scenario(
+        "DROP 8080 at the destination pods, one direction",
+        [dict(kind="drop", src="cp-dc1-r1-p0", dst="CP_EAST/r2", port=8080, both=False)],
+        lambda s, d, p: (
+            "filtered"
+            if s.name == "cp-dc1-r1-p0" and in_rack(d, "CP_EAST", "r2") and p == 8080
+            else None
+        ),
+        [
+            Diagnosis(
+                "FIREWALL_DROP",
+                "cp-dc1-r1-p0",
+                "rack CP_EAST/dc1/r2",
+                "dropped at the destination",
+                True,
+            )
+        ],
+    ),
+    Scenario(
+        "one pod blackholed",
         [dict(kind="blackhole", src="dp-dc2-r2-p1")],
-        lambda s, d, p: "timeout" if "dp-dc2-r2-p1" in (s.name, d.name) else None,
-        {"PORT_TIMEOUT"},
+        lambda s, d, p: "filtered" if "dp-dc2-r2-p1" in (s.name, d.name) else None,
+        [Diagnosis("POD_ISOLATED", "every endpoint", "dp-dc2-r2-p1", "pod dp-dc2-r2-p1")],
     ),
     Scenario(
-        "WAN MTU 1200 with ICMP fragmentation-needed blocked",
+        "WAN MTU 1200 with ICMP fragmentation-needed blocked (black hole)",
         [dict(kind="mtu", mtu=1200)],
         lambda s, d, p: "stalled" if cross(s, d) else None,
-        {"PATH_MTU_STALL"},
+        [Diagnosis("PATH_MTU_BLACK_HOLE", CP, DP, "path MTU 1200")],
     ),
     Scenario(
-        "WAN MTU 1200 with PMTU discovery working",
+        "WAN MTU 1200 with path MTU discovery working",
         [dict(kind="mtu", mtu=1200, allow_frag_needed=True)],
         lambda s, d, p: None,
+        [],
+        [Diagnosis("PATH_MTU_REDUCED", CP, DP, "frag-needed from 198.18.")],
+        fast=True,
     ),
     Scenario(
         "masquerade of CP_EAST's egress",
         [dict(kind="masquerade", src="CP_EAST", both=False)],
         lambda s, d, p: "nat" if s.cluster == "CP_EAST" and cross(s, d) and d.stand_in else None,
-        {"SOURCE_NAT"},
+        [Diagnosis("SOURCE_NAT", CP, DP, "", True)],
+        fast=True,
     ),
     Scenario(
         "route from CP_EAST to one DP_WEST rack missing",
         [dict(kind="route", src="CP_EAST", dst="DP_WEST/r2", both=False)],
-        # the SYN-ACKs back to DP_WEST/r2 are lost too
+        # the SYN-ACKs back to DP_WEST/r2 take the missing route too
         lambda s, d, p: (
-            "timeout"
+            "filtered"
             if (s.cluster == "CP_EAST" and in_rack(d, "DP_WEST", "r2"))
             or (in_rack(s, "DP_WEST", "r2") and d.cluster == "CP_EAST")
             else None
         ),
-        {"PORT_TIMEOUT"},
+        [Diagnosis("ROUTE_MISSING", CP, "rack DP_WEST/dc2/r2", "first router")],
     ),
     Scenario(
         "route missing on one pod towards its own cluster's other rack",
@@ -127,21 +217,11 @@ SCENARIOS = [
         lambda s, d, p: (
             "unreachable"
             if s.name == "cp-dc1-r1-p0" and in_rack(d, "CP_EAST", "r2")
-            else "timeout"
+            else "filtered"
             if in_rack(s, "CP_EAST", "r2") and d.name == "cp-dc1-r1-p0"
             else None
         ),
-        {"HOST_UNREACHABLE", "PORT_TIMEOUT"},
-    ),
-    Scenario(
-        "drop 8080 inside a cluster, one direction",
-        [dict(kind="drop", src="cp-dc1-r1-p0", dst="CP_EAST/r2", port=8080, both=False)],
-        lambda s, d, p: (
-            "timeout"
-            if s.name == "cp-dc1-r1-p0" and in_rack(d, "CP_EAST", "r2") and p == 8080
-            else None
-        ),
-        {"PORT_TIMEOUT"},
+        [Diagnosis("ROUTE_MISSING", "cp-dc1-r1-p0", "rack CP_EAST/dc1/r2", "has no route")],
     ),
     Scenario(
         "two faults at once, each one direction",
@@ -150,15 +230,48 @@ SCENARIOS = [
             dict(kind="reject", src="DP_WEST/r1", dst="CP_EAST/r2", port=8080, both=False),
         ],
         lambda s, d, p: (
-            "timeout"
+            "filtered"
             if s.cluster == "CP_EAST" and d.cluster == "DP_WEST" and p == 7001
-            else "unreachable"
+            else "prohibited"
             if in_rack(s, "DP_WEST", "r1") and in_rack(d, "CP_EAST", "r2") and p == 8080
             else None
         ),
-        {"PORT_TIMEOUT", "HOST_UNREACHABLE"},
+        [
+            Diagnosis("FIREWALL_DROP", CP, DP, "198.19.126.2", True),
+            Diagnosis(
+                "FIREWALL_REJECT",
+                "rack DP_WEST/dc2/r1",
+                "rack CP_EAST/dc1/r2",
+                "198.19.126.6",
+                True,
+            ),
+        ],
     ),
 ]
+
+
+def check_diagnosis(findings: list[dict[str, Any]], want: list[Diagnosis], severities) -> None:
+    got = [f for f in findings if f["severity"] in severities]
+    # one finding per cause, never one per pair
+    assert len(got) == len(want), [(f["code"], f["summary"]) for f in got]
+    for d in want:
+        match = [
+            f
+            for f in got
+            if f["code"] == d.code
+            and (f["src_scope"], f["dst_scope"]) in between(d)
+            and d.location in f["location"]
+        ]
+        assert match, (d, [(f["code"], f["summary"], f["location"]) for f in got])
+        assert match[0]["asymmetric"] is d.asymmetric, match[0]["summary"]
+        if d.asymmetric:
+            assert (match[0]["src_scope"], match[0]["dst_scope"]) == (d.src_scope, d.dst_scope)
+
+
+def diagnosis_of(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return sorted(
+        (f["severity"], f["code"], f["summary"], f["location"]) for f in report["findings"]
+    )
 
 
 def test_clean_lab_passes(clean_lab, tmp_path):
@@ -175,7 +288,7 @@ def test_clean_lab_passes(clean_lab, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_fault_marks_exactly_the_affected_pairs(clean_lab, scenario):
+def test_scenario_marks_the_pairs_and_names_the_cause(clean_lab, scenario):
     inventory, topo = clean_lab
     for fault in scenario.faults:
         faults.add_fault(**fault)
@@ -186,17 +299,30 @@ def test_fault_marks_exactly_the_affected_pairs(clean_lab, scenario):
         f"missing {sorted(set(want) - set(got))[:5]}, extra {sorted(set(got) - set(want))[:5]}, "
         f"wrong {[(k, got[k], want[k]) for k in want if k in got and got[k] != want[k]][:5]}"
     )
-    if want:
+    if scenario.diagnoses:
         assert run.code == 1 and run.report["verdict"] == "fail"
     else:
-        assert run.code == 0 and run.report["verdict"] == "pass"
-    codes = {f["code"] for f in run.report["findings"] if f["severity"] == "error"}
-    assert codes == scenario.codes
-    # one finding per cause, never one per pair
-    assert len(run.report["findings"]) == len(scenario.codes)
-    assert sum(f["affected_pairs"] for f in run.report["findings"]) >= len(
-        {(s, d) for s, d, _ in want}
-    )
+        assert run.code == 0 and run.report["verdict"] == "pass", run.report["findings"]
+    check_diagnosis(run.report["findings"], scenario.diagnoses, ("error", "warning"))
+    check_diagnosis(run.report["findings"], scenario.info, ("info",))
+    failing_pairs = len({(s, d) for s, d, _ in want})
+    assert sum(f["affected_pairs"] for f in run.report["findings"]) >= failing_pairs
+
+
+FAST = [s for s in SCENARIOS if s.fast]
+
+
+@pytest.mark.parametrize("scenario", FAST[:3], ids=[s.name for s in FAST[:3]])
+def test_fast_scenarios_give_the_same_diagnosis_20_times(clean_lab, scenario):
+    inventory, _ = clean_lab
+    for fault in scenario.faults:
+        faults.add_fault(**fault)
+    first = run_json(inventory)
+    assert first.report["findings"]
+    for _ in range(19):
+        again = run_json(inventory)
+        assert again.failing() == first.failing()
+        assert diagnosis_of(again.report) == diagnosis_of(first.report)
 
 
 def test_drop_between_regions_reads_like_one_cause(clean_lab):
@@ -204,10 +330,11 @@ def test_drop_between_regions_reads_like_one_cause(clean_lab):
     faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
     run = run_json(inventory)
     (finding,) = run.report["findings"]
-    assert finding["code"] == "PORT_TIMEOUT" and finding["ports"] == [7001]
+    assert finding["code"] == "FIREWALL_DROP" and finding["ports"] == [7001]
     assert finding["summary"] == (
-        "7001 times out between every CP_EAST endpoint and every DP_WEST endpoint, "
-        "both directions: 32 pairs"
+        "7001 is dropped silently between every CP_EAST endpoint and every DP_WEST endpoint, "
+        "both directions: 32 pairs; silent after hop 2 (198.19.126.2); "
+        "silent after hop 2 (198.19.126.6)"
     )
     assert "198.18.0.0/20" in finding["hint"] and "198.18.32.0/20" in finding["hint"]
     # all timeouts run concurrently: the run takes about one timeout, not a sum of them

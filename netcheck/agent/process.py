@@ -13,6 +13,7 @@ from netcheck.agent.certs import server_context
 from netcheck.agent.listeners import AcceptLog, Listeners, ServeMode, ServeSpec
 from netcheck.agent.server import AgentLimits, AgentSettings, ProbeRunner, build_api
 from netcheck.probes.dialer import StreamDialer
+from netcheck.probes.rawnet import open_raw
 
 DEFAULT_API_PORT = 9925
 
@@ -34,6 +35,7 @@ class AgentConfig:
     key_file: str | None = None
     limits: AgentLimits = field(default_factory=AgentLimits)
     name: str = ""
+    raw: bool = True  # use raw probes when the process has CAP_NET_RAW
 
 
 def read_token(path: str) -> str:
@@ -105,8 +107,9 @@ async def run_agent(
         )
     log = AcceptLog()
     listeners = Listeners(config.serve_bind, list(config.serve), tls, log)
+    probe_runner = ProbeRunner(settings, StreamDialer(), open_raw if config.raw else None)
     runner = web.AppRunner(
-        build_api(settings, ProbeRunner(settings, StreamDialer()), log),
+        build_api(settings, probe_runner, log),
         access_log=None,
         handle_signals=False,
     )
@@ -117,6 +120,8 @@ async def run_agent(
     except OSError as exc:
         await listeners.stop()
         await runner.cleanup()
+        if probe_runner.raw is not None:
+            probe_runner.raw.close()
         raise AgentConfigError(
             f"cannot listen ({exc.strerror}): check --bind/--serve-bind and that the ports are free"
         ) from None
@@ -127,3 +132,5 @@ async def run_agent(
     finally:
         await runner.cleanup()
         await listeners.stop()
+        if probe_runner.raw is not None:
+            probe_runner.raw.close()

@@ -21,7 +21,10 @@ from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
 from netcheck.probes.dialer import Dialer, result
 from netcheck.probes.echo import MAX_PAYLOAD
-from netcheck.probes.registry import probes
+from netcheck.probes.rawnet import Pace, RawNet
+from netcheck.probes.registry import probes, raw_probes
+
+RawOpener = Callable[[Pace], RawNet | None]
 
 MAX_REQUEST_BYTES = 1 << 20
 TOKEN_HEADER = "X-Netcheck-Token"
@@ -79,12 +82,17 @@ def parse_probe_request(body: Any, settings: AgentSettings) -> tuple[list[Target
 class ProbeRunner:
     """Runs batches: allow-list, bounded concurrency, bounded rate, one batch at a time."""
 
-    def __init__(self, settings: AgentSettings, dialer: Dialer) -> None:
+    def __init__(
+        self, settings: AgentSettings, dialer: Dialer, raw_opener: RawOpener | None = None
+    ) -> None:
         self._settings = settings
         self._dialer = dialer
         self._bucket = TokenBucket(settings.limits.rate, burst=max(1, settings.limits.concurrency))
         self._busy = asyncio.Lock()
         self._probes = probes()
+        self._raw_probes = raw_probes()
+        # raw probes take one token per packet they send, so the agent's rate bounds packets
+        self.raw = raw_opener(self._bucket.acquire) if raw_opener else None
 
     @property
     def busy(self) -> bool:
@@ -101,11 +109,25 @@ class ProbeRunner:
                         Outcome.NOT_MEASURED,
                         detail=f"refused by the agent: {t.address} is outside its --allow list",
                     )
+                if t.kind.raw:
+                    return await self._raw_probe(t, timeout, sem)
                 async with sem:
                     await self._bucket.acquire()
                     return await self._probes[t.kind](self._dialer, t, timeout, payload)
 
             return list(await asyncio.gather(*(one(t) for t in targets)))
+
+    async def _raw_probe(self, t: Target, timeout: float, sem: asyncio.Semaphore) -> TargetResult:
+        if self.raw is None:
+            return result(
+                t,
+                Outcome.NOT_MEASURED,
+                detail="raw probes skipped: the agent has no CAP_NET_RAW (or runs with --no-raw)",
+            )
+        if ipaddress.ip_address(t.address).version != 4:
+            return result(t, Outcome.NOT_MEASURED, detail="raw probes are IPv4 only")
+        async with sem:
+            return await self._raw_probes[t.kind](self.raw, t, timeout)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -146,7 +168,7 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
                     "concurrency": settings.limits.concurrency,
                     "max_timeout_s": settings.limits.max_timeout_s,
                 },
-                "capabilities": {"raw_probes": False},
+                "capabilities": {"raw_probes": runner.raw is not None},
             }
         )
 

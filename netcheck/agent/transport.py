@@ -25,6 +25,7 @@ class AgentInfo:
     max_batch: int
     rate: float
     concurrency: int
+    raw_probes: bool = False  # holds CAP_NET_RAW: SYN, traceroute, path MTU, latency
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +59,8 @@ def _info_from_json(agent: str, body: Any) -> AgentInfo:
             max_batch=int(limits["max_batch"]),
             rate=float(limits["rate"]),
             concurrency=int(limits["concurrency"]),
+            raw_probes=isinstance(caps := body.get("capabilities"), dict)
+            and caps.get("raw_probes") is True,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise AgentError(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Trace
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeKind, Target, TargetResult
+from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
 
 API_PREFIX = "/v1"
 
@@ -24,8 +25,15 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: st
     return value
 
 
+MAX_COUNT = 100  # the highest TTL of a trace or SYNs of a latency probe a request may ask
+
+
 def target_to_json(t: Target) -> dict[str, Any]:
-    return {"address": t.address, "port": t.port, "kind": t.kind.value, "echo": t.echo}
+    out: dict[str, Any] = {"address": t.address, "port": t.port, "kind": t.kind.value}
+    out["echo"] = t.echo
+    if t.count:
+        out["count"] = t.count
+    return out
 
 
 def target_from_json(obj: Any, where: str) -> Target:
@@ -45,7 +53,10 @@ def target_from_json(obj: Any, where: str) -> Target:
     echo = obj.get("echo", False)
     if not isinstance(echo, bool):
         raise WireError(f"{where}: 'echo' must be true or false")
-    return Target(address=address, port=port, kind=ProbeKind(kind), echo=echo)
+    count = obj.get("count", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_COUNT:
+        raise WireError(f"{where}: 'count' must be an integer from 0 to {MAX_COUNT}")
+    return Target(address=address, port=port, kind=ProbeKind(kind), echo=echo, count=count)
 
 
 def result_to_json(r: TargetResult) -> dict[str, Any]:
@@ -58,7 +69,143 @@ def result_to_json(r: TargetResult) -> dict[str, Any]:
         "detail": r.detail,
         "local_address": r.local_address,
         "observed_source": r.observed_source,
+        **({"evidence": evidence_to_json(r.evidence)} if r.evidence != Evidence() else {}),
     }
+
+
+def reply_to_json(r: Reply) -> dict[str, Any]:
+    return {
+        "kind": r.kind.value,
+        "source": r.source,
+        "ttl": r.ttl,
+        "rtt_ms": r.rtt_ms,
+        "mtu": r.mtu,
+    }
+
+
+def evidence_to_json(e: Evidence) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if e.reply is not None:
+        out["reply"] = reply_to_json(e.reply)
+    if e.trace is not None:
+        out["trace"] = [{"ttl": h.ttl, "reply": reply_to_json(h.reply)} for h in e.trace.hops]
+    if e.path_mtu is not None:
+        m = e.path_mtu
+        out["path_mtu"] = {
+            "local_mtu": m.local_mtu,
+            "path_mtu": m.path_mtu,
+            "smallest_lost": m.smallest_lost,
+            "frag_needed_from": m.frag_needed_from,
+            "reported_mtu": m.reported_mtu,
+            "black_hole": m.black_hole,
+        }
+    if e.latency is not None:
+        lat = e.latency
+        out["latency"] = {
+            "sent": lat.sent,
+            "received": lat.received,
+            "p50_ms": lat.p50_ms,
+            "p99_ms": lat.p99_ms,
+            "loss_pct": lat.loss_pct,
+        }
+    return out
+
+
+def _int(
+    obj: dict[str, Any], key: str, where: str, lo: int, hi: int, optional: bool = False
+) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise WireError(f"{where}: '{key}' must be an integer from {lo} to {hi}")
+    return value
+
+
+def _ms(obj: dict[str, Any], key: str, where: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise WireError(f"{where}: '{key}' must be a non-negative number")
+    return float(value)
+
+
+def _address(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise WireError(f"{where}: '{key}' must be a string")
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise WireError(f"{where}: '{key}' {value[:64]!r} is not an IP address") from None
+    return value
+
+
+def reply_from_json(obj: Any, where: str) -> Reply:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    kind = obj.get("kind")
+    if kind not in {k.value for k in ReplyKind}:
+        raise WireError(f"{where}: unknown reply kind {str(kind)[:32]!r}")
+    return Reply(
+        kind=ReplyKind(kind),
+        source=_address(obj, "source", where),
+        ttl=_int(obj, "ttl", where, 0, 255),
+        rtt_ms=_ms(obj, "rtt_ms", where),
+        mtu=_int(obj, "mtu", where, 0, 65535),
+    )
+
+
+def evidence_from_json(obj: Any, where: str) -> Evidence:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    reply = trace = path_mtu = latency = None
+    if "reply" in obj:
+        reply = reply_from_json(obj["reply"], f"{where}.reply")
+    if "trace" in obj:
+        hops = obj["trace"]
+        if not isinstance(hops, list) or len(hops) > MAX_COUNT:
+            raise WireError(f"{where}.trace: must be a list of at most {MAX_COUNT} hops")
+        trace = Trace(
+            hops=tuple(
+                Hop(
+                    ttl=_int(h, "ttl", f"{where}.trace[{i}]", 1, 255),
+                    reply=reply_from_json(h.get("reply"), f"{where}.trace[{i}].reply"),
+                )
+                if isinstance(h, dict)
+                else _not_object(f"{where}.trace[{i}]")
+                for i, h in enumerate(hops)
+            )
+        )
+    if "path_mtu" in obj:
+        m, w = obj["path_mtu"], f"{where}.path_mtu"
+        if not isinstance(m, dict):
+            raise WireError(f"{w}: not an object")
+        path_mtu = PathMtu(
+            local_mtu=_int(m, "local_mtu", w, 0, 65535),
+            path_mtu=_int(m, "path_mtu", w, 0, 65535, optional=True),
+            smallest_lost=_int(m, "smallest_lost", w, 0, 65535, optional=True),
+            frag_needed_from=_address(m, "frag_needed_from", w),
+            reported_mtu=_int(m, "reported_mtu", w, 0, 65535),
+        )
+    if "latency" in obj:
+        lat, w = obj["latency"], f"{where}.latency"
+        if not isinstance(lat, dict):
+            raise WireError(f"{w}: not an object")
+        sent = _int(lat, "sent", w, 0, MAX_COUNT)
+        latency = Latency(
+            sent=sent,
+            received=_int(lat, "received", w, 0, sent),
+            p50_ms=_ms(lat, "p50_ms", w),
+            p99_ms=_ms(lat, "p99_ms", w),
+        )
+    return Evidence(reply=reply, trace=trace, path_mtu=path_mtu, latency=latency)
+
+
+def _not_object(where: str) -> Hop:
+    raise WireError(f"{where}: not an object")
 
 
 def result_from_json(obj: Any, where: str) -> TargetResult:
@@ -85,4 +232,7 @@ def result_from_json(obj: Any, where: str) -> TargetResult:
         detail=detail[:500],
         local_address=str(obj.get("local_address") or ""),
         observed_source=str(obj.get("observed_source") or ""),
+        evidence=evidence_from_json(obj["evidence"], f"{where}.evidence")
+        if "evidence" in obj
+        else Evidence(),
     )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netcheck.agent.transport import AgentTransport
-from netcheck.collector.run import Collected, collect
-from netcheck.model.probe import ProbeSpec
+from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
+from netcheck.collector.run import AgentProblem, Collected, collect
+from netcheck.model.probe import ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, junit, prometheus, terminal
@@ -23,6 +25,27 @@ EXIT_BAD_INPUT = 2
 def fail(message: str) -> NoReturn:
     click.echo(f"netcheck: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def raw_options(fn: F) -> F:
+    """--raw/--no-raw and --latency-count, shared by run and preflight."""
+    fn = click.option(
+        "--latency-count",
+        default=10,
+        show_default=True,
+        type=click.IntRange(1, 100),
+        help="SYNs per pair for latency and loss (raw probes).",
+    )(fn)
+    return click.option(
+        "--raw/--no-raw",
+        default=True,
+        show_default=True,
+        help="After the mesh, ask agents holding CAP_NET_RAW for raw evidence (SYN, "
+        "traceroute, path MTU, latency) that says why and where things fail.",
+    )(fn)
 
 
 def progress_console() -> Console:
@@ -36,10 +59,11 @@ async def collect_with_progress(
     timeout: float,
     payload: int,
     show_progress: bool,
+    what: str = "probes",
 ) -> Collected:
     agents = len({spec.src for spec in plan})
     progress = Progress(
-        TextColumn(f"{len(plan)} probes, timeout {timeout:g}s; agents answered"),
+        TextColumn(f"{len(plan)} {what}, timeout {timeout:g}s; agents answered"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -64,6 +88,53 @@ async def collect_with_progress(
             payload_bytes=payload,
             progress=on_progress,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probed:
+    results: tuple[ProbeResult, ...]  # the matrix, failures refined by raw evidence
+    evidence: tuple[ProbeResult, ...]  # the raw second pass
+    problems: tuple[AgentProblem, ...]  # agents unusable in the first pass
+    later_problems: tuple[str, ...]  # agents that failed during the raw pass
+    raw_skipped: tuple[str, ...]  # endpoints whose agent has no CAP_NET_RAW
+
+
+async def probe_all(
+    topology: Topology,
+    plan: list[ProbeSpec],
+    transport: AgentTransport,
+    timeout: float,
+    payload: int,
+    show_progress: bool,
+    raw: EvidenceOptions | None,
+) -> Probed:
+    """The mesh, then (raw given) raw evidence from every agent that can send it."""
+    collected = await collect_with_progress(
+        topology, plan, transport, timeout, payload, show_progress
+    )
+    if raw is None:
+        return Probed(
+            results=collected.results,
+            evidence=(),
+            problems=collected.problems,
+            later_problems=(),
+            raw_skipped=(),
+        )
+    unusable = {p.endpoint for p in collected.problems}
+    answered = {spec.src for spec in plan} - unusable
+    evidence_plan = plan_evidence(topology, collected.results, collected.raw_capable, raw)
+    second = await collect_with_progress(
+        topology, evidence_plan, transport, raw.timeout_s, 0, show_progress, "raw probes"
+    )
+    return Probed(
+        results=refine(collected.results, second.results),
+        evidence=second.results,
+        problems=collected.problems,
+        later_problems=tuple(
+            f"raw probes from {p.endpoint} not measured: {p.message}" for p in second.problems
+        ),
+        raw_skipped=tuple(sorted(answered - collected.raw_capable)),
+    )
 
 
 def write_outputs(

@@ -24,7 +24,8 @@ from rich.table import Table
 
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
-from netcheck.cli.common import collect_with_progress, fail, write_outputs
+from netcheck.cli.common import fail, probe_all, raw_options, write_outputs
+from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
 from netcheck.deploy.apply import (
     NAMESPACE,
@@ -535,7 +536,7 @@ def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ]
     ):
         f = opt(f)
-    return f
+    return raw_options(f)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -548,6 +549,7 @@ class Outputs:
     prom_file: str | None
     prom_pod_pairs: bool
     no_progress: bool
+    raw: EvidenceOptions | None = None
 
 
 async def _probe_and_report(
@@ -566,21 +568,28 @@ async def _probe_and_report(
     plan = plan_mesh(topology, control_plane)
     transport = PodProxyTransport(clients, tokens)
     show = not outputs.no_progress and sys.stderr.isatty()
-    collected = await collect_with_progress(
-        topology, plan, transport, outputs.timeout, outputs.payload_bytes, show
+    probed = await probe_all(
+        topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
     )
-    for problem in collected.problems:
+    for problem in probed.problems:
         click.echo(f"netcheck: {problem.message}", err=True)
+    for line in probed.later_problems:
+        click.echo(f"netcheck: {line}", err=True)
     findings = diagnose(
-        topology, collected.results, tuple((p.endpoint, p.message) for p in collected.problems)
+        topology,
+        probed.results,
+        tuple((p.endpoint, p.message) for p in probed.problems),
+        probed.evidence,
+        probed.raw_skipped,
     )
     return RunReport(
         topology=topology,
-        probes=collected.results,
+        probes=probed.results,
         findings=(*extra_findings, *findings),
         started_at=started.isoformat(timespec="seconds"),
         duration_s=time.monotonic() - t0,
-        problems=(*problems, *kt.problems),
+        problems=(*problems, *kt.problems, *probed.later_problems),
+        evidence=probed.evidence,
     )
 
 
@@ -703,7 +712,10 @@ def preflight_cmd(
 
     Exit codes: 0 pass, 1 failures found, 2 bad input, 3 incomplete.
     """
-    outputs = Outputs(**output_kw)
+    raw, latency_count = output_kw.pop("raw"), output_kw.pop("latency_count")
+    outputs = Outputs(
+        **output_kw, raw=EvidenceOptions(latency_count=latency_count) if raw else None
+    )
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
     if control_plane not in names:
         fail(

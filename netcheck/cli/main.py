@@ -16,10 +16,10 @@ from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
-from netcheck.cli.common import collect_with_progress, fail, write_outputs
+from netcheck.cli.common import Probed, fail, probe_all, raw_options, write_outputs
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
+from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
-from netcheck.collector.run import Collected
 from netcheck.diagnosis.findings import diagnose
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
@@ -81,6 +81,12 @@ def main() -> None:
     help="Probes per second at most.",
 )
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option(
+    "--raw/--no-raw",
+    default=True,
+    show_default=True,
+    help="Raw-packet probes (SYN, traceroute, path MTU, latency) when CAP_NET_RAW is held.",
+)
 def agent(
     bind: str,
     api_port: int,
@@ -95,6 +101,7 @@ def agent(
     max_batch: int,
     rate: float,
     concurrency: int,
+    raw: bool,
 ) -> None:
     """Run a probe agent."""
     from netcheck.agent.process import run_agent
@@ -115,6 +122,7 @@ def agent(
         key_file=key,
         name=name,
         limits=AgentLimits(max_batch=max_batch, rate=rate, concurrency=concurrency),
+        raw=raw,
     )
 
     async def serve_forever() -> None:
@@ -183,6 +191,7 @@ def agent(
 @click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
 @click.option("--no-progress", is_flag=True)
+@raw_options
 def run(
     inventory_path: str | None,
     kubeconfig: str | None,
@@ -198,6 +207,8 @@ def run(
     prom_file: str | None,
     prom_pod_pairs: bool,
     no_progress: bool,
+    raw: bool,
+    latency_count: int,
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
@@ -226,6 +237,7 @@ def run(
                 prom_file=prom_file,
                 prom_pod_pairs=prom_pod_pairs,
                 no_progress=no_progress,
+                raw=EvidenceOptions(latency_count=latency_count) if raw else None,
             ),
         )
     try:
@@ -246,24 +258,34 @@ def run(
     t0 = time.monotonic()
     show = not no_progress and sys.stderr.isatty()
 
-    async def go() -> Collected:
+    options = EvidenceOptions(latency_count=latency_count) if raw else None
+
+    async def go() -> Probed:
         async with HttpAgentTransport(token) as transport:
-            return await collect_with_progress(
-                topology, plan_mesh(topology), transport, timeout, payload_bytes, show
+            return await probe_all(
+                topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
 
-    collected = asyncio.run(go())
-    for problem in collected.problems:
+    probed = asyncio.run(go())
+    for problem in probed.problems:
         click.echo(f"netcheck: {problem.message}", err=True)
+    for line in probed.later_problems:
+        click.echo(f"netcheck: {line}", err=True)
     findings = diagnose(
-        topology, collected.results, tuple((p.endpoint, p.message) for p in collected.problems)
+        topology,
+        probed.results,
+        tuple((p.endpoint, p.message) for p in probed.problems),
+        probed.evidence,
+        probed.raw_skipped,
     )
     report = RunReport(
         topology=topology,
-        probes=collected.results,
+        probes=probed.results,
         findings=findings,
         started_at=started.isoformat(timespec="seconds"),
         duration_s=time.monotonic() - t0,
+        problems=probed.later_problems,
+        evidence=probed.evidence,
     )
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)
@@ -285,7 +307,13 @@ def lab() -> None:
     default=None,
     help="Lab spec YAML (default: CP_EAST and DP_WEST, 2 racks x 2 pods each).",
 )
-def lab_up(spec_file: str | None) -> None:
+@click.option(
+    "--raw/--no-raw",
+    default=True,
+    show_default=True,
+    help="Give the agents CAP_NET_RAW (and nothing else) for raw probes.",
+)
+def lab_up(spec_file: str | None, raw: bool) -> None:
     """Build the lab and start its agents (idempotent)."""
     spec = None
     if spec_file:
@@ -297,7 +325,7 @@ def lab_up(spec_file: str | None) -> None:
         except LabSpecError as exc:
             fail(str(exc))
     try:
-        state, built = build.lab_up(spec)
+        state, built = build.lab_up(spec, raw=raw)
     except LabError as exc:
         fail(str(exc))
     what = "built" if built else "already up"

@@ -24,6 +24,8 @@ class AgentProblem:
 class Collected:
     results: tuple[ProbeResult, ...]
     problems: tuple[AgentProblem, ...]
+    # endpoints whose agent answered and can send raw packets (it holds CAP_NET_RAW)
+    raw_capable: frozenset[str] = frozenset()
 
 
 ProgressFn = Callable[[str, int, int], None]  # (agent endpoint, probes done, its probes)
@@ -57,6 +59,7 @@ async def collect(
     # endpoints may share an agent (database pods probed from the agent on their node), and an
     # agent runs one batch at a time
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    raw_capable: set[str] = set()
 
     async def one_agent(
         src: str, specs: list[ProbeSpec]
@@ -72,6 +75,8 @@ async def collect(
         out: list[ProbeResult] = []
         try:
             info = await transport.info(agent)
+            if info.raw_probes:
+                raw_capable.add(src)
             for i in range(0, len(specs), info.max_batch):
                 chunk = specs[i : i + info.max_batch]
                 batch = ProbeBatch(
@@ -81,6 +86,7 @@ async def collect(
                             port=s.port,
                             kind=s.kind,
                             echo=s.echo,
+                            count=s.count,
                         )
                         for s in chunk
                     ),
@@ -97,6 +103,7 @@ async def collect(
                         outcome=a.outcome,
                         latency_ms=a.latency_ms,
                         detail=a.detail,
+                        evidence=a.evidence,
                     )
                     for s, a in zip(chunk, answers, strict=True)
                 )
@@ -112,4 +119,6 @@ async def collect(
     gathered = await asyncio.gather(*(one_agent(s, v) for s, v in by_src.items()))
     results = [r for rs, _ in gathered for r in rs]
     problems = [p for _, p in gathered if p is not None]
-    return Collected(results=tuple(results), problems=tuple(problems))
+    return Collected(
+        results=tuple(results), problems=tuple(problems), raw_capable=frozenset(raw_capable)
+    )

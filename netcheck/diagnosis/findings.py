@@ -12,91 +12,37 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import product
 
+from netcheck.diagnosis.causes import (
+    CAUSES,
+    REPLIES_LOST,
+    Assigned,
+    Cause,
+    Evidence,
+    Triple,
+    assign,
+)
+from netcheck.diagnosis.paths import path_findings, raw_skipped_finding
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.topology import LEVELS, Endpoint, Topology
 
-Triple = tuple[str, str, int]  # (src endpoint, dst endpoint, port)
 Scope = tuple[str, tuple[str, ...]]  # (level, group key)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Cause:
-    code: str
-    severity: Severity
-    verb: str
-    hint: str
-
-
-CAUSES = {
-    Outcome.TIMEOUT: _Cause(
-        code="PORT_TIMEOUT",
-        severity=Severity.ERROR,
-        verb="times out",
-        hint="a firewall silently drops it (security group, NACL, host firewall or "
-        "NetworkPolicy): allow tcp/{ports} from {src} to {dst}",
-    ),
-    Outcome.REFUSED: _Cause(
-        code="PORT_REFUSED",
-        severity=Severity.ERROR,
-        verb="is refused (RST)",
-        hint="nothing listens on tcp/{ports} at {dst}, or a firewall rejects with tcp-reset: "
-        "check the service and REJECT rules between {src} and {dst}",
-    ),
-    Outcome.UNREACHABLE: _Cause(
-        code="HOST_UNREACHABLE",
-        severity=Severity.ERROR,
-        verb="is unreachable",
-        hint="ICMP unreachable/prohibited came back or no route exists: check routes to "
-        "{dst} (VPC peering / Transit Gateway / Submariner / Cilium Cluster Mesh) and "
-        "REJECT rules or NetworkPolicies on tcp/{ports}",
-    ),
-    Outcome.STALLED: _Cause(
-        code="PATH_MTU_STALL",
-        severity=Severity.ERROR,
-        verb="connects but full-size data stalls",
-        hint="path MTU black hole between {src} and {dst}: a smaller-MTU link drops large "
-        "packets and ICMP fragmentation-needed is blocked; allow ICMP type 3 code 4 or "
-        "clamp TCP MSS on the tunnel/WAN",
-    ),
-    Outcome.TLS_FAILED: _Cause(
-        code="TLS_HANDSHAKE_FAILED",
-        severity=Severity.ERROR,
-        verb="fails the TLS handshake",
-        hint="TCP connects to {dst} on tcp/{ports} but TLS fails: check "
-        "server_encryption_options on both sides and any TLS-intercepting middlebox",
-    ),
-    Outcome.NAT: _Cause(
-        code="SOURCE_NAT",
-        severity=Severity.ERROR,
-        verb="is source-NATed",
-        hint="the peer sees another address than the sender's pod IP: disable masquerade "
-        "between pod CIDRs ({src} to {dst}; e.g. ip-masq-agent nonMasqueradeCIDRs, "
-        "Calico natOutgoing, Cilium ipv4-native-routing-cidr)",
-    ),
-    Outcome.ERROR: _Cause(
-        code="PROBE_ERROR",
-        severity=Severity.ERROR,
-        verb="fails with an error",
-        hint="see the probes' detail for {src} to {dst} on tcp/{ports}",
-    ),
-    Outcome.NOT_MEASURED: _Cause(
-        code="NOT_MEASURED",
-        severity=Severity.WARNING,
-        verb="was not measured",
-        hint="these pairs are unknown, not passing: see the probes' detail and fix the agent "
-        "or its --allow list, then run again",
-    ),
-}
 
 
 def diagnose(
     topology: Topology,
     results: tuple[ProbeResult, ...],
     agent_problems: tuple[tuple[str, str], ...] = (),
+    evidence: tuple[ProbeResult, ...] = (),
+    raw_skipped: tuple[str, ...] = (),
 ) -> tuple[Finding, ...]:
-    """Findings for a run; agent_problems are (endpoint, one-line message) pairs."""
+    """Ranked findings for a run.
+
+    agent_problems are (endpoint, one-line message) pairs; evidence is the raw second pass
+    (collector/evidence.py); raw_skipped names the endpoints whose agent could not send raw
+    packets.
+    """
     eps = {ep.name: ep for ep in topology.endpoints}
     outcome_of: dict[Triple, Outcome] = {(r.src, r.dst, r.port): r.outcome for r in results}
     unusable_agents = {name for name, _ in agent_problems}
@@ -118,11 +64,22 @@ def diagnose(
                 outcome=Outcome.NOT_MEASURED.value,
             )
         )
-    for outcome, cause in CAUSES.items():
-        failing = {t for t, o in outcome_of.items() if o is outcome and t[0] not in unusable_agents}
-        if failing:
-            rects = _cover(eps, outcome_of, failing)
-            findings.extend(_to_findings(topology, eps, outcome_of, rects, outcome, cause))
+    usable = {t: o for t, o in outcome_of.items() if t[0] not in unusable_agents}
+    ev = Evidence.of(evidence, eps)
+    assigned = assign(eps, usable, ev)
+    by_key: dict[Assigned, set[Triple]] = defaultdict(set)
+    for t, a in assigned.items():
+        by_key[a].add(t)
+    by_code: dict[str, list[tuple[str, _Rect]]] = defaultdict(list)
+    # the direction where a cause shows directly comes first: it names the source side
+    for key in sorted(by_key, key=lambda k: (k.code, k.where == REPLIES_LOST, k.where)):
+        for rect in _tightened(eps, _cover(eps, usable, by_key[key])):
+            by_code[key.code].append((key.where, rect))
+    for code, rects in by_code.items():
+        findings.extend(_to_findings(topology, eps, usable, rects, CAUSES[code]))
+    findings.extend(path_findings(topology, evidence, findings))
+    if raw_skipped:
+        findings.append(raw_skipped_finding(topology, raw_skipped))
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: (order[f.severity], -f.affected_pairs, f.summary))
     return tuple(findings)
@@ -139,6 +96,8 @@ class _Rect:
 def _cover(
     eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome], failing: set[Triple]
 ) -> list[_Rect]:
+    """Rectangles of (source group, destination group) in which every measured triple is
+    one of failing (the triples of one cause)."""
     members: dict[Scope, list[str]] = defaultdict(list)
     for name, ep in eps.items():
         for level in LEVELS:
@@ -269,26 +228,32 @@ def _to_findings(
     topology: Topology,
     eps: dict[str, Endpoint],
     outcome_of: dict[Triple, Outcome],
-    rects: list[_Rect],
-    outcome: Outcome,
-    cause: _Cause,
+    rects: list[tuple[str, _Rect]],
+    cause: Cause,
 ) -> list[Finding]:
-    rects = _tightened(eps, rects)
     out: list[Finding] = []
     used: set[int] = set()
-    for i, r in enumerate(rects):
+    for i, (where, r) in enumerate(rects):
         if i in used:
             continue
         used.add(i)
         mirror = next(
-            (j for j, q in enumerate(rects) if j not in used and q.src == r.dst and q.dst == r.src),
+            (
+                j
+                for j, (_, q) in enumerate(rects)
+                if j not in used and q.src == r.dst and q.dst == r.src
+            ),
             None,
         )
         src, dst = describe(r.src), describe(r.dst)
+        wheres = [where]
+        asymmetric = False
         if mirror is not None:
             used.add(mirror)
-            ports = tuple(sorted(set(r.ports) | set(rects[mirror].ports)))
-            pairs = len(r.pairs) + len(rects[mirror].pairs)
+            back_where, back = rects[mirror]
+            wheres.append(back_where)
+            ports = tuple(sorted(set(r.ports) | set(back.ports)))
+            pairs = len(r.pairs) + len(back.pairs)
             ports_s = ",".join(str(p) for p in ports)
             summary = (
                 f"{ports_s} {cause.verb} between {src} and {dst}, both directions: {pairs} pairs"
@@ -298,10 +263,14 @@ def _to_findings(
             pairs = len(r.pairs)
             ports_s = ",".join(str(p) for p in ports)
             summary = f"{ports_s} {cause.verb} from {src} to {dst}: {pairs} pairs"
-            if outcome is not Outcome.NOT_MEASURED:
+            if cause.code != "NOT_MEASURED":
                 reverse = [outcome_of.get((d, s, p)) for s, d in r.pairs for p in r.ports]
                 if reverse and all(o is Outcome.OPEN for o in reverse):
+                    asymmetric = True
                     summary += " (one direction only: the reverse is open)"
+        location = "; ".join(dict.fromkeys(w for w in wheres if w))
+        if location:
+            summary += f"; {location}"
         out.append(
             Finding(
                 severity=cause.severity,
@@ -318,7 +287,16 @@ def _to_findings(
                 ),
                 src_scope=src,
                 dst_scope=dst,
-                outcome=outcome.value,
+                outcome=_outcome(outcome_of, r),
+                location=location,
+                asymmetric=asymmetric,
             )
         )
     return out
+
+
+def _outcome(outcome_of: dict[Triple, Outcome], r: _Rect) -> str:
+    """The outcome most of the rectangle's probes ended in."""
+    seen = [outcome_of[(s, d, p)] for s, d in r.pairs for p in r.ports if (s, d, p) in outcome_of]
+    failing = [o for o in seen if o.failed or o is Outcome.NOT_MEASURED]
+    return max(sorted(set(failing)), key=failing.count).value if failing else ""

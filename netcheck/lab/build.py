@@ -84,17 +84,28 @@ def _agent_alive(mgmt_address: str) -> bool:
         return False
 
 
-def lab_up(spec: LabSpec | None = None, *, timeout_s: float = 60.0) -> tuple[dict[str, Any], bool]:
-    """Build the lab; returns (state, built). Idempotent: a healthy lab of the same spec stays."""
+def lab_up(
+    spec: LabSpec | None = None, *, timeout_s: float = 60.0, raw: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """Build the lab; returns (state, built). Idempotent: a healthy lab of the same spec stays.
+
+    raw: agents hold CAP_NET_RAW (and nothing else) for raw probes; without it they run
+    with no capability at all, as an agent deployed without the raw-probes component.
+    """
     net.require_root_and_tools()
     spec = spec or default_spec()
     state = load_state()
-    if state is not None and state["spec"] == spec_to_dict(spec) and _healthy(state):
+    if (
+        state is not None
+        and state["spec"] == spec_to_dict(spec)
+        and state.get("raw", False) == raw
+        and _healthy(state)
+    ):
         return state, False
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
-        save_state(_build(spec))
+        save_state(_build(spec, raw))
         state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
     except BaseException:
@@ -103,7 +114,7 @@ def lab_up(spec: LabSpec | None = None, *, timeout_s: float = 60.0) -> tuple[dic
     return state, True
 
 
-def _build(spec: LabSpec) -> dict[str, Any]:
+def _build(spec: LabSpec, raw: bool) -> dict[str, Any]:
     clusters = cluster_nets(spec)
     hosts = lab_hosts(spec)
     token_file = os.path.join(state_dir(), "agent-token")
@@ -155,9 +166,10 @@ def _build(spec: LabSpec) -> dict[str, Any]:
         net.ip(h.namespace, "link", "set", "mgmt0", "up")
     allow = [c.site for c in clusters]
     for h in hosts:
-        _start_agent(h, token_file, allow)
+        _start_agent(h, token_file, allow, raw)
     return {
         "spec": spec_to_dict(spec),
+        "raw": raw,
         "clusters": [asdict(c) for c in clusters],
         "hosts": [asdict(h) for h in hosts],
         "token_file": token_file,
@@ -166,8 +178,14 @@ def _build(spec: LabSpec) -> dict[str, Any]:
     }
 
 
-def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> None:
-    # setsid --fork detaches the agent; teardown finds it through its namespace.
+def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> None:
+    # setsid --fork detaches the agent; teardown finds it through its namespace. It runs as
+    # nobody with CAP_NET_RAW alone (ambient, so it survives the exec of Python) or nothing.
+    caps = (
+        ["--inh-caps=-all,+net_raw", "--ambient-caps=+net_raw", "--bounding-set=-all,+net_raw"]
+        if raw
+        else ["--inh-caps=-all", "--bounding-set=-all"]
+    )
     cmd = [
         "setsid",
         "--fork",
@@ -179,8 +197,7 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str]) -> None:
         f"--reuid={NOBODY}",
         f"--regid={NOBODY}",
         "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
+        *caps,
         sys.executable,
         "-m",
         "netcheck",

@@ -257,4 +257,8 @@ def clear_faults() -> int:
     n = len(state["faults"])
     state["faults"] = []
     save_state(state)
+    # Path MTUs the hosts learned under an MTU fault would outlive it (10 minutes) and hide
+    # the next one: forget them, as a fresh cluster would not know them either.
+    for h in state["hosts"]:
+        net.ip(h["namespace"], "route", "flush", "cache", check=False)
     return n

@@ -25,3 +25,7 @@ class Finding:
     src_scope: str = ""
     dst_scope: str = ""
     outcome: str = ""
+    # where the cause acts, as the evidence shows it: a hop address, "the destination", ...
+    location: str = ""
+    # the fault acts in one direction only: the reverse direction of every pair works
+    asymmetric: bool = False

@@ -7,10 +7,14 @@ Every probe ends in exactly one outcome. Low-level errors are mapped to it by
     refused       the peer answered with a TCP RST (nothing listens, or a REJECT
                   rule with tcp-reset / icmp-port-unreachable)
     timeout       no answer to the SYN within the timeout: a firewall that DROPs,
-                  a blackholed host, or a reply path that is lost
-    unreachable   ICMP host/net unreachable or administratively prohibited came
-                  back, or the sender has no route (a REJECT rule with
-                  icmp-admin-prohibited, a missing route)
+                  a blackholed host, or a reply path that is lost (plain connect)
+    filtered      a raw SYN got no answer at all: the same as timeout, proven with
+                  a crafted packet (no RST, no ICMP came back)
+    prohibited    ICMP administratively prohibited came back to a raw SYN (type 3
+                  code 9, 10 or 13): a REJECT rule or a NetworkPolicy
+    unreachable   ICMP host/net unreachable came back, or the sender has no route;
+                  from a plain connect also a REJECT with icmp-admin-prohibited,
+                  which the kernel reports the same way (raw probes tell them apart)
     stalled       the TCP handshake passed, then full-size data did not cross
                   within the timeout (typical path-MTU black hole)
     tls_failed    TCP connected but the TLS handshake was refused or failed
@@ -30,6 +34,8 @@ class Outcome(StrEnum):
     OPEN = "open"
     REFUSED = "refused"
     TIMEOUT = "timeout"
+    FILTERED = "filtered"
+    PROHIBITED = "prohibited"
     UNREACHABLE = "unreachable"
     STALLED = "stalled"
     TLS_FAILED = "tls_failed"
@@ -55,6 +61,8 @@ _LETTERS = {
     Outcome.OPEN: "·",
     Outcome.REFUSED: "R",
     Outcome.TIMEOUT: "T",
+    Outcome.FILTERED: "F",
+    Outcome.PROHIBITED: "P",
     Outcome.UNREACHABLE: "U",
     Outcome.STALLED: "S",
     Outcome.TLS_FAILED: "X",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from netcheck.model.evidence import Latency, PathMtu, Reply, Trace
 from netcheck.model.outcome import Outcome
 
 
@@ -12,6 +13,18 @@ class ProbeKind(StrEnum):
     TCP = "tcp"  # TCP connect (plus a payload echo where an agent serves the port)
     TLS = "tls"  # TCP connect + TLS handshake (plus echo inside TLS)
     HTTP = "http"  # GET the Management API liveness path (plus echo POST)
+    # raw probes (the agent needs NET_RAW): crafted IPv4 packets, see model/evidence.py
+    SYN = "syn"  # one SYN: open / refused / filtered / prohibited / unreachable
+    TRACE = "trace"  # TCP traceroute: SYNs with TTL 1..count
+    PMTU = "pmtu"  # DF SYNs of decreasing size: path MTU and black holes
+    LATENCY = "latency"  # count SYNs: round-trip p50/p99 and loss
+
+    @property
+    def raw(self) -> bool:
+        return self in RAW_KINDS
+
+
+RAW_KINDS = frozenset({ProbeKind.SYN, ProbeKind.TRACE, ProbeKind.PMTU, ProbeKind.LATENCY})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +35,20 @@ class Target:
     port: int
     kind: ProbeKind = ProbeKind.TCP
     echo: bool = False  # the port is served by a netcheck agent: push a payload through it
+    count: int = 0  # trace: the highest TTL; latency: how many SYNs (0: the agent's default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """What raw probes saw besides the outcome (each kind fills its own field)."""
+
+    reply: Reply | None = None
+    trace: Trace | None = None
+    path_mtu: PathMtu | None = None
+    latency: Latency | None = None
+
+
+NO_EVIDENCE = Evidence()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +63,7 @@ class TargetResult:
     detail: str = ""
     local_address: str = ""
     observed_source: str = ""
+    evidence: Evidence = NO_EVIDENCE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +75,7 @@ class ProbeSpec:
     port: int
     kind: ProbeKind
     echo: bool = False
+    count: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,3 +87,4 @@ class ProbeResult:
     outcome: Outcome
     latency_ms: float | None = None
     detail: str = ""
+    evidence: Evidence = NO_EVIDENCE

@@ -31,6 +31,8 @@ class RunReport:
     # What could not be checked at all (a context that did not answer, an agent never scheduled):
     # one line each. Any of them makes a run without failures incomplete, never a pass.
     problems: tuple[str, ...] = ()
+    # raw second pass (SYN, traceroute, path MTU, latency): the why and where of the matrix
+    evidence: tuple[ProbeResult, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from netcheck.model.evidence import Reply, ReplyKind
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Target, TargetResult
+from netcheck.model.probe import Evidence, Target, TargetResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,30 @@ def outcome_of_error(exc: BaseException) -> tuple[Outcome, str]:
     return Outcome.ERROR, f"{type(exc).__name__}: {exc}"
 
 
+_REPLY_OUTCOME = {
+    ReplyKind.SYN_ACK: (Outcome.OPEN, "SYN-ACK from {source}"),
+    ReplyKind.RST: (Outcome.REFUSED, "RST from {source} (TTL {ttl})"),
+    ReplyKind.NONE: (Outcome.FILTERED, "no answer to the SYN: silently dropped"),
+    ReplyKind.PROHIBITED: (Outcome.PROHIBITED, "ICMP administratively prohibited from {source}"),
+    # a host answers a closed TCP port with RST: ICMP port unreachable is a firewall's REJECT
+    ReplyKind.PORT_UNREACHABLE: (
+        Outcome.PROHIBITED,
+        "ICMP port unreachable from {source} (a REJECT rule's default answer)",
+    ),
+    ReplyKind.HOST_UNREACHABLE: (Outcome.UNREACHABLE, "ICMP host unreachable from {source}"),
+    ReplyKind.NET_UNREACHABLE: (Outcome.UNREACHABLE, "ICMP net unreachable from {source}"),
+    ReplyKind.NO_ROUTE: (Outcome.UNREACHABLE, "the sender has no route to the address"),
+    ReplyKind.TIME_EXCEEDED: (Outcome.UNREACHABLE, "TTL exceeded at {source}: a routing loop"),
+    ReplyKind.FRAG_NEEDED: (Outcome.ERROR, "fragmentation needed from {source} for a bare SYN"),
+}
+
+
+def outcome_of_reply(reply: Reply) -> tuple[Outcome, str]:
+    """Map what answered a raw SYN to the outcome vocabulary (the only place)."""
+    outcome, text = _REPLY_OUTCOME[reply.kind]
+    return outcome, text.format(source=reply.source or "?", ttl=reply.ttl)
+
+
 ProbeFn = Callable[[Dialer, Target, float, int], Awaitable[TargetResult]]
 
 
@@ -97,6 +122,7 @@ def result(
     detail: str = "",
     local_address: str = "",
     observed_source: str = "",
+    evidence: Evidence | None = None,
 ) -> TargetResult:
     return TargetResult(
         address=target.address,
@@ -107,6 +133,7 @@ def result(
         detail=detail,
         local_address=local_address,
         observed_source=observed_source,
+        evidence=evidence or Evidence(),
     )
 
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from netcheck.model.probe import ProbeKind
-from netcheck.probes import http, tcp, tls
+from collections.abc import Awaitable, Callable
+
+from netcheck.model.probe import ProbeKind, Target, TargetResult
+from netcheck.probes import http, latency, pmtu, syn, tcp, tls, traceroute
 from netcheck.probes.dialer import ProbeFn
+from netcheck.probes.rawnet import RawNet
+
+RawProbeFn = Callable[[RawNet, Target, float], Awaitable[TargetResult]]
 
 
 def probes() -> dict[ProbeKind, ProbeFn]:
     return {ProbeKind.TCP: tcp.probe, ProbeKind.TLS: tls.probe, ProbeKind.HTTP: http.probe}
+
+
+def raw_probes() -> dict[ProbeKind, RawProbeFn]:
+    """Probes that craft their own packets: the agent needs CAP_NET_RAW."""
+    return {
+        ProbeKind.SYN: syn.probe,
+        ProbeKind.TRACE: traceroute.probe,
+        ProbeKind.PMTU: pmtu.probe,
+        ProbeKind.LATENCY: latency.probe,
+    }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from netcheck.agent.wire import evidence_to_json
+from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport
 
 SCHEMA_VERSION = 1
@@ -57,8 +59,39 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "src_scope": f.src_scope,
                 "dst_scope": f.dst_scope,
                 "outcome": f.outcome,
+                "location": f.location,
+                "asymmetric": f.asymmetric,
             }
             for f in report.findings
+        ],
+        "evidence": [
+            {
+                "src": e.src,
+                "dst": e.dst,
+                "port": e.port,
+                "kind": e.kind.value,
+                "outcome": e.outcome.value,
+                "detail": e.detail,
+                **evidence_to_json(e.evidence),
+            }
+            for e in report.evidence
+        ],
+        "paths": [
+            {
+                "src_cluster": p.src_cluster,
+                "dst_cluster": p.dst_cluster,
+                "pairs": p.pairs,
+                "sent": p.sent,
+                "received": p.received,
+                "loss_pct": p.loss_pct,
+                "p50_ms": p.p50_ms,
+                "p99_ms": p.p99_ms,
+                "path_mtu": p.path_mtu,
+                "local_mtu": p.local_mtu,
+                "black_hole": p.black_hole,
+                "frag_needed_from": p.frag_needed_from,
+            }
+            for p in cluster_paths(report.topology, report.evidence)
         ],
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
 from netcheck.model.matrix import aggregate
+from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport, Verdict
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -59,6 +60,7 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
     )
     for f in report.findings:
         findings.labels(f.severity.value, f.code).inc()
+    _paths(registry, report)
     if pod_pairs:
         up = Gauge(
             "netcheck_pod_pair_up",
@@ -68,6 +70,46 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
         )
         for p in report.probes:
             up.labels(p.src, p.dst, str(p.port), p.outcome.value).set(1 if p.outcome.passed else 0)
+
+
+def _paths(registry: CollectorRegistry, report: RunReport) -> None:
+    """Cluster-pair path series from raw evidence (cardinality: clusters squared)."""
+    labels = ["src_cluster", "dst_cluster"]
+    rtt = Gauge(
+        "netcheck_path_rtt_seconds",
+        "SYN round trip by cluster pair (raw probes): median of pair p50s, highest pair p99",
+        [*labels, "quantile"],
+        registry=registry,
+    )
+    loss = Gauge(
+        "netcheck_path_loss_ratio",
+        "Share of raw SYNs without an answer by cluster pair",
+        labels,
+        registry=registry,
+    )
+    mtu = Gauge(
+        "netcheck_path_mtu_bytes",
+        "Smallest path MTU measured by cluster pair",
+        labels,
+        registry=registry,
+    )
+    black_hole = Gauge(
+        "netcheck_path_mtu_black_hole",
+        "1 when large packets vanish without fragmentation-needed on the cluster pair",
+        labels,
+        registry=registry,
+    )
+    for p in cluster_paths(report.topology, report.evidence):
+        key = (p.src_cluster, p.dst_cluster)
+        if p.sent:
+            loss.labels(*key).set(p.loss_pct / 100)
+        if p.p50_ms is not None:
+            rtt.labels(*key, "0.5").set(p.p50_ms / 1000)
+        if p.p99_ms is not None:
+            rtt.labels(*key, "0.99").set(p.p99_ms / 1000)
+        if p.path_mtu is not None:
+            mtu.labels(*key).set(p.path_mtu)
+            black_hole.labels(*key).set(1 if p.black_hole else 0)
 
 
 def to_exposition(report: RunReport, pod_pairs: bool = False) -> str:

@@ -10,6 +10,7 @@ from rich.text import Text
 from netcheck.model.findings import Severity
 from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
+from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport, Verdict
 
 POD_MATRIX_MAX = 40
@@ -54,8 +55,8 @@ def cluster_table(report: RunReport) -> Table:
 
 
 LEGEND = (
-    "one mark per port, in port order: · open, T timeout, R refused, U unreachable, "
-    "S stalled, X tls failed, N nat, E error, ? not measured"
+    "one mark per port, in port order: · open, T timeout, F filtered, P prohibited, "
+    "R refused, U unreachable, S stalled, X tls failed, N nat, E error, ? not measured"
 )
 
 
@@ -93,6 +94,34 @@ def pod_matrix(report: RunReport, width: int) -> Table | None:
     return table
 
 
+def paths_table(report: RunReport) -> Table | None:
+    """Latency, loss and path MTU by cluster pair (raw evidence); None without any."""
+    paths = cluster_paths(report.topology, report.evidence)
+    if not paths:
+        return None
+    table = Table(
+        title="Paths by cluster pair (raw probes: SYN round trip, loss, path MTU)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("source → destination", "pairs", "p50 ms", "p99 ms", "loss", "path MTU"):
+        table.add_column(column, no_wrap=True)
+    for p in paths:
+        mtu = Text("—", style="dim")
+        if p.path_mtu is not None:
+            style = "bold red" if p.black_hole else "yellow" if p.path_mtu != p.local_mtu else ""
+            mtu = Text(f"{p.path_mtu}{' black hole' if p.black_hole else ''}", style=style)
+        table.add_row(
+            f"{p.src_cluster} → {p.dst_cluster}",
+            str(p.pairs),
+            "—" if p.p50_ms is None else f"{p.p50_ms:.2f}",
+            "—" if p.p99_ms is None else f"{p.p99_ms:.2f}",
+            Text(f"{p.loss_pct:g}%", style="red" if p.loss_pct else ""),
+            mtu,
+        )
+    return table
+
+
 def failing_pairs(report: RunReport, limit: int = 30) -> list[str]:
     lines = [
         f"{p.src} → {p.dst}:{p.port} {p.outcome.value}"
@@ -121,6 +150,9 @@ def render(report: RunReport, console: Console) -> None:
         )
         for pair in failing_pairs(report):
             console.print(Text(f"  {pair}", style="red"))
+    paths = paths_table(report)
+    if paths is not None:
+        console.print(paths)
     console.print()
     if report.findings:
         console.print(Text("Findings", style="bold"))
@@ -128,6 +160,8 @@ def render(report: RunReport, console: Console) -> None:
             line = Text(f"  {f.severity.value.upper():7} ", style=SEVERITY_STYLE[f.severity])
             line.append(f"{f.code}: ", style="bold")
             line.append(f.summary)
+            if f.asymmetric:
+                line.append(" [asymmetric]", style="magenta")
             console.print(line)
             console.print(Text(f"           hint: {f.hint}", style="dim"))
     else:

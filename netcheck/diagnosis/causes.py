@@ -1,0 +1,393 @@
+"""Cause codes, and the rules that give each failing (source, destination, port) its cause.
+
+Without raw evidence a failure is named by its outcome (PORT_TIMEOUT, HOST_UNREACHABLE, ...).
+With it, the rules say why and where:
+
+    outcome     evidence                                           cause
+    filtered    the port alone fails (another port of the pair     FIREWALL_DROP (at the hop
+                connects, or it is the only port probed)           where the trace goes silent,
+                                                                   or at the destination)
+    filtered    no port of several connects, not even the first    ROUTE_MISSING (source side)
+                router answers the trace
+    filtered    no port of several connects, routers answer,       ROUTE_MISSING (after that hop)
+                then silence
+    timeout     the reverse pair has a missing route               ROUTE_MISSING (replies lost)
+    prohibited  ICMP administratively prohibited from a router     FIREWALL_REJECT
+    prohibited  ... from the destination itself                    NETWORK_POLICY_REJECT
+    unreachable the sender has no route / ICMP net unreachable     ROUTE_MISSING
+    refused     RST arrives with the destination's own TTL         PORT_CLOSED
+    refused     RST arrives with another TTL (a nearer device)     FIREWALL_RESET
+    stalled     the rack pair's path MTU probe found a black hole  PATH_MTU_BLACK_HOLE
+    any         a pod fails to and from everyone                   POD_ISOLATED
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from netcheck.model.evidence import PathMtu, Reply, ReplyKind, Trace
+from netcheck.model.findings import Severity
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeKind, ProbeResult
+from netcheck.model.topology import Endpoint
+
+Triple = tuple[str, str, int]  # (src endpoint, dst endpoint, port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    code: str
+    severity: Severity
+    verb: str
+    hint: str
+
+
+_FIREWALL_ALLOW = "allow tcp/{ports} from {src} to {dst}"
+_PEERING = (
+    "add the route between {src} and {dst} (VPC peering / Transit Gateway route tables, "
+    "Submariner gateways, Cilium Cluster Mesh) and check nothing drops all traffic there"
+)
+
+CAUSES: dict[str, Cause] = {
+    c.code: c
+    for c in (
+        Cause(
+            code="POD_ISOLATED",
+            severity=Severity.ERROR,
+            verb="fails in and out of one pod",
+            hint="nothing reaches {dst} and it reaches nothing: check the pod and its node "
+            "(down, host firewall dropping everything, CNI not wired), not the network paths",
+        ),
+        Cause(
+            code="ROUTE_MISSING",
+            severity=Severity.ERROR,
+            verb="has no route",
+            hint=_PEERING,
+        ),
+        Cause(
+            code="FIREWALL_DROP",
+            severity=Severity.ERROR,
+            verb="is dropped silently",
+            hint="a firewall silently drops it (security group, NACL, cloud firewall, "
+            "NetworkPolicy, host firewall): " + _FIREWALL_ALLOW,
+        ),
+        Cause(
+            code="FIREWALL_REJECT",
+            severity=Severity.ERROR,
+            verb="is rejected by a firewall in the path (ICMP prohibited)",
+            hint="a firewall between the clusters rejects it: " + _FIREWALL_ALLOW,
+        ),
+        Cause(
+            code="NETWORK_POLICY_REJECT",
+            severity=Severity.ERROR,
+            verb="is rejected by the destination (ICMP prohibited)",
+            hint="a NetworkPolicy or the host firewall at {dst} rejects it: allow ingress "
+            "on tcp/{ports} from {src} (a NetworkPolicy ingress rule or the node's firewall)",
+        ),
+        Cause(
+            code="FIREWALL_RESET",
+            severity=Severity.ERROR,
+            verb="is reset by a device in the path",
+            hint="a firewall or proxy between the sides answers with a TCP reset in place of "
+            "the destination: " + _FIREWALL_ALLOW,
+        ),
+        Cause(
+            code="PORT_CLOSED",
+            severity=Severity.ERROR,
+            verb="is refused by the destination (RST)",
+            hint="nothing listens on tcp/{ports} at {dst} (or its host firewall resets): check "
+            "the service is up and listening on that port",
+        ),
+        Cause(
+            code="PATH_MTU_BLACK_HOLE",
+            severity=Severity.ERROR,
+            verb="loses full-size packets (path MTU black hole)",
+            hint="a link between {src} and {dst} has a smaller MTU and ICMP "
+            "fragmentation-needed does not come back: allow ICMP type 3 code 4, or clamp "
+            "the TCP MSS on the tunnel/WAN (MSS = path MTU - 40), or lower the pod MTU",
+        ),
+        Cause(
+            code="PORT_TIMEOUT",
+            severity=Severity.ERROR,
+            verb="times out",
+            hint="a firewall silently drops it (security group, NACL, host firewall or "
+            "NetworkPolicy): allow tcp/{ports} from {src} to {dst}",
+        ),
+        Cause(
+            code="PORT_REFUSED",
+            severity=Severity.ERROR,
+            verb="is refused (RST)",
+            hint="nothing listens on tcp/{ports} at {dst}, or a firewall rejects with "
+            "tcp-reset: check the service and REJECT rules between {src} and {dst}",
+        ),
+        Cause(
+            code="HOST_UNREACHABLE",
+            severity=Severity.ERROR,
+            verb="is unreachable",
+            hint="ICMP unreachable/prohibited came back or no route exists: check routes to "
+            "{dst} (VPC peering / Transit Gateway / Submariner / Cilium Cluster Mesh) and "
+            "REJECT rules or NetworkPolicies on tcp/{ports}",
+        ),
+        Cause(
+            code="PATH_MTU_STALL",
+            severity=Severity.ERROR,
+            verb="connects but full-size data stalls",
+            hint="path MTU black hole between {src} and {dst}: a smaller-MTU link drops large "
+            "packets and ICMP fragmentation-needed is blocked; allow ICMP type 3 code 4 or "
+            "clamp TCP MSS on the tunnel/WAN",
+        ),
+        Cause(
+            code="TLS_HANDSHAKE_FAILED",
+            severity=Severity.ERROR,
+            verb="fails the TLS handshake",
+            hint="TCP connects to {dst} on tcp/{ports} but TLS fails: check "
+            "server_encryption_options on both sides and any TLS-intercepting middlebox",
+        ),
+        Cause(
+            code="SOURCE_NAT",
+            severity=Severity.ERROR,
+            verb="is source-NATed",
+            hint="the peer sees another address than the sender's pod IP: disable masquerade "
+            "between pod CIDRs ({src} to {dst}; e.g. ip-masq-agent nonMasqueradeCIDRs, "
+            "Calico natOutgoing, Cilium ipv4-native-routing-cidr)",
+        ),
+        Cause(
+            code="PROBE_ERROR",
+            severity=Severity.ERROR,
+            verb="fails with an error",
+            hint="see the probes' detail for {src} to {dst} on tcp/{ports}",
+        ),
+        Cause(
+            code="NOT_MEASURED",
+            severity=Severity.WARNING,
+            verb="was not measured",
+            hint="these pairs are unknown, not passing: see the probes' detail and fix the "
+            "agent or its --allow list, then run again",
+        ),
+    )
+}
+
+# without raw evidence a failure is named by its outcome
+_BY_OUTCOME = {
+    Outcome.TIMEOUT: "PORT_TIMEOUT",
+    Outcome.FILTERED: "PORT_TIMEOUT",
+    Outcome.REFUSED: "PORT_REFUSED",
+    Outcome.UNREACHABLE: "HOST_UNREACHABLE",
+    Outcome.PROHIBITED: "HOST_UNREACHABLE",
+    Outcome.STALLED: "PATH_MTU_STALL",
+    Outcome.TLS_FAILED: "TLS_HANDSHAKE_FAILED",
+    Outcome.NAT: "SOURCE_NAT",
+    Outcome.ERROR: "PROBE_ERROR",
+    Outcome.NOT_MEASURED: "NOT_MEASURED",
+}
+
+CONNECTED = frozenset({Outcome.OPEN, Outcome.NAT, Outcome.STALLED, Outcome.TLS_FAILED})
+SILENT = frozenset({Outcome.TIMEOUT, Outcome.FILTERED})
+DEAD = frozenset({Outcome.TIMEOUT, Outcome.FILTERED, Outcome.UNREACHABLE, Outcome.PROHIBITED})
+
+
+# where a missing route shows directly (the packet never got further); the reverse pair's
+# silent failures are then its lost replies
+NO_ROUTE_HERE = "the source has no route"
+FIRST_ROUTER = "packets die at the source's first router"
+REPLIES_LOST = "the replies take the same missing route"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assigned:
+    """The cause of one failing triple and where it acts (one line, may be empty)."""
+
+    code: str
+    where: str = ""
+
+
+def initial_ttl(ttl: int) -> int:
+    """The TTL a packet most likely started with (Linux 64, Windows 128, network gear 255)."""
+    return next(t for t in (64, 128, 255) if ttl <= t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """The raw evidence of a run, indexed the way the rules read it."""
+
+    syn: dict[Triple, Reply]
+    trace: dict[Triple, Trace]
+    ttl: dict[tuple[str, str], int]  # TTL the destination's own SYN-ACKs arrive with
+    mtu: dict[tuple[tuple[str, ...], tuple[str, ...]], PathMtu]  # by (src rack, dst rack)
+    # the smallest black-hole path MTU by (src cluster, dst cluster): one number per finding
+    hole: dict[tuple[str, str], int]
+
+    @staticmethod
+    def of(results: tuple[ProbeResult, ...], eps: dict[str, Endpoint]) -> Evidence:
+        ev = Evidence(syn={}, trace={}, ttl={}, mtu={}, hole={})
+        for r in results:
+            e = r.evidence
+            if r.kind is ProbeKind.SYN and e.reply is not None:
+                ev.syn[(r.src, r.dst, r.port)] = e.reply
+            elif r.kind is ProbeKind.TRACE and e.trace is not None:
+                ev.trace[(r.src, r.dst, r.port)] = e.trace
+            elif r.kind is ProbeKind.LATENCY and e.reply is not None:
+                if e.reply.kind is ReplyKind.SYN_ACK:
+                    ev.ttl[(r.src, r.dst)] = e.reply.ttl
+            elif r.kind is ProbeKind.PMTU and e.path_mtu is not None:
+                ev.mtu[(eps[r.src].scope("rack"), eps[r.dst].scope("rack"))] = e.path_mtu
+                if e.path_mtu.black_hole and e.path_mtu.path_mtu is not None:
+                    key = (eps[r.src].cluster, eps[r.dst].cluster)
+                    ev.hole[key] = min(ev.hole.get(key, 65535), e.path_mtu.path_mtu)
+        return ev
+
+
+def isolated_pods(eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome]) -> set[str]:
+    """Pods with an agent that fail to and from every peer while others work."""
+    ins: dict[str, list[Outcome]] = defaultdict(list)
+    outs: dict[str, list[Outcome]] = defaultdict(list)
+    for (s, d, _), o in outcome_of.items():
+        if o is Outcome.NOT_MEASURED:
+            continue
+        outs[s].append(o)
+        ins[d].append(o)
+    if not any(o in CONNECTED for o in outcome_of.values()):
+        return set()
+    peers_in = {d: {s for (s, dd, _) in outcome_of if dd == d} for d in ins}
+    return {
+        name
+        for name, ep in eps.items()
+        if ep.has_agent
+        and len(ins[name]) >= 2
+        and len(outs[name]) >= 2
+        and len(peers_in.get(name, ())) >= 2
+        and all(o in DEAD for o in ins[name] + outs[name])
+    }
+
+
+def assign(
+    eps: dict[str, Endpoint],
+    outcome_of: dict[Triple, Outcome],
+    evidence: Evidence,
+) -> dict[Triple, Assigned]:
+    """A cause for every failing triple."""
+    ports_of: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    for (s, d, _), o in outcome_of.items():
+        ports_of[(s, d)].append(o)
+    # the path, not a port, is broken: no port connects and at least two were tried
+    path_dead = {
+        pair
+        for pair, outcomes in ports_of.items()
+        if len(outcomes) >= 2 and not any(x in CONNECTED for x in outcomes)
+    }
+    isolated = isolated_pods(eps, outcome_of)
+    out: dict[Triple, Assigned] = {}
+    for t, o in outcome_of.items():
+        if not o.failed and o is not Outcome.NOT_MEASURED:
+            continue
+        s, d, _ = t
+        if o is not Outcome.NOT_MEASURED and (s in isolated or d in isolated):
+            pod = s if s in isolated else d
+            node = f" on node {eps[pod].node}" if eps[pod].node else ""
+            out[t] = Assigned(code="POD_ISOLATED", where=f"pod {pod}{node}")
+            continue
+        out[t] = _one(t, o, eps, evidence, (s, d) in path_dead)
+    _fold_return_paths(eps, out, outcome_of, ports_of)
+    return out
+
+
+def _one(
+    t: Triple, o: Outcome, eps: dict[str, Endpoint], ev: Evidence, path_dead: bool
+) -> Assigned:
+    s, d, _ = t
+    syn, trace = ev.syn.get(t), ev.trace.get(t)
+    if o is Outcome.STALLED:
+        m = ev.mtu.get((eps[s].scope("rack"), eps[d].scope("rack")))
+        if m is not None and m.black_hole:
+            mtu = ev.hole[(eps[s].cluster, eps[d].cluster)]
+            return Assigned(code="PATH_MTU_BLACK_HOLE", where=f"path MTU {mtu}")
+        return Assigned(code="PATH_MTU_STALL")
+    if o is Outcome.PROHIBITED and syn is not None:
+        if syn.source == eps[d].address:
+            return Assigned(code="NETWORK_POLICY_REJECT", where="answered by the destination")
+        return Assigned(code="FIREWALL_REJECT", where=f"rejected by {syn.source}")
+    if o is Outcome.UNREACHABLE and syn is not None:
+        if syn.kind is ReplyKind.NO_ROUTE:
+            return Assigned(code="ROUTE_MISSING", where=NO_ROUTE_HERE)
+        if syn.kind is ReplyKind.NET_UNREACHABLE:
+            return Assigned(code="ROUTE_MISSING", where=f"no route at {syn.source}")
+        return Assigned(code="HOST_UNREACHABLE", where=f"reported by {syn.source}")
+    if o is Outcome.REFUSED and syn is not None and syn.kind is ReplyKind.RST:
+        own = ev.ttl.get((s, d))
+        if own is None:
+            return Assigned(code="PORT_REFUSED")
+        if syn.ttl == own:
+            return Assigned(code="PORT_CLOSED")
+        hop = initial_ttl(syn.ttl) - syn.ttl + 1
+        router = _hop_address(trace, hop)
+        return Assigned(code="FIREWALL_RESET", where=f"RST from hop {hop}{router}")
+    if o is Outcome.FILTERED and trace is not None:
+        last = trace.last_answered
+        if not path_dead:
+            own = ev.ttl.get((s, d))
+            routers = initial_ttl(own) - own if own is not None else None
+            seen = len(trace.routers)
+            if routers is not None and seen >= routers:
+                return Assigned(code="FIREWALL_DROP", where="dropped at the destination")
+            if last is None:
+                return Assigned(code="FIREWALL_DROP", where="dropped before the first router")
+            return Assigned(
+                code="FIREWALL_DROP", where=f"silent after hop {last.ttl} ({last.reply.source})"
+            )
+        if last is None:
+            return Assigned(code="ROUTE_MISSING", where=FIRST_ROUTER)
+        return Assigned(
+            code="ROUTE_MISSING", where=f"silent after hop {last.ttl} ({last.reply.source})"
+        )
+    return Assigned(code=_BY_OUTCOME[o])
+
+
+def _hop_address(trace: Trace | None, ttl: int) -> str:
+    if trace is None:
+        return ""
+    hop = next((h for h in trace.hops if h.ttl == ttl and h.reply.answered), None)
+    return f" ({hop.reply.source})" if hop else ""
+
+
+def _fold_return_paths(
+    eps: dict[str, Endpoint],
+    out: dict[Triple, Assigned],
+    outcome_of: dict[Triple, Outcome],
+    ports_of: dict[tuple[str, str], list[Outcome]],
+) -> None:
+    """A pair that only times out, whose reverse shows a missing route, loses its replies
+    there: one cause, reported once for both directions.
+
+    Evidence that the route is missing is certain when the kernel or a router said so, and
+    inferred when even the first router stayed silent; certain evidence wins. A destination
+    without an agent (a node, an API server) replies through its cluster's routes: a route
+    its cluster's pods miss towards the source is missing for it too.
+    """
+    certain = {NO_ROUTE_HERE}
+    for strong in (True, False):
+        direct = {
+            (s, d)
+            for (s, d, _), a in out.items()
+            if a.code == "ROUTE_MISSING"
+            and a.where != REPLIES_LOST
+            and (
+                a.where in certain or a.where.startswith("no route at")
+                if strong
+                else a.where == FIRST_ROUTER
+            )
+        }
+        from_cluster = {(eps[s].cluster, d) for s, d in direct}
+        for t, a in list(out.items()):
+            s, d, _ = t
+            back = (d, s) in direct or (
+                not eps[d].has_agent and (eps[d].cluster, s) in from_cluster
+            )
+            if (
+                back
+                and a.where not in certain
+                and (s, d) not in direct
+                and outcome_of[t] in SILENT
+                and all(o in SILENT for o in ports_of[(s, d)])
+            ):
+                out[t] = Assigned(code="ROUTE_MISSING", where=REPLIES_LOST)

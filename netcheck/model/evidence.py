@@ -1,0 +1,131 @@
+"""Raw-packet evidence: what came back to crafted packets, hop by hop.
+
+A raw probe sends IPv4 packets the agent builds itself (SYN, TTL-limited SYN, DF SYN with
+padding) and records every answer. The diagnosis reads this evidence to say *why* and *where*
+a port fails; the matrix outcome is refined from it (timeout -> filtered or prohibited).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ReplyKind(StrEnum):
+    SYN_ACK = "syn_ack"  # the port is open
+    RST = "rst"  # nothing listens, or a REJECT with tcp-reset
+    TIME_EXCEEDED = "time_exceeded"  # a router on the path (TTL ran out there)
+    PROHIBITED = "prohibited"  # ICMP 3/9, 3/10, 3/13: a REJECT rule or a NetworkPolicy
+    HOST_UNREACHABLE = "host_unreachable"  # ICMP 3/1: a router cannot deliver to the host
+    NET_UNREACHABLE = "net_unreachable"  # ICMP 3/0: a router has no route
+    PORT_UNREACHABLE = "port_unreachable"  # ICMP 3/3: a REJECT with icmp-port-unreachable
+    FRAG_NEEDED = "frag_needed"  # ICMP 3/4 with the next-hop MTU
+    NO_ROUTE = "no_route"  # the sender itself has no route (the kernel refused to send)
+    NONE = "none"  # nothing came back within the timeout
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    kind: ReplyKind
+    source: str = ""  # who answered
+    ttl: int = 0  # the answer's remaining TTL when it arrived
+    rtt_ms: float | None = None
+    mtu: int = 0  # next-hop MTU of a frag_needed
+
+    @property
+    def answered(self) -> bool:
+        return self.kind not in (ReplyKind.NONE, ReplyKind.NO_ROUTE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hop:
+    ttl: int
+    reply: Reply
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trace:
+    """A TCP traceroute to one port: one entry per TTL sent, in order."""
+
+    hops: tuple[Hop, ...]
+
+    @property
+    def end(self) -> Hop | None:
+        """The first answer that was not a router's time-exceeded (the path ended there)."""
+        return next(
+            (
+                h
+                for h in self.hops
+                if h.reply.answered and h.reply.kind is not ReplyKind.TIME_EXCEEDED
+            ),
+            None,
+        )
+
+    @property
+    def routers(self) -> tuple[Hop, ...]:
+        stop = self.end.ttl if self.end else math.inf
+        return tuple(
+            h for h in self.hops if h.reply.kind is ReplyKind.TIME_EXCEEDED and h.ttl < stop
+        )
+
+    @property
+    def last_answered(self) -> Hop | None:
+        """The last router that answered before the path went silent or ended."""
+        routers = self.routers
+        return routers[-1] if routers else None
+
+    @property
+    def first_silent(self) -> int | None:
+        """The first TTL after the last answering router that got no answer at all."""
+        if self.end is not None:
+            return None
+        last = self.last_answered.ttl if self.last_answered else 0
+        return next((h.ttl for h in self.hops if h.ttl > last and not h.reply.answered), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathMtu:
+    """DF probes of decreasing size to one port."""
+
+    local_mtu: int  # the sender's interface MTU towards the peer
+    path_mtu: int | None  # the largest packet that crossed (None: nothing crossed)
+    smallest_lost: int | None  # the smallest packet that did not (None: all crossed)
+    frag_needed_from: str = ""  # the router that answered "fragmentation needed"
+    reported_mtu: int = 0  # the MTU it reported
+
+    @property
+    def black_hole(self) -> bool:
+        """Large packets vanish and no router said "fragmentation needed"."""
+        return (
+            self.smallest_lost is not None
+            and self.path_mtu is not None
+            and (not self.frag_needed_from)
+        )
+
+    @property
+    def reduced(self) -> bool:
+        return self.path_mtu is not None and self.path_mtu < self.local_mtu
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency:
+    """N SYNs to one open port: round-trip percentiles and loss."""
+
+    sent: int
+    received: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+    @property
+    def loss_pct(self) -> float:
+        return 0.0 if self.sent == 0 else round(100.0 * (self.sent - self.received) / self.sent, 1)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of the samples; None without samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return round(ordered[rank - 1], 3)

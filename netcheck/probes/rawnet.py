@@ -1,0 +1,259 @@
+"""The seam under every raw probe: send one crafted TCP SYN, get back what answered it.
+
+Packets are built and read with scapy and sent through a raw IPv4 socket (IP_HDRINCL), so
+TTL, DF and size are ours. Answers are read from raw TCP and ICMP sockets, which see packets
+after the host's own firewall, like any socket of the host would. Every packet gets its own
+source port, reserved by binding a TCP socket that never listens: the kernel answers the
+peer's SYN-ACK with a RST, so no half-open connection is left behind, and no answer can be
+matched to the wrong probe. Needs CAP_NET_RAW; IPv4 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import random
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from netcheck.model.evidence import Reply, ReplyKind
+
+IP_MTU = 14  # linux/in.h: the path MTU of a connected socket
+MSG_PROBE = 0x10  # linux: do not send, only check (here: against the interface MTU)
+IP_MTU_DISCOVER, IP_PMTUDISC_PROBE = 10, 3  # linux/in.h
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h: the kernel stamps each packet on arrival
+MIN_SIZE = 40  # an IPv4 header and a TCP header without options
+
+Key = tuple[str, int, int]  # (peer address, peer port, our source port)
+Pace = Callable[[], Awaitable[None]]
+
+
+class RawNet(Protocol):
+    async def syn(
+        self, address: str, port: int, *, timeout: float, ttl: int = 64, size: int = MIN_SIZE
+    ) -> Reply: ...
+
+    def local_mtu(self, address: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+_UNREACH_CODES = {
+    0: ReplyKind.NET_UNREACHABLE,
+    1: ReplyKind.HOST_UNREACHABLE,
+    3: ReplyKind.PORT_UNREACHABLE,
+    4: ReplyKind.FRAG_NEEDED,
+    6: ReplyKind.NET_UNREACHABLE,
+    7: ReplyKind.HOST_UNREACHABLE,
+    9: ReplyKind.PROHIBITED,
+    10: ReplyKind.PROHIBITED,
+    11: ReplyKind.NET_UNREACHABLE,
+    12: ReplyKind.HOST_UNREACHABLE,
+    13: ReplyKind.PROHIBITED,
+}
+
+
+def source_for(address: str) -> str:
+    """The address the kernel would send from towards address (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((address, 9))
+        return str(s.getsockname()[0])
+
+
+def open_raw(pace: Pace | None = None) -> RawSockets | None:
+    """Raw sockets when the process has CAP_NET_RAW, else None (the agent reports it)."""
+    try:
+        return RawSockets(pace)
+    except PermissionError:
+        return None
+
+
+class RawSockets:
+    def __init__(self, pace: Pace | None = None) -> None:
+        self._pace = pace
+        self._send = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            self._tcp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+            self._icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except BaseException:
+            self._send.close()
+            raise
+        for s in (self._send, self._tcp, self._icmp):
+            s.setblocking(False)
+        # Bounded by the interface MTU only: a path MTU the kernel cached from an earlier
+        # "fragmentation needed" must not stop the DF probes that measure it again.
+        self._send.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+        for s in (self._tcp, self._icmp):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            # round trips from the kernel's arrival stamp, not from when the loop got to it
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._waiters: dict[Key, tuple[asyncio.Future[Reply], int]] = {}
+        self._reading = False
+
+    def close(self) -> None:
+        self._stop_reading()
+        for s in (self._send, self._tcp, self._icmp):
+            s.close()
+        for fut, _ in self._waiters.values():
+            fut.cancel()
+        self._waiters.clear()
+
+    def local_mtu(self, address: str) -> int:
+        """The MTU of the interface towards address (no packet leaves: MSG_PROBE)."""
+        lo, hi = 68, 65535
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            try:
+                self._send.sendto(bytes(mid), MSG_PROBE, (address, 0))
+                lo = mid
+            except OSError as exc:
+                if exc.errno != errno.EMSGSIZE:
+                    return 0
+                hi = mid - 1
+        return lo
+
+    async def syn(
+        self, address: str, port: int, *, timeout: float, ttl: int = 64, size: int = MIN_SIZE
+    ) -> Reply:
+        try:
+            src = source_for(address)
+        except OSError:
+            return Reply(kind=ReplyKind.NO_ROUTE)
+        # A bound, never-listening TCP socket reserves the source port for this one packet.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserve:
+            reserve.bind((src, 0))
+            sport = int(reserve.getsockname()[1])
+            packet = _build(src, address, sport, port, ttl, size)
+            key = (address, port, sport)
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[Reply] = loop.create_future()
+            if self._pace is not None:
+                await self._pace()
+            sent = time.time_ns()
+            self._waiters[key] = (fut, sent)
+            self._start_reading()
+            try:
+                try:
+                    self._send.sendto(packet, (address, 0))
+                except OSError as exc:
+                    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                        return Reply(kind=ReplyKind.NO_ROUTE)
+                    if exc.errno in (errno.EPERM, errno.EACCES):  # our own OUTPUT firewall
+                        return Reply(kind=ReplyKind.PROHIBITED, source=src)
+                    if exc.errno == errno.EMSGSIZE:  # larger than our own interface
+                        return Reply(kind=ReplyKind.FRAG_NEEDED, source=src)
+                    raise
+                try:
+                    return await asyncio.wait_for(fut, timeout)
+                except TimeoutError:
+                    return Reply(kind=ReplyKind.NONE)
+            finally:
+                self._waiters.pop(key, None)
+                if not self._waiters:
+                    self._stop_reading()
+
+    def _start_reading(self) -> None:
+        if not self._reading:
+            loop = asyncio.get_running_loop()
+            loop.add_reader(self._tcp.fileno(), self._drain, self._tcp, self._on_tcp)
+            loop.add_reader(self._icmp.fileno(), self._drain, self._icmp, self._on_icmp)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(self._tcp.fileno())
+                loop.remove_reader(self._icmp.fileno())
+            self._reading = False
+
+    def _drain(self, sock: socket.socket, handle: Callable[[bytes, int], None]) -> None:
+        for _ in range(256):
+            try:
+                data, ancillary, _, _ = sock.recvmsg(65535, 64)
+            except OSError:  # nothing more to read (or an error queued by an ICMP)
+                return
+            arrived = time.time_ns()
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) >= 16:
+                    sec, nsec = struct.unpack_from("qq", stamp)
+                    arrived = sec * 1_000_000_000 + nsec
+            handle(data, arrived)
+
+    def _deliver(self, key: Key, now: int, reply: Callable[[float], Reply]) -> None:
+        waiting = self._waiters.get(key)
+        if waiting is None:
+            return
+        fut, sent = waiting
+        if not fut.done():
+            fut.set_result(reply(max(0, now - sent) / 1e6))
+
+    def _on_tcp(self, data: bytes, now: int) -> None:
+        if len(data) < 40:
+            return
+        ihl = (data[0] & 0x0F) * 4
+        peer = socket.inet_ntoa(data[12:16])
+        peer_port, our_port = struct.unpack_from("!HH", data, ihl)
+        key = (peer, peer_port, our_port)
+        if key not in self._waiters:
+            return
+        flags = data[ihl + 13]
+        if flags & 0x04:
+            kind = ReplyKind.RST
+        elif flags & 0x12 == 0x12:
+            kind = ReplyKind.SYN_ACK
+        else:
+            return
+        ttl = data[8]
+        self._deliver(key, now, lambda rtt: Reply(kind=kind, source=peer, ttl=ttl, rtt_ms=rtt))
+
+    def _on_icmp(self, data: bytes, now: int) -> None:
+        from scapy.layers.inet import ICMP, IP, IPerror, TCPerror
+
+        if len(data) < 28:
+            return
+        ihl = (data[0] & 0x0F) * 4
+        icmp_type = data[ihl]
+        if icmp_type not in (3, 11) or len(data) < ihl + 8 + 28:
+            return
+        inner = ihl + 8
+        if data[inner + 9] != socket.IPPROTO_TCP:
+            return
+        inner_ihl = (data[inner] & 0x0F) * 4
+        peer = socket.inet_ntoa(data[inner + 16 : inner + 20])
+        our_port, peer_port = struct.unpack_from("!HH", data, inner + inner_ihl)
+        key = (peer, peer_port, our_port)
+        if key not in self._waiters:
+            return
+        packet: Any = IP(data)
+        icmp = packet[ICMP]
+        if IPerror not in packet or TCPerror not in packet:
+            return
+        if icmp.type == 11:
+            kind = ReplyKind.TIME_EXCEEDED
+        else:
+            kind = _UNREACH_CODES.get(int(icmp.code), ReplyKind.HOST_UNREACHABLE)
+        mtu = int(icmp.nexthopmtu or 0) if kind is ReplyKind.FRAG_NEEDED else 0
+        source, ttl = str(packet.src), int(packet.ttl)
+        self._deliver(
+            key,
+            now,
+            lambda rtt: Reply(kind=kind, source=source, ttl=ttl, rtt_ms=rtt, mtu=mtu),
+        )
+
+
+def _build(src: str, dst: str, sport: int, dport: int, ttl: int, size: int) -> bytes:
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+
+    pkt = IP(src=src, dst=dst, ttl=ttl, flags="DF", id=random.randrange(1, 65536)) / TCP(
+        sport=sport, dport=dport, flags="S", seq=random.randrange(1 << 32), window=1024
+    )
+    pad = max(0, size - MIN_SIZE)
+    if pad:
+        pkt = pkt / Raw(load=bytes(pad))
+    return bytes(pkt)
