@@ -1,6 +1,9 @@
 from netcheck.diagnosis.findings import diagnose
+from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Trace
 from netcheck.model.findings import Severity
 from netcheck.model.outcome import Outcome
+from netcheck.model.probe import Evidence, ProbeKind, ProbeResult
+from netcheck.model.report import Verdict, verdict_of
 from tests.helpers import results_for, two_region_topology
 
 
@@ -65,6 +68,7 @@ def test_blackholed_pod_is_one_finding():
         topo, lambda s, d, p: Outcome.TIMEOUT if victim in (s.name, d.name) else None
     )
     (f,) = diagnose(topo, results)
+    assert f.code == "POD_ISOLATED" and f.location == f"pod {victim}"
     assert victim in f.summary and "both directions" in f.summary
     assert f.affected_pairs == 14  # 7 peers, each way
 
@@ -86,3 +90,182 @@ def test_unusable_agent_is_named():
     (f,) = diagnose(topo, results, (("cp-dc1-r1-p0", "agent http://x is unreachable"),))
     assert f.code == "AGENT_UNAVAILABLE" and "cp-dc1-r1-p0" in f.summary
     assert f.hint == "agent http://x is unreachable"
+
+
+# ---------------------------------------------------------------- with raw evidence
+
+
+def raw(kind: ProbeKind, src: str, dst: str, port: int, outcome: Outcome, **evidence):
+    return ProbeResult(
+        src=src, dst=dst, port=port, kind=kind, outcome=outcome, evidence=Evidence(**evidence)
+    )
+
+
+def syn_ack_ttls(topo, ttl_of):
+    """Latency evidence for every pair: the TTL the destination's SYN-ACKs arrive with."""
+    out = []
+    for s in topo.endpoints:
+        for d in topo.endpoints:
+            if s.name != d.name:
+                reply = Reply(kind=ReplyKind.SYN_ACK, source=d.address, ttl=ttl_of(s, d))
+                lat = Latency(sent=10, received=10, p50_ms=0.3, p99_ms=0.9)
+                out.append(
+                    raw(
+                        ProbeKind.LATENCY,
+                        s.name,
+                        d.name,
+                        7000,
+                        Outcome.OPEN,
+                        reply=reply,
+                        latency=lat,
+                    )
+                )
+    return out
+
+
+def ttl(s, d):
+    return 64 if s.cluster == d.cluster else 61  # three routers between the clusters
+
+
+def test_rst_with_the_destinations_own_ttl_is_a_closed_port_else_a_firewall():
+    topo = two_region_topology()
+    eps = {e.name: e for e in topo.endpoints}
+    results = results_for(
+        topo, lambda s, d, p: Outcome.REFUSED if p == 8080 and cross(s, d) else None
+    )
+    evidence = syn_ack_ttls(topo, ttl)
+    for r in results:
+        if r.outcome is Outcome.REFUSED:
+            # CP -> DP: a reset from hop 2 (TTL 63); DP -> CP: from the pod itself (TTL 61)
+            from_wan = eps[r.src].cluster == "CP_EAST"
+            rst = Reply(kind=ReplyKind.RST, source=eps[r.dst].address, ttl=63 if from_wan else 61)
+            evidence.append(raw(ProbeKind.SYN, r.src, r.dst, r.port, Outcome.REFUSED, reply=rst))
+    findings = {f.code: f for f in diagnose(topo, results, (), tuple(evidence))}
+    assert set(findings) == {"FIREWALL_RESET", "PORT_CLOSED"}
+    assert findings["FIREWALL_RESET"].src_scope == "every CP_EAST endpoint"
+    assert findings["FIREWALL_RESET"].location == "RST from hop 2"
+    assert findings["PORT_CLOSED"].src_scope == "every DP_WEST endpoint"
+
+
+def test_prohibited_from_the_destination_is_a_network_policy_from_a_router_a_firewall():
+    topo = two_region_topology()
+    eps = {e.name: e for e in topo.endpoints}
+    results = results_for(
+        topo,
+        lambda s, d, p: (
+            Outcome.PROHIBITED
+            if p == 7000 and d.cluster == "DP_WEST" and s.cluster == "CP_EAST"
+            else None
+        ),
+        lambda s, d, p: (
+            Outcome.PROHIBITED
+            if p == 7001
+            and d.rack == "r2"
+            and s.rack == "r1"
+            and s.cluster == d.cluster == "CP_EAST"
+            else None
+        ),
+    )
+    evidence = [
+        raw(
+            ProbeKind.SYN,
+            r.src,
+            r.dst,
+            r.port,
+            r.outcome,
+            reply=Reply(
+                kind=ReplyKind.PROHIBITED,
+                source="198.19.126.2" if r.port == 7000 else eps[r.dst].address,
+            ),
+        )
+        for r in results
+        if r.outcome is Outcome.PROHIBITED
+    ]
+    findings = {f.code: f for f in diagnose(topo, results, (), tuple(evidence))}
+    assert set(findings) == {"FIREWALL_REJECT", "NETWORK_POLICY_REJECT"}
+    fw = findings["FIREWALL_REJECT"]
+    assert fw.location == "rejected by 198.19.126.2" and fw.asymmetric
+    np_ = findings["NETWORK_POLICY_REJECT"]
+    assert (np_.src_scope, np_.dst_scope) == ("rack CP_EAST/dc1/r1", "rack CP_EAST/dc1/r2")
+    assert "NetworkPolicy" in np_.hint
+
+
+def test_a_route_missing_one_way_is_one_finding_with_its_lost_replies():
+    topo = two_region_topology()
+    src = "cp-dc1-r1-p0"
+    dead = {e.name for e in topo.endpoints if e.cluster == "CP_EAST" and e.rack == "r2"}
+    results = results_for(
+        topo,
+        lambda s, d, p: Outcome.UNREACHABLE if s.name == src and d.name in dead else None,
+        lambda s, d, p: Outcome.FILTERED if s.name in dead and d.name == src else None,
+    )
+    evidence = [
+        raw(ProbeKind.SYN, src, d, p, Outcome.UNREACHABLE, reply=Reply(kind=ReplyKind.NO_ROUTE))
+        for d in dead
+        for p in (7000, 7001, 8080)
+    ] + [
+        raw(
+            ProbeKind.TRACE,
+            s,
+            src,
+            p,
+            Outcome.FILTERED,
+            trace=Trace(hops=(Hop(ttl=1, reply=Reply(kind=ReplyKind.NONE)),)),
+        )
+        for s in dead
+        for p in (7000, 7001, 8080)
+    ]
+    (f,) = diagnose(topo, results, (), tuple(evidence))
+    assert f.code == "ROUTE_MISSING" and f.src_scope == src
+    assert f.dst_scope == "rack CP_EAST/dc1/r2" and "both directions" in f.summary
+    assert f.location == "the source has no route; the replies take the same missing route"
+    assert f.affected_pairs == 4
+
+
+def test_path_mtu_from_evidence_black_hole_reduced_and_loss():
+    topo = two_region_topology()
+    results = results_for(topo)
+    cp, dp = "cp-dc1-r1-p0", "dp-dc2-r1-p0"
+    hole = PathMtu(local_mtu=1500, path_mtu=1400, smallest_lost=1401)
+    evidence = (
+        raw(ProbeKind.PMTU, cp, dp, 7000, Outcome.STALLED, path_mtu=hole),
+        raw(ProbeKind.PMTU, dp, cp, 7000, Outcome.STALLED, path_mtu=hole),
+    )
+    # no probe stalled (a real Cassandra cannot echo), yet the black hole is an error
+    (f,) = diagnose(topo, results, (), evidence)
+    assert f.code == "PATH_MTU_BLACK_HOLE" and f.severity is Severity.ERROR
+    assert "1400" in f.summary and "1360" in f.hint  # MSS = MTU - 40
+    assert verdict_of(results, (f,)) is Verdict.FAIL
+
+    reduced = PathMtu(
+        local_mtu=1500,
+        path_mtu=1400,
+        smallest_lost=1401,
+        frag_needed_from="198.18.16.1",
+        reported_mtu=1400,
+    )
+    lossy = Latency(sent=40, received=30, p50_ms=1.0, p99_ms=9.0)
+    evidence = (
+        raw(ProbeKind.PMTU, cp, dp, 7000, Outcome.OPEN, path_mtu=reduced),
+        raw(ProbeKind.LATENCY, cp, dp, 7000, Outcome.OPEN, latency=lossy),
+    )
+    findings = {f.code: f for f in diagnose(topo, results, (), evidence)}
+    assert set(findings) == {"PATH_MTU_REDUCED", "PACKET_LOSS"}
+    assert findings["PATH_MTU_REDUCED"].severity is Severity.INFO
+    assert findings["PACKET_LOSS"].severity is Severity.WARNING
+    assert "25.0%" in findings["PACKET_LOSS"].summary
+    assert verdict_of(results, tuple(findings.values())) is Verdict.PASS
+
+
+def test_skipped_raw_probes_are_said_and_do_not_change_the_verdict():
+    topo = two_region_topology()
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if cross(s, d) and p == 7001 else None
+    )
+    skipped = tuple(e.name for e in topo.endpoints if e.cluster == "DP_WEST")
+    findings = diagnose(topo, results, (), (), skipped)
+    codes = [f.code for f in findings]
+    assert codes == ["PORT_TIMEOUT", "RAW_PROBES_SKIPPED"]  # without evidence: by outcome
+    info = findings[1]
+    assert info.severity is Severity.INFO and "4 agents" in info.summary
+    assert "NET_RAW" in info.hint

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from netcheck.deploy.manifests import (
-    HOST_NETWORK,
-    VECTOR_NODEPORT,
+    COMPONENTS,
     DeployOptions,
     default_root,
     load_manifests,
@@ -247,6 +246,7 @@ def test_manifests_equal_kubectl_kustomize(tmp_path):
                 "components": [
                     "../kubernetes/components/host-network",
                     "../kubernetes/components/vector-nodeport",
+                    "../kubernetes/components/raw-probes",
                 ],
             }
         )
@@ -257,7 +257,7 @@ def test_manifests_equal_kubectl_kustomize(tmp_path):
     theirs = [d for d in yaml.safe_load_all(built) if d]
     ours = load_manifests(
         work,
-        DeployOptions(token="0123456789abcdef0123", components=(HOST_NETWORK, VECTOR_NODEPORT)),
+        DeployOptions(token="0123456789abcdef0123", components=COMPONENTS),
     )
 
     def key(d):
@@ -273,7 +273,19 @@ def test_manifests_equal_kubectl_kustomize(tmp_path):
         "daemonset.yaml",
         "daemonset-hostnet.yaml",
         "service.yaml",
+        "daemonset-netraw.yaml",
     }
+    # raw probes add exactly one capability, and only to the pod-network agent
+    agent = next(d for d in ours if key(d) == ("DaemonSet", "netcheck-agent"))
+    sc = agent["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert sc["readOnlyRootFilesystem"] is True
+    assert agent["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    plain = load_manifests(work, DeployOptions(token="0123456789abcdef0123"))
+    plain_agent = next(d for d in plain if key(d) == ("DaemonSet", "netcheck-agent"))
+    plain_sc = plain_agent["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    assert plain_sc["capabilities"] == {"drop": ["ALL"]}
+    assert plain_sc["allowPrivilegeEscalation"] is False
 
 
 def discovery(ctx: str, cidrs: tuple[str, ...], **kw) -> ContextDiscovery:

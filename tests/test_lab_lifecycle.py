@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from netcheck.lab import build, net
-from tests.lab_support import netcheck, require_root
+from netcheck.lab import build, faults, net
+from tests.lab_support import netcheck, require_root, run_json, write_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -57,3 +57,38 @@ def test_lab_needs_root():
     )
     assert proc.returncode == 2
     assert "needs root" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agents_without_net_raw_still_check_and_say_what_was_skipped(tmp_path):
+    require_root()
+    build.lab_up(raw=False)
+    try:
+        inventory = str(tmp_path / "lab.yaml")
+        write_inventory(inventory)
+        faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
+        run = run_json(inventory)
+        assert run.code == 1
+        assert set(run.failing().values()) == {"timeout"}  # plain probes, not refined
+        assert run.report["evidence"] == []
+        codes = [(f["severity"], f["code"]) for f in run.report["findings"]]
+        assert codes == [("error", "PORT_TIMEOUT"), ("info", "RAW_PROBES_SKIPPED")]
+        assert "from 8 agents without CAP_NET_RAW" in run.report["findings"][1]["summary"]
+    finally:
+        build.lab_down()
+
+
+def test_no_raw_flag_skips_the_evidence_pass(tmp_path):
+    require_root()
+    build.lab_up()
+    try:
+        inventory = str(tmp_path / "lab.yaml")
+        write_inventory(inventory)
+        faults.add_fault("reject", src="CP_EAST", dst="DP_WEST", port=7000)
+        plain = run_json(inventory, "--no-raw")
+        assert set(plain.failing().values()) == {"unreachable"} and plain.report["evidence"] == []
+        assert [f["code"] for f in plain.report["findings"]] == ["HOST_UNREACHABLE"]
+        refined = run_json(inventory)
+        assert set(refined.failing().values()) == {"prohibited"}
+        assert [f["code"] for f in refined.report["findings"]] == ["FIREWALL_REJECT"]
+    finally:
+        build.lab_down()

@@ -35,7 +35,9 @@ from netcheck.deploy.apply import (
     wait_ready,
 )
 from netcheck.deploy.manifests import (
+    COMPONENTS,
     HOST_NETWORK,
+    RAW_PROBES,
     TOKEN_SECRET,
     VECTOR_NODEPORT,
     DeployOptions,
@@ -366,6 +368,12 @@ def deploy_options(f: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--host-network", is_flag=True, help="Also a host-network DaemonSet."),
             click.option(
+                "--raw-probes",
+                is_flag=True,
+                help="Give the agents NET_RAW (only that) for raw probes: DROP vs REJECT, "
+                "traceroute, path MTU, latency. Needs the image's python-netraw.",
+            ),
+            click.option(
                 "--manifests",
                 type=click.Path(file_okay=False),
                 default=None,
@@ -429,6 +437,7 @@ def deploy_cmd(
     image: str | None,
     token_file: str | None,
     host_network: bool,
+    raw_probes: bool,
     manifests: str | None,
     deploy_timeout: float,
     api_server_overrides: tuple[str, ...],
@@ -443,8 +452,10 @@ def deploy_cmd(
     """
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
     token = _token(token_file)
-    components = ((HOST_NETWORK,) if host_network else ()) + (
-        (VECTOR_NODEPORT,) if vector_nodeport else ()
+    components = (
+        ((HOST_NETWORK,) if host_network else ())
+        + ((VECTOR_NODEPORT,) if vector_nodeport else ())
+        + ((RAW_PROBES,) if raw_probes else ())
     )
     errors: dict[str, str] = {}
 
@@ -487,7 +498,7 @@ def undeploy_cmd(
 ) -> None:
     """Remove everything deploy applied (idempotent)."""
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-    objs = _manifests(manifests, "x" * 16, (), None, (HOST_NETWORK, VECTOR_NODEPORT))
+    objs = _manifests(manifests, "x" * 16, (), None, COMPONENTS)
     errors: dict[str, str] = {}
 
     async def go() -> dict[str, list[str]]:
@@ -699,6 +710,7 @@ def preflight_cmd(
     image: str | None,
     token_file: str | None,
     host_network: bool,
+    raw_probes: bool,
     manifests: str | None,
     deploy_timeout: float,
     api_server_overrides: tuple[str, ...],
@@ -735,7 +747,9 @@ def preflight_cmd(
             allow = allow_list(found, api_servers)
             rendered: dict[str, list[dict[str, Any]]] = {}
             for ctx in found:
-                comps: tuple[str, ...] = (HOST_NETWORK,) if host_network else ()
+                comps: tuple[str, ...] = ((HOST_NETWORK,) if host_network else ()) + (
+                    (RAW_PROBES,) if raw_probes else ()
+                )
                 if ctx == control_plane:
                     holder = await nodeport_holder(clients[ctx])
                     if holder:
@@ -780,7 +794,7 @@ def preflight_cmd(
                 )
             finally:
                 if not keep:
-                    every = _manifests(manifests, token, (), None, (HOST_NETWORK, VECTOR_NODEPORT))
+                    every = _manifests(manifests, token, (), None, COMPONENTS)
                     # a failed clean-up is said, not swallowed: agents would stay behind
                     left: dict[str, str] = {}
                     await per_context(

@@ -1,7 +1,8 @@
 """Read probes/kubernetes (a kustomize base plus components) into the objects deploy applies.
 
 Only what our kustomization uses is understood: `resources`, `secretGenerator` with `files`,
-`generatorOptions` labels, and components. A test checks the result equals `kubectl kustomize`.
+`generatorOptions` labels, and components with `resources` and JSON 6902 `patches` (add and
+replace, targeted by kind and name). A test checks the result equals `kubectl kustomize`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import yaml
 
 HOST_NETWORK = "host-network"
 VECTOR_NODEPORT = "vector-nodeport"
+RAW_PROBES = "raw-probes"
+COMPONENTS = (HOST_NETWORK, VECTOR_NODEPORT, RAW_PROBES)
 ALLOW_CONFIGMAP = "netcheck-agent"
 TOKEN_SECRET = "netcheck-agent-token"
 
@@ -36,7 +39,7 @@ class DeployOptions:
     token: str
     allow: tuple[str, ...] = ()
     image: str | None = None
-    components: tuple[str, ...] = ()  # host-network, vector-nodeport
+    components: tuple[str, ...] = ()  # of COMPONENTS
 
 
 def _read_yaml(path: Path) -> list[dict[str, Any]]:
@@ -70,9 +73,48 @@ def _kustomization(directory: Path) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError:
         raise ManifestError(f"{path}: not valid YAML; fix the file") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
-        raise ManifestError(f"{path}: no 'resources' list; fix the kustomization")
+    if not isinstance(doc, dict) or not isinstance(doc.get("resources", doc.get("patches")), list):
+        raise ManifestError(f"{path}: no 'resources' or 'patches' list; fix the kustomization")
     return doc
+
+
+def _apply_patch(objects: list[dict[str, Any]], comp: Path, patch: Any) -> None:
+    where = comp / "kustomization.yaml"
+    if not isinstance(patch, dict) or not isinstance(patch.get("target"), dict):
+        raise ManifestError(f"{where}: a patch needs 'path' and 'target'; fix the kustomization")
+    path = comp / str(patch.get("path"))
+    try:
+        ops = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raise ManifestError(f"{path}: cannot read it as YAML; fix the file") from None
+    if not isinstance(ops, list):
+        raise ManifestError(f"{path}: a JSON 6902 patch is a list of operations; fix the file")
+    target = patch["target"]
+    for obj in objects:
+        if obj["kind"] == target.get("kind") and obj["metadata"]["name"] == target.get("name"):
+            for op in ops:
+                _json6902(obj, op, path)
+
+
+def _json6902(obj: dict[str, Any], op: Any, path: Path) -> None:
+    if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+        raise ManifestError(f"{path}: only 'add' and 'replace' operations are understood")
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in str(op.get("path")).split("/")[1:]]
+    node: Any = obj
+    try:
+        for key in parts[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        last = parts[-1]
+        if isinstance(node, list):
+            node.insert(len(node) if last == "-" else int(last), op["value"])
+        elif op["op"] == "replace" and last not in node:
+            raise KeyError(last)
+        else:
+            node[last] = op["value"]
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise ManifestError(
+            f"{path}: {op.get('op')} {op.get('path')} does not fit the target; fix the patch"
+        ) from None
 
 
 def load_manifests(root: Path, options: DeployOptions) -> list[dict[str, Any]]:
@@ -102,10 +144,11 @@ def load_manifests(root: Path, options: DeployOptions) -> list[dict[str, Any]]:
     for name in options.components:
         comp = root / "components" / name
         if not comp.is_dir():
-            raise ManifestError(
-                f"{comp}: no such component; known: {HOST_NETWORK}, {VECTOR_NODEPORT}"
-            )
-        objects.extend(d for r in _kustomization(comp)["resources"] for d in _read_yaml(comp / r))
+            raise ManifestError(f"{comp}: no such component; known: {', '.join(COMPONENTS)}")
+        kust = _kustomization(comp)
+        objects.extend(d for r in kust.get("resources") or [] for d in _read_yaml(comp / r))
+        for patch in kust.get("patches") or []:
+            _apply_patch(objects, comp, patch)
     for obj in objects:
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == ALLOW_CONFIGMAP:
             obj["data"] = {"allow": "".join(f"{c}\n" for c in options.allow)}
