@@ -269,3 +269,24 @@ def test_skipped_raw_probes_are_said_and_do_not_change_the_verdict():
     info = findings[1]
     assert info.severity is Severity.INFO and "4 agents" in info.summary
     assert "NET_RAW" in info.hint
+
+
+def test_evidence_plan_is_bounded_one_trace_per_rack():
+    from netcheck.collector.evidence import EvidenceOptions, plan_evidence
+
+    topo = two_region_topology()
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if cross(s, d) and p == 7001 else None
+    )
+    agents = frozenset(e.name for e in topo.endpoints)
+    plan = plan_evidence(topo, results, agents, EvidenceOptions(latency_count=5))
+    by_kind: dict[ProbeKind, int] = {}
+    for spec in plan:
+        by_kind[spec.kind] = by_kind.get(spec.kind, 0) + 1
+    assert by_kind[ProbeKind.SYN] == 32  # every failing probe
+    assert by_kind[ProbeKind.TRACE] == 8 * 2  # per source: one per destination rack
+    assert by_kind[ProbeKind.LATENCY] == 8 * 7  # every pair with a working port
+    assert by_kind[ProbeKind.PMTU] == 4 * 4  # one per (source rack, destination rack)
+    assert all(s.count == 5 for s in plan if s.kind is ProbeKind.LATENCY)
+    # agents without NET_RAW are asked nothing
+    assert plan_evidence(topo, results, frozenset(), EvidenceOptions()) == []

@@ -11,14 +11,12 @@ Only agents that hold CAP_NET_RAW take part. What is asked, per source agent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.topology import Topology
 
-# a port that completed the TCP handshake, whatever happened after it
-CONNECTED = frozenset({Outcome.OPEN, Outcome.NAT, Outcome.STALLED, Outcome.TLS_FAILED})
 EXPLAINED = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.REFUSED})
 
 
@@ -38,17 +36,27 @@ def plan_evidence(
     eps = {ep.name: ep for ep in topology.endpoints}
     specs: list[ProbeSpec] = []
     connected: dict[tuple[str, str], int] = {}
+    traced: set[tuple[str, tuple[str, ...], int, Outcome]] = set()
     for r in sorted(results, key=lambda r: (r.src, r.dst, r.port)):
         if r.src not in raw_capable:
             continue
         if r.outcome in EXPLAINED:
             specs.append(ProbeSpec(src=r.src, dst=r.dst, port=r.port, kind=ProbeKind.SYN))
-            specs.append(
-                ProbeSpec(
-                    src=r.src, dst=r.dst, port=r.port, kind=ProbeKind.TRACE, count=options.max_hops
+            # One trace per source, destination rack, port and outcome: routers answer few
+            # "time exceeded" per second to one sender, and one path serves the whole rack.
+            group = (r.src, eps[r.dst].scope("rack"), r.port, r.outcome)
+            if group not in traced:
+                traced.add(group)
+                specs.append(
+                    ProbeSpec(
+                        src=r.src,
+                        dst=r.dst,
+                        port=r.port,
+                        kind=ProbeKind.TRACE,
+                        count=options.max_hops,
+                    )
                 )
-            )
-        elif r.outcome in CONNECTED:
+        elif r.outcome.connected:
             connected.setdefault((r.src, r.dst), r.port)
     mtu_pairs: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str, int]] = {}
     for (src, dst), port in connected.items():
@@ -87,29 +95,8 @@ def refine(
         if e is None or e.outcome is Outcome.NOT_MEASURED or r.outcome not in _REFINES:
             out.append(r)
         elif e.outcome in _REFINES[r.outcome]:
-            out.append(
-                ProbeResult(
-                    src=r.src,
-                    dst=r.dst,
-                    port=r.port,
-                    kind=r.kind,
-                    outcome=e.outcome,
-                    latency_ms=r.latency_ms,
-                    detail=e.detail,
-                    evidence=e.evidence,
-                )
-            )
+            out.append(replace(r, outcome=e.outcome, detail=e.detail, evidence=e.evidence))
         else:
-            out.append(
-                ProbeResult(
-                    src=r.src,
-                    dst=r.dst,
-                    port=r.port,
-                    kind=r.kind,
-                    outcome=r.outcome,
-                    latency_ms=r.latency_ms,
-                    detail=f"{r.detail}; a raw SYN then saw {e.outcome.value}: {e.detail}",
-                    evidence=e.evidence,
-                )
-            )
+            detail = f"{r.detail}; a raw SYN then saw {e.outcome.value}: {e.detail}"
+            out.append(replace(r, detail=detail, evidence=e.evidence))
     return tuple(out)

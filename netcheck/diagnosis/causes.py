@@ -182,7 +182,6 @@ _BY_OUTCOME = {
     Outcome.NOT_MEASURED: "NOT_MEASURED",
 }
 
-CONNECTED = frozenset({Outcome.OPEN, Outcome.NAT, Outcome.STALLED, Outcome.TLS_FAILED})
 SILENT = frozenset({Outcome.TIMEOUT, Outcome.FILTERED})
 DEAD = frozenset({Outcome.TIMEOUT, Outcome.FILTERED, Outcome.UNREACHABLE, Outcome.PROHIBITED})
 
@@ -208,25 +207,28 @@ def initial_ttl(ttl: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Evidence:
+class RawEvidence:
     """The raw evidence of a run, indexed the way the rules read it."""
 
     syn: dict[Triple, Reply]
     trace: dict[Triple, Trace]
+    # the collector traces one pair per (source, destination rack, port, outcome)
+    rack_trace: dict[tuple[str, tuple[str, ...], int, Outcome], Trace]
     ttl: dict[tuple[str, str], int]  # TTL the destination's own SYN-ACKs arrive with
     mtu: dict[tuple[tuple[str, ...], tuple[str, ...]], PathMtu]  # by (src rack, dst rack)
     # the smallest black-hole path MTU by (src cluster, dst cluster): one number per finding
     hole: dict[tuple[str, str], int]
 
     @staticmethod
-    def of(results: tuple[ProbeResult, ...], eps: dict[str, Endpoint]) -> Evidence:
-        ev = Evidence(syn={}, trace={}, ttl={}, mtu={}, hole={})
+    def of(results: tuple[ProbeResult, ...], eps: dict[str, Endpoint]) -> RawEvidence:
+        ev = RawEvidence(syn={}, trace={}, rack_trace={}, ttl={}, mtu={}, hole={})
         for r in results:
             e = r.evidence
             if r.kind is ProbeKind.SYN and e.reply is not None:
                 ev.syn[(r.src, r.dst, r.port)] = e.reply
             elif r.kind is ProbeKind.TRACE and e.trace is not None:
                 ev.trace[(r.src, r.dst, r.port)] = e.trace
+                ev.rack_trace[(r.src, eps[r.dst].scope("rack"), r.port, r.outcome)] = e.trace
             elif r.kind is ProbeKind.LATENCY and e.reply is not None:
                 if e.reply.kind is ReplyKind.SYN_ACK:
                     ev.ttl[(r.src, r.dst)] = e.reply.ttl
@@ -247,7 +249,7 @@ def isolated_pods(eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome]) -
             continue
         outs[s].append(o)
         ins[d].append(o)
-    if not any(o in CONNECTED for o in outcome_of.values()):
+    if not any(o.connected for o in outcome_of.values()):
         return set()
     peers_in = {d: {s for (s, dd, _) in outcome_of if dd == d} for d in ins}
     return {
@@ -264,7 +266,7 @@ def isolated_pods(eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome]) -
 def assign(
     eps: dict[str, Endpoint],
     outcome_of: dict[Triple, Outcome],
-    evidence: Evidence,
+    evidence: RawEvidence,
 ) -> dict[Triple, Assigned]:
     """A cause for every failing triple."""
     ports_of: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
@@ -274,7 +276,7 @@ def assign(
     path_dead = {
         pair
         for pair, outcomes in ports_of.items()
-        if len(outcomes) >= 2 and not any(x in CONNECTED for x in outcomes)
+        if len(outcomes) >= 2 and not any(x.connected for x in outcomes)
     }
     isolated = isolated_pods(eps, outcome_of)
     out: dict[Triple, Assigned] = {}
@@ -293,10 +295,11 @@ def assign(
 
 
 def _one(
-    t: Triple, o: Outcome, eps: dict[str, Endpoint], ev: Evidence, path_dead: bool
+    t: Triple, o: Outcome, eps: dict[str, Endpoint], ev: RawEvidence, path_dead: bool
 ) -> Assigned:
-    s, d, _ = t
-    syn, trace = ev.syn.get(t), ev.trace.get(t)
+    s, d, port = t
+    syn = ev.syn.get(t)
+    trace = ev.trace.get(t) or ev.rack_trace.get((s, eps[d].scope("rack"), port, o))
     if o is Outcome.STALLED:
         m = ev.mtu.get((eps[s].scope("rack"), eps[d].scope("rack")))
         if m is not None and m.black_hole:

@@ -17,7 +17,7 @@ from netcheck.diagnosis.causes import (
     REPLIES_LOST,
     Assigned,
     Cause,
-    Evidence,
+    RawEvidence,
     Triple,
     assign,
 )
@@ -65,7 +65,7 @@ def diagnose(
             )
         )
     usable = {t: o for t, o in outcome_of.items() if t[0] not in unusable_agents}
-    ev = Evidence.of(evidence, eps)
+    ev = RawEvidence.of(evidence, eps)
     assigned = assign(eps, usable, ev)
     by_key: dict[Assigned, set[Triple]] = defaultdict(set)
     for t, a in assigned.items():

@@ -53,6 +53,11 @@ class Outcome(StrEnum):
         return self not in (Outcome.OPEN, Outcome.NOT_MEASURED)
 
     @property
+    def connected(self) -> bool:
+        """The TCP handshake completed, whatever happened after it."""
+        return self in (Outcome.OPEN, Outcome.NAT, Outcome.STALLED, Outcome.TLS_FAILED)
+
+    @property
     def letter(self) -> str:
         return _LETTERS[self]
 
