@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -14,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from netcheck.agent.transport import AgentTransport
 from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
 from netcheck.collector.run import AgentProblem, Collected, collect
+from netcheck.diagnosis.findings import diagnose
+from netcheck.model.findings import Finding
 from netcheck.model.probe import ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
 from netcheck.model.topology import Topology
@@ -134,6 +138,37 @@ async def probe_all(
             f"raw probes from {p.endpoint} not measured: {p.message}" for p in second.problems
         ),
         raw_skipped=tuple(sorted(answered - collected.raw_capable)),
+    )
+
+
+def report_of(
+    topology: Topology,
+    probed: Probed,
+    started: datetime.datetime,
+    t0: float,
+    extra_findings: tuple[Finding, ...] = (),
+    problems: tuple[str, ...] = (),
+) -> RunReport:
+    """Say each agent problem on stderr once, diagnose, and build the run's report."""
+    for problem in probed.problems:
+        click.echo(f"netcheck: {problem.message}", err=True)
+    for line in probed.later_problems:
+        click.echo(f"netcheck: {line}", err=True)
+    findings = diagnose(
+        topology,
+        probed.results,
+        tuple((p.endpoint, p.message) for p in probed.problems),
+        probed.evidence,
+        probed.raw_skipped,
+    )
+    return RunReport(
+        topology=topology,
+        probes=probed.results,
+        findings=(*extra_findings, *findings),
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.monotonic() - t0,
+        problems=(*problems, *probed.later_problems),
+        evidence=probed.evidence,
     )
 
 

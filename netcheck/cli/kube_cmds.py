@@ -24,7 +24,7 @@ from rich.table import Table
 
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
-from netcheck.cli.common import fail, probe_all, raw_options, write_outputs
+from netcheck.cli.common import fail, probe_all, raw_options, report_of, write_outputs
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
 from netcheck.deploy.apply import (
@@ -47,7 +47,6 @@ from netcheck.deploy.manifests import (
     to_yaml,
 )
 from netcheck.diagnosis.cidrs import cidr_findings
-from netcheck.diagnosis.findings import diagnose
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
     KubeTopology,
@@ -582,25 +581,8 @@ async def _probe_and_report(
     probed = await probe_all(
         topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
     )
-    for problem in probed.problems:
-        click.echo(f"netcheck: {problem.message}", err=True)
-    for line in probed.later_problems:
-        click.echo(f"netcheck: {line}", err=True)
-    findings = diagnose(
-        topology,
-        probed.results,
-        tuple((p.endpoint, p.message) for p in probed.problems),
-        probed.evidence,
-        probed.raw_skipped,
-    )
-    return RunReport(
-        topology=topology,
-        probes=probed.results,
-        findings=(*extra_findings, *findings),
-        started_at=started.isoformat(timespec="seconds"),
-        duration_s=time.monotonic() - t0,
-        problems=(*problems, *kt.problems, *probed.later_problems),
-        evidence=probed.evidence,
+    return report_of(
+        topology, probed, started, t0, tuple(extra_findings), (*problems, *kt.problems)
     )
 
 

@@ -16,16 +16,14 @@ from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
-from netcheck.cli.common import Probed, fail, probe_all, raw_options, write_outputs
+from netcheck.cli.common import Probed, fail, probe_all, raw_options, report_of, write_outputs
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
-from netcheck.diagnosis.findings import diagnose
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
-from netcheck.model.report import RunReport
 
 
 @click.group()
@@ -266,27 +264,7 @@ def run(
                 topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
 
-    probed = asyncio.run(go())
-    for problem in probed.problems:
-        click.echo(f"netcheck: {problem.message}", err=True)
-    for line in probed.later_problems:
-        click.echo(f"netcheck: {line}", err=True)
-    findings = diagnose(
-        topology,
-        probed.results,
-        tuple((p.endpoint, p.message) for p in probed.problems),
-        probed.evidence,
-        probed.raw_skipped,
-    )
-    report = RunReport(
-        topology=topology,
-        probes=probed.results,
-        findings=findings,
-        started_at=started.isoformat(timespec="seconds"),
-        duration_s=time.monotonic() - t0,
-        problems=probed.later_problems,
-        evidence=probed.evidence,
-    )
+    report = report_of(topology, asyncio.run(go()), started, t0)
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)
 
