@@ -57,35 +57,46 @@ def machine() -> str:
     )
 
 
+def _write_inventory(directory: str) -> str:
+    inventory = os.path.join(directory, "lab.yaml")
+    with open(inventory, "w", encoding="utf-8") as f:
+        f.write(dump_inventory(lab_topology(build.require_state())))
+    return inventory
+
+
+def _timed_run(inventory: str, timeout_s: float) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall time of one `netcheck run -o json` as a user starts it, and its result."""
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netcheck",
+            "run",
+            "--inventory",
+            inventory,
+            "-o",
+            "json",
+            "--timeout",
+            str(timeout_s),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return time.monotonic() - t0, proc
+
+
 def bench_run_wall_time() -> dict[str, float | int]:
     build.lab_up()
     faults.clear_faults()
     faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
     with tempfile.TemporaryDirectory() as tmp:
-        inventory = os.path.join(tmp, "lab.yaml")
-        with open(inventory, "w", encoding="utf-8") as f:
-            f.write(dump_inventory(lab_topology(build.require_state())))
+        inventory = _write_inventory(tmp)
         walls, timeouts, probes = [], 0, 0
         for _ in range(RUNS):
-            t0 = time.monotonic()
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "netcheck",
-                    "run",
-                    "--inventory",
-                    inventory,
-                    "-o",
-                    "json",
-                    "--timeout",
-                    str(TIMEOUT_S),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            walls.append(time.monotonic() - t0)
+            wall, proc = _timed_run(inventory, TIMEOUT_S)
+            walls.append(wall)
             if proc.returncode != 1:
                 raise SystemExit(f"expected exit 1 with the fault, got {proc.returncode}")
             report = json.loads(proc.stdout)
@@ -245,11 +256,9 @@ def bench_kube() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, FakeClusters(["CP_EAST", "DP_WEST"]) as fakes:
         mission_control_world(fakes, state["hosts"], live=True)
         kubeconfig = os.path.join(tmp, "kubeconfig")
-        inventory = os.path.join(tmp, "lab.yaml")
+        inventory = _write_inventory(tmp)
         with open(kubeconfig, "w", encoding="utf-8") as f:
             f.write(fakes.kubeconfig())
-        with open(inventory, "w", encoding="utf-8") as f:
-            f.write(dump_inventory(lab_topology(state)))
         kc = ["--kubeconfig", kubeconfig, "--context", "CP_EAST", "--context", "DP_WEST"]
         token = ["--token-file", state["token_file"]]
         pre = [
@@ -289,34 +298,15 @@ def bench_scenarios() -> list[dict[str, str | float]]:
     build.lab_up()
     rows: list[dict[str, str | float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        inventory = os.path.join(tmp, "lab.yaml")
-        with open(inventory, "w", encoding="utf-8") as f:
-            f.write(dump_inventory(lab_topology(build.require_state())))
+        inventory = _write_inventory(tmp)
         for sc in SCENARIOS:
             faults.clear_faults()
             for fault in sc.faults:
                 faults.add_fault(**fault)
             walls, top = [], ""
             for _ in range(3):
-                t0 = time.monotonic()
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "netcheck",
-                        "run",
-                        "--inventory",
-                        inventory,
-                        "-o",
-                        "json",
-                        "--timeout",
-                        "1",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                walls.append(time.monotonic() - t0)
+                wall, proc = _timed_run(inventory, 1.0)
+                walls.append(wall)
                 findings = json.loads(proc.stdout)["findings"]
                 top = findings[0]["code"] if findings else "(none)"
             want = (sc.diagnoses or sc.info)[0].code if (sc.diagnoses or sc.info) else "(none)"

@@ -127,8 +127,12 @@ async def probe_all(
     unusable = {p.endpoint for p in collected.problems}
     answered = {spec.src for spec in plan} - unusable
     evidence_plan = plan_evidence(topology, collected.results, collected.raw_capable, raw)
-    second = await collect_with_progress(
-        topology, evidence_plan, transport, raw.timeout_s, 0, show_progress, "raw probes"
+    second = (
+        await collect_with_progress(
+            topology, evidence_plan, transport, raw.timeout_s, 0, show_progress, "raw probes"
+        )
+        if evidence_plan
+        else Collected(results=(), problems=())
     )
     return Probed(
         results=refine(collected.results, second.results),

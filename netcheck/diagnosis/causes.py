@@ -244,14 +244,15 @@ def isolated_pods(eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome]) -
     """Pods with an agent that fail to and from every peer while others work."""
     ins: dict[str, list[Outcome]] = defaultdict(list)
     outs: dict[str, list[Outcome]] = defaultdict(list)
+    peers_in: dict[str, set[str]] = defaultdict(set)
     for (s, d, _), o in outcome_of.items():
+        peers_in[d].add(s)
         if o is Outcome.NOT_MEASURED:
             continue
         outs[s].append(o)
         ins[d].append(o)
     if not any(o.connected for o in outcome_of.values()):
         return set()
-    peers_in = {d: {s for (s, dd, _) in outcome_of if dd == d} for d in ins}
     return {
         name
         for name, ep in eps.items()

@@ -1,11 +1,11 @@
 """The seam under every raw probe: send one crafted TCP SYN, get back what answered it.
 
-Packets are built and read with scapy and sent through a raw IPv4 socket (IP_HDRINCL), so
-TTL, DF and size are ours. Answers are read from raw TCP and ICMP sockets, which see packets
-after the host's own firewall, like any socket of the host would. Every packet gets its own
-source port, reserved by binding a TCP socket that never listens: the kernel answers the
-peer's SYN-ACK with a RST, so no half-open connection is left behind, and no answer can be
-matched to the wrong probe. Needs CAP_NET_RAW; IPv4 only.
+Packets are built with scapy and sent through a raw IPv4 socket (IP_HDRINCL), so TTL, DF and
+size are ours. Answers are read from raw TCP and ICMP sockets, which see packets after the
+host's own firewall, like any socket of the host would, and are parsed at fixed offsets.
+Every packet gets its own source port, reserved by binding a TCP socket that never listens:
+the kernel answers the peer's SYN-ACK with a RST, so no half-open connection is left behind,
+and no answer can be matched to the wrong probe. Needs CAP_NET_RAW; IPv4 only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from netcheck.model.evidence import Reply, ReplyKind
 
@@ -212,33 +212,26 @@ class RawSockets:
         self._deliver(key, now, lambda rtt: Reply(kind=kind, source=peer, ttl=ttl, rtt_ms=rtt))
 
     def _on_icmp(self, data: bytes, now: int) -> None:
-        from scapy.layers.inet import ICMP, IP, IPerror, TCPerror
-
-        if len(data) < 28:
-            return
-        ihl = (data[0] & 0x0F) * 4
-        icmp_type = data[ihl]
-        if icmp_type not in (3, 11) or len(data) < ihl + 8 + 28:
-            return
-        inner = ihl + 8
-        if data[inner + 9] != socket.IPPROTO_TCP:
+        ihl = (data[0] & 0x0F) * 4 if data else 0
+        inner = ihl + 8  # the ICMP error quotes our IP header and the first 8 bytes of TCP
+        if len(data) < inner + 20 or data[ihl] not in (3, 11):
             return
         inner_ihl = (data[inner] & 0x0F) * 4
+        if data[inner + 9] != socket.IPPROTO_TCP or len(data) < inner + inner_ihl + 4:
+            return
         peer = socket.inet_ntoa(data[inner + 16 : inner + 20])
         our_port, peer_port = struct.unpack_from("!HH", data, inner + inner_ihl)
         key = (peer, peer_port, our_port)
         if key not in self._waiters:
             return
-        packet: Any = IP(data)
-        icmp = packet[ICMP]
-        if IPerror not in packet or TCPerror not in packet:
-            return
-        if icmp.type == 11:
+        icmp_type, code = data[ihl], data[ihl + 1]
+        if icmp_type == 11:
             kind = ReplyKind.TIME_EXCEEDED
         else:
-            kind = _UNREACH_CODES.get(int(icmp.code), ReplyKind.HOST_UNREACHABLE)
-        mtu = int(icmp.nexthopmtu or 0) if kind is ReplyKind.FRAG_NEEDED else 0
-        source, ttl = str(packet.src), int(packet.ttl)
+            kind = _UNREACH_CODES.get(code, ReplyKind.HOST_UNREACHABLE)
+        # RFC 1191: the next-hop MTU sits in the last two bytes of the ICMP header
+        mtu = struct.unpack_from("!H", data, ihl + 6)[0] if kind is ReplyKind.FRAG_NEEDED else 0
+        source, ttl = socket.inet_ntoa(data[12:16]), data[8]
         self._deliver(
             key,
             now,
