@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import asdict
 from typing import Any
 
+from netcheck.lab import cassandra as cassandra_lab
 from netcheck.lab import net
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
@@ -71,6 +72,8 @@ def _healthy(state: dict[str, Any]) -> bool:
     have = set(net.lab_namespaces())
     if not all(h["namespace"] in have for h in state["hosts"]):
         return False
+    if state.get("cassandra") and not cassandra_lab.cluster_running(state, state_dir()):
+        return False
     return all(_agent_alive(h["mgmt_address"]) for h in state["hosts"])
 
 
@@ -85,12 +88,19 @@ def _agent_alive(mgmt_address: str) -> bool:
 
 
 def lab_up(
-    spec: LabSpec | None = None, *, timeout_s: float = 60.0, raw: bool = True
+    spec: LabSpec | None = None,
+    *,
+    timeout_s: float = 60.0,
+    raw: bool = True,
+    cassandra: bool = False,
+    cassandra_timeout_s: float = 600.0,
 ) -> tuple[dict[str, Any], bool]:
     """Build the lab; returns (state, built). Idempotent: a healthy lab of the same spec stays.
 
     raw: agents hold CAP_NET_RAW (and nothing else) for raw probes; without it they run
     with no capability at all, as an agent deployed without the raw-probes component.
+    cassandra: every database pod runs a real Cassandra node (see lab/cassandra.py); the
+    pod's agent then serves 8080 only, Cassandra owns 7000 (and 7001 where the spec asks).
     """
     net.require_root_and_tools()
     spec = spec or default_spec()
@@ -99,24 +109,31 @@ def lab_up(
         state is not None
         and state["spec"] == spec_to_dict(spec)
         and state.get("raw", False) == raw
+        and bool(state.get("cassandra")) == cassandra
         and _healthy(state)
     ):
         return state, False
+    lib = cassandra_lab.ensure_runtime() if cassandra else None  # fail before building
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
-        save_state(_build(spec, raw))
+        save_state(_build(spec, raw, cassandra))
         state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
+        if lib is not None:
+            state["cassandra"] = cassandra_lab.start_cluster(
+                state, state_dir(), lib, cassandra_timeout_s
+            )
+            save_state(state)
     except BaseException:
         lab_down()
         raise
     return state, True
 
 
-def _build(spec: LabSpec, raw: bool) -> dict[str, Any]:
+def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
     clusters = cluster_nets(spec)
-    hosts = lab_hosts(spec)
+    hosts = lab_hosts(spec, cassandra=cassandra)
     token_file = os.path.join(state_dir(), "agent-token")
     with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
         f.write(secrets.token_hex(32) + "\n")

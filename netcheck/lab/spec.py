@@ -25,6 +25,7 @@ MAX_CLUSTERS = 12
 MAX_RACKS = 15
 MAX_PODS_PER_RACK = 200
 POD_PORTS = ((7000, "tcp"), (7001, "tls"), (8080, "http"))
+CASSANDRA_POD_PORTS = ((8080, "http"),)
 VECTOR_NODEPORT = 30600
 API_SERVER_PORT = 6443
 
@@ -54,6 +55,8 @@ class ClusterSpec:
     datacenters: tuple[DatacenterSpec, ...]
     control_plane: bool = False
     api_server: bool = True
+    # Cassandra nodes of this cluster also listen on 7001 (legacy_ssl_storage_port_enabled)
+    legacy_ssl_port: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +174,10 @@ def _host(
     )
 
 
-def lab_hosts(spec: LabSpec) -> list[LabHost]:
+def lab_hosts(spec: LabSpec, *, cassandra: bool = False) -> list[LabHost]:
+    """Every host of the lab. With cassandra, real Cassandra owns the internode ports of the
+    database pods (7000, and 7001 where the cluster enables the legacy SSL port): their agent
+    serves the Management API port only."""
     hosts: list[LabHost] = []
     mgmt = iter(
         ipaddress.IPv4Address(int(MGMT_NET.network_address) + 10 + i)
@@ -196,7 +202,7 @@ def lab_hosts(spec: LabSpec) -> list[LabHost]:
                             datacenter=dc.name,
                             rack=rack.name,
                             zone=rack.zone,
-                            serve=POD_PORTS,
+                            serve=CASSANDRA_POD_PORTS if cassandra else POD_PORTS,
                             probes=True,
                             node_address=str(_node_address(base, node_index)),
                             node_serve=((VECTOR_NODEPORT, "tcp"),) if c.control_plane else (),
@@ -302,6 +308,7 @@ def spec_from_yaml(text: str, source: str) -> LabSpec:
                 datacenters=tuple(dcs),
                 control_plane=bool(cj.get("control_plane", False)),
                 api_server=bool(cj.get("api_server", True)),
+                legacy_ssl_port=bool(cj.get("legacy_ssl_port", False)),
             )
         )
     return LabSpec(clusters=tuple(clusters))
@@ -316,6 +323,7 @@ def spec_to_dict(spec: LabSpec) -> dict[str, Any]:
                 "region": c.region,
                 "control_plane": c.control_plane,
                 "api_server": c.api_server,
+                "legacy_ssl_port": c.legacy_ssl_port,
                 "datacenters": [
                     {
                         "name": d.name,

@@ -1,0 +1,733 @@
+"""Real Apache Cassandra 5.0 in the lab: one JVM per database pod, inside its namespace.
+
+The jars come from Maven Central once (`cassandra-all` and its runtime dependencies) and are
+kept under the user's cache directory, so later labs start offline. Every node gets:
+GossipingPropertyFileSnitch with the pod's DC and rack, seeds in every DC, internode TLS on 7000
+from a CA the lab generates (PEM files, mutual TLS), JMX on the pod's loopback for nodetool,
+and a small heap. The JVM runs as nobody; its data, logs and configuration live under the lab's
+state directory, which `lab down` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from netcheck.lab.net import LabError
+
+CASSANDRA_VERSION = "5.0.8"
+CLUSTER_NAME = "netcheck-lab"
+JMX_PORT = 7199
+NATIVE_PORT = 9042
+STORAGE_PORT = 7000
+SSL_STORAGE_PORT = 7001
+HEAP = "320M"
+NOBODY = "65534"
+STARTED = "Startup complete"
+CACHE_ENV = "NETCHECK_CACHE_DIR"
+ENCRYPTIONS = ("all", "dc", "rack", "none")
+
+# conf/jvm17-server.options of Cassandra 5.0 (JPMS part) and the Netty options next to it.
+JVM17_OPTIONS = (
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+)
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>netcheck.lab</groupId>
+  <artifactId>cassandra-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.cassandra</groupId>
+      <artifactId>cassandra-all</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+LOGBACK = """<configuration scan="false">
+  <appender name="SYSTEMLOG" class="ch.qos.logback.core.FileAppender">
+    <file>{log}</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <logger name="com.datastax" level="WARN"/>
+  <root level="INFO"><appender-ref ref="SYSTEMLOG"/></root>
+</configuration>
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeFiles:
+    """Where one node keeps everything, under the lab's state directory."""
+
+    root: str
+
+    @property
+    def conf(self) -> str:
+        return os.path.join(self.root, "conf")
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.root, "data")
+
+    @property
+    def logs(self) -> str:
+        return os.path.join(self.root, "logs")
+
+    @property
+    def system_log(self) -> str:
+        return os.path.join(self.logs, "system.log")
+
+    @property
+    def stdout_log(self) -> str:
+        return os.path.join(self.logs, "stdout.log")
+
+    @property
+    def pidfile(self) -> str:
+        return os.path.join(self.root, "cassandra.pid")
+
+
+def cache_root() -> str:
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "netcheck")
+
+
+def java_major(java: str = "java") -> int:
+    if shutil.which(java) is None:
+        raise LabError("Java is not installed: apt-get install openjdk-17-jre-headless")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if found is None:
+        raise LabError(f"cannot read the Java version from `java -version`: {out.strip()[:80]}")
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def ensure_runtime(version: str = CASSANDRA_VERSION) -> str:
+    """The lib directory with cassandra-all and its dependencies; Maven fills it once."""
+    major = java_major()
+    if major not in (11, 17):
+        raise LabError(
+            f"Cassandra {version} runs on Java 11 or 17, this machine has Java {major}: "
+            "install openjdk-17-jre-headless"
+        )
+    home = os.path.join(cache_root(), f"cassandra-{version}")
+    lib = os.path.join(home, "lib")
+    if os.path.exists(os.path.join(home, ".complete")):
+        return lib
+    if shutil.which("mvn") is None:
+        raise LabError(
+            f"Cassandra {version} is not cached in {home} and Maven is missing: apt-get install maven"
+        )
+    os.makedirs(home, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="fetch-", dir=home)
+    try:
+        with open(os.path.join(work, "pom.xml"), "w", encoding="utf-8") as f:
+            f.write(POM.format(version=version))
+        proc = subprocess.run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                os.path.join(work, "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={os.path.join(work, 'lib')}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
+            raise LabError(
+                f"Maven could not fetch org.apache.cassandra:cassandra-all:{version} "
+                f"({tail[0][:120]}): check access to Maven Central, then run `lab up` again"
+            )
+        shutil.rmtree(lib, ignore_errors=True)
+        os.replace(os.path.join(work, "lib"), lib)
+        with open(os.path.join(home, ".complete"), "w", encoding="utf-8") as f:
+            f.write(version + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
+def install_runtime(lib: str, state_dir: str) -> str:
+    """A copy of the jars the JVMs (running as nobody) can read: the cache may sit in /root."""
+    dest = os.path.join(state_dir, "cassandra", "lib")
+    if not os.path.isdir(dest):
+        tmp = dest + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(lib, tmp)
+        os.chmod(os.path.join(state_dir, "cassandra"), 0o755)
+        os.replace(tmp, dest)
+    return dest
+
+
+def classpath(lib: str, conf: str | None = None) -> str:
+    jars = sorted(os.path.join(lib, j) for j in os.listdir(lib) if j.endswith(".jar"))
+    return os.pathsep.join(([conf] if conf else []) + jars)
+
+
+def _jar(lib: str, prefix: str) -> str | None:
+    for j in sorted(os.listdir(lib)):
+        if j.startswith(prefix) and j.endswith(".jar"):
+            return os.path.join(lib, j)
+    return None
+
+
+# ---------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabCA:
+    cert_pem: bytes
+    key: ec.EllipticCurvePrivateKey
+
+    @staticmethod
+    def generate() -> LabCA:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netcheck lab internode CA")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        return LabCA(cert_pem=cert.public_bytes(serialization.Encoding.PEM), key=key)
+
+    def issue(self, common_name: str, address: str) -> bytes:
+        """A PEM holding the node's PKCS#8 key and its certificate (Cassandra's PEM keystore)."""
+        ca_cert = x509.load_pem_x509_certificate(self.cert_pem)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address(address))]
+                ),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return key_pem + cert.public_bytes(serialization.Encoding.PEM)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def node_files(state_dir: str, host: dict[str, Any]) -> NodeFiles:
+    return NodeFiles(root=os.path.join(state_dir, "cassandra", host["name"]))
+
+
+def seeds_of(hosts: Iterable[dict[str, Any]]) -> list[str]:
+    """The first pod of every datacenter: seeds in both DCs, as cass-operator labels them."""
+    seeds: dict[tuple[str, str], str] = {}
+    for h in hosts:
+        if h["role"] == "database":
+            seeds.setdefault((h["cluster"], h["datacenter"]), h["address"])
+    return list(seeds.values())
+
+
+def cassandra_yaml(
+    host: dict[str, Any], files: NodeFiles, seeds: list[str], encryption: str, legacy_ssl: bool
+) -> dict[str, Any]:
+    tls = {
+        "internode_encryption": encryption,
+        "optional": False,
+        "legacy_ssl_storage_port_enabled": legacy_ssl,
+        "ssl_context_factory": {
+            "class_name": "org.apache.cassandra.security.PEMBasedSslContextFactory"
+        },
+        "keystore": os.path.join(files.conf, "node.pem"),
+        "truststore": os.path.join(files.conf, "ca.pem"),
+        "require_client_auth": True,
+        "protocol": "TLS",
+        "accepted_protocols": ["TLSv1.2", "TLSv1.3"],
+    }
+    return {
+        "cluster_name": CLUSTER_NAME,
+        "num_tokens": 16,
+        "allocate_tokens_for_local_replication_factor": 3,
+        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+        "endpoint_snitch": "GossipingPropertyFileSnitch",
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": ",".join(f"{s}:{STORAGE_PORT}" for s in seeds)}],
+            }
+        ],
+        "listen_address": host["address"],
+        "rpc_address": "0.0.0.0",
+        "broadcast_rpc_address": host["address"],
+        "storage_port": STORAGE_PORT,
+        "ssl_storage_port": SSL_STORAGE_PORT,
+        "native_transport_port": NATIVE_PORT,
+        "start_native_transport": True,
+        "auto_bootstrap": False,
+        "data_file_directories": [os.path.join(files.data, "data")],
+        "commitlog_directory": os.path.join(files.data, "commitlog"),
+        "saved_caches_directory": os.path.join(files.data, "saved_caches"),
+        "hints_directory": os.path.join(files.data, "hints"),
+        "cdc_raw_directory": os.path.join(files.data, "cdc_raw"),
+        "commitlog_sync": "periodic",
+        "commitlog_sync_period": "10000ms",
+        "commitlog_segment_size": "8MiB",
+        "concurrent_reads": 4,
+        "concurrent_writes": 4,
+        "concurrent_counter_writes": 4,
+        "concurrent_compactors": 1,
+        "memtable_heap_space": "32MiB",
+        "memtable_offheap_space": "32MiB",
+        "key_cache_size": "4MiB",
+        "prepared_statements_cache_size": "4MiB",
+        "authenticator": "PasswordAuthenticator",
+        "authorizer": "AllowAllAuthorizer",
+        "server_encryption_options": tls,
+        "client_encryption_options": {"enabled": False},
+        "dynamic_snitch": True,
+        "read_request_timeout": "5000ms",
+        "write_request_timeout": "2000ms",
+    }
+
+
+def write_node_config(
+    host: dict[str, Any],
+    files: NodeFiles,
+    seeds: list[str],
+    ca: LabCA,
+    encryption: str,
+    legacy_ssl: bool,
+) -> None:
+    for d in (files.conf, files.data, files.logs):
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(files.conf, "cassandra.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(cassandra_yaml(host, files, seeds, encryption, legacy_ssl), f)
+    with open(os.path.join(files.conf, "cassandra-rackdc.properties"), "w", encoding="utf-8") as f:
+        f.write(f"dc={host['datacenter']}\nrack={host['rack']}\nprefer_local=false\n")
+    with open(os.path.join(files.conf, "logback.xml"), "w", encoding="utf-8") as f:
+        f.write(LOGBACK.format(log=files.system_log))
+    with open(os.path.join(files.conf, "ca.pem"), "wb") as f:
+        f.write(ca.cert_pem)
+    key_path = os.path.join(files.conf, "node.pem")
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(ca.issue(host["name"], host["address"]))
+    # the JVM runs as nobody: it owns its tree, nobody else reads its key
+    for root, dirs, names in os.walk(files.root):
+        for n in (*dirs, *names):
+            os.chown(os.path.join(root, n), int(NOBODY), int(NOBODY))
+    os.chown(files.root, int(NOBODY), int(NOBODY))
+
+
+def jvm_command(lib: str, files: NodeFiles, heap: str = HEAP) -> list[str]:
+    jamm = _jar(lib, "jamm-")
+    return [
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Xss256k",
+        "-XX:MaxDirectMemorySize=256M",
+        "-XX:+UseG1GC",
+        "-XX:+ParallelRefProcEnabled",
+        "-XX:MaxTenuringThreshold=1",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:CICompilerCount=2",
+        "-XX:ActiveProcessorCount=1",
+        "-XX:ParallelGCThreads=1",
+        *JVM17_OPTIONS,
+        *([f"-javaagent:{jamm}"] if jamm else []),
+        "-Dcassandra-foreground=yes",
+        f"-Dcassandra-pidfile={files.pidfile}",
+        f"-Dcassandra.config=file://{os.path.join(files.conf, 'cassandra.yaml')}",
+        f"-Dcassandra.logdir={files.logs}",
+        f"-Dcassandra.storagedir={files.data}",
+        f"-Dlogback.configurationFile={os.path.join(files.conf, 'logback.xml')}",
+        f"-Dcassandra.jmx.local.port={JMX_PORT}",
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Dcassandra.ring_delay_ms=3000",
+        "-Dcassandra.superuser_setup_delay_ms=0",
+        "-Djava.net.preferIPv4Stack=true",
+        "-cp",
+        classpath(lib, files.conf),
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+
+
+def nodetool_command(lib: str, *args: str) -> list[str]:
+    return [
+        "java",
+        "-Xmx128M",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-Xshare:auto",
+        "-Dcassandra.storagedir=/nonexistent",
+        "-Dlogback.configurationFile=/nonexistent",
+        *JVM17_OPTIONS,
+        "-cp",
+        classpath(lib),
+        "org.apache.cassandra.tools.NodeTool",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(JMX_PORT),
+        *args,
+    ]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
+    cmd = [
+        "setsid",
+        "--fork",
+        "ip",
+        "netns",
+        "exec",
+        namespace,
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        *jvm_command(lib, files),
+    ]
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(files.pidfile)
+    out = open(files.stdout_log, "ab")  # noqa: SIM115
+    try:
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", check=True)
+    finally:
+        out.close()
+
+
+def node_pid(files: NodeFiles) -> int | None:
+    try:
+        with open(files.pidfile, encoding="utf-8") as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def stop_node(files: NodeFiles, grace_s: float = 10.0) -> None:
+    pid = node_pid(files)
+    if pid is None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+def log_tail(path: str, lines: int = 3) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "no log yet"
+    errors = [ln for ln in text.splitlines() if ln.startswith(("ERROR", "Exception", "Error"))]
+    return " | ".join((errors or text.splitlines())[-lines:])[:300]
+
+
+def log_contains(path: str, needle: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return needle in f.read()
+    except OSError:
+        return False
+
+
+def jvm_running(namespace: str) -> bool:
+    """A CassandraDaemon runs in the namespace (found before it writes its pidfile)."""
+    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"CassandraDaemon" in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_started(nodes: dict[str, tuple[str, NodeFiles]], timeout_s: float) -> None:
+    """Until every node logged 'Startup complete'; a JVM that exits fails at once.
+
+    nodes: name -> (namespace, files).
+    """
+    deadline = time.monotonic() + timeout_s
+    waiting = dict(nodes)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.5)
+        for name, (namespace, files) in list(waiting.items()):
+            if log_contains(files.system_log, STARTED):
+                del waiting[name]
+            elif not jvm_running(namespace):
+                why = log_tail(files.system_log)
+                if why == "no log yet":
+                    why = log_tail(files.stdout_log)
+                raise LabError(
+                    f"Cassandra on {name} exited during start-up: {why} (see {files.logs})"
+                )
+    if waiting:
+        name, (_, files) = next(iter(sorted(waiting.items())))
+        raise LabError(
+            f"Cassandra did not start within {timeout_s:.0f}s on {', '.join(sorted(waiting))}: "
+            f"{log_tail(files.system_log)} (see {files.logs})"
+        )
+
+
+# ---------------------------------------------------------------- the lab's cluster
+
+_UP_DOWN = re.compile(r"InetAddress /?([0-9a-fA-F.:]+?)(?::\d+)? is now (UP|DOWN)")
+
+
+def peers_up(system_log: str) -> set[str]:
+    """Peers this node's gossip last marked UP, read from its log."""
+    last: dict[str, str] = {}
+    try:
+        with open(system_log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = _UP_DOWN.search(line)
+                if m:
+                    last[m.group(1)] = m.group(2)
+    except OSError:
+        return set()
+    return {a for a, s in last.items() if s == "UP"}
+
+
+def database_hosts(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [h for h in state["hosts"] if h["role"] == "database"]
+
+
+def _legacy_clusters(state: dict[str, Any]) -> set[str]:
+    return {c["name"] for c in state["spec"]["clusters"] if c.get("legacy_ssl_port")}
+
+
+def _ca(state_dir: str) -> LabCA:
+    """The lab's CA, made once per lab and kept (root only) for node restarts."""
+    root = os.path.join(state_dir, "cassandra")
+    cert_path, key_path = os.path.join(root, "ca.pem"), os.path.join(root, "ca.key")
+    if os.path.exists(key_path):
+        with open(cert_path, "rb") as f:
+            cert = f.read()
+        with open(key_path, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return LabCA(cert_pem=cert, key=key)
+    ca = LabCA.generate()
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    with open(cert_path, "wb") as f:
+        f.write(ca.cert_pem)
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(
+            ca.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return ca
+
+
+def _configure(
+    state: dict[str, Any], state_dir: str, host: dict[str, Any], encryption: str
+) -> NodeFiles:
+    files = node_files(state_dir, host)
+    write_node_config(
+        host,
+        files,
+        seeds_of(database_hosts(state)),
+        _ca(state_dir),
+        encryption,
+        host["cluster"] in _legacy_clusters(state),
+    )
+    return files
+
+
+def start_cluster(
+    state: dict[str, Any], state_dir: str, lib: str, timeout_s: float
+) -> dict[str, Any]:
+    """Start a node in every database pod at once (a new cluster: nobody bootstraps), wait
+    until every node has started and sees every other UP; returns the lab state's record."""
+    started = time.monotonic()
+    run_lib = install_runtime(lib, state_dir)
+    hosts = database_hosts(state)
+    nodes = {}
+    for h in hosts:
+        files = _configure(state, state_dir, h, "all")
+        start_node(h["namespace"], run_lib, files)
+        nodes[h["name"]] = (h["namespace"], files)
+    wait_started(nodes, timeout_s)
+    wait_gossip(state, state_dir, timeout_s - (time.monotonic() - started))
+    return {
+        "version": CASSANDRA_VERSION,
+        "lib": run_lib,
+        "nodes": [h["name"] for h in hosts],
+        "encryption": {h["name"]: "all" for h in hosts},
+        "legacy_ssl_port": sorted(
+            h["name"] for h in hosts if h["cluster"] in _legacy_clusters(state)
+        ),
+        "start_s": round(time.monotonic() - started, 1),
+    }
+
+
+def wait_gossip(
+    state: dict[str, Any], state_dir: str, timeout_s: float, names: Iterable[str] | None = None
+) -> None:
+    """Until each node (of names, default all) has marked every other UP in its log."""
+    hosts = database_hosts(state)
+    everyone = {h["address"] for h in hosts}
+    wanted = set(names) if names is not None else {h["name"] for h in hosts}
+    deadline = time.monotonic() + max(timeout_s, 1.0)
+    while True:
+        missing = {
+            h["name"]: everyone - {h["address"]} - peers_up(node_files(state_dir, h).system_log)
+            for h in hosts
+            if h["name"] in wanted
+        }
+        missing = {n: m for n, m in missing.items() if m}
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            name, peers = sorted(missing.items())[0]
+            raise LabError(
+                f"Cassandra gossip did not converge within {timeout_s:.0f}s: {name} does not see "
+                f"{', '.join(sorted(peers))} UP (see {node_files(state_dir, hosts[0]).logs})"
+            )
+        time.sleep(0.5)
+
+
+def cluster_running(state: dict[str, Any], state_dir: str) -> bool:
+    return all(jvm_running(h["namespace"]) for h in database_hosts(state))
+
+
+def restart_node(
+    state: dict[str, Any], state_dir: str, name: str, encryption: str, timeout_s: float = 180.0
+) -> None:
+    """Restart one node, with another internode_encryption (e.g. none: a node without TLS)."""
+    record = state.get("cassandra")
+    if not record:
+        raise LabError("the lab runs no Cassandra: run `netcheck lab up --cassandra` first")
+    if encryption not in ENCRYPTIONS:
+        raise LabError(f"--internode-encryption {encryption}: use one of {', '.join(ENCRYPTIONS)}")
+    host = next((h for h in database_hosts(state) if h["name"] == name), None)
+    if host is None:
+        known = ", ".join(record["nodes"])
+        raise LabError(f"no Cassandra node named {name!r} in the lab: use one of {known}")
+    files = node_files(state_dir, host)
+    stop_node(files)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(files.system_log)  # a fresh log: start-up and gossip waits read it
+    _configure(state, state_dir, host, encryption)
+    start_node(host["namespace"], record["lib"], files)
+    wait_started({name: (host["namespace"], files)}, timeout_s)
+    record["encryption"][name] = encryption
+
+
+def nodetool_argv(state: dict[str, Any], name: str, args: Iterable[str]) -> list[str]:
+    """The command that runs nodetool inside a lab pod, as nobody, against its local JMX."""
+    record = state.get("cassandra")
+    if not record:
+        raise LabError("the lab runs no Cassandra: run `netcheck lab up --cassandra` first")
+    host = next((h for h in database_hosts(state) if h["name"] == name), None)
+    if host is None:
+        raise LabError(f"no Cassandra node named {name!r} in the lab")
+    return [
+        "ip",
+        "netns",
+        "exec",
+        host["namespace"],
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        *nodetool_command(record["lib"], *args),
+    ]
