@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netcheck.agent.transport import AgentTransport
+from netcheck.cassandra.collect import Collected as CassandraCollected
 from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
+from netcheck.diagnosis.gossip import analyze, merge
 from netcheck.model.findings import Finding
 from netcheck.model.probe import ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
@@ -152,8 +154,12 @@ def report_of(
     t0: float,
     extra_findings: tuple[Finding, ...] = (),
     problems: tuple[str, ...] = (),
+    cassandra: CassandraCollected | None = None,
 ) -> RunReport:
-    """Say each agent problem on stderr once, diagnose, and build the run's report."""
+    """Say each agent problem on stderr once, diagnose, and build the run's report.
+
+    cassandra: what nodetool and the logs said, checked and merged with the network findings.
+    """
     for problem in probed.problems:
         click.echo(f"netcheck: {problem.message}", err=True)
     for line in probed.later_problems:
@@ -165,6 +171,13 @@ def report_of(
         probed.evidence,
         probed.raw_skipped,
     )
+    analysis = None
+    if cassandra is not None:
+        for line in cassandra.problems:
+            click.echo(f"netcheck: {line}", err=True)
+        analysis = analyze(cassandra.observations, topology, probed.results, findings)
+        findings = merge(topology, findings, analysis)
+        problems = (*problems, *cassandra.problems)
     return RunReport(
         topology=topology,
         probes=probed.results,
@@ -173,6 +186,7 @@ def report_of(
         duration_s=time.monotonic() - t0,
         problems=(*problems, *probed.later_problems),
         evidence=probed.evidence,
+        cassandra=analysis,
     )
 
 

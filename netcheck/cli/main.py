@@ -16,6 +16,8 @@ from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
+from netcheck.cassandra.collect import CollectOptions
+from netcheck.cli.cassandra_cmds import collect_cassandra, gossip, lab_cassandra_group
 from netcheck.cli.common import Probed, fail, probe_all, raw_options, report_of, write_outputs
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
 from netcheck.collector.evidence import EvidenceOptions
@@ -189,6 +191,20 @@ def agent(
 @click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
 @click.option("--no-progress", is_flag=True)
+@click.option(
+    "--cassandra/--no-cassandra",
+    default=True,
+    show_default=True,
+    help="Also collect nodetool status/describecluster/gossipinfo and recent logs from every "
+    "database pod (where the inventory names an exec backend) and cross-check them.",
+)
+@click.option(
+    "--logs-since",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(1, 7 * 86400),
+    help="Seconds of Cassandra log to read.",
+)
 @raw_options
 def run(
     inventory_path: str | None,
@@ -207,6 +223,8 @@ def run(
     no_progress: bool,
     raw: bool,
     latency_count: int,
+    cassandra: bool,
+    logs_since: float,
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
@@ -264,7 +282,11 @@ def run(
                 topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
 
-    report = report_of(topology, asyncio.run(go()), started, t0)
+    probed = asyncio.run(go())
+    collected = None
+    if cassandra and topology.cassandra_exec:
+        collected = collect_cassandra(topology, CollectOptions(logs_since_s=logs_since), show)
+    report = report_of(topology, probed, started, t0, cassandra=collected)
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)
 
@@ -291,7 +313,13 @@ def lab() -> None:
     show_default=True,
     help="Give the agents CAP_NET_RAW (and nothing else) for raw probes.",
 )
-def lab_up(spec_file: str | None, raw: bool) -> None:
+@click.option(
+    "--cassandra",
+    is_flag=True,
+    help="Run real Apache Cassandra 5.0 in every database pod (Maven Central jars, cached; "
+    "Java 17; about 500 MB of memory per node).",
+)
+def lab_up(spec_file: str | None, raw: bool, cassandra: bool) -> None:
     """Build the lab and start its agents (idempotent)."""
     spec = None
     if spec_file:
@@ -303,10 +331,15 @@ def lab_up(spec_file: str | None, raw: bool) -> None:
         except LabSpecError as exc:
             fail(str(exc))
     try:
-        state, built = build.lab_up(spec, raw=raw)
+        state, built = build.lab_up(spec, raw=raw, cassandra=cassandra)
     except LabError as exc:
         fail(str(exc))
     what = "built" if built else "already up"
+    if state.get("cassandra"):
+        c = state["cassandra"]
+        what += (
+            f", Cassandra {c['version']} on {len(c['nodes'])} nodes (started in {c['start_s']}s)"
+        )
     click.echo(
         f"lab {what}: {len(state['hosts'])} hosts in {len(state['clusters'])} clusters; "
         "`netcheck lab inventory > lab.yaml` then `netcheck run --inventory lab.yaml`"
@@ -424,5 +457,6 @@ def lab_fault_clear() -> None:
     click.echo(f"cleared {n} faults")
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, gossip):
     main.add_command(_command)
+lab.add_command(lab_cassandra_group)

@@ -22,7 +22,7 @@ def plan_mesh(topology: Topology, control_plane: str | None = None) -> list[Prob
                         dst=dst.name,
                         port=port.port,
                         kind=port.kind,
-                        echo=dst.stand_in,
+                        echo=dst.stand_in if port.stand_in is None else port.stand_in,
                     )
                 )
     return specs

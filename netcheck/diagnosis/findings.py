@@ -153,6 +153,18 @@ def describe(scope: Scope) -> str:
     return f"{key[3]}"
 
 
+def in_scope(text: str, ep: Endpoint) -> bool:
+    """Whether an endpoint is in a scope as describe() wrote it."""
+    if text == "every endpoint":
+        return True
+    if text.startswith("every ") and text.endswith(" endpoint"):
+        return ep.cluster == text[len("every ") : -len(" endpoint")]
+    for level in ("datacenter", "rack"):
+        if text.startswith(f"{level} "):
+            return "/".join(ep.scope(level)) == text[len(level) + 1 :]
+    return ep.name == text
+
+
 def _cidrs(topology: Topology, eps: dict[str, Endpoint], scope: Scope) -> str:
     level, key = scope
     if level == "cluster":

@@ -15,7 +15,8 @@ import yaml
 from netcheck.model.probe import ProbeKind
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
 
-TOP_KEYS = {"clusters", "token_file"}
+TOP_KEYS = {"clusters", "token_file", "cassandra"}
+CASSANDRA_EXECS = ("lab",)
 CLUSTER_KEYS = {"name", "region", "pod_cidrs", "endpoints"}
 ENDPOINT_KEYS = {
     "name",
@@ -150,13 +151,28 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Topology:
             raise c.fail("token_file", "not a path", "give the path of the agent token file")
         if not os.path.isabs(token_file) and os.path.exists(source):
             token_file = os.path.join(os.path.dirname(os.path.abspath(source)), token_file)
+    cassandra_exec = ""
+    if top.get("cassandra") is not None:
+        cm = c.mapping(top["cassandra"], "cassandra", {"exec"})
+        cassandra_exec = str(cm.get("exec", ""))
+        if cassandra_exec not in CASSANDRA_EXECS:
+            raise c.fail(
+                "cassandra.exec",
+                f"unknown exec backend {cassandra_exec!r}",
+                "write 'exec: lab' (the built-in lab) or remove the cassandra key",
+            )
     if not any(ep.has_agent for ep in endpoints):
         raise c.fail(
             "clusters",
             "no endpoint has an agent",
             "set 'agent: http://ADDRESS:9925' on the endpoints where agents run",
         )
-    return Topology(clusters=tuple(clusters), endpoints=tuple(endpoints), token_file=token_file)
+    return Topology(
+        clusters=tuple(clusters),
+        endpoints=tuple(endpoints),
+        token_file=token_file,
+        cassandra_exec=cassandra_exec,
+    )
 
 
 def _endpoint(c: _Checker, ej: Any, path: str, cluster: str, region: str) -> Endpoint:
@@ -211,19 +227,33 @@ def _ports(c: _Checker, value: Any, path: str) -> tuple[PortSpec, ...]:
     for i, p in enumerate(value):
         ppath = f"{path}[{i}]"
         if isinstance(p, dict):
-            pm = c.mapping(p, ppath, {"port", "kind"})
+            pm = c.mapping(p, ppath, {"port", "kind", "stand_in"})
             port, kind = pm.get("port"), pm.get("kind", "tcp")
             if kind not in {k.value for k in ProbeKind}:
                 raise c.fail(f"{ppath}.kind", f"unknown kind {kind!r}", "use tcp, tls or http")
+            port_stand_in = pm.get("stand_in")
+            if port_stand_in is not None and not isinstance(port_stand_in, bool):
+                raise c.fail(f"{ppath}.stand_in", "not true or false", "write true or false")
         else:
-            port, kind = p, None
+            port, kind, port_stand_in = p, None, None
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
             raise c.fail(ppath, f"{port!r} is not a port", "write a number from 1 to 65535")
-        spec = PortSpec.default(port) if kind is None else PortSpec(port=port, kind=ProbeKind(kind))
+        spec = (
+            PortSpec.default(port)
+            if kind is None
+            else PortSpec(port=port, kind=ProbeKind(kind), stand_in=port_stand_in)
+        )
         if any(s.port == port for s in specs):
             raise c.fail(ppath, f"port {port} is listed twice", "list each port once")
         specs.append(spec)
     return tuple(specs)
+
+
+def _port_doc(p: PortSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {"port": p.port, "kind": p.kind.value}
+    if p.stand_in is not None:
+        doc["stand_in"] = p.stand_in
+    return doc
 
 
 def dump_inventory(topology: Topology) -> str:
@@ -242,8 +272,7 @@ def dump_inventory(topology: Topology) -> str:
             if ep.agent:
                 e["agent"] = ep.agent
             e["ports"] = [
-                p.port if PortSpec.default(p.port) == p else {"port": p.port, "kind": p.kind.value}
-                for p in ep.ports
+                p.port if PortSpec.default(p.port) == p else _port_doc(p) for p in ep.ports
             ]
             if ep.stand_in != ep.has_agent:
                 e["stand_in"] = ep.stand_in
@@ -258,4 +287,6 @@ def dump_inventory(topology: Topology) -> str:
         )
     if topology.token_file:
         doc["token_file"] = topology.token_file
+    if topology.cassandra_exec:
+        doc["cassandra"] = {"exec": topology.cassandra_exec}
     return yaml.safe_dump(doc, sort_keys=False)

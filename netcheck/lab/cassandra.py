@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -130,10 +129,6 @@ class NodeFiles:
     def stdout_log(self) -> str:
         return os.path.join(self.logs, "stdout.log")
 
-    @property
-    def pidfile(self) -> str:
-        return os.path.join(self.root, "cassandra.pid")
-
 
 def cache_root() -> str:
     explicit = os.environ.get(CACHE_ENV)
@@ -168,7 +163,8 @@ def ensure_runtime(version: str = CASSANDRA_VERSION) -> str:
         return lib
     if shutil.which("mvn") is None:
         raise LabError(
-            f"Cassandra {version} is not cached in {home} and Maven is missing: apt-get install maven"
+            f"Cassandra {version} is not cached in {home} and Maven is missing: "
+            "apt-get install maven"
         )
     os.makedirs(home, exist_ok=True)
     work = tempfile.mkdtemp(prefix="fetch-", dir=home)
@@ -408,7 +404,6 @@ def jvm_command(lib: str, files: NodeFiles, heap: str = HEAP) -> list[str]:
         *JVM17_OPTIONS,
         *([f"-javaagent:{jamm}"] if jamm else []),
         "-Dcassandra-foreground=yes",
-        f"-Dcassandra-pidfile={files.pidfile}",
         f"-Dcassandra.config=file://{os.path.join(files.conf, 'cassandra.yaml')}",
         f"-Dcassandra.logdir={files.logs}",
         f"-Dcassandra.storagedir={files.data}",
@@ -464,8 +459,6 @@ def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
         "--bounding-set=-all",
         *jvm_command(lib, files),
     ]
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(files.pidfile)
     out = open(files.stdout_log, "ab")  # noqa: SIM115
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", check=True)
@@ -473,21 +466,8 @@ def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
         out.close()
 
 
-def node_pid(files: NodeFiles) -> int | None:
-    try:
-        with open(files.pidfile, encoding="utf-8") as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
-
-
-def stop_node(files: NodeFiles, grace_s: float = 10.0) -> None:
-    pid = node_pid(files)
+def stop_node(namespace: str, grace_s: float = 10.0) -> None:
+    pid = jvm_pid(namespace)
     if pid is None:
         return
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
@@ -522,44 +502,57 @@ def log_contains(path: str, needle: str) -> bool:
         return False
 
 
-def jvm_running(namespace: str) -> bool:
-    """A CassandraDaemon runs in the namespace (found before it writes its pidfile)."""
-    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
+def jvm_pid(namespace: str) -> int | None:
+    """The CassandraDaemon running in the namespace, if any."""
+    out = subprocess.run(
+        ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
+    )
     for pid in out.stdout.split():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"CassandraDaemon" in f.read():
-                    return True
+                    return int(pid)
         except OSError:
             continue
-    return False
+    return None
 
 
-def wait_started(nodes: dict[str, tuple[str, NodeFiles]], timeout_s: float) -> None:
-    """Until every node logged 'Startup complete'; a JVM that exits fails at once.
+def jvm_running(namespace: str) -> bool:
+    return jvm_pid(namespace) is not None
 
-    nodes: name -> (namespace, files).
-    """
+
+def wait_started(nodes: dict[str, tuple[str, NodeFiles]], timeout_s: float) -> dict[str, str]:
+    """Until every node logged 'Startup complete' or its JVM exited; name -> "started" or
+    why it exited. nodes: name -> (namespace, files)."""
     deadline = time.monotonic() + timeout_s
     waiting = dict(nodes)
+    outcome: dict[str, str] = {}
     while waiting and time.monotonic() < deadline:
         time.sleep(0.5)
         for name, (namespace, files) in list(waiting.items()):
             if log_contains(files.system_log, STARTED):
-                del waiting[name]
+                outcome[name] = "started"
             elif not jvm_running(namespace):
                 why = log_tail(files.system_log)
-                if why == "no log yet":
-                    why = log_tail(files.stdout_log)
-                raise LabError(
-                    f"Cassandra on {name} exited during start-up: {why} (see {files.logs})"
-                )
+                outcome[name] = log_tail(files.stdout_log) if why == "no log yet" else why
+            else:
+                continue
+            del waiting[name]
     if waiting:
         name, (_, files) = next(iter(sorted(waiting.items())))
         raise LabError(
             f"Cassandra did not start within {timeout_s:.0f}s on {', '.join(sorted(waiting))}: "
             f"{log_tail(files.system_log)} (see {files.logs})"
         )
+    return outcome
+
+
+def require_started(outcome: dict[str, str], nodes: dict[str, tuple[str, NodeFiles]]) -> None:
+    for name, what in sorted(outcome.items()):
+        if what != "started":
+            raise LabError(
+                f"Cassandra on {name} exited during start-up: {what} (see {nodes[name][1].logs})"
+            )
 
 
 # ---------------------------------------------------------------- the lab's cluster
@@ -643,7 +636,7 @@ def start_cluster(
         files = _configure(state, state_dir, h, "all")
         start_node(h["namespace"], run_lib, files)
         nodes[h["name"]] = (h["namespace"], files)
-    wait_started(nodes, timeout_s)
+    require_started(wait_started(nodes, timeout_s), nodes)
     wait_gossip(state, state_dir, timeout_s - (time.monotonic() - started))
     return {
         "version": CASSANDRA_VERSION,
@@ -689,8 +682,10 @@ def cluster_running(state: dict[str, Any], state_dir: str) -> bool:
 
 def restart_node(
     state: dict[str, Any], state_dir: str, name: str, encryption: str, timeout_s: float = 180.0
-) -> None:
-    """Restart one node, with another internode_encryption (e.g. none: a node without TLS)."""
+) -> str:
+    """Restart one node, with another internode_encryption (none: a node without TLS, which
+    real Cassandra lets exit with "Unable to gossip with any peers"); returns "started" or
+    why the JVM exited. A node that started is also waited for until gossip sees it UP."""
     record = state.get("cassandra")
     if not record:
         raise LabError("the lab runs no Cassandra: run `netcheck lab up --cassandra` first")
@@ -701,13 +696,16 @@ def restart_node(
         known = ", ".join(record["nodes"])
         raise LabError(f"no Cassandra node named {name!r} in the lab: use one of {known}")
     files = node_files(state_dir, host)
-    stop_node(files)
+    stop_node(host["namespace"])
     with contextlib.suppress(FileNotFoundError):
         os.remove(files.system_log)  # a fresh log: start-up and gossip waits read it
     _configure(state, state_dir, host, encryption)
     start_node(host["namespace"], record["lib"], files)
-    wait_started({name: (host["namespace"], files)}, timeout_s)
     record["encryption"][name] = encryption
+    what = wait_started({name: (host["namespace"], files)}, timeout_s)[name]
+    if what == "started" and encryption == "all":
+        wait_gossip(state, state_dir, timeout_s)
+    return what
 
 
 def nodetool_argv(state: dict[str, Any], name: str, args: Iterable[str]) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from netcheck.lab.build import AGENT_API_PORT
+from netcheck.lab.cassandra import SSL_STORAGE_PORT as SSL_PORT
+from netcheck.lab.cassandra import STORAGE_PORT
 from netcheck.model.probe import ProbeKind
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
 
@@ -28,9 +30,28 @@ def lab_topology(state: dict[str, Any]) -> Topology:
                 zone=h["zone"],
                 role=Role(h["role"]),
                 agent=f"http://{h['mgmt_address']}:{AGENT_API_PORT}" if probes else None,
-                ports=tuple(PortSpec(port=p, kind=ProbeKind(m)) for p, m in h["serve"]),
+                ports=_ports(h, bool(state.get("cassandra"))),
                 # the control-plane NodePort is fronted by agents in preflight; API servers are real
                 stand_in=h["role"] != Role.API_SERVER.value,
             )
         )
-    return Topology(clusters=clusters, endpoints=tuple(endpoints), token_file=state["token_file"])
+    return Topology(
+        clusters=clusters,
+        endpoints=tuple(endpoints),
+        token_file=state["token_file"],
+        cassandra_exec="lab" if state.get("cassandra") else "",
+    )
+
+
+def _ports(h: dict[str, Any], cassandra: bool) -> tuple[PortSpec, ...]:
+    served = tuple(PortSpec(port=p, kind=ProbeKind(m)) for p, m in h["serve"])
+    if not cassandra or h["role"] != Role.DATABASE.value:
+        return served
+    # real Cassandra owns the internode ports (TLS required on 7000; 7001 where it listens):
+    # a plain connect, since a TLS probe without a client certificate makes Cassandra log a
+    # handshake failure per probe,
+    # declared like cass-operator declares them; the agent serves 8080
+    internode = tuple(
+        PortSpec(port=p, kind=ProbeKind.TCP, stand_in=False) for p in (STORAGE_PORT, SSL_PORT)
+    )
+    return internode + served

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from netcheck.model.findings import Finding, Severity
+from netcheck.model.gossip import GossipAnalysis
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.topology import Topology
@@ -33,18 +34,29 @@ class RunReport:
     problems: tuple[str, ...] = ()
     # raw second pass (SYN, traceroute, path MTU, latency): the why and where of the matrix
     evidence: tuple[ProbeResult, ...] = ()
+    # Cassandra's own view (nodetool, logs) when the run collected it
+    cassandra: GossipAnalysis | None = None
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of(self.probes, self.findings, self.problems)
+        closed = self.cassandra.expected_closed if self.cassandra else ()
+        return verdict_of(self.probes, self.findings, self.problems, closed)
 
 
 def verdict_of(
     probes: tuple[ProbeResult, ...],
     findings: tuple[Finding, ...],
     problems: tuple[str, ...] = (),
+    expected_closed: tuple[tuple[str, int], ...] = (),
 ) -> Verdict:
-    if any(p.outcome.failed for p in probes) or any(f.severity is Severity.ERROR for f in findings):
+    """expected_closed: (endpoint, port) where refused is normal (7001 on Cassandra 4.0+
+    without the legacy SSL port)."""
+    closed = set(expected_closed)
+
+    def failed(p: ProbeResult) -> bool:
+        return p.outcome.failed and not (p.outcome is Outcome.REFUSED and (p.dst, p.port) in closed)
+
+    if any(failed(p) for p in probes) or any(f.severity is Severity.ERROR for f in findings):
         return Verdict.FAIL
     if problems or not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
         return Verdict.INCOMPLETE

@@ -29,6 +29,9 @@ WELL_KNOWN_KINDS = {
 class PortSpec:
     port: int
     kind: ProbeKind = ProbeKind.TCP
+    # None: as its endpoint (Endpoint.stand_in). False on a pod whose agent serves 8080 while
+    # real Cassandra owns 7000/7001: no echo through those.
+    stand_in: bool | None = None
 
     @staticmethod
     def default(port: int) -> PortSpec:
@@ -79,6 +82,8 @@ class Topology:
     clusters: tuple[Cluster, ...]
     endpoints: tuple[Endpoint, ...]
     token_file: str | None = None
+    # how to run nodetool in the database pods: "lab" (the built-in lab), "" not reachable
+    cassandra_exec: str = ""
 
     def endpoint(self, name: str) -> Endpoint:
         for ep in self.endpoints:

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from netcheck.agent.wire import evidence_to_json
+from netcheck.model.findings import Finding
+from netcheck.model.gossip import GossipAnalysis
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport
 
@@ -46,24 +48,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             for p in report.probes
         ],
         "problems": list(report.problems),
-        "findings": [
-            {
-                "severity": f.severity.value,
-                "code": f.code,
-                "summary": f.summary,
-                "src_cluster": f.src_cluster,
-                "dst_cluster": f.dst_cluster,
-                "ports": list(f.ports),
-                "affected_pairs": f.affected_pairs,
-                "hint": f.hint,
-                "src_scope": f.src_scope,
-                "dst_scope": f.dst_scope,
-                "outcome": f.outcome,
-                "location": f.location,
-                "asymmetric": f.asymmetric,
-            }
-            for f in report.findings
-        ],
+        "findings": [finding_doc(f) for f in report.findings],
+        "cassandra": cassandra_doc(report.cassandra) if report.cassandra else None,
         "evidence": [
             {
                 "src": e.src,
@@ -93,6 +79,44 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for p in cluster_paths(report.topology, report.evidence)
         ],
+    }
+
+
+def finding_doc(f: Finding) -> dict[str, Any]:
+    return {
+        "severity": f.severity.value,
+        "code": f.code,
+        "summary": f.summary,
+        "src_cluster": f.src_cluster,
+        "dst_cluster": f.dst_cluster,
+        "ports": list(f.ports),
+        "affected_pairs": f.affected_pairs,
+        "hint": f.hint,
+        "src_scope": f.src_scope,
+        "dst_scope": f.dst_scope,
+        "outcome": f.outcome,
+        "location": f.location,
+        "asymmetric": f.asymmetric,
+    }
+
+
+def cassandra_doc(analysis: GossipAnalysis) -> dict[str, Any]:
+    """Nodes as gossip saw them (the findings live with the run's findings)."""
+    return {
+        "nodes": [
+            {
+                "address": n.address,
+                "name": n.name,
+                "datacenter": n.datacenter,
+                "rack": n.rack,
+                "state": n.state,
+                "views": list(n.views),
+                "states": {observer: state for observer, state in n.states},
+            }
+            for n in analysis.nodes
+        ],
+        "warnings": list(analysis.warnings),
+        "expected_closed": [{"endpoint": e, "port": p} for e, p in analysis.expected_closed],
     }
 
 

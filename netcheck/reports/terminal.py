@@ -7,7 +7,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from netcheck.model.findings import Severity
+from netcheck.model.findings import Finding, Severity
+from netcheck.model.gossip import DOWN_STATES, GossipAnalysis
 from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
@@ -133,6 +134,46 @@ def failing_pairs(report: RunReport, limit: int = 30) -> list[str]:
     return lines
 
 
+def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
+    if not findings:
+        console.print(Text("No findings.", style="green"))
+        return
+    console.print(Text("Findings", style="bold"))
+    for f in findings:
+        line = Text(f"  {f.severity.value.upper():7} ", style=SEVERITY_STYLE[f.severity])
+        line.append(f"{f.code}: ", style="bold")
+        line.append(f.summary)
+        if f.asymmetric:
+            line.append(" [asymmetric]", style="magenta")
+        console.print(line)
+        console.print(Text(f"           hint: {f.hint}", style="dim"))
+
+
+def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
+    """Each node as the views saw it: the state most printed, and who saw it down."""
+    table = Table(title="Cassandra nodes (nodetool status of every view)", box=box.SIMPLE)
+    for col in ("node", "address", "dc/rack", "state", "views", "down in"):
+        table.add_column(col)
+    for n in analysis.nodes:
+        down = [o for o, s in n.states if s in DOWN_STATES]
+        table.add_row(
+            n.name or "-",
+            n.address,
+            f"{n.datacenter}/{n.rack}",
+            Text(n.state, style="red" if n.state in DOWN_STATES else "green"),
+            str(len(n.views)),
+            Text(", ".join(down) if down else "-", style="red" if down else ""),
+        )
+    console.print(table)
+    if analysis.warnings:
+        console.print(
+            Text(
+                f"{len(analysis.warnings)} output lines could not be read (see -o json)",
+                style="yellow",
+            )
+        )
+
+
 def render(report: RunReport, console: Console) -> None:
     console.print(cluster_table(report))
     matrix = pod_matrix(report, console.width)
@@ -153,30 +194,24 @@ def render(report: RunReport, console: Console) -> None:
     paths = paths_table(report)
     if paths is not None:
         console.print(paths)
+    if report.cassandra is not None:
+        render_cassandra(report.cassandra, console)
     console.print()
-    if report.findings:
-        console.print(Text("Findings", style="bold"))
-        for f in report.findings:
-            line = Text(f"  {f.severity.value.upper():7} ", style=SEVERITY_STYLE[f.severity])
-            line.append(f"{f.code}: ", style="bold")
-            line.append(f.summary)
-            if f.asymmetric:
-                line.append(" [asymmetric]", style="magenta")
-            console.print(line)
-            console.print(Text(f"           hint: {f.hint}", style="dim"))
-    else:
-        console.print(Text("No findings.", style="green"))
+    render_findings(report.findings, console)
     if report.problems:
         console.print(Text("\nNot checked", style="bold yellow"))
         for problem in report.problems:
             console.print(Text(f"  {problem}", style="yellow"))
     measured = sum(1 for p in report.probes if p.outcome is not Outcome.NOT_MEASURED)
-    failed = sum(1 for p in report.probes if p.outcome.failed)
+    closed = set(report.cassandra.expected_closed) if report.cassandra else set()
+    by_design = sum(1 for p in report.probes if p.outcome.failed and (p.dst, p.port) in closed)
+    failed = sum(1 for p in report.probes if p.outcome.failed) - by_design
+    normal = f", {by_design} refused by design" if by_design else ""
     verdict = report.verdict
     console.print(
         Text(
             f"\nverdict: {verdict.value.upper()}  ({len(report.probes)} probes, "
-            f"{measured} measured, {failed} failed, {report.duration_s:.1f}s)",
+            f"{measured} measured, {failed} failed{normal}, {report.duration_s:.1f}s)",
             style=VERDICT_STYLE[verdict],
         )
     )

@@ -1,0 +1,65 @@
+"""Every node's nodetool status / describecluster / gossipinfo and recent log, at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netcheck.cassandra.exec import ExecBackend, ExecResult, ExecTarget
+from netcheck.model.gossip import Observation
+from netcheck.nodetool.observe import Output, observe
+
+COMMANDS = (
+    ("status", ["nodetool", "status"]),
+    ("describecluster", ["nodetool", "describecluster"]),
+    ("gossipinfo", ["nodetool", "gossipinfo"]),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectOptions:
+    logs_since_s: float = 600.0
+    timeout_s: float = 60.0
+    concurrency: int = 2  # nodetool is a JVM start: CPU-bound on the collecting side
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collected:
+    observations: tuple[Observation, ...]
+    problems: tuple[str, ...]  # one line per output that could not be had
+
+
+async def collect_nodes(
+    backend: ExecBackend,
+    targets: list[ExecTarget],
+    options: CollectOptions,
+    on_done: Callable[[str], None] | None = None,
+) -> Collected:
+    gate = asyncio.Semaphore(options.concurrency)
+
+    async def one(kind: str, target: ExecTarget, argv: list[str] | None) -> ExecResult:
+        async with gate:
+            if argv is None:
+                return await backend.logs(target, options.logs_since_s, options.timeout_s)
+            return await backend.run(target, argv, options.timeout_s)
+
+    async def node(target: ExecTarget) -> tuple[Observation, list[str]]:
+        jobs = [(kind, argv) for kind, argv in COMMANDS] + [("logs", None)]
+        results = await asyncio.gather(*(one(k, target, a) for k, a in jobs))
+        outputs, problems = [], []
+        for (kind, argv), result in zip(jobs, results, strict=True):
+            what = " ".join(argv) if argv else "its log"
+            if result.ok:
+                outputs.append(Output(kind=kind, text=result.output, where=target.endpoint))
+            else:
+                problems.append(f"{what} on {target.endpoint} ({backend.name}): {result.error}")
+        if on_done is not None:
+            on_done(target.endpoint)
+        return observe(target.endpoint, outputs, target.address), problems
+
+    done = await asyncio.gather(*(node(t) for t in targets))
+    return Collected(
+        observations=tuple(o for o, _ in done),
+        problems=tuple(p for _, ps in done for p in ps),
+    )

@@ -1,0 +1,209 @@
+"""Cassandra commands: collection for `run`, `gossip analyze`, and the lab's Cassandra."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from netcheck.cassandra.collect import Collected, CollectOptions, collect_nodes
+from netcheck.cassandra.exec import ExecBackend, ExecTarget
+from netcheck.cli.common import fail, progress_console
+from netcheck.diagnosis.gossip import analyze
+from netcheck.discovery.inventory import InventoryError, load_inventory
+from netcheck.lab import build
+from netcheck.lab import cassandra as lab_cassandra
+from netcheck.lab.exec import LabExec
+from netcheck.lab.net import LabError
+from netcheck.model.findings import Severity
+from netcheck.model.gossip import GossipAnalysis
+from netcheck.model.topology import Role, Topology
+from netcheck.nodetool.paste import observations
+from netcheck.reports import json_report, terminal
+
+
+def _backend(topology: Topology) -> ExecBackend:
+    if topology.cassandra_exec == "lab":
+        try:
+            return LabExec(build.require_state())
+        except LabError as exc:
+            fail(f"inventory cassandra.exec lab: {exc}")
+    fail(f"unknown Cassandra exec backend {topology.cassandra_exec!r}")
+
+
+def collect_cassandra(topology: Topology, options: CollectOptions, show: bool) -> Collected:
+    """nodetool and logs of every database pod, through the inventory's exec backend."""
+    backend = _backend(topology)
+    targets = [
+        ExecTarget(endpoint=ep.name, address=ep.address, namespace=ep.namespace)
+        for ep in topology.endpoints
+        if ep.role is Role.DATABASE
+    ]
+    progress = Progress(
+        TextColumn(f"Cassandra: nodetool and logs of {len(targets)} nodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console(),
+        transient=True,
+        disable=not show,
+    )
+    with progress:
+        task = progress.add_task("cassandra", total=len(targets))
+        return asyncio.run(
+            collect_nodes(backend, targets, options, lambda _: progress.advance(task))
+        )
+
+
+# ---------------------------------------------------------------- gossip analyze
+
+
+@click.group("gossip")
+def gossip() -> None:
+    """Cassandra's own view: nodetool outputs and logs."""
+
+
+@gossip.command("analyze")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--inventory",
+    "inventory_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Check gossip's DCs, racks and nodes against this inventory too.",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def gossip_analyze(files: tuple[str, ...], inventory_path: str | None, output: str) -> None:
+    """Saved nodetool status / describecluster / gossipinfo outputs and Cassandra logs: one
+    file per node, or several outputs in one file as pasted into a ticket (prompts, comments
+    and cut lines are fine).
+
+    Exit codes: 0 no error found, 1 errors found, 2 bad input.
+    """
+    topology = None
+    if inventory_path:
+        try:
+            topology = load_inventory(inventory_path)
+        except InventoryError as exc:
+            fail(str(exc))
+    obs = []
+    empty = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as exc:
+            fail(f"{path}: cannot read it ({exc.strerror}); give a saved nodetool output or log")
+        found = observations(text, path)
+        if not found:
+            empty.append(path)
+        obs.extend(found)
+    if not obs:
+        fail(
+            f"{', '.join(files)}: no nodetool status, describecluster, gossipinfo or Cassandra "
+            "log lines found; save the command output as text (nodetool status > node1.txt)"
+        )
+    analysis = analyze(obs, topology)
+    extra = tuple(f"{p}: nothing recognised in it" for p in empty)
+    if output == "json":
+        click.echo(json.dumps(analysis_doc(analysis, extra), indent=2))
+    else:
+        console = Console(highlight=False)
+        terminal.render_cassandra(analysis, console)
+        terminal.render_findings(analysis.findings, console)
+        for w in (*analysis.warnings, *extra):
+            console.print(f"warning: {w}", style="yellow")
+    sys.exit(1 if any(f.severity is Severity.ERROR for f in analysis.findings) else 0)
+
+
+def analysis_doc(analysis: GossipAnalysis, extra_warnings: tuple[str, ...] = ()) -> dict[str, Any]:
+    doc = json_report.cassandra_doc(analysis)
+    doc["findings"] = [json_report.finding_doc(f) for f in analysis.findings]
+    doc["warnings"] = [*doc["warnings"], *extra_warnings]
+    return doc
+
+
+# ---------------------------------------------------------------- lab cassandra
+
+
+@click.group("cassandra")
+def lab_cassandra_group() -> None:
+    """The lab's Cassandra nodes (`netcheck lab up --cassandra`)."""
+
+
+@lab_cassandra_group.command("restart")
+@click.argument("node")
+@click.option(
+    "--internode-encryption",
+    type=click.Choice(lab_cassandra.ENCRYPTIONS),
+    default="all",
+    show_default=True,
+    help="none: a node without internode TLS among nodes that require it.",
+)
+def lab_cassandra_restart(node: str, internode_encryption: str) -> None:
+    """Restart one node, optionally with other internode TLS settings."""
+    try:
+        state = build.require_state()
+        what = lab_cassandra.restart_node(state, build.state_dir(), node, internode_encryption)
+        build.save_state(state)
+    except LabError as exc:
+        fail(str(exc))
+    click.echo(f"{node} (internode_encryption {internode_encryption}): {what}")
+
+
+@lab_cassandra_group.command(
+    "nodetool", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("node")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lab_cassandra_nodetool(node: str, args: tuple[str, ...]) -> None:
+    """Run nodetool on a lab node: netcheck lab cassandra nodetool NODE status."""
+    try:
+        argv = lab_cassandra.nodetool_argv(build.require_state(), node, args)
+    except LabError as exc:
+        fail(str(exc))
+    sys.exit(subprocess.run(argv, check=False).returncode)
+
+
+@lab_cassandra_group.command("status")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def lab_cassandra_status(output: str) -> None:
+    """The lab's Cassandra nodes: version, start-up time, TLS, running or not."""
+    try:
+        state = build.require_state()
+    except LabError as exc:
+        fail(str(exc))
+    record = state.get("cassandra")
+    if not record:
+        fail("the lab runs no Cassandra: run `netcheck lab up --cassandra`")
+    nodes = [
+        {
+            "name": h["name"],
+            "address": h["address"],
+            "datacenter": h["datacenter"],
+            "rack": h["rack"],
+            "internode_encryption": record["encryption"].get(h["name"], ""),
+            "running": lab_cassandra.jvm_running(h["namespace"]),
+        }
+        for h in lab_cassandra.database_hosts(state)
+    ]
+    if output == "json":
+        click.echo(json.dumps({**record, "nodes": nodes}, indent=2))
+        return
+    click.echo(f"Cassandra {record['version']}, started in {record['start_s']}s")
+    for n in nodes:
+        click.echo(
+            f"{n['name']:<16} {n['address']:<15} {n['datacenter']}/{n['rack']:<4} "
+            f"tls={n['internode_encryption']:<4} {'running' if n['running'] else 'STOPPED'}"
+        )
+
+
+__all__ = ["collect_cassandra", "gossip", "lab_cassandra_group"]

@@ -1,0 +1,681 @@
+"""Cassandra's own view, checked and tied to the network.
+
+Inputs are observations (model/gossip.py): what each node's nodetool and logs said. Checks:
+every node's view of every other (DN, UJ/UL/UM), views that disagree, schema disagreement,
+topology against the inventory or discovery (unknown DCs or racks, nodes in the wrong DC),
+internode trouble in the logs counted per peer, TLS handshake failures. Cross-check: a gossip
+DOWN or a logged connect failure between two nodes is matched with the network finding that
+covers that pair on an internode port, or reported as "network fine: look at the node"
+when the probes between them got through; network failures between database pods say what
+gossip thinks of the same pair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from netcheck.diagnosis.findings import in_scope
+from netcheck.model.findings import Finding, Severity
+from netcheck.model.gossip import (
+    DOWN_STATES,
+    SSL_STORAGE_PORT,
+    STORAGE_PORT,
+    GossipAnalysis,
+    NodeSummary,
+    Observation,
+    Signature,
+)
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult
+from netcheck.model.topology import Endpoint, Role, Topology
+
+INTERNODE_PORTS = (STORAGE_PORT, SSL_STORAGE_PORT)
+ObserverEndpoint = Callable[[Observation], Endpoint | None]
+_LEGACY_FREE = re.compile(r"^(\d+)\.")  # major version: 4.0+ listens on 7000 only
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Network:
+    """What the network run knew, for the cross-check."""
+
+    findings: tuple[Finding, ...]
+    outcome: dict[tuple[str, str, int], Outcome]
+
+    def explain(self, a: Endpoint, b: Endpoint) -> Finding | None:
+        """The highest-ranked network finding covering a<->b on an internode port."""
+        for f in self.findings:
+            if f.severity is Severity.INFO or not set(f.ports) & set(INTERNODE_PORTS):
+                continue
+            if (in_scope(f.src_scope, a) and in_scope(f.dst_scope, b)) or (
+                in_scope(f.src_scope, b) and in_scope(f.dst_scope, a)
+            ):
+                return f
+        return None
+
+    def fine(self, a: Endpoint, b: Endpoint) -> bool | None:
+        """7000 connected both ways (True), failed one way (False), not probed (None)."""
+        there = self.outcome.get((a.name, b.name, STORAGE_PORT))
+        back = self.outcome.get((b.name, a.name, STORAGE_PORT))
+        seen = [o for o in (there, back) if o is not None and o is not Outcome.NOT_MEASURED]
+        if not seen:
+            return None
+        return all(o.connected for o in seen)
+
+
+def analyze(
+    observations: Iterable[Observation],
+    topology: Topology | None = None,
+    probes: tuple[ProbeResult, ...] = (),
+    network_findings: tuple[Finding, ...] = (),
+) -> GossipAnalysis:
+    obs = list(observations)
+    by_address = {ep.address: ep for ep in topology.endpoints} if topology else {}
+    by_name = {ep.name: ep for ep in topology.endpoints} if topology else {}
+    network = _Network(
+        findings=network_findings,
+        outcome={(p.src, p.dst, p.port): p.outcome for p in probes},
+    )
+
+    def endpoint_of_observer(o: Observation) -> Endpoint | None:
+        return by_address.get(o.observer_address) or by_name.get(o.observer)
+
+    nodes = _nodes(obs, by_address)
+    findings: list[Finding] = []
+    findings += _down(obs, nodes, by_address, endpoint_of_observer, network)
+    findings += _diverging(nodes)
+    findings += _not_normal(nodes)
+    findings += _schema(obs)
+    findings += _topology(nodes, topology)
+    findings += _tls(obs, by_address, endpoint_of_observer)
+    findings += _connect_logs(obs, by_address, endpoint_of_observer, network)
+    findings += _no_seeds(obs)
+    expected_closed, legacy = _legacy_port(obs, topology, probes)
+    findings += legacy
+    warnings = tuple(w for o in obs for w in o.warnings)
+    return GossipAnalysis(
+        nodes=tuple(nodes.values()),
+        findings=tuple(findings),
+        warnings=warnings,
+        expected_closed=expected_closed,
+    )
+
+
+ROOT_CAUSES = frozenset(
+    {"INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP", "GOSSIP_DOWN_NETWORK_OK", "NODE_WRONG_DC"}
+)
+_REFUSED_CODES = frozenset({"PORT_REFUSED", "PORT_CLOSED"})
+
+
+def merge(
+    topology: Topology, network_findings: tuple[Finding, ...], analysis: GossipAnalysis
+) -> tuple[Finding, ...]:
+    """One ranked list: network findings told what gossip thinks of the same pairs, 7001
+    refusals that are normal dropped, and consequences ranked after their causes."""
+    closed = set(analysis.expected_closed)
+    down_nodes = {
+        f.dst_scope: f.code
+        for f in analysis.findings
+        if f.code in ("INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP") and f.dst_scope
+    }
+    down_nodes.update(
+        {f.src_scope: f.code for f in analysis.findings if f.code == "UNABLE_TO_GOSSIP"}
+    )
+    explained: dict[str, list[str]] = defaultdict(list)
+    for f in analysis.findings:
+        if f.code == "GOSSIP_DOWN" and f.location.startswith("network: "):
+            explained[f.location.removeprefix("network: ")].append(f.summary.split(":")[0])
+    ranked: list[tuple[int, Finding]] = []
+    for f in network_findings:
+        targets = [
+            ep
+            for ep in topology.endpoints
+            if in_scope(f.dst_scope, ep) and any(p.port == SSL_STORAGE_PORT for p in ep.ports)
+        ]
+        if (
+            f.code in _REFUSED_CODES
+            and set(f.ports) == {SSL_STORAGE_PORT}
+            and targets
+            and all((ep.name, SSL_STORAGE_PORT) in closed for ep in targets)
+        ):
+            continue  # LEGACY_SSL_PORT_UNUSED says it
+        tier = 0
+        if f.code in _REFUSED_CODES and f.dst_scope in down_nodes:
+            f = replace(
+                f,
+                summary=f"{f.summary}; Cassandra is not running there: see "
+                f"{down_nodes[f.dst_scope]}",
+            )
+            tier = 1
+        key = _finding_key(f)
+        if key in explained:
+            f = replace(f, summary=f"{f.summary}; gossip: {'; '.join(explained[key])}")
+        ranked.append((tier, f))
+    for f in analysis.findings:
+        tier = 0 if f.code in ROOT_CAUSES or f.severity is Severity.INFO else 1
+        ranked.append((tier, f))
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ranked.sort(key=lambda tf: (order[tf[1].severity], tf[0]))
+    return tuple(f for _, f in ranked)
+
+
+def _finding_key(f: Finding) -> str:
+    return f"{f.code} {','.join(map(str, f.ports))} {f.src_scope} -> {f.dst_scope}"
+
+
+# ---------------------------------------------------------------- views
+
+
+def _nodes(obs: list[Observation], by_address: dict[str, Endpoint]) -> dict[str, NodeSummary]:
+    states: dict[str, dict[str, str]] = defaultdict(dict)
+    place: dict[str, tuple[str, str]] = {}
+    for o in obs:
+        for row in o.status or ():
+            states[row.address][o.observer] = row.state
+            if row.datacenter or row.rack:
+                place.setdefault(row.address, (row.datacenter, row.rack))
+        if o.status is None and o.description is not None:
+            # describecluster alone: UNREACHABLE is this node's DOWN
+            for v in o.description.schema_versions:
+                for a in v.addresses:
+                    states[a].setdefault(o.observer, "DN" if v.version == "UNREACHABLE" else "UN")
+        for g in o.gossip or ():
+            place.setdefault(g.address, (g.datacenter, g.rack))
+            states.setdefault(g.address, {})
+    out = {}
+    for address in sorted(states, key=_address_key):
+        seen = states[address]
+        counts: dict[str, int] = defaultdict(int)
+        for s in seen.values():
+            counts[s] += 1
+        state = max(counts, key=lambda s: (counts[s], s in DOWN_STATES)) if counts else "?"
+        dc, rack = place.get(address, ("", ""))
+        ep = by_address.get(address)
+        out[address] = NodeSummary(
+            address=address,
+            datacenter=dc,
+            rack=rack,
+            state=state,
+            views=tuple(sorted(seen)),
+            states=tuple(sorted(seen.items())),
+            name=ep.name if ep else "",
+        )
+    return out
+
+
+def _address_key(a: str) -> tuple[int, ...] | tuple[int, str]:
+    parts = a.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return (999, a)
+
+
+def _label(n: NodeSummary) -> str:
+    where = "/".join(x for x in (n.datacenter, n.rack) if x)
+    name = n.name or n.address
+    return f"{name} ({where})" if where else name
+
+
+def _group_text(items: list[str], unit: str) -> str:
+    items = sorted(set(items))
+    if len(items) <= 3:
+        return ", ".join(items)
+    return f"{len(items)} {unit}: {', '.join(items[:2])}, ..."
+
+
+def _down(
+    obs: list[Observation],
+    nodes: dict[str, NodeSummary],
+    by_address: dict[str, Endpoint],
+    endpoint_of_observer: ObserverEndpoint,
+    network: _Network,
+) -> list[Finding]:
+    """Every (observer, node) DN, grouped by what explains it."""
+    groups: dict[tuple[str, str, str], list[tuple[str, NodeSummary]]] = defaultdict(list)
+    causes: dict[str, Finding] = {}
+    for n in nodes.values():
+        for observer, state in n.states:
+            if state not in DOWN_STATES:
+                continue
+            o = next(x for x in obs if x.observer == observer)
+            a, b = endpoint_of_observer(o), by_address.get(n.address)
+            key = "unknown"
+            if a is not None and b is not None:
+                cause = network.explain(a, b)
+                fine = network.fine(a, b)
+                if cause is not None:
+                    key = _finding_key(cause)
+                    causes[key] = cause
+                elif fine:
+                    key = "fine"
+                elif fine is False:
+                    key = "failing"
+            observer_dc = a.datacenter if a else ""
+            groups[(key, observer_dc, n.datacenter)].append((observer, n))
+    out = []
+    for (key, _, _), members in sorted(groups.items()):
+        observers = _group_text([m[0] for m in members], "views")
+        targets = _group_text([_label(m[1]) for m in members], "nodes")
+        head = f"{targets} DN in gossip of {observers}"
+        pairs = len(members)
+        if key in causes:
+            cause = causes[key]
+            out.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    code="GOSSIP_DOWN",
+                    summary=f"{head}: explained by {cause.code} ({cause.summary.split(';')[0]})",
+                    src_cluster=cause.src_cluster,
+                    dst_cluster=cause.dst_cluster,
+                    ports=cause.ports,
+                    affected_pairs=pairs,
+                    hint="fix the network finding it names; gossip marks the nodes UP by itself "
+                    "within seconds once internode traffic flows",
+                    src_scope=observers,
+                    dst_scope=targets,
+                    location=f"network: {key}",
+                )
+            )
+        elif key == "fine":
+            out.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    code="GOSSIP_DOWN_NETWORK_OK",
+                    summary=f"{head}, while 7000 connects both ways between them: "
+                    "down in gossip, network fine: look at the node",
+                    src_cluster="*",
+                    dst_cluster="*",
+                    ports=(STORAGE_PORT,),
+                    affected_pairs=pairs,
+                    hint="check the node itself: is Cassandra running, its system.log "
+                    "(exceptions, GC pauses, disk), nodetool info; restart it if it hangs",
+                    src_scope=observers,
+                    dst_scope=targets,
+                    location="the node",
+                )
+            )
+        else:
+            tail = {
+                "failing": " (internode probes between them fail without a network finding "
+                "on 7000/7001: see the matrix)",
+                "unknown": " (the network between them was not probed)",
+            }[key]
+            out.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    code="GOSSIP_DOWN",
+                    summary=f"{head}{tail}",
+                    src_cluster="*",
+                    dst_cluster="*",
+                    ports=(),
+                    affected_pairs=pairs,
+                    hint="run `netcheck run` across the contexts (or the inventory) to tell a "
+                    "network fault from a sick node; then check the node's system.log",
+                    src_scope=observers,
+                    dst_scope=targets,
+                )
+            )
+    return out
+
+
+def _diverging(nodes: dict[str, NodeSummary]) -> list[Finding]:
+    out = []
+    for n in nodes.values():
+        down = [o for o, s in n.states if s in DOWN_STATES]
+        up = [o for o, s in n.states if s not in DOWN_STATES]
+        if down and up:
+            out.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="GOSSIP_VIEWS_DIVERGE",
+                    summary=f"{_label(n)} is DN for {_group_text(down, 'views')} "
+                    f"but up for {_group_text(up, 'views')}: gossip views disagree",
+                    src_cluster="*",
+                    dst_cluster="*",
+                    ports=(),
+                    affected_pairs=len(down),
+                    hint="a partial partition: the nodes that see it down cannot reach it "
+                    "on 7000 while others can; compare with the network findings",
+                    dst_scope=_label(n),
+                )
+            )
+    return out
+
+
+def _not_normal(nodes: dict[str, NodeSummary]) -> list[Finding]:
+    moving = {"UJ": "joining", "UL": "leaving", "UM": "moving"}
+    out = []
+    for n in nodes.values():
+        odd = sorted({s for _, s in n.states if s in moving})
+        if odd:
+            out.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="NODE_NOT_NORMAL",
+                    summary=f"{_label(n)} is {'/'.join(moving[s] for s in odd)} ({', '.join(odd)})",
+                    src_cluster="*",
+                    dst_cluster="*",
+                    ports=(),
+                    affected_pairs=1,
+                    hint="wait for the operation to end (nodetool netstats shows streams); "
+                    "a node stuck joining often cannot stream from a peer across a firewall",
+                    dst_scope=_label(n),
+                )
+            )
+    return out
+
+
+def _schema(obs: list[Observation]) -> list[Finding]:
+    versions: dict[str, set[str]] = defaultdict(set)
+    for o in obs:
+        if o.description is not None:
+            for v in o.description.agreed_versions:
+                versions[v.version].update(v.addresses)
+        for g in o.gossip or ():
+            if g.schema and g.status.upper() == "NORMAL":
+                versions[g.schema].add(g.address)
+    if len(versions) <= 1:
+        return []
+    parts = [f"{v[:8]} on {_group_text(sorted(a), 'nodes')}" for v, a in sorted(versions.items())]
+    return [
+        Finding(
+            severity=Severity.WARNING,
+            code="SCHEMA_DISAGREEMENT",
+            summary=f"{len(versions)} schema versions: {'; '.join(parts)}",
+            src_cluster="*",
+            dst_cluster="*",
+            ports=(),
+            affected_pairs=sum(len(a) for a in versions.values()),
+            hint="schema changes do not reach every node: usually unreachable nodes; once "
+            "gossip is healthy run `nodetool describecluster` again, then "
+            "`nodetool resetlocalschema` on the odd node",
+        )
+    ]
+
+
+def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[Finding]:
+    out: list[Finding] = []
+    places: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for n in nodes.values():
+        if n.datacenter:
+            places[n.address].add((n.datacenter, n.rack))
+    if topology is None:
+        return out
+    known = {ep.address: ep for ep in topology.endpoints if ep.role is Role.DATABASE}
+    known_dcs = {ep.datacenter for ep in known.values()}
+    unknown = [n for n in nodes.values() if n.address not in known]
+    for n in nodes.values():
+        ep = known.get(n.address)
+        if ep is None or not n.datacenter:
+            continue
+        if ep.datacenter and n.datacenter != ep.datacenter:
+            out.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    code="NODE_WRONG_DC",
+                    summary=f"{ep.name} is in datacenter {n.datacenter} for gossip, "
+                    f"in {ep.datacenter} for the inventory/discovery",
+                    src_cluster=ep.cluster,
+                    dst_cluster=ep.cluster,
+                    ports=(),
+                    affected_pairs=1,
+                    hint="fix dc= in its cassandra-rackdc.properties (cass-operator: the "
+                    "datacenter's name) and replace the node; a node cannot change DC in place",
+                    dst_scope=ep.name,
+                )
+            )
+        elif ep.rack and n.rack and n.rack != ep.rack:
+            out.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="NODE_WRONG_RACK",
+                    summary=f"{ep.name} is in rack {n.rack} for gossip, in {ep.rack} "
+                    "for the inventory/discovery",
+                    src_cluster=ep.cluster,
+                    dst_cluster=ep.cluster,
+                    ports=(),
+                    affected_pairs=1,
+                    hint="fix rack= in its cassandra-rackdc.properties or the inventory",
+                    dst_scope=ep.name,
+                )
+            )
+    if unknown:
+        dcs = sorted(
+            {n.datacenter for n in unknown if n.datacenter and n.datacenter not in known_dcs}
+        )
+        what = f"; datacenters unknown to it: {', '.join(dcs)}" if dcs else ""
+        out.append(
+            Finding(
+                severity=Severity.WARNING,
+                code="TOPOLOGY_UNKNOWN_NODES",
+                summary=f"gossip knows {_group_text([_label(n) for n in unknown], 'nodes')}, "
+                f"which the inventory/discovery does not{what}",
+                src_cluster="*",
+                dst_cluster="*",
+                ports=(),
+                affected_pairs=len(unknown),
+                hint="add them (and their context) to the run, or remove stale nodes from "
+                "the ring (nodetool removenode HOST_ID)",
+            )
+        )
+    seen = set(nodes)
+    if seen:
+        missing = sorted(ep.name for a, ep in known.items() if a not in seen)
+        if missing:
+            out.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="TOPOLOGY_MISSING_NODES",
+                    summary=f"{_group_text(missing, 'pods')} not in any node's gossip view",
+                    src_cluster="*",
+                    dst_cluster="*",
+                    ports=(),
+                    affected_pairs=len(missing),
+                    hint="the pod never joined this cluster: check its seeds and cluster_name, "
+                    "and that it reaches a seed on 7000",
+                    dst_scope=", ".join(missing),
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------- logs
+
+
+def _tls(
+    obs: list[Observation], by_address: dict[str, Endpoint], endpoint_of_observer: ObserverEndpoint
+) -> list[Finding]:
+    """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself)."""
+    suspects: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    for o in obs:
+        me = endpoint_of_observer(o)
+        for s in o.logs or ():
+            if s.signature is Signature.TLS_HANDSHAKE and s.peer:
+                suspects[s.peer][o.observer] = (s.count, s.detail)
+            elif s.signature is Signature.TLS_DISABLED_HERE:
+                key = o.observer_address or (me.address if me else o.observer)
+                suspects[key][f"{o.observer} itself"] = (s.count, s.detail)
+        for listener in o.listeners:
+            if listener.port == STORAGE_PORT and listener.encryption.startswith("unencrypted"):
+                key = o.observer_address or listener.address
+                suspects[key][f"{o.observer} itself"] = (
+                    1,
+                    f"listens unencrypted on {STORAGE_PORT}",
+                )
+    out = []
+    for peer, seen in sorted(suspects.items()):
+        ep = by_address.get(peer)
+        name = ep.name if ep else peer
+        details = sorted({d for _, d in seen.values() if d})
+        plaintext = any(
+            "not an SSL/TLS record" in d or "disabled" in d or "unencrypted" in d for d in details
+        )
+        why = (
+            "it speaks plaintext to peers that require TLS (internode_encryption none on it, "
+            "all on them)"
+            if plaintext
+            else "certificates or protocols do not match"
+        )
+        total = sum(c for c, _ in seen.values())
+        reasons = "; ".join(details) or "no reason logged"
+        out.append(
+            Finding(
+                severity=Severity.ERROR,
+                code="INTERNODE_TLS_MISMATCH",
+                summary=f"{name}: {total} internode TLS handshake failures seen by "
+                f"{_group_text(list(seen), 'nodes')} ({reasons}): {why}",
+                src_cluster=ep.cluster if ep else "*",
+                dst_cluster=ep.cluster if ep else "*",
+                ports=(STORAGE_PORT,),
+                affected_pairs=len(seen),
+                hint="give every node the same server_encryption_options "
+                "(internode_encryption, keystore/truststore from one CA, require_client_auth); "
+                "mixed settings only work with optional: true during a migration",
+                dst_scope=name,
+                location=f"{name}'s server_encryption_options",
+            )
+        )
+    return out
+
+
+def _connect_logs(
+    obs: list[Observation],
+    by_address: dict[str, Endpoint],
+    endpoint_of_observer: ObserverEndpoint,
+    network: _Network,
+) -> list[Finding]:
+    groups: dict[tuple[str, str], list[tuple[str, str, int]]] = defaultdict(list)
+    causes: dict[str, Finding] = {}
+    for o in obs:
+        me = endpoint_of_observer(o)
+        for s in o.logs or ():
+            if not s.signature.connect or not s.peer:
+                continue
+            peer = by_address.get(s.peer)
+            key = "unknown"
+            if me is not None and peer is not None:
+                cause = network.explain(me, peer)
+                if cause is not None:
+                    key = _finding_key(cause)
+                    causes[key] = cause
+                elif network.fine(me, peer):
+                    key = "fine"
+            groups[(key, s.signature.value)].append(
+                (o.observer, peer.name if peer else s.peer, s.count)
+            )
+    out = []
+    for (key, sig), members in sorted(groups.items()):
+        count = sum(c for _, _, c in members)
+        what = sig.replace("connect_", "connect ").replace("_", " ")
+        head = (
+            f"{count} internode {what} logged by {_group_text([m[0] for m in members], 'nodes')} "
+            f"towards {_group_text([m[1] for m in members], 'peers')}"
+        )
+        if key in causes:
+            tail, severity = f": explained by {causes[key].code}", Severity.WARNING
+        elif key == "fine":
+            tail, severity = (
+                ", though the network connects now (intermittent, or it was fixed)",
+                Severity.INFO,
+            )
+        else:
+            tail, severity = "", Severity.WARNING
+        out.append(
+            Finding(
+                severity=severity,
+                code="LOG_INTERNODE_CONNECT_ERRORS",
+                summary=head + tail,
+                src_cluster="*",
+                dst_cluster="*",
+                ports=(STORAGE_PORT,),
+                affected_pairs=len(members),
+                hint="Cassandra could not open internode connections: see the network findings "
+                "for the same pairs",
+                location=f"network: {key}" if key in causes else "",
+            )
+        )
+    return out
+
+
+def _no_seeds(obs: list[Observation]) -> list[Finding]:
+    out = []
+    for o in obs:
+        for s in o.logs or ():
+            if s.signature is Signature.UNABLE_TO_GOSSIP:
+                out.append(
+                    Finding(
+                        severity=Severity.ERROR,
+                        code="UNABLE_TO_GOSSIP",
+                        summary=f"{o.observer} could not gossip with any seed at start-up "
+                        f"({s.count}x, last {s.last or 'unknown'}) and stopped",
+                        src_cluster="*",
+                        dst_cluster="*",
+                        ports=(STORAGE_PORT,),
+                        affected_pairs=1,
+                        hint="it reaches no seed on 7000: check the seeds list, the firewall "
+                        "towards the seeds, and that its TLS settings match theirs",
+                        src_scope=o.observer,
+                    )
+                )
+    return out
+
+
+# ---------------------------------------------------------------- 7001
+
+
+def _legacy_port(
+    obs: list[Observation], topology: Topology | None, probes: tuple[ProbeResult, ...]
+) -> tuple[tuple[tuple[str, int], ...], list[Finding]]:
+    """7001 refused on every probe of a 4.0+ node that does not listen on it is normal."""
+    if topology is None:
+        return (), []
+    release: dict[str, str] = {}
+    listens_7001: set[str] = set()
+    for o in obs:
+        for g in o.gossip or ():
+            if g.release_version:
+                release[g.address] = g.release_version
+        if o.description is not None:
+            for v in o.description.database_versions:
+                for a in v.addresses:
+                    release.setdefault(a, v.version)
+        for listener in o.listeners:
+            if listener.port == SSL_STORAGE_PORT:
+                listens_7001.add(listener.address)
+    by_dst: dict[str, list[Outcome]] = defaultdict(list)
+    for p in probes:
+        if p.port == SSL_STORAGE_PORT:
+            by_dst[p.dst].append(p.outcome)
+    closed = []
+    for ep in topology.endpoints:
+        seen = by_dst.get(ep.name, [])
+        version = _LEGACY_FREE.match(release.get(ep.address, ""))
+        if (
+            seen
+            and all(o is Outcome.REFUSED for o in seen)
+            and version is not None
+            and int(version.group(1)) >= 4
+            and ep.address not in listens_7001
+        ):
+            closed.append((ep.name, SSL_STORAGE_PORT))
+    if not closed:
+        return (), []
+    versions = sorted({release[topology.endpoint(n).address] for n, _ in closed})
+    return tuple(closed), [
+        Finding(
+            severity=Severity.INFO,
+            code="LEGACY_SSL_PORT_UNUSED",
+            summary=f"7001 refused on {_group_text([n for n, _ in closed], 'nodes')}: normal, "
+            f"Cassandra {', '.join(versions)} listens on 7001 only with "
+            "legacy_ssl_storage_port_enabled; the refusals prove the firewall lets 7001 through",
+            src_cluster="*",
+            dst_cluster="*",
+            ports=(SSL_STORAGE_PORT,),
+            affected_pairs=len(closed),
+            hint="nothing to do; keep 7001 open where nodes still use the legacy SSL port "
+            "(upgrades from 3.x)",
+            dst_scope=", ".join(n for n, _ in closed),
+        )
+    ]

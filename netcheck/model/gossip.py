@@ -1,0 +1,173 @@
+"""What Cassandra says about itself: nodetool outputs and log signatures, as one observer saw them.
+
+An observer is a node (live collection: the pod nodetool ran in) or a saved file (offline
+analysis). Each node forms its own up/down view of every other; comparing views is the point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from netcheck.model.findings import Finding
+
+# nodetool status: Status U/D + State N(ormal) L(eaving) J(oining) M(oving); DSE adds S(topped)
+UP_STATES = frozenset({"UN", "UL", "UJ", "UM", "US"})
+DOWN_STATES = frozenset({"DN", "DL", "DJ", "DM", "DS"})
+# the internode ports of Cassandra 4.0+: 7000 always, 7001 only with the legacy SSL port on
+STORAGE_PORT = 7000
+SSL_STORAGE_PORT = 7001
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusRow:
+    """One row of `nodetool status` (or DSE's `dsetool status`)."""
+
+    address: str
+    state: str  # as printed: UN, DN, UJ, ...
+    datacenter: str
+    rack: str = ""
+    host_id: str = ""
+    load: str = ""
+    owns: str = ""
+    port: int | None = None  # with -pp
+    hostname: str = ""  # with -r, when the address column held a name
+
+    @property
+    def up(self) -> bool:
+        return self.state in UP_STATES
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaVersion:
+    version: str  # a schema UUID, or UNREACHABLE
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatacenterCount:
+    datacenter: str
+    nodes: int
+    down: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterDescription:
+    """`nodetool describecluster`: the pre-4.0 block, plus the 4.0+ stats when present."""
+
+    name: str = ""
+    snitch: str = ""
+    schema_versions: tuple[SchemaVersion, ...] = ()
+    unreachable: tuple[str, ...] = ()
+    live: int | None = None
+    unreachable_count: int | None = None
+    datacenters: tuple[DatacenterCount, ...] = ()
+    database_versions: tuple[SchemaVersion, ...] = ()
+
+    @property
+    def agreed_versions(self) -> tuple[SchemaVersion, ...]:
+        return tuple(v for v in self.schema_versions if v.version != "UNREACHABLE")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GossipEndpoint:
+    """One endpoint of `nodetool gossipinfo`."""
+
+    address: str
+    status: str = ""  # NORMAL, LEAVING, LEFT, shutdown, hibernate, BOOT... (value before ',')
+    datacenter: str = ""
+    rack: str = ""
+    host_id: str = ""
+    schema: str = ""
+    release_version: str = ""
+    generation: int | None = None
+    heartbeat: int | None = None
+
+
+class Signature(StrEnum):
+    """Internode trouble a Cassandra log shows, counted per peer."""
+
+    CONNECT_TIMEOUT = "connect_timeout"  # outbound [no-channel] failed to connect: timed out
+    CONNECT_REFUSED = "connect_refused"
+    NO_ROUTE = "no_route"
+    CONNECT_FAILED = "connect_failed"  # failed to connect, reason not in the log
+    TLS_HANDSHAKE = "tls_handshake"  # a peer's handshake failed here (not TLS, bad cert...)
+    TLS_DISABLED_HERE = "tls_disabled_here"  # this node refused a peer's TLS: it has none
+    MARKED_DOWN = "marked_down"  # gossip: InetAddress PEER is now DOWN
+    UNABLE_TO_GOSSIP = "unable_to_gossip"  # the node could not reach any seed (no peer)
+    CONSISTENCY = "consistency"  # Cannot achieve consistency level (client side, no peer)
+
+    @property
+    def connect(self) -> bool:
+        return self in CONNECT_SIGNATURES
+
+    @property
+    def tls(self) -> bool:
+        return self in (Signature.TLS_HANDSHAKE, Signature.TLS_DISABLED_HERE)
+
+
+CONNECT_SIGNATURES = frozenset(
+    {
+        Signature.CONNECT_TIMEOUT,
+        Signature.CONNECT_REFUSED,
+        Signature.NO_ROUTE,
+        Signature.CONNECT_FAILED,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogSignature:
+    signature: Signature
+    peer: str  # the peer's address, "" for node-level signatures
+    count: int
+    first: str = ""  # timestamps as logged
+    last: str = ""
+    detail: str = ""  # one sample reason, e.g. "not an SSL/TLS record"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listener:
+    """`Listening on address: (...:7000), nic: eth0, encryption: ...` at start-up."""
+
+    address: str
+    port: int
+    encryption: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """Everything one observer's outputs said. None: that output was not given."""
+
+    observer: str
+    observer_address: str = ""
+    status: tuple[StatusRow, ...] | None = None
+    description: ClusterDescription | None = None
+    gossip: tuple[GossipEndpoint, ...] | None = None
+    logs: tuple[LogSignature, ...] | None = None
+    listeners: tuple[Listener, ...] = ()
+    warnings: tuple[str, ...] = ()  # lines that could not be read, one line each
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSummary:
+    """One node as the views saw it; `state` is what most views printed (DN on a tie)."""
+
+    address: str
+    datacenter: str
+    rack: str
+    state: str
+    views: tuple[str, ...]  # observers whose output listed it
+    states: tuple[tuple[str, str], ...]  # (observer, state as printed)
+    name: str = ""  # the inventory / discovery endpoint at that address
+
+
+@dataclass(frozen=True, kw_only=True)
+class GossipAnalysis:
+    """The Cassandra layer of a run, or of `netcheck gossip analyze`."""
+
+    nodes: tuple[NodeSummary, ...]
+    findings: tuple[Finding, ...]
+    warnings: tuple[str, ...]
+    # (endpoint, port) closed by design: 7001 on 4.0+ nodes without the legacy SSL port
+    expected_closed: tuple[tuple[str, int], ...] = ()

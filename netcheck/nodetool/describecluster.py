@@ -1,0 +1,85 @@
+"""`nodetool describecluster`: the pre-4.0 block (name, snitch, schema versions with
+UNREACHABLE) and the 4.0+ additions (stats for all nodes, per-DC counts, database versions)."""
+
+from __future__ import annotations
+
+import re
+
+from netcheck.model.gossip import ClusterDescription, DatacenterCount, SchemaVersion
+from netcheck.nodetool.common import UUID, address_list, clean
+
+_KEY = re.compile(r"^\s*(Name|Snitch|Live|Unreachable):\s*(.*?)\s*$")
+_VERSION_LINE = re.compile(r"^\s*(\S+?):\s*(\[.*)$")
+_DC = re.compile(r"^\s*(\S+)\s+#Nodes:\s*(\d+)\s+#Down:\s*(\d+)")
+_SECTION = re.compile(
+    r"^\s*(Cluster Information|Schema versions|Stats for all nodes|Data Centers|"
+    r"Database versions|Keyspaces):\s*$"
+)
+_IGNORED = re.compile(
+    r"^\s*(DynamicEndPointSnitch|Partitioner|Joining|Moving|Leaving):|^\s*\S+ -> Replication"
+)
+
+
+def parse_describecluster(
+    text: str, where: str = "describecluster", offset: int = 0
+) -> tuple[ClusterDescription, list[str]]:
+    warnings: list[str] = []
+    section = ""
+    fields: dict[str, str] = {}
+    schemas: list[SchemaVersion] = []
+    databases: list[SchemaVersion] = []
+    dcs: list[DatacenterCount] = []
+    for n, line in enumerate(clean(text), 1 + offset):
+        if not line.strip():
+            continue
+        head = _SECTION.match(line)
+        if head:
+            section = head.group(1)
+            continue
+        if _IGNORED.match(line):
+            continue
+        version = _VERSION_LINE.match(line)
+        if version and section in ("Schema versions", "Database versions"):
+            name = version.group(1)
+            addresses, complete = address_list(version.group(2))
+            if not complete:
+                warnings.append(f"{where} line {n}: truncated address list: {line.strip()[:80]}")
+            target = schemas if section == "Schema versions" else databases
+            if section == "Schema versions" and name != "UNREACHABLE" and not UUID.fullmatch(name):
+                warnings.append(f"{where} line {n}: not a schema version: {line.strip()[:80]}")
+                continue
+            target.append(SchemaVersion(version=name, addresses=addresses))
+            continue
+        dc = _DC.match(line)
+        if dc:
+            dcs.append(
+                DatacenterCount(
+                    datacenter=dc.group(1), nodes=int(dc.group(2)), down=int(dc.group(3))
+                )
+            )
+            continue
+        key = _KEY.match(line)
+        if key:
+            fields[key.group(1)] = key.group(2)
+            continue
+        if section == "Keyspaces":
+            continue
+        warnings.append(f"{where} line {n}: not understood: {line.strip()[:80]}")
+    unreachable = tuple(a for v in schemas if v.version == "UNREACHABLE" for a in v.addresses)
+    return (
+        ClusterDescription(
+            name=fields.get("Name", ""),
+            snitch=fields.get("Snitch", ""),
+            schema_versions=tuple(schemas),
+            unreachable=unreachable,
+            live=_int(fields.get("Live")),
+            unreachable_count=_int(fields.get("Unreachable")),
+            datacenters=tuple(dcs),
+            database_versions=tuple(databases),
+        ),
+        warnings,
+    )
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None

@@ -1,0 +1,93 @@
+"""Saved outputs as users paste them into tickets: one file per node, or several command
+outputs in one file, with shell prompts, comments and cut lines around them.
+
+A command line (`$ nodetool status`, `kubectl exec POD -- nodetool -pp status`, a prompt
+`cassandra@POD:/$ nodetool gossipinfo`) starts a section and may name the node it ran on;
+otherwise a section starts where an output's own first line is recognised.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from netcheck.model.gossip import Observation
+from netcheck.nodetool.common import clean
+from netcheck.nodetool.logs import is_log_line
+from netcheck.nodetool.observe import Output, observe
+
+KINDS = ("status", "describecluster", "gossipinfo", "logs")
+_COMMAND = re.compile(
+    r"\bnodetool\b(?:\s+-{1,2}[\w-]+(?:[ =](?!status|describecluster|gossipinfo)\S+)?)*"
+    r"\s+(status|describecluster|gossipinfo)\b"
+)
+_POD_IN_KUBECTL = re.compile(r"kubectl\s.*?\bexec\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)")
+_POD_IN_PROMPT = re.compile(r"^\s*(?:\[)?[\w.-]+@([\w.-]+)[:\s]")
+_LOGS_COMMAND = re.compile(
+    r"kubectl\s.*\blogs\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)|\bsystem\.log\b"
+)
+_PROMPT = re.compile(r"^\s*(?:[\w.-]+@[\w.-]+\S*\s*)?[$>]\s+\S|^\s*[\w.-]+@[\w.-]+:\S*#\s+\S")
+_STARTS = (
+    (re.compile(r"^\s*(Datacenter|DC):\s*\S+"), "status"),
+    (re.compile(r"^\s*Cluster Information:\s*$"), "describecluster"),
+    (re.compile(r"^/[0-9A-Fa-f.:\[\]]+\s*$"), "gossipinfo"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    kind: str
+    node: str  # the pod or host the command names, "" when it does not say
+    text: str
+    line: int  # where it starts in the file
+
+
+def sections(text: str) -> list[Section]:
+    out: list[Section] = []
+    kind, node, start = "", "", 0
+    body: list[str] = []
+
+    def close() -> None:
+        if kind and any(b.strip() for b in body):
+            out.append(Section(kind=kind, node=node, text="\n".join(body) + "\n", line=start))
+
+    for n, line in enumerate(clean(text), 1):
+        command = _COMMAND.search(line)
+        logs_command = _LOGS_COMMAND.search(line) if not command else None
+        if command or logs_command:
+            close()
+            kind = command.group(1) if command else "logs"
+            named = _POD_IN_KUBECTL.search(line) or _POD_IN_PROMPT.search(line)
+            if logs_command and logs_command.group(1):
+                node = logs_command.group(1)
+            else:
+                node = named.group(1) if named else ""
+            start, body = n, []
+            continue
+        if _PROMPT.match(line):
+            close()  # another command: its output is not ours until something is recognised
+            kind, body = "", []
+            continue
+        if line.lstrip().startswith("#"):
+            continue  # a comment in the paste
+        started = (
+            "logs" if is_log_line(line) else next((k for p, k in _STARTS if p.match(line)), "")
+        )
+        if started and started != kind:
+            close()  # an output without its command line: same node as the paste around it
+            kind, start, body = started, n, []
+        if kind:
+            body.append(line)
+    close()
+    return out
+
+
+def observations(text: str, source: str) -> list[Observation]:
+    """One observation per node the file speaks for (the file itself when it names none)."""
+    by_node: dict[str, list[Output]] = {}
+    for s in sections(text):
+        observer = f"{source}:{s.node}" if s.node else source
+        by_node.setdefault(observer, []).append(
+            Output(kind=s.kind, text=s.text, where=source, offset=s.line)
+        )
+    return [observe(observer, outputs) for observer, outputs in by_node.items()]
