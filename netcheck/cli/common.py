@@ -18,7 +18,7 @@ from netcheck.cassandra.collect import Collected as CassandraCollected
 from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
-from netcheck.diagnosis.gossip import analyze, merge
+from netcheck.diagnosis.gossip import analyze, expected_closed, merge
 from netcheck.model.findings import Finding
 from netcheck.model.probe import ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
@@ -164,9 +164,13 @@ def report_of(
         click.echo(f"netcheck: {problem.message}", err=True)
     for line in probed.later_problems:
         click.echo(f"netcheck: {line}", err=True)
+    closed: set[tuple[str, int]] = set()
+    if cassandra is not None:
+        closed = set(expected_closed(cassandra.observations, topology, probed.results))
     findings = diagnose(
         topology,
-        probed.results,
+        # refusals by design (7001 on Cassandra 4.0+) are said once by the Cassandra layer
+        tuple(p for p in probed.results if (p.dst, p.port) not in closed),
         tuple((p.endpoint, p.message) for p in probed.problems),
         probed.evidence,
         probed.raw_skipped,

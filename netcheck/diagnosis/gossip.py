@@ -43,11 +43,16 @@ class _Network:
 
     findings: tuple[Finding, ...]
     outcome: dict[tuple[str, str, int], Outcome]
+    expected_closed: frozenset[tuple[str, int]] = frozenset()
 
     def explain(self, a: Endpoint, b: Endpoint) -> Finding | None:
-        """The highest-ranked network finding covering a<->b on an internode port."""
+        """The highest-ranked network finding covering a<->b on an internode port the two
+        use: 7000, and 7001 only where it is not closed by design."""
+        used = {STORAGE_PORT}
+        if not {(a.name, SSL_STORAGE_PORT), (b.name, SSL_STORAGE_PORT)} & self.expected_closed:
+            used.add(SSL_STORAGE_PORT)
         for f in self.findings:
-            if f.severity is Severity.INFO or not set(f.ports) & set(INTERNODE_PORTS):
+            if f.severity is Severity.INFO or not set(f.ports) & used:
                 continue
             if (in_scope(f.src_scope, a) and in_scope(f.dst_scope, b)) or (
                 in_scope(f.src_scope, b) and in_scope(f.dst_scope, a)
@@ -74,9 +79,11 @@ def analyze(
     obs = list(observations)
     by_address = {ep.address: ep for ep in topology.endpoints} if topology else {}
     by_name = {ep.name: ep for ep in topology.endpoints} if topology else {}
+    expected_closed, legacy = _legacy_port(obs, topology, probes)
     network = _Network(
         findings=network_findings,
         outcome={(p.src, p.dst, p.port): p.outcome for p in probes},
+        expected_closed=frozenset(expected_closed),
     )
 
     def endpoint_of_observer(o: Observation) -> Endpoint | None:
@@ -84,15 +91,15 @@ def analyze(
 
     nodes = _nodes(obs, by_address)
     findings: list[Finding] = []
-    findings += _down(obs, nodes, by_address, endpoint_of_observer, network)
-    findings += _diverging(nodes)
+    down, explained = _down(obs, nodes, by_address, endpoint_of_observer, network)
+    findings += down
+    findings += _diverging(nodes, explained)
     findings += _not_normal(nodes)
     findings += _schema(obs)
     findings += _topology(nodes, topology)
     findings += _tls(obs, by_address, endpoint_of_observer)
     findings += _connect_logs(obs, by_address, endpoint_of_observer, network)
     findings += _no_seeds(obs)
-    expected_closed, legacy = _legacy_port(obs, topology, probes)
     findings += legacy
     warnings = tuple(w for o in obs for w in o.warnings)
     return GossipAnalysis(
@@ -231,10 +238,12 @@ def _down(
     by_address: dict[str, Endpoint],
     endpoint_of_observer: ObserverEndpoint,
     network: _Network,
-) -> list[Finding]:
-    """Every (observer, node) DN, grouped by what explains it."""
+) -> tuple[list[Finding], set[tuple[str, str]]]:
+    """Every (observer, node) DN, grouped by what explains it; and the (observer, address)
+    pairs a network finding explains."""
     groups: dict[tuple[str, str, str], list[tuple[str, NodeSummary]]] = defaultdict(list)
     causes: dict[str, Finding] = {}
+    explained: set[tuple[str, str]] = set()
     for n in nodes.values():
         for observer, state in n.states:
             if state not in DOWN_STATES:
@@ -252,6 +261,8 @@ def _down(
                     key = "fine"
                 elif fine is False:
                     key = "failing"
+            if key in causes:
+                explained.add((observer, n.address))
             observer_dc = a.datacenter if a else ""
             groups[(key, observer_dc, n.datacenter)].append((observer, n))
     out = []
@@ -317,13 +328,17 @@ def _down(
                     dst_scope=targets,
                 )
             )
-    return out
+    return out, explained
 
 
-def _diverging(nodes: dict[str, NodeSummary]) -> list[Finding]:
+def _diverging(nodes: dict[str, NodeSummary], explained: set[tuple[str, str]]) -> list[Finding]:
+    """A sees B down while C sees B up, unless a network finding explains every down view
+    (then it is that finding's partition, said once there)."""
     out = []
     for n in nodes.values():
         down = [o for o, s in n.states if s in DOWN_STATES]
+        if all((o, n.address) in explained for o in down):
+            continue
         up = [o for o, s in n.states if s not in DOWN_STATES]
         if down and up:
             out.append(
@@ -570,7 +585,7 @@ def _connect_logs(
         count = sum(c for _, _, c in members)
         what = sig.replace("connect_", "connect ").replace("_", " ")
         head = (
-            f"{count} internode {what} logged by {_group_text([m[0] for m in members], 'nodes')} "
+            f"{count}x internode {what} logged by {_group_text([m[0] for m in members], 'nodes')} "
             f"towards {_group_text([m[1] for m in members], 'peers')}"
         )
         if key in causes:
@@ -625,6 +640,13 @@ def _no_seeds(obs: list[Observation]) -> list[Finding]:
 # ---------------------------------------------------------------- 7001
 
 
+def expected_closed(
+    observations: Iterable[Observation], topology: Topology, probes: tuple[ProbeResult, ...]
+) -> tuple[tuple[str, int], ...]:
+    """(endpoint, port) where refused is normal, for the network diagnosis to leave out."""
+    return _legacy_port(list(observations), topology, probes)[0]
+
+
 def _legacy_port(
     obs: list[Observation], topology: Topology | None, probes: tuple[ProbeResult, ...]
 ) -> tuple[tuple[tuple[str, int], ...], list[Finding]]:
@@ -669,7 +691,7 @@ def _legacy_port(
             code="LEGACY_SSL_PORT_UNUSED",
             summary=f"7001 refused on {_group_text([n for n, _ in closed], 'nodes')}: normal, "
             f"Cassandra {', '.join(versions)} listens on 7001 only with "
-            "legacy_ssl_storage_port_enabled; the refusals prove the firewall lets 7001 through",
+            "legacy_ssl_storage_port_enabled",
             src_cluster="*",
             dst_cluster="*",
             ports=(SSL_STORAGE_PORT,),

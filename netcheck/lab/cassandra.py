@@ -484,14 +484,21 @@ def stop_node(namespace: str, grace_s: float = 10.0) -> None:
             time.sleep(0.1)
 
 
-def log_tail(path: str, lines: int = 3) -> str:
+def log_tail(path: str) -> str:
+    """Why a node stopped: its last ERROR and the exception under it, or its last line."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+            lines = f.read().splitlines()
     except OSError:
         return "no log yet"
-    errors = [ln for ln in text.splitlines() if ln.startswith(("ERROR", "Exception", "Error"))]
-    return " | ".join((errors or text.splitlines())[-lines:])[:300]
+    errors = [i for i, ln in enumerate(lines) if ln.startswith(("ERROR", "Error", "Exception"))]
+    if not errors:
+        return (lines[-1] if lines else "empty log")[:300]
+    i = errors[-1]
+    text = lines[i].split(" - ", 1)[-1]
+    if i + 1 < len(lines) and not lines[i + 1].startswith(("INFO", "WARN", "ERROR", "\t")):
+        text += f": {lines[i + 1]}"
+    return text[:300]
 
 
 def log_contains(path: str, needle: str) -> bool:

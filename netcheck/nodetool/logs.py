@@ -18,7 +18,10 @@ _OUT_3X = re.compile(r"Cannot handshake version with (/?\S+)")
 _IN_HANDSHAKE = re.compile(r"Failed to properly handshake with peer (/?\S+?)\.? Closing")
 _TLS_OFF_HERE = re.compile(r"Rejected incoming TLS connection before negotiating from (/?\S+?) to")
 _DOWN = re.compile(r"InetAddress (/?\S+?) is now DOWN")
-_NO_PEERS = re.compile(r"Unable to gossip with any peers")
+# fatal at start-up (the exception under "Exception encountered during startup"); seeds log
+# it at INFO "but continuing anyway", which is normal
+_NO_PEERS = re.compile(r"Unable to gossip with any peers(?! but continuing)")
+_STARTUP_FAILED = re.compile(r"Exception encountered during startup")
 _CONSISTENCY = re.compile(r"Cannot achieve consistency level (\w+)")
 _LISTEN = re.compile(r"Listening on address: \((/?[^)]+)\), nic: \S+, encryption: (.+?)\s*$")
 _REASONS = (
@@ -29,7 +32,8 @@ _REASONS = (
 )
 _DETAIL = re.compile(
     r"(not an SSL/TLS record|certificate_unknown|unable to find valid certification path"
-    r"|PKIX path \w+ failed|bad_certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|No subject alternative names?[^.]*|"
+    r"|PKIX path \w+ failed|bad_certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|"
+    r"No subject alternative names?[^.]*|"
     r"Received fatal alert: \w+|handshake_failure|connection timed out|Connection refused|"
     r"No route to host|TLS is explicitly disabled by configuration)",
     re.I,
@@ -118,7 +122,9 @@ def parse_log(text: str) -> LogReading:
         if m:
             add(Signature.MARKED_DOWN, _peer(m.group(1)), when)
             continue
-        if _NO_PEERS.search(line):
+        if _STARTUP_FAILED.search(line) and any(
+            _NO_PEERS.search(after) for after in lines[i + 1 : i + 3]
+        ):
             add(Signature.UNABLE_TO_GOSSIP, "", when)
             continue
         m = _CONSISTENCY.search(line)

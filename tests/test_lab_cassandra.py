@@ -1,0 +1,183 @@
+"""Real Apache Cassandra 5.0 in the lab: healthy, a dropped 7000 between regions, a node
+without internode TLS. Each step checks what a user would: nodetool's view, the logs, and
+netcheck's top finding."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from netcheck.lab import build, cassandra, faults
+from netcheck.lab.spec import spec_from_yaml
+from tests.lab_support import netcheck, require_root, run_json, write_inventory
+
+pytestmark = pytest.mark.lab
+
+SPEC = """
+clusters:
+  - name: CP_EAST
+    short: cp
+    region: east
+    control_plane: true
+    datacenters:
+      - name: dc1
+        racks: [{name: r1, zone: east-a, pods: 1}, {name: r2, zone: east-b, pods: 1}]
+  - name: DP_WEST
+    short: dp
+    region: west
+    datacenters:
+      - name: dc2
+        racks: [{name: r1, zone: west-a, pods: 1}, {name: r2, zone: west-b, pods: 1}]
+"""
+EAST = ("cp-dc1-r1-p0", "cp-dc1-r2-p0")
+WEST = ("dp-dc2-r1-p0", "dp-dc2-r2-p0")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    require_root()
+    state, _ = build.lab_up(spec_from_yaml(SPEC, "test spec"), cassandra=True)
+    inventory = str(tmp_path_factory.mktemp("cassandra") / "inventory.yaml")
+    write_inventory(inventory)
+    yield state, inventory
+    build.lab_down()
+
+
+def nodetool_status(state: dict, node: str) -> dict[str, str]:
+    """address -> state, as `nodetool status` on node prints it."""
+    proc = subprocess.run(
+        cassandra.nodetool_argv(state, node, ["status"]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return {
+        line.split()[1]: line.split()[0]
+        for line in proc.stdout.splitlines()
+        if line[:2] in ("UN", "DN", "UJ", "UL", "UM", "DL", "DJ", "DM")
+    }
+
+
+def address(state: dict, name: str) -> str:
+    return next(h["address"] for h in state["hosts"] if h["name"] == name)
+
+
+def wait_for(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    pytest.fail(f"{what} within {timeout_s:.0f}s")
+
+
+def since(t0: float) -> str:
+    return str(int(time.monotonic() - t0) + 2)
+
+
+def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
+    state, inventory = lab
+    t0 = time.monotonic()
+    run = run_json(inventory, "--logs-since", since(t0))
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    assert run.report["verdict"] == "pass"
+    nodes = run.report["cassandra"]["nodes"]
+    assert sorted(n["name"] for n in nodes) == sorted(EAST + WEST)
+    for n in nodes:
+        assert n["state"] == "UN"
+        assert sorted(n["views"]) == sorted(EAST + WEST)  # every node's status listed it
+        assert set(n["states"].values()) == {"UN"}
+    assert {(n["name"], n["datacenter"]) for n in nodes} == {
+        *((e, "dc1") for e in EAST),
+        *((w, "dc2") for w in WEST),
+    }
+    codes = [f["code"] for f in run.report["findings"]]
+    # 4.0+ without the legacy port: 7001 refused is normal and said once, not a failure
+    assert "LEGACY_SSL_PORT_UNUSED" in codes
+    assert not [f for f in run.report["findings"] if f["severity"] != "info"]
+    assert sorted(
+        (c["endpoint"], c["port"]) for c in run.report["cassandra"]["expected_closed"]
+    ) == sorted((n, 7001) for n in EAST + WEST)
+
+
+def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
+    state, inventory = lab
+    t0 = time.monotonic()
+    faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7000)
+    try:
+        west = {address(state, w) for w in WEST}
+        wait_for(
+            lambda: all(nodetool_status(state, EAST[0]).get(a) == "DN" for a in west),
+            90,
+            "gossip on the east side did not mark the west DN",
+        )
+        run = run_json(inventory, "--logs-since", since(t0))
+    finally:
+        faults.clear_faults()
+    assert run.code == 1
+    findings = run.report["findings"]
+    top = findings[0]
+    assert top["code"] == "FIREWALL_DROP"
+    assert top["ports"] == [7000]
+    assert {top["src_cluster"], top["dst_cluster"]} == {"CP_EAST", "DP_WEST"}
+    assert "gossip:" in top["summary"]  # it says which gossip views it explains
+    # every east view sees the west down and the reverse; all explained by the drop
+    by_name = {n["name"]: n for n in run.report["cassandra"]["nodes"]}
+    for w in WEST:
+        for e in EAST:
+            assert by_name[w]["states"][e] == "DN"
+            assert by_name[e]["states"][w] == "DN"
+    gossip_down = [f for f in findings if f["code"] == "GOSSIP_DOWN"]
+    assert gossip_down and all("explained by FIREWALL_DROP" in f["summary"] for f in gossip_down)
+    assert sum(f["affected_pairs"] for f in gossip_down) == 8  # 2 east x 2 west, both ways
+    # the logs show the connect timeouts, tied to the same cause
+    logged = [f for f in findings if f["code"] == "LOG_INTERNODE_CONNECT_ERRORS"]
+    assert any(
+        "connect timeout" in f["summary"] and "FIREWALL_DROP" in f["summary"] for f in logged
+    )
+    assert not [f for f in findings if f["code"] == "GOSSIP_DOWN_NETWORK_OK"]
+    # the matrix agrees: 7000 filtered across regions only
+    failing = {k: v for k, v in run.failing().items() if k[2] == 7000}
+    assert set(failing.values()) == {"filtered"}
+    assert {(s[:2], d[:2]) for s, d, _ in failing} == {("cp", "dp"), ("dp", "cp")}
+    # and it heals: gossip marks everyone UP again once the fault is gone
+    cassandra.wait_gossip(state, build.state_dir(), 90)
+
+
+def test_node_without_internode_tls_is_found_by_its_handshake_failures(lab):
+    state, inventory = lab
+    node = WEST[1]
+    t0 = time.monotonic()
+    proc = netcheck("lab", "cassandra", "restart", node, "--internode-encryption", "none")
+    assert proc.returncode == 0, proc.stderr
+    # real Cassandra: its peers refuse its plaintext, it finds no seed and stops
+    assert "Unable to gossip with any peers" in proc.stdout
+    try:
+        run = run_json(inventory, "--logs-since", since(t0))
+    finally:
+        restore = netcheck("lab", "cassandra", "restart", node)
+    assert restore.returncode == 0 and restore.stdout.strip().endswith("started"), restore
+    assert run.code == 1
+    findings = run.report["findings"]
+    top = findings[0]
+    assert top["code"] == "INTERNODE_TLS_MISMATCH"
+    assert top["dst_scope"] == node
+    assert "not an SSL/TLS record" in top["summary"]
+    assert "plaintext" in top["summary"]
+    codes = [f["code"] for f in findings]
+    assert "UNABLE_TO_GOSSIP" in codes
+    # the refused 7000 on it is a consequence, ranked after the cause
+    refused = [
+        f
+        for f in findings
+        if f["dst_scope"] == node
+        and 7000 in f["ports"]
+        and f["code"] in ("PORT_CLOSED", "PORT_REFUSED")
+    ]
+    assert refused and "Cassandra is not running there" in refused[0]["summary"]
+    assert codes.index(refused[0]["code"]) > codes.index("INTERNODE_TLS_MISMATCH")
+    # nodetool could not run on the stopped node: said, not hidden
+    assert any(node in p for p in run.report["problems"])
