@@ -79,7 +79,7 @@ def since(t0: float) -> str:
 
 
 def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
-    state, inventory = lab
+    _, inventory = lab
     t0 = time.monotonic()
     run = run_json(inventory, "--logs-since", since(t0))
     assert run.code == 0, (run.report["findings"], run.stderr)
@@ -148,7 +148,7 @@ def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
 
 
 def test_node_without_internode_tls_is_found_by_its_handshake_failures(lab):
-    state, inventory = lab
+    _, inventory = lab
     node = WEST[1]
     t0 = time.monotonic()
     proc = netcheck("lab", "cassandra", "restart", node, "--internode-encryption", "none")

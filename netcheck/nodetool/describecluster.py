@@ -13,10 +13,11 @@ _VERSION_LINE = re.compile(r"^\s*(\S+?):\s*(\[.*)$")
 _DC = re.compile(r"^\s*(\S+)\s+#Nodes:\s*(\d+)\s+#Down:\s*(\d+)")
 _SECTION = re.compile(
     r"^\s*(Cluster Information|Schema versions|Stats for all nodes|Data Centers|"
-    r"Database versions|Keyspaces):\s*$"
+    r"Database versions|Keyspaces|Effective Dynamic Snitch Scores):\s*$"
 )
 _IGNORED = re.compile(
-    r"^\s*(DynamicEndPointSnitch|Partitioner|Joining|Moving|Leaving):|^\s*\S+ -> Replication"
+    r"^\s*(DynamicEndPointSnitch|Partitioner|Joining|Moving|Leaving|DatabaseVersion):"
+    r"|^\s*\S+ -> Replication"
 )
 
 
@@ -62,7 +63,7 @@ def parse_describecluster(
         if key:
             fields[key.group(1)] = key.group(2)
             continue
-        if section == "Keyspaces":
+        if section in ("Keyspaces", "Effective Dynamic Snitch Scores"):
             continue
         warnings.append(f"{where} line {n}: not understood: {line.strip()[:80]}")
     unreachable = tuple(a for v in schemas if v.version == "UNREACHABLE" for a in v.addresses)

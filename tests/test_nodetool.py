@@ -1,0 +1,332 @@
+"""Parsers of what Cassandra prints, on outputs of the lab's real nodes and of other versions;
+the gossip checks on them; `netcheck gossip analyze`."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from netcheck.diagnosis.gossip import analyze
+from netcheck.lab.exec import recent
+from netcheck.model.gossip import Signature
+from netcheck.nodetool.describecluster import parse_describecluster
+from netcheck.nodetool.gossipinfo import parse_gossipinfo
+from netcheck.nodetool.logs import parse_log
+from netcheck.nodetool.paste import observations, sections
+from netcheck.nodetool.status import parse_status
+from tests.lab_support import netcheck
+
+DATA = Path(__file__).parent / "data" / "nodetool"
+LAB_EAST = ("198.18.1.10", "198.18.2.10")
+LAB_WEST = ("198.18.33.10", "198.18.34.10")
+
+
+def text(name: str) -> str:
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- status
+
+
+def test_status_of_real_cassandra_5_healthy_and_with_7000_dropped():
+    rows, warnings = parse_status(text("c50-lab-cp-dc1-r1-p0-status-healthy.txt"))
+    assert warnings == []
+    assert {(r.address, r.state, r.datacenter, r.rack) for r in rows} == {
+        ("198.18.1.10", "UN", "dc1", "r1"),
+        ("198.18.2.10", "UN", "dc1", "r2"),
+        ("198.18.33.10", "UN", "dc2", "r1"),
+        ("198.18.34.10", "UN", "dc2", "r2"),
+    }
+    assert all(r.load.endswith("KiB") and r.owns.endswith("%") and r.host_id for r in rows)
+    rows, warnings = parse_status(text("c50-lab-cp-dc1-r1-p0-status-drop7000.txt"))
+    assert warnings == []
+    assert {r.address: r.state for r in rows} == {
+        **dict.fromkeys(LAB_EAST, "UN"),
+        **dict.fromkeys(LAB_WEST, "DN"),
+    }
+    # the other side's own view is the mirror image
+    rows, _ = parse_status(text("c50-lab-dp-dc2-r2-p0-status-drop7000.txt"))
+    assert {r.address: r.state for r in rows} == {
+        **dict.fromkeys(LAB_EAST, "DN"),
+        **dict.fromkeys(LAB_WEST, "UN"),
+    }
+
+
+def test_status_with_ports_resolved_names_and_a_keyspace():
+    rows, warnings = parse_status(text("c50-lab-cp-dc1-r1-p0-pp_status-healthy.txt"))
+    assert warnings == []
+    assert {(r.address, r.port) for r in rows} == {(a, 7000) for a in LAB_EAST + LAB_WEST}
+    for name in (
+        "c50-lab-cp-dc1-r1-p0-status_r-healthy.txt",
+        "c50-lab-cp-dc1-r1-p0-status_system_auth-healthy.txt",
+    ):
+        rows, warnings = parse_status(text(name))
+        assert warnings == [] and len(rows) == 4 and all(r.rack in ("r1", "r2") for r in rows)
+
+
+def test_status_of_other_versions():
+    rows, warnings = parse_status(text("c311-status-tokens.txt"))
+    assert warnings == []
+    assert [(r.address, r.state, r.datacenter, r.rack) for r in rows] == [
+        ("10.20.1.11", "UN", "us-east", "1a"),
+        ("10.20.1.12", "DN", "us-east", "1b"),
+        ("10.20.1.13", "UJ", "us-east", "1c"),
+        ("10.30.1.21", "UN", "eu-west", "1a"),
+        ("10.30.1.22", "UL", "eu-west", "1b"),
+    ]
+    assert rows[1].load == "?" and rows[0].load == "1.21GiB"
+    rows, warnings = parse_status(text("c40-status-pp.txt"))
+    assert warnings == []
+    assert [(r.address, r.port, r.state, r.rack) for r in rows] == [
+        ("10.0.0.1", 7000, "UN", "rack1"),
+        ("10.0.0.2", 7000, "DN", "rack2"),
+        ("2001:db8::3", 7000, "UM", "rack3"),
+    ]
+    rows, warnings = parse_status(text("c41-status-single-token.txt"))
+    assert warnings == [] and [(r.address, r.rack, r.owns) for r in rows] == [
+        ("127.0.0.1", "rack1", "100.0%")
+    ]
+    rows, warnings = parse_status(text("c41-status-resolved.txt"))
+    assert warnings == []
+    assert [(r.hostname, r.address, r.state, r.rack) for r in rows] == [
+        (
+            "demo-dc1-r1-sts-0.demo-dc1-all-pods-service.db",
+            "demo-dc1-r1-sts-0.demo-dc1-all-pods-service.db",
+            "UN",
+            "r1",
+        ),
+        ("", "2001:db8::7", "DN", "r2"),
+    ]
+
+
+def test_status_of_dse_dsetool():
+    rows, warnings = parse_status(text("dse68-dsetool-status.txt"))
+    assert warnings == []
+    assert [(r.address, r.state, r.datacenter, r.rack) for r in rows] == [
+        ("10.10.0.5", "UN", "dc1", "rack1"),
+        ("10.10.0.6", "DN", "dc1", "rack2"),
+        ("10.11.0.5", "UN", "dc2", "rack1"),
+    ]
+
+
+def test_status_noise_and_truncation_are_warnings():
+    lines = text("c50-lab-cp-dc1-r1-p0-status-drop7000.txt").splitlines()
+    lines.insert(3, "error: JMX connection closed")
+    lines[-2] = lines[-2][:40]  # a row cut in the middle of its host id
+    rows, warnings = parse_status("\n".join(lines))
+    assert len(rows) == 4  # the cut row is still read: its state and address are there
+    assert any("not a status row: error: JMX" in w for w in warnings)
+    assert any("truncated, rack unknown" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.name for p in DATA.iterdir() if p.suffix in (".txt", ".log")),
+)
+def test_every_parser_survives_any_cut_of_any_fixture(name):
+    """Random truncations and garbage: never an exception, always results or warnings."""
+    source = text(name)
+    rng = random.Random(name)
+    for _ in range(40):
+        cut = source[: rng.randrange(len(source) + 1)]
+        noisy = cut.replace("\n", "\n\x1b[0m\r", rng.randrange(3)) + rng.choice(
+            ["", "\x00\xff garbage ]]] [[[", "UN", "Datacenter:", "/", "  STATUS:"]
+        )
+        parse_status(noisy)
+        parse_describecluster(noisy)
+        parse_gossipinfo(noisy)
+        parse_log(noisy)
+        observations(noisy, name)
+
+
+# ---------------------------------------------------------------- describecluster
+
+
+def test_describecluster_4_0_plus_of_real_cassandra():
+    desc, warnings = parse_describecluster(
+        text("c50-lab-cp-dc1-r1-p0-describecluster-drop7000.txt")
+    )
+    assert warnings == []
+    assert desc.name == "netcheck-lab"
+    assert set(desc.unreachable) == set(LAB_WEST)
+    assert [set(v.addresses) for v in desc.agreed_versions] == [set(LAB_EAST)]
+    assert (desc.live, desc.unreachable_count) == (2, 2)
+    assert [(d.datacenter, d.nodes, d.down) for d in desc.datacenters] == [
+        ("dc1", 2, 0),
+        ("dc2", 2, 2),
+    ]
+    assert [(v.version, len(v.addresses)) for v in desc.database_versions] == [("5.0.8", 4)]
+
+
+def test_describecluster_pre_4_0_and_with_snitch_scores():
+    desc, warnings = parse_describecluster(text("c311-describecluster.txt"))
+    assert warnings == []
+    assert len(desc.agreed_versions) == 2  # schema disagreement
+    assert desc.unreachable == ("10.20.1.12",)
+    assert desc.live is None and desc.datacenters == ()
+    desc, warnings = parse_describecluster(text("c41-describecluster-scores.txt"))
+    assert warnings == [] and desc.live == 3 and len(desc.agreed_versions) == 1
+
+
+# ---------------------------------------------------------------- gossipinfo
+
+
+def test_gossipinfo_of_real_cassandra_and_3_11():
+    eps, warnings = parse_gossipinfo(text("c50-lab-cp-dc1-r1-p0-gossipinfo-healthy.txt"))
+    assert warnings == []
+    assert {e.address for e in eps} == set(LAB_EAST + LAB_WEST)
+    assert {(e.status, e.release_version) for e in eps} == {("NORMAL", "5.0.8")}
+    assert len({e.schema for e in eps}) == 1
+    assert {e.address: (e.datacenter, e.rack) for e in eps}["198.18.34.10"] == ("dc2", "r2")
+    eps, _ = parse_gossipinfo(text("c50-lab-cp-dc1-r1-p0-pp_gossipinfo-healthy.txt"))
+    assert {e.address for e in eps} == set(LAB_EAST + LAB_WEST)  # ports stripped
+    eps, warnings = parse_gossipinfo(text("c311-gossipinfo.txt"))
+    assert warnings == []
+    assert [(e.address, e.status, e.heartbeat) for e in eps] == [
+        ("10.20.1.11", "NORMAL", 12345),
+        ("10.20.1.12", "shutdown", 99),
+        ("10.30.1.22", "LEAVING", 4455),
+    ]
+
+
+# ---------------------------------------------------------------- logs
+
+
+def test_log_of_a_node_whose_peers_are_dropped():
+    reading = parse_log(text("c50-lab-cp-dc1-r1-p0-system-drop7000.log"))
+    by = {(s.signature, s.peer): s for s in reading.signatures}
+    timeout = by[(Signature.CONNECT_TIMEOUT, "198.18.33.10")]
+    assert timeout.count >= 1 and timeout.detail == "connection timed out"
+    assert (Signature.MARKED_DOWN, "198.18.33.10") in by
+
+
+def test_log_of_a_node_whose_peer_has_no_tls():
+    reading = parse_log(text("c50-lab-cp-dc1-r1-p0-system-notls-peer.log"))
+    tls = [s for s in reading.signatures if s.signature is Signature.TLS_HANDSHAKE]
+    assert [(s.peer, s.detail) for s in tls] == [("198.18.34.10", "not an SSL/TLS record")]
+    assert tls[0].count == text("c50-lab-cp-dc1-r1-p0-system-notls-peer.log").count(
+        "Failed to properly handshake with peer /198.18.34.10"
+    )
+
+
+def test_log_startup_failure_and_seed_notice():
+    log = (
+        "INFO  [main] 2026-11-24 11:06:37,555 StorageService.java:880 - Unable to gossip with "
+        "any peers but continuing anyway since node is in its own seed list\n"
+        "INFO  [main] 2026-11-24 10:46:04,170 InboundConnectionInitiator.java:164 - Listening on"
+        " address: (/198.18.34.10:7000), nic: eth0, encryption: unencrypted\n"
+        "ERROR [main] 2026-11-24 11:07:00,535 CassandraDaemon.java:887 - Exception encountered "
+        "during startup\n"
+        "java.lang.RuntimeException: Unable to gossip with any peers\n"
+        "\tat org.apache.cassandra.gms.Gossiper.doShadowRound(Gossiper.java:2098)\n"
+    )
+    reading = parse_log(log)
+    assert [(s.signature, s.count) for s in reading.signatures] == [(Signature.UNABLE_TO_GOSSIP, 1)]
+    assert [(x.address, x.port, x.encryption) for x in reading.listeners] == [
+        ("198.18.34.10", 7000, "unencrypted")
+    ]
+
+
+def test_recent_log_lines_keep_their_stack_traces():
+    now = datetime.datetime(2026, 11, 24, 11, 0, 0)
+    log = (
+        "INFO  [x] 2026-11-24 10:50:00,000 A.java:1 - old\n\tat old.trace\n"
+        "INFO  [x] 2026-11-24 10:59:30,000 A.java:1 - new\n\tat new.trace\n"
+    )
+    assert (
+        recent(log, 60, now) == "INFO  [x] 2026-11-24 10:59:30,000 A.java:1 - new\n\tat new.trace\n"
+    )
+
+
+# ---------------------------------------------------------------- pastes and offline analysis
+
+
+def test_ticket_paste_splits_by_command_and_node():
+    found = sections(text("ticket-paste.txt"))
+    assert [(s.kind, s.node) for s in found] == [
+        ("status", "demo-dc1-r1-sts-0"),
+        ("describecluster", "demo-dc2-r1-sts-0"),
+    ]
+    obs = observations(text("ticket-paste.txt"), "ticket.txt")
+    assert [o.observer for o in obs] == [
+        "ticket.txt:demo-dc1-r1-sts-0",
+        "ticket.txt:demo-dc2-r1-sts-0",
+    ]
+    warnings = [w for o in obs for w in o.warnings]
+    assert any("line 18" in w and "truncated" in w for w in warnings)  # line in the file
+    assert any("line 27" in w and "truncated address list" in w for w in warnings)
+
+
+def test_offline_analysis_of_both_sides_of_the_dropped_7000():
+    obs = observations(text("c50-lab-cp-dc1-r1-p0-status-drop7000.txt"), "east.txt")
+    obs += observations(text("c50-lab-dp-dc2-r2-p0-status-drop7000.txt"), "west.txt")
+    obs += observations(text("c50-lab-cp-dc1-r1-p0-describecluster-drop7000.txt"), "east-dc.txt")
+    analysis = analyze(obs)
+    states = {n.address: dict(n.states) for n in analysis.nodes}
+    assert states["198.18.33.10"]["east.txt"] == "DN"
+    assert states["198.18.33.10"]["west.txt"] == "UN"
+    assert states["198.18.1.10"]["west.txt"] == "DN"
+    codes = [f.code for f in analysis.findings]
+    assert codes.count("GOSSIP_DOWN") >= 2
+    assert "GOSSIP_VIEWS_DIVERGE" in codes  # offline nothing explains the partition
+    assert "SCHEMA_DISAGREEMENT" not in codes
+
+
+def test_offline_analysis_of_3_11_outputs():
+    obs = observations(text("c311-status-tokens.txt"), "a.txt")
+    obs += observations(text("c311-describecluster.txt"), "b.txt")
+    obs += observations(text("c311-gossipinfo.txt"), "c.txt")
+    codes = {f.code: f for f in analyze(obs).findings}
+    assert "86afa796" in codes["SCHEMA_DISAGREEMENT"].summary
+    assert (
+        "joining" in codes["NODE_NOT_NORMAL"].summary
+        or "leaving" in codes["NODE_NOT_NORMAL"].summary
+    )
+    assert "GOSSIP_DOWN" in codes
+
+
+def test_gossip_analyze_cli_json(tmp_path):
+    east = DATA / "c50-lab-cp-dc1-r1-p0-status-drop7000.txt"
+    west = DATA / "c50-lab-dp-dc2-r2-p0-status-drop7000.txt"
+    ticket = DATA / "ticket-paste.txt"
+    proc = netcheck("gossip", "analyze", str(east), str(west), str(ticket), "-o", "json")
+    assert proc.returncode == 1, proc.stderr  # DN nodes are errors
+    doc = json.loads(proc.stdout)
+    node = next(n for n in doc["nodes"] if n["address"] == "198.18.33.10")
+    assert node["datacenter"] == "dc2" and node["rack"] == "r1"
+    assert node["state"] == "DN"
+    assert sorted(node["views"]) == sorted(
+        [str(east), str(west), f"{ticket}:demo-dc1-r1-sts-0", f"{ticket}:demo-dc2-r1-sts-0"]
+    )
+    assert {f["code"] for f in doc["findings"]} >= {"GOSSIP_DOWN", "GOSSIP_VIEWS_DIVERGE"}
+    first = doc["findings"][0]
+    assert set(first) >= {"severity", "code", "summary", "hint", "src_scope", "dst_scope", "ports"}
+    assert any("truncated" in w for w in doc["warnings"])
+    text_out = netcheck("gossip", "analyze", str(east))
+    assert "GOSSIP_DOWN" in text_out.stdout and "198.18.33.10" in text_out.stdout
+
+
+def test_gossip_analyze_healthy_passes(tmp_path):
+    files = [
+        str(DATA / f"c50-lab-{n}-status-healthy.txt") for n in ("cp-dc1-r1-p0", "dp-dc2-r2-p0")
+    ]
+    proc = netcheck("gossip", "analyze", *files, "-o", "json")
+    assert proc.returncode == 0, proc.stdout
+    doc = json.loads(proc.stdout)
+    assert {n["state"] for n in doc["nodes"]} == {"UN"} and len(doc["nodes"]) == 4
+    assert all(len(n["views"]) == 2 for n in doc["nodes"])
+
+
+def test_gossip_analyze_bad_input_is_one_line(tmp_path):
+    missing = netcheck("gossip", "analyze", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"\x00\x01 hello\nnot nodetool at all\n")
+    proc = netcheck("gossip", "analyze", str(junk))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "junk.txt" in proc.stderr and "nodetool status >" in proc.stderr
