@@ -9,7 +9,9 @@
     in front of the lab, next to `netcheck run --inventory` on the same lab;
 (f) time to diagnosis of every lab scenario (tests/test_lab_scenarios.py), and whether the
     top finding is the scenario's cause;
-(g) raw probes per second one agent sends and matches (SYN, and latency packets).
+(g) raw probes per second one agent sends and matches (SYN, and latency packets);
+(h) real Cassandra 5.0 in the lab: start-up time and memory per node, and the time of the
+    Cassandra checks (nodetool and logs of every node, parsed, checked, cross-checked).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
 from netcheck.discovery.inventory import dump_inventory
 from netcheck.lab import build, faults, net
+from netcheck.lab.cassandra import CASSANDRA_VERSION
+from netcheck.lab.cassandra import HEAP as CASSANDRA_HEAP
 from netcheck.lab.inventory import lab_topology
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, Target
@@ -373,6 +377,75 @@ async def bench_raw_rate() -> dict[str, float]:
     return out
 
 
+CASSANDRA_SPEC = """
+clusters:
+  - {name: CP_EAST, short: cp, region: east, control_plane: true,
+     datacenters: [{name: dc1, racks: [{name: r1, zone: east-a, pods: 1},
+                                       {name: r2, zone: east-b, pods: 1}]}]}
+  - {name: DP_WEST, short: dp, region: west,
+     datacenters: [{name: dc2, racks: [{name: r1, zone: west-a, pods: 1},
+                                       {name: r2, zone: west-b, pods: 1}]}]}
+"""
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_cassandra() -> dict[str, float | int]:
+    """Lab Cassandra start-up (fresh cluster, jars cached), memory, and the Cassandra checks."""
+    from netcheck.cassandra.collect import CollectOptions, collect_nodes
+    from netcheck.cassandra.exec import ExecTarget
+    from netcheck.diagnosis.gossip import analyze
+    from netcheck.lab import cassandra
+    from netcheck.lab.exec import LabExec
+    from netcheck.lab.spec import spec_from_yaml
+    from netcheck.model.topology import Role
+
+    cassandra.ensure_runtime()  # a first download is not start-up time
+    starts = []
+    result: dict[str, float | int] = {}
+    for _ in range(2):
+        build.lab_down()
+        t0 = time.monotonic()
+        state, _ = build.lab_up(spec_from_yaml(CASSANDRA_SPEC, "bench"), raw=False, cassandra=True)
+        starts.append(time.monotonic() - t0)
+        result["cassandra_s"] = state["cassandra"]["start_s"]
+    result["lab_up_s"] = statistics.median(starts)
+    result["nodes"] = len(state["cassandra"]["nodes"])
+    rss = [
+        _rss_mib(p)
+        for h in cassandra.database_hosts(state)
+        if (p := cassandra.jvm_pid(h["namespace"]))
+    ]
+    result["rss_median"] = statistics.median(rss)
+    result["rss_max"] = max(rss)
+    topology = lab_topology(state)
+    targets = [
+        ExecTarget(endpoint=ep.name, address=ep.address)
+        for ep in topology.endpoints
+        if ep.role is Role.DATABASE
+    ]
+    times, analyze_times = [], []
+    for _ in range(3):
+        t0 = time.monotonic()
+        collected = asyncio.run(collect_nodes(LabExec(state), targets, CollectOptions()))
+        t1 = time.monotonic()
+        analysis = analyze(collected.observations, topology)
+        analyze_times.append(time.monotonic() - t1)
+        times.append(time.monotonic() - t0)
+        assert not collected.problems, collected.problems
+        assert {n.state for n in analysis.nodes} == {"UN"}
+    result["checks_s"] = statistics.median(times)
+    result["analyze_ms"] = statistics.median(analyze_times) * 1000
+    build.lab_down()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
@@ -382,6 +455,8 @@ def main() -> None:
     kube = bench_kube()
     scenarios = bench_scenarios()
     raw_rate = asyncio.run(bench_raw_rate())
+    cass = bench_cassandra()
+    rss = f"{cass['rss_median']:.0f} / {cass['rss_max']:.0f} MiB"
     scenario_rows = "\n".join(
         f"| {r['name']} | {r['wall']:.2f} s | {r['top']} | "
         f"{'yes' if r['top'] == r['want'] else 'NO: ' + str(r['want'])} |"
@@ -471,6 +546,22 @@ raw socket, and its answer matched from the raw TCP/ICMP sockets; median of 3 ba
 | --- | --- |
 | SYN (2000 per batch) | {raw_rate["syn"]:.0f}/s |
 | latency (200 pairs x 10 SYNs per batch) | {raw_rate["latency"]:.0f}/s |
+
+## (h) Real Cassandra 5.0 in the lab
+
+Apache Cassandra {CASSANDRA_VERSION} (Maven Central jars, already cached), Java 17, one JVM per
+database pod, heap {CASSANDRA_HEAP}, internode TLS; {cass["nodes"]} nodes in two regions, all
+started at once. Start-up: until every node logged "Startup complete" and saw every other UP;
+median of 2 fresh labs. The checks: `nodetool status`, `describecluster`, `gossipinfo` and the
+log of every node through the lab's exec seam (2 at a time), parsed and checked; median of 3.
+
+| measure | value |
+| --- | --- |
+| `netcheck lab up --cassandra`, network and agents included | {cass["lab_up_s"]:.1f} s |
+| Cassandra start-up to every node UP in every view (last lab) | {cass["cassandra_s"]:.1f} s |
+| resident memory per Cassandra JVM, median / largest | {rss} |
+| Cassandra checks, all {cass["nodes"]} nodes (nodetool x3 + log each) | {cass["checks_s"]:.2f} s |
+| of which parsing, checks and cross-check | {cass["analyze_ms"]:.1f} ms |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)

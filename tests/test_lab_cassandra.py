@@ -108,11 +108,17 @@ def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
     t0 = time.monotonic()
     faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7000)
     try:
-        west = {address(state, w) for w in WEST}
+        other = {e: {address(state, w) for w in WEST} for e in EAST}
+        other.update({w: {address(state, e) for e in EAST} for w in WEST})
+        # each node's failure detector convicts on its own clock: wait for every view
         wait_for(
-            lambda: all(nodetool_status(state, EAST[0]).get(a) == "DN" for a in west),
-            90,
-            "gossip on the east side did not mark the west DN",
+            lambda: all(
+                nodetool_status(state, node).get(a) == "DN"
+                for node, peers in other.items()
+                for a in peers
+            ),
+            120,
+            "gossip did not mark the other region DN in every view",
         )
         run = run_json(inventory, "--logs-since", since(t0))
     finally:
