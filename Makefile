@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: system-deps $(VENV)/.installed
 
-# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool).
+# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool, and Java 17
+# with Maven for the lab's Cassandra).
 system-deps:
 	@missing=""; \
-	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus; do \
+	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus \
+	         java:openjdk-17-jre-headless mvn:maven; do \
 	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
