@@ -10,11 +10,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netcheck.cassandra.collect import Collected, CollectOptions, collect_nodes
 from netcheck.cassandra.exec import ExecBackend, ExecTarget
-from netcheck.cli.common import fail, progress_console
+from netcheck.cli.common import fail, progress_bar
 from netcheck.diagnosis.gossip import analyze
 from netcheck.discovery.inventory import InventoryError, load_inventory
 from netcheck.lab import build
@@ -45,15 +44,7 @@ def collect_cassandra(topology: Topology, options: CollectOptions, show: bool) -
         for ep in topology.endpoints
         if ep.role is Role.DATABASE
     ]
-    progress = Progress(
-        TextColumn(f"Cassandra: nodetool and logs of {len(targets)} nodes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console(),
-        transient=True,
-        disable=not show,
-    )
+    progress = progress_bar(f"Cassandra: nodetool and logs of {len(targets)} nodes", show)
     with progress:
         task = progress.add_task("cassandra", total=len(targets))
         return asyncio.run(

@@ -58,6 +58,19 @@ def progress_console() -> Console:
     return Console(stderr=True)
 
 
+def progress_bar(label: str, show: bool) -> Progress:
+    """A transient bar on stderr: label, bar, done/total, elapsed."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console(),
+        transient=True,
+        disable=not show,
+    )
+
+
 async def collect_with_progress(
     topology: Topology,
     plan: list[ProbeSpec],
@@ -68,14 +81,8 @@ async def collect_with_progress(
     what: str = "probes",
 ) -> Collected:
     agents = len({spec.src for spec in plan})
-    progress = Progress(
-        TextColumn(f"{len(plan)} {what}, timeout {timeout:g}s; agents answered"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console(),
-        transient=True,
-        disable=not show_progress,
+    progress = progress_bar(
+        f"{len(plan)} {what}, timeout {timeout:g}s; agents answered", show_progress
     )
     with progress:
         task = progress.add_task("probing", total=agents)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from netcheck.diagnosis.findings import in_scope
@@ -32,8 +32,7 @@ from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.topology import Endpoint, Role, Topology
 
-INTERNODE_PORTS = (STORAGE_PORT, SSL_STORAGE_PORT)
-ObserverEndpoint = Callable[[Observation], Endpoint | None]
+Located = dict[str, Endpoint | None]  # observer -> the endpoint it runs on, when known
 _LEGACY_FREE = re.compile(r"^(\d+)\.")  # major version: 4.0+ listens on 7000 only
 
 
@@ -69,6 +68,17 @@ class _Network:
             return None
         return all(o.connected for o in seen)
 
+    def classify(self, a: Endpoint | None, b: Endpoint | None) -> tuple[str, Finding | None]:
+        """What the network says of a<->b: (finding key, the finding) when a finding covers
+        it, else ("fine", None), ("failing", None) or ("unknown", None)."""
+        if a is None or b is None:
+            return "unknown", None
+        cause = self.explain(a, b)
+        if cause is not None:
+            return _finding_key(cause), cause
+        fine = self.fine(a, b)
+        return {True: "fine", False: "failing", None: "unknown"}[fine], None
+
 
 def analyze(
     observations: Iterable[Observation],
@@ -79,26 +89,25 @@ def analyze(
     obs = list(observations)
     by_address = {ep.address: ep for ep in topology.endpoints} if topology else {}
     by_name = {ep.name: ep for ep in topology.endpoints} if topology else {}
-    expected_closed, legacy = _legacy_port(obs, topology, probes)
+    closed, legacy = _legacy_port(obs, topology, probes)
     network = _Network(
         findings=network_findings,
         outcome={(p.src, p.dst, p.port): p.outcome for p in probes},
-        expected_closed=frozenset(expected_closed),
+        expected_closed=frozenset(closed),
     )
-
-    def endpoint_of_observer(o: Observation) -> Endpoint | None:
-        return by_address.get(o.observer_address) or by_name.get(o.observer)
-
+    located: Located = {
+        o.observer: by_address.get(o.observer_address) or by_name.get(o.observer) for o in obs
+    }
     nodes = _nodes(obs, by_address)
     findings: list[Finding] = []
-    down, explained = _down(obs, nodes, by_address, endpoint_of_observer, network)
+    down, explained = _down(nodes, by_address, located, network)
     findings += down
     findings += _diverging(nodes, explained)
     findings += _not_normal(nodes)
     findings += _schema(obs)
     findings += _topology(nodes, topology)
-    findings += _tls(obs, by_address, endpoint_of_observer)
-    findings += _connect_logs(obs, by_address, endpoint_of_observer, network)
+    findings += _tls(obs, by_address, located)
+    findings += _connect_logs(obs, by_address, located, network)
     findings += _no_seeds(obs)
     findings += legacy
     warnings = tuple(w for o in obs for w in o.warnings)
@@ -106,7 +115,7 @@ def analyze(
         nodes=tuple(nodes.values()),
         findings=tuple(findings),
         warnings=warnings,
-        expected_closed=expected_closed,
+        expected_closed=closed,
     )
 
 
@@ -233,10 +242,9 @@ def _group_text(items: list[str], unit: str) -> str:
 
 
 def _down(
-    obs: list[Observation],
     nodes: dict[str, NodeSummary],
     by_address: dict[str, Endpoint],
-    endpoint_of_observer: ObserverEndpoint,
+    located: Located,
     network: _Network,
 ) -> tuple[list[Finding], set[tuple[str, str]]]:
     """Every (observer, node) DN, grouped by what explains it; and the (observer, address)
@@ -248,20 +256,10 @@ def _down(
         for observer, state in n.states:
             if state not in DOWN_STATES:
                 continue
-            o = next(x for x in obs if x.observer == observer)
-            a, b = endpoint_of_observer(o), by_address.get(n.address)
-            key = "unknown"
-            if a is not None and b is not None:
-                cause = network.explain(a, b)
-                fine = network.fine(a, b)
-                if cause is not None:
-                    key = _finding_key(cause)
-                    causes[key] = cause
-                elif fine:
-                    key = "fine"
-                elif fine is False:
-                    key = "failing"
-            if key in causes:
+            a = located.get(observer)
+            key, cause = network.classify(a, by_address.get(n.address))
+            if cause is not None:
+                causes[key] = cause
                 explained.add((observer, n.address))
             observer_dc = a.datacenter if a else ""
             groups[(key, observer_dc, n.datacenter)].append((observer, n))
@@ -412,10 +410,6 @@ def _schema(obs: list[Observation]) -> list[Finding]:
 
 def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[Finding]:
     out: list[Finding] = []
-    places: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for n in nodes.values():
-        if n.datacenter:
-            places[n.address].add((n.datacenter, n.rack))
     if topology is None:
         return out
     known = {ep.address: ep for ep in topology.endpoints if ep.role is Role.DATABASE}
@@ -500,12 +494,12 @@ def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[
 
 
 def _tls(
-    obs: list[Observation], by_address: dict[str, Endpoint], endpoint_of_observer: ObserverEndpoint
+    obs: list[Observation], by_address: dict[str, Endpoint], located: Located
 ) -> list[Finding]:
     """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself)."""
     suspects: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
     for o in obs:
-        me = endpoint_of_observer(o)
+        me = located.get(o.observer)
         for s in o.logs or ():
             if s.signature is Signature.TLS_HANDSHAKE and s.peer:
                 suspects[s.peer][o.observer] = (s.count, s.detail)
@@ -558,25 +552,22 @@ def _tls(
 def _connect_logs(
     obs: list[Observation],
     by_address: dict[str, Endpoint],
-    endpoint_of_observer: ObserverEndpoint,
+    located: Located,
     network: _Network,
 ) -> list[Finding]:
     groups: dict[tuple[str, str], list[tuple[str, str, int]]] = defaultdict(list)
     causes: dict[str, Finding] = {}
     for o in obs:
-        me = endpoint_of_observer(o)
+        me = located.get(o.observer)
         for s in o.logs or ():
             if not s.signature.connect or not s.peer:
                 continue
             peer = by_address.get(s.peer)
-            key = "unknown"
-            if me is not None and peer is not None:
-                cause = network.explain(me, peer)
-                if cause is not None:
-                    key = _finding_key(cause)
-                    causes[key] = cause
-                elif network.fine(me, peer):
-                    key = "fine"
+            key, cause = network.classify(me, peer)
+            if cause is not None:
+                causes[key] = cause
+            elif key == "failing":
+                key = "unknown"  # failing without a finding: the logs say no more than that
             groups[(key, s.signature.value)].append(
                 (o.observer, peer.name if peer else s.peer, s.count)
             )

@@ -443,10 +443,9 @@ def nodetool_command(lib: str, *args: str) -> list[str]:
 # ---------------------------------------------------------------- processes
 
 
-def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
-    cmd = [
-        "setsid",
-        "--fork",
+def in_pod_as_nobody(namespace: str) -> list[str]:
+    """The prefix that runs a command in a lab pod's namespace as nobody, no capabilities."""
+    return [
         "ip",
         "netns",
         "exec",
@@ -457,8 +456,11 @@ def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
         "--clear-groups",
         "--inh-caps=-all",
         "--bounding-set=-all",
-        *jvm_command(lib, files),
     ]
+
+
+def start_node(namespace: str, lib: str, files: NodeFiles) -> None:
+    cmd = ["setsid", "--fork", *in_pod_as_nobody(namespace), *jvm_command(lib, files)]
     out = open(files.stdout_log, "ab")  # noqa: SIM115
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", check=True)
@@ -723,16 +725,4 @@ def nodetool_argv(state: dict[str, Any], name: str, args: Iterable[str]) -> list
     host = next((h for h in database_hosts(state) if h["name"] == name), None)
     if host is None:
         raise LabError(f"no Cassandra node named {name!r} in the lab")
-    return [
-        "ip",
-        "netns",
-        "exec",
-        host["namespace"],
-        "setpriv",
-        f"--reuid={NOBODY}",
-        f"--regid={NOBODY}",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        *nodetool_command(record["lib"], *args),
-    ]
+    return [*in_pod_as_nobody(host["namespace"]), *nodetool_command(record["lib"], *args)]

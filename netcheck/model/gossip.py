@@ -12,7 +12,6 @@ from enum import StrEnum
 from netcheck.model.findings import Finding
 
 # nodetool status: Status U/D + State N(ormal) L(eaving) J(oining) M(oving); DSE adds S(topped)
-UP_STATES = frozenset({"UN", "UL", "UJ", "UM", "US"})
 DOWN_STATES = frozenset({"DN", "DL", "DJ", "DM", "DS"})
 # the internode ports of Cassandra 4.0+: 7000 always, 7001 only with the legacy SSL port on
 STORAGE_PORT = 7000
@@ -32,10 +31,6 @@ class StatusRow:
     owns: str = ""
     port: int | None = None  # with -pp
     hostname: str = ""  # with -r, when the address column held a name
-
-    @property
-    def up(self) -> bool:
-        return self.state in UP_STATES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,10 +95,6 @@ class Signature(StrEnum):
     @property
     def connect(self) -> bool:
         return self in CONNECT_SIGNATURES
-
-    @property
-    def tls(self) -> bool:
-        return self in (Signature.TLS_HANDSHAKE, Signature.TLS_DISABLED_HERE)
 
 
 CONNECT_SIGNATURES = frozenset(

@@ -16,7 +16,6 @@ from netcheck.nodetool.common import clean
 from netcheck.nodetool.logs import is_log_line
 from netcheck.nodetool.observe import Output, observe
 
-KINDS = ("status", "describecluster", "gossipinfo", "logs")
 _COMMAND = re.compile(
     r"\bnodetool\b(?:\s+-{1,2}[\w-]+(?:[ =](?!status|describecluster|gossipinfo)\S+)?)*"
     r"\s+(status|describecluster|gossipinfo)\b"

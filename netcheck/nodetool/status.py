@@ -64,10 +64,8 @@ def _row(m: re.Match[str], columns: list[str], datacenter: str) -> StatusRow | N
     by_column = dict(zip(named, values, strict=False)) if len(values) == len(named) else {}
     host_id_match = UUID.search(rest)
     rack = by_column.get("rack", "")
-    if not rack and host_id_match and not named:
-        tail = rest[host_id_match.end() :].split()
-        rack = tail[0] if tail else ""
-    elif not rack and host_id_match and named and named[-1] == "rack":
+    if not rack and host_id_match and (not named or named[-1] == "rack"):
+        # a row that does not fill the header: Apache prints the rack last, after the host id
         tail = rest[host_id_match.end() :].split()
         rack = tail[-1] if tail else ""
     return StatusRow(
