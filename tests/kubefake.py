@@ -4,7 +4,9 @@ No Kubernetes cluster runs on this machine. Each fake serves HTTPS on loopback w
 token, answers the REST paths netcheck uses the way kube-apiserver does (lists with label
 selectors, metadata-only lists, create/get/delete, Status bodies, 401/403/404/409), evaluates
 RBAC from the ClusterRole netcheck ships (probes/rbac/netcheck-user.yaml), and forwards pod-proxy
-calls to the lab agents (stripping Authorization, like the real proxy). A minimal DaemonSet
+calls to the lab agents (stripping Authorization, like the real proxy), and serves websocket exec
+(v5/v4.channel.k8s.io frames and Status) and the logs API through handlers that play the
+kubelet and container runtime (the lab runs the command in the pod's namespace). A minimal DaemonSet
 controller and kubelet turn a created DaemonSet into pods on the fake's nodes, Ready when the lab
 agent behind that pod answers its readiness probe. All product logic runs in netcheck itself.
 """
@@ -14,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,10 @@ import yaml
 from aiohttp import web
 
 CORE_GROUPS = {"v1": ""}
+# (pod, container, argv) -> (exit code or None when it cannot start, stdout, stderr)
+ExecHandler = Callable[[dict[str, Any], str, list[str]], Awaitable[tuple[int | None, bytes, bytes]]]
+# (pod, container, sinceSeconds or None) -> the log text
+LogHandler = Callable[[dict[str, Any], str, float | None], Awaitable[str]]
 
 
 def status(code: int, reason: str, message: str) -> web.Response:
@@ -134,6 +141,9 @@ class FakeApiServer:
         self.port = 0
         self.version = "v1.31.4"
         self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        # the kubelet's side of exec and logs (the lab plays the container runtime)
+        self.exec_handler: ExecHandler | None = None
+        self.log_handler: LogHandler | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- store
@@ -224,6 +234,18 @@ class FakeApiServer:
         group = api_version.rpartition("/")[0]
         if plural not in PLURALS.values():
             return status(404, "NotFound", "the server could not find the requested resource")
+        if sub == ["exec"] and plural == "pods" and name is not None:
+            # websocket exec is a GET, authorized as `get`; 1.35+ also checks `create`
+            # (AuthorizePodWebsocketUpgradeCreatePermission, KEP-4006)
+            verbs = ["get"] + (["create"] if int(self.version.split(".")[1]) >= 35 else [])
+            for verb in verbs:
+                if not self.allowed("", "pods/exec", verb, None, namespace):
+                    return self.forbidden(verb, "pods/exec", "", namespace)
+            return await self.exec(request, namespace, name)
+        if sub == ["log"] and plural == "pods" and name is not None:
+            if not self.allowed("", "pods/log", "get", None, namespace):
+                return self.forbidden("get", "pods/log", "", namespace)
+            return await self.log(request, namespace, name)
         if sub and plural == "pods" and sub[0] == "proxy" and name is not None:
             verb = {"GET": "get", "POST": "create"}.get(request.method, "update")
             if not self.allowed("", "pods/proxy", verb, None, namespace):
@@ -409,6 +431,80 @@ class FakeApiServer:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return status(503, "ServiceUnavailable", f"error trying to reach service: {exc}")
+
+    def container_of(
+        self, request: web.Request, namespace: str, name: str
+    ) -> tuple[dict[str, Any], str] | web.Response:
+        with self._lock:
+            pod = self.objects.get(("v1", "pods", namespace, name))
+        if pod is None:
+            return status(404, "NotFound", f'pods "{name}" not found')
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        container = request.query.get("container", "")
+        if not container and len(names) == 1:
+            container = names[0]
+        if not container:
+            return status(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {name}, "
+                f"choose one of: [{' '.join(names)}]",
+            )
+        if container not in names:
+            return status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        return pod, container
+
+    async def exec(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        found = self.container_of(request, namespace, name)
+        if isinstance(found, web.Response):
+            return found
+        pod, container = found
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"))
+        if not ws.can_prepare(request).ok:
+            return status(400, "BadRequest", "Upgrade request required")
+        if self.exec_handler is None:
+            return status(500, "InternalError", "no container runtime behind this fake")
+        await ws.prepare(request)
+        argv = request.query.getall("command", [])
+        code, out, err = await self.exec_handler(pod, container, argv)
+        for channel, data in ((1, out), (2, err)):
+            for i in range(0, len(data), 32 << 10):  # the kubelet streams in chunks
+                await ws.send_bytes(bytes([channel]) + data[i : i + (32 << 10)])
+        if code == 0:
+            doc: dict[str, Any] = {"metadata": {}, "status": "Success"}
+        elif code is None:  # the runtime could not start it
+            doc = {
+                "metadata": {},
+                "status": "Failure",
+                "reason": "InternalError",
+                "message": err.decode(errors="replace").strip(),
+            }
+        else:
+            doc = {
+                "metadata": {},
+                "status": "Failure",
+                "message": f"command terminated with non-zero exit code: exit status {code}",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+            }
+        await ws.send_bytes(b"\x03" + json.dumps(doc).encode())
+        await ws.close()
+        return ws
+
+    async def log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        found = self.container_of(request, namespace, name)
+        if isinstance(found, web.Response):
+            return found
+        pod, container = found
+        if self.log_handler is None:
+            return status(500, "InternalError", "no container runtime behind this fake")
+        since = float(request.query.get("sinceSeconds", "0") or 0) or None
+        text = await self.log_handler(pod, container, since)
+        data = text.encode()
+        limit = request.query.get("limitBytes")
+        if limit:
+            data = data[: int(limit)]
+        return web.Response(body=data, content_type="text/plain")
 
     def node(self, name: str) -> FakeNode | None:
         return next((n for n in self.nodes if n.name == name), None)

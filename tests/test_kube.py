@@ -411,3 +411,112 @@ def test_no_database_pods_names_the_selector(fakes):
     (problem,) = json.loads(proc.stdout)["problems"]
     assert "no database pods found with label selector 'cassandra.datastax.com/cluster'" in problem
     assert "in all namespaces" in problem
+
+
+# ---------------------------------------------------------------- exec and logs
+
+
+STATUS = (ROOT / "tests/data/nodetool/c50-lab-cp-dc1-r1-p0-status-healthy.txt").read_text()
+REFUSED = (
+    "nodetool: Failed to connect to '127.0.0.1:7199' - ConnectException: 'Connection refused'."
+)
+LOG = "INFO  [main] 2026-11-24 10:00:00,000 CassandraDaemon.java:1 - Startup complete\n"
+
+
+def container_runtime(api, calls: list) -> None:
+    """The kubelet's side: a canned cassandra container and its logger sidecar."""
+
+    async def run(pod, container, argv):
+        calls.append((pod["metadata"]["name"], container, argv))
+        if argv == ["nodetool", "status"]:
+            return 0, STATUS.encode(), b""
+        if argv == ["nodetool", "gossipinfo"]:  # bigger than one websocket frame of the kubelet
+            return 0, ("/198.18.1.1\n  STATUS:18:NORMAL,-1\n" * 5000).encode(), b""
+        if argv[:1] == ["nodetool"]:
+            return 1, b"", REFUSED.encode()
+        return None, b"", b'OCI runtime exec failed: exec: "sh": executable file not found'
+
+    async def logs(pod, container, since_s):
+        calls.append((pod["metadata"]["name"], container, since_s))
+        return LOG if container == "server-system-logger" else ""
+
+    api.exec_handler, api.log_handler = run, logs
+
+
+def exec_in(fakes, context: str, argv: list[str], *, pod="demo-dc1-r1-sts-0", logs=False, **kw):
+    import asyncio
+
+    from netcheck.cassandra.exec import ExecTarget
+    from netcheck.cassandra.kube_exec import KubeExec
+    from netcheck.kube.client import KubeClient
+    from netcheck.kube.config import connection
+
+    target = ExecTarget(endpoint=pod, address="", namespace="demo", context=context, pod=pod, **kw)
+
+    async def go():
+        async with KubeClient(connection(fakes.path, context)) as client:
+            backend = KubeExec({context: client})
+            if logs:
+                return await backend.logs(target, 600, 10)
+            return await backend.run(target, argv, 10)
+
+    return asyncio.run(go())
+
+
+def test_exec_runs_nodetool_in_the_cassandra_container_over_websockets(fakes):
+    calls: list = []
+    container_runtime(fakes.apis["CP_EAST"], calls)
+    result = exec_in(fakes, "CP_EAST", ["nodetool", "status"])
+    assert result.ok and result.output == STATUS
+    assert calls == [("demo-dc1-r1-sts-0", "cassandra", ["nodetool", "status"])]
+    big = exec_in(fakes, "CP_EAST", ["nodetool", "gossipinfo"])
+    assert big.ok and big.output.count("STATUS:18:NORMAL") == 5000  # reassembled from frames
+    # nodetool fails inside the pod: its exit code and first error line, one line
+    failed = exec_in(fakes, "CP_EAST", ["nodetool", "describecluster"])
+    assert not failed.ok and failed.error == f"exit 1: {REFUSED}"
+    # the runtime cannot start the command: the API server's reason
+    missing = exec_in(fakes, "CP_EAST", ["sh", "-c", "true"])
+    assert not missing.ok and "executable file not found" in missing.error
+    # no such pod / no such container: named, before any upgrade
+    gone = exec_in(fakes, "CP_EAST", ["nodetool", "status"], pod="demo-dc1-r1-sts-9")
+    assert "pod demo/demo-dc1-r1-sts-9 not found" in gone.error
+    wrong = exec_in(fakes, "CP_EAST", ["nodetool", "status"], container="db")
+    assert "HTTP 400" in wrong.error and "container named 'db'" in wrong.error
+
+
+def test_logs_come_from_the_logger_sidecar_since_the_window(fakes):
+    calls: list = []
+    container_runtime(fakes.apis["DP_WEST"], calls)
+    got = exec_in(fakes, "DP_WEST", [], pod="demo-dc2-r1-sts-0", logs=True)
+    assert got.ok and got.output == LOG
+    assert calls == [("demo-dc2-r1-sts-0", "server-system-logger", 600.0)]
+    bad = exec_in(fakes, "DP_WEST", [], pod="demo-dc2-r1-sts-0", logs=True, log_container="x")
+    assert not bad.ok and "container x is not valid for pod demo-dc2-r1-sts-0" in bad.error
+
+
+def test_exec_and_logs_need_their_rbac_in_the_database_namespace(fakes):
+    container_runtime(fakes.apis["CP_EAST"], [])
+    api = fakes.apis["CP_EAST"]
+    # the shipped RBAC without its per-namespace RoleBinding for Cassandra
+    docs = [d for d in yaml.safe_load_all(RBAC) if d]
+    without = [d for d in docs if d["metadata"]["name"] != "netcheck-cassandra-exec"]
+    roles = [d for d in docs if d["kind"] == "ClusterRole"]
+    api.rules = rbac_from_manifest(yaml.safe_dump_all(without + roles), "netcheck-ci")
+    denied = exec_in(fakes, "CP_EAST", ["nodetool", "status"])
+    assert "RBAC forbids 'get and create' on 'pods/exec' in namespace demo" in denied.error
+    nolog = exec_in(fakes, "CP_EAST", [], logs=True)
+    assert "RBAC forbids 'get' on 'pods/log' in namespace demo" in nolog.error
+
+    # 1.35+ also checks `create` on the websocket GET: a get-only role stops working there
+    get_only = [
+        d | {"rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}]}
+        if d["metadata"]["name"] == "netcheck-cassandra-exec" and d["kind"] == "ClusterRole"
+        else d
+        for d in docs
+    ]
+    api.rules = rbac_from_manifest(yaml.safe_dump_all(get_only), "netcheck-ci")
+    assert exec_in(fakes, "CP_EAST", ["nodetool", "status"]).ok
+    api.version = "v1.35.0"
+    assert "pods/exec" in exec_in(fakes, "CP_EAST", ["nodetool", "status"]).error
+    api.rules = rbac_from_manifest(RBAC, "netcheck-ci")  # the shipped one grants both
+    assert exec_in(fakes, "CP_EAST", ["nodetool", "status"]).ok

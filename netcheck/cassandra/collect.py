@@ -44,16 +44,16 @@ async def collect_nodes(
                 return await backend.logs(target, options.logs_since_s, options.timeout_s)
             return await backend.run(target, argv, options.timeout_s)
 
-    async def node(target: ExecTarget) -> tuple[Observation, list[str]]:
+    async def node(target: ExecTarget) -> tuple[Observation, list[tuple[str, str, str]]]:
         jobs = [(kind, argv) for kind, argv in COMMANDS] + [("logs", None)]
         results = await asyncio.gather(*(one(k, target, a) for k, a in jobs))
         outputs, problems = [], []
         for (kind, argv), result in zip(jobs, results, strict=True):
-            what = " ".join(argv) if argv else "its log"
             if result.ok:
                 outputs.append(Output(kind=kind, text=result.output, where=target.endpoint))
             else:
-                problems.append(f"{what} on {target.endpoint} ({backend.name}): {result.error}")
+                what = " ".join(argv) if argv else "the log"
+                problems.append((result.error, what, target.endpoint))
         if on_done is not None:
             on_done(target.endpoint)
         return observe(target.endpoint, outputs, target.address), problems
@@ -61,5 +61,20 @@ async def collect_nodes(
     done = await asyncio.gather(*(node(t) for t in targets))
     return Collected(
         observations=tuple(o for o, _ in done),
-        problems=tuple(p for _, ps in done for p in ps),
+        problems=_grouped([p for _, ps in done for p in ps], backend.name),
+    )
+
+
+def _grouped(problems: list[tuple[str, str, str]], backend: str) -> tuple[str, ...]:
+    """One line per distinct error (RBAC denied on 12 pods is one line, not 36)."""
+    by_error: dict[str, tuple[list[str], list[str]]] = {}
+    for error, what, endpoint in problems:
+        whats, endpoints = by_error.setdefault(error, ([], []))
+        if what not in whats:
+            whats.append(what)
+        if endpoint not in endpoints:
+            endpoints.append(endpoint)
+    return tuple(
+        f"{', '.join(whats)} on {', '.join(endpoints)} ({backend}): {error}"
+        for error, (whats, endpoints) in by_error.items()
     )

@@ -16,6 +16,9 @@ class ExecTarget:
     address: str
     namespace: str = ""  # Kubernetes namespace ("" in the lab)
     container: str = "cassandra"
+    context: str = ""  # kubeconfig context ("" in the lab)
+    pod: str = ""  # Kubernetes pod name ("" in the lab)
+    log_container: str = "server-system-logger"  # cass-operator's sidecar tailing system.log
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,3 +38,11 @@ class ExecBackend(Protocol):
     async def logs(self, target: ExecTarget, since_s: float, timeout_s: float) -> ExecResult:
         """The target's Cassandra log lines of the last since_s seconds."""
         ...
+
+
+def failure_line(code: int | None, stdout: str, stderr: str) -> str:
+    """One line for a command that failed: its first error line, else its last line."""
+    lines = [ln.strip() for ln in (stderr or stdout).strip().splitlines() if ln.strip()]
+    why = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
+    head = f"exit {code}" if code is not None else "failed"
+    return f"{head}: {why[:160]}" if why else head

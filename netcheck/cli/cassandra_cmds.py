@@ -16,6 +16,7 @@ from netcheck.cassandra.exec import ExecBackend, ExecTarget
 from netcheck.cli.common import fail, progress_bar
 from netcheck.diagnosis.gossip import analyze
 from netcheck.discovery.inventory import InventoryError, load_inventory
+from netcheck.discovery.kube_topology import PodRef
 from netcheck.lab import build
 from netcheck.lab import cassandra as lab_cassandra
 from netcheck.lab.exec import LabExec
@@ -25,6 +26,8 @@ from netcheck.model.gossip import GossipAnalysis
 from netcheck.model.topology import Role, Topology
 from netcheck.nodetool.paste import observations
 from netcheck.reports import json_report, terminal
+
+LOG_CONTAINER = "server-system-logger"
 
 
 def _backend(topology: Topology) -> ExecBackend:
@@ -44,12 +47,32 @@ def collect_cassandra(topology: Topology, options: CollectOptions, show: bool) -
         for ep in topology.endpoints
         if ep.role is Role.DATABASE
     ]
+    return asyncio.run(collect_with_progress(backend, targets, options, show))
+
+
+def kube_targets(topology: Topology, pods: tuple[PodRef, ...]) -> list[ExecTarget]:
+    """The database pods to exec into: `cassandra` for nodetool, the logger sidecar for logs."""
+    address = {ep.name: ep.address for ep in topology.endpoints}
+    return [
+        ExecTarget(
+            endpoint=p.endpoint,
+            address=address.get(p.endpoint, ""),
+            namespace=p.namespace,
+            context=p.context,
+            pod=p.pod,
+            log_container=LOG_CONTAINER if LOG_CONTAINER in p.containers else "cassandra",
+        )
+        for p in pods
+    ]
+
+
+async def collect_with_progress(
+    backend: ExecBackend, targets: list[ExecTarget], options: CollectOptions, show: bool
+) -> Collected:
     progress = progress_bar(f"Cassandra: nodetool and logs of {len(targets)} nodes", show)
     with progress:
         task = progress.add_task("cassandra", total=len(targets))
-        return asyncio.run(
-            collect_nodes(backend, targets, options, lambda _: progress.advance(task))
-        )
+        return await collect_nodes(backend, targets, options, lambda _: progress.advance(task))
 
 
 # ---------------------------------------------------------------- gossip analyze

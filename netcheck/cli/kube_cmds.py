@@ -24,6 +24,9 @@ from rich.table import Table
 
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
+from netcheck.cassandra.collect import CollectOptions
+from netcheck.cassandra.kube_exec import KubeExec
+from netcheck.cli.cassandra_cmds import collect_with_progress, kube_targets
 from netcheck.cli.common import fail, probe_all, raw_options, report_of, write_outputs
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
@@ -560,6 +563,7 @@ class Outputs:
     prom_pod_pairs: bool
     no_progress: bool
     raw: EvidenceOptions | None = None
+    cassandra: CollectOptions | None = None  # None: no nodetool and logs
 
 
 async def _probe_and_report(
@@ -581,8 +585,18 @@ async def _probe_and_report(
     probed = await probe_all(
         topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
     )
+    collected = None
+    if outputs.cassandra is not None and kt.pods:
+        targets = kube_targets(topology, kt.pods)
+        collected = await collect_with_progress(KubeExec(clients), targets, outputs.cassandra, show)
     return report_of(
-        topology, probed, started, t0, tuple(extra_findings), (*problems, *kt.problems)
+        topology,
+        probed,
+        started,
+        t0,
+        tuple(extra_findings),
+        (*problems, *kt.problems),
+        cassandra=collected,
     )
 
 

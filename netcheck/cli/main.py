@@ -254,6 +254,10 @@ def run(
                 prom_pod_pairs=prom_pod_pairs,
                 no_progress=no_progress,
                 raw=EvidenceOptions(latency_count=latency_count) if raw else None,
+                # nodetool runs in the pods, not here: more at once than the lab's 2
+                cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8)
+                if cassandra
+                else None,
             ),
         )
     try:

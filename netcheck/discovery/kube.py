@@ -49,6 +49,7 @@ class DatabasePod:
     node: str
     ready: bool
     ports: tuple[int, ...]  # declared by the cassandra container (declared is not listening)
+    containers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,6 +165,7 @@ def parse_database_pod(obj: dict[str, Any]) -> DatabasePod:
         node=str(spec.get("nodeName") or ""),
         ready=_ready(obj),
         ports=ports,
+        containers=tuple(str(c.get("name", "")) for c in containers if isinstance(c, dict)),
     )
 
 

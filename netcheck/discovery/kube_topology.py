@@ -21,9 +21,21 @@ STAND_IN_PORTS = (
 
 
 @dataclass(frozen=True, kw_only=True)
+class PodRef:
+    """Where a database endpoint lives in Kubernetes (for exec and logs)."""
+
+    endpoint: str
+    context: str
+    namespace: str
+    pod: str
+    containers: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class KubeTopology:
     topology: Topology
     problems: tuple[str, ...]  # one line each: endpoints that cannot be probed from, and why
+    pods: tuple[PodRef, ...] = ()  # the database endpoints' pods
 
 
 def _cluster(d: ContextDiscovery) -> Cluster:
@@ -57,6 +69,7 @@ def run_topology(discoveries: list[ContextDiscovery]) -> KubeTopology:
     names = _unique([(d.context, p.name) for d in discoveries for p in d.database_pods])
     endpoints: list[Endpoint] = []
     problems: list[str] = []
+    pods: list[PodRef] = []
     for d in discoveries:
         by_node = {a.node: a for a in d.agents if a.ready}
         for pod in d.database_pods:
@@ -91,11 +104,21 @@ def run_topology(discoveries: list[ContextDiscovery]) -> KubeTopology:
                     node=pod.node,
                 )
             )
+            pods.append(
+                PodRef(
+                    endpoint=names[(d.context, pod.name)],
+                    context=d.context,
+                    namespace=pod.namespace,
+                    pod=pod.name,
+                    containers=pod.containers,
+                )
+            )
     return KubeTopology(
         topology=Topology(
             clusters=tuple(_cluster(d) for d in discoveries), endpoints=tuple(endpoints)
         ),
         problems=tuple(problems),
+        pods=tuple(pods),
     )
 
 

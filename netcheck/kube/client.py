@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +20,15 @@ from netcheck.kube.errors import (
     NotFound,
     Unauthorized,
 )
+from netcheck.kube.podexec import (
+    PROTOCOLS,
+    ExecOutput,
+    Frames,
+    exec_params,
+    exec_path,
+    log_params,
+    log_path,
+)
 from netcheck.kube.resources import Kind
 
 # Ask for metadata only: a Secret listed this way never carries its data over the wire.
@@ -32,6 +43,7 @@ class KubeClient:
         self.context = conn.context
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._upgraded = False  # a websocket (exec) was opened
 
     async def __aenter__(self) -> KubeClient:
         self._session = aiohttp.ClientSession(
@@ -45,6 +57,10 @@ class KubeClient:
     ) -> None:
         if self._session is not None:
             await self._session.close()
+            if self._upgraded:
+                # a websocket's TLS connection leaves the pool, so close() cannot wait for it:
+                # give its TLS shutdown the moment aiohttp's "Graceful Shutdown" docs ask for
+                await asyncio.sleep(0.25)
 
     async def request(
         self,
@@ -257,6 +273,96 @@ class KubeClient:
         except NotFound:
             return False
         return True
+
+    async def exec(
+        self, namespace: str, pod: str, container: str, argv: Sequence[str], timeout_s: float
+    ) -> ExecOutput:
+        """Run argv in a container (websocket exec); raises KubeError when it cannot start."""
+        assert self._session is not None, "use KubeClient as an async context manager"
+        url = self.conn.server + exec_path(namespace, pod)
+        frames = Frames()
+        self._upgraded = True
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._session.ws_connect(
+                    url,
+                    params=exec_params(container, argv),
+                    protocols=PROTOCOLS,
+                    autoping=True,
+                    max_msg_size=0,
+                ) as ws:
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.BINARY:
+                            frames.add(msg.data)
+                        elif msg.type == aiohttp.WSMsgType.ERROR:
+                            break
+        except aiohttp.WSServerHandshakeError as exc:
+            raise self._exec_refused(exc.status, namespace, pod, container) from None
+        except TimeoutError:
+            return ExecOutput(
+                stdout="",
+                stderr="",
+                exit_code=None,
+                message=f"no answer within {timeout_s:g}s",
+            )
+        except aiohttp.ClientConnectorError as exc:
+            raise ApiUnreachable(
+                self.context,
+                f"API server {self.conn.server} is unreachable "
+                f"({exc.os_error.strerror or exc}); check the network path or VPN to it",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise ApiUnreachable(
+                self.context, f"exec into {namespace}/{pod}: {type(exc).__name__}: {exc}"
+            ) from None
+        return frames.result()
+
+    def _exec_refused(self, status: int, namespace: str, pod: str, container: str) -> KubeError:
+        if status == 401:
+            return Unauthorized(
+                self.context,
+                "the API server rejected the credentials (HTTP 401: missing or expired); "
+                "log in again or refresh the kubeconfig's token",
+            )
+        if status == 403:
+            return Forbidden(self.context, "get and create", "pods/exec", namespace)
+        if status == 404:
+            return NotFound(self.context, f"pod {namespace}/{pod} not found")
+        if status == 400:
+            return ApiFailed(
+                self.context,
+                f"exec into {namespace}/{pod} refused (HTTP 400): check that the pod is "
+                f"running and has a container named {container!r}",
+                status,
+            )
+        return ApiFailed(
+            self.context,
+            f"exec into {namespace}/{pod}: HTTP {status} instead of a websocket upgrade; "
+            "check that nothing between you and the API server strips websockets",
+            status,
+        )
+
+    async def logs(
+        self, namespace: str, pod: str, container: str, since_s: float, timeout_s: float
+    ) -> str:
+        """The container's log lines of the last since_s seconds (the logs API)."""
+        status, raw = await self.request(
+            "GET",
+            log_path(namespace, pod),
+            verb="get",
+            resource="pods/log",
+            namespace=namespace,
+            params=log_params(container, since_s),
+            timeout_s=timeout_s,
+        )
+        if status != 200:
+            raise ApiFailed(
+                self.context,
+                f"logs of {namespace}/{pod} container {container}: HTTP {status}: "
+                f"{_status_message(raw)}",
+                status,
+            )
+        return raw.decode("utf-8", "replace")
 
 
 def _status_message(raw: bytes) -> str:

@@ -7,7 +7,7 @@ import datetime
 import re
 from typing import Any
 
-from netcheck.cassandra.exec import ExecResult, ExecTarget
+from netcheck.cassandra.exec import ExecResult, ExecTarget, failure_line
 from netcheck.lab import cassandra
 from netcheck.lab.build import state_dir
 from netcheck.lab.net import LabError
@@ -44,9 +44,10 @@ class LabExec:
             await proc.wait()
             return ExecResult(ok=False, output="", error=f"no answer within {timeout_s:g}s")
         if proc.returncode != 0:
-            text = (err or out).decode(errors="replace").strip().splitlines()
-            why = next((ln for ln in text if "error" in ln.lower()), text[-1] if text else "")
-            return ExecResult(ok=False, output="", error=f"exit {proc.returncode}: {why[:160]}")
+            error = failure_line(
+                proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+            )
+            return ExecResult(ok=False, output="", error=error)
         return ExecResult(ok=True, output=out.decode(errors="replace"))
 
     async def logs(self, target: ExecTarget, since_s: float, timeout_s: float) -> ExecResult:
