@@ -84,7 +84,7 @@ def since(t0: float) -> str:
 
 
 def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
-    _, inventory = lab
+    state, inventory = lab
     t0 = time.monotonic()
     run = run_json(inventory, "--logs-since", since(t0))
     assert run.code == 0, (run.report["findings"], run.stderr)
@@ -106,6 +106,39 @@ def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
     assert sorted(
         (c["endpoint"], c["port"]) for c in run.report["cassandra"]["expected_closed"]
     ) == sorted((n, 7001) for n in EAST + WEST)
+    # CQL: each node's own agent logged in and read its system tables
+    cql = {c["node"]: c for c in run.report["cassandra"]["cql"]}
+    assert sorted(cql) == sorted(EAST + WEST)
+    for name, c in cql.items():
+        assert c["ok"] and c["cluster_name"] == "netcheck-lab", c
+        assert c["peers_table"] == "system.peers_v2"
+        local = c["local"]
+        assert (local["address"], local["release_version"]) == (address(state, name), "5.0.8")
+        assert (local["datacenter"], local["rack"]) == ("dc1" if name in EAST else "dc2", name[7:9])
+        peers = {p["address"]: p for p in c["peers"]}
+        assert sorted(peers) == sorted(address(state, o) for o in EAST + WEST if o != name)
+        assert {p["host_id"] for p in peers.values()} == {
+            cql[o]["local"]["host_id"] for o in EAST + WEST if o != name
+        }
+
+
+def test_cql_login_refused_is_named_and_the_run_is_incomplete(lab):
+    _, inventory = lab
+    password = Path(build.cql_secret_dir()) / "password"
+    password.write_text("not-the-password\n")  # the agents read it again for each probe
+    try:
+        run = run_json(inventory, "--logs-since", "30")
+    finally:
+        password.write_text("cassandra\n")
+    assert run.code == 3, run.stderr  # credentials were given and do not work: incomplete
+    refused = [f for f in run.report["findings"] if f["code"] == "CQL_LOGIN_REFUSED"]
+    assert len(refused) == 1 and refused[0]["affected_pairs"] == 4
+    assert "Provided username cassandra and/or password are incorrect" in refused[0]["summary"]
+    assert "netcheck-cql" in refused[0]["hint"]
+    assert all(not c["ok"] for c in run.report["cassandra"]["cql"])
+    assert any("login was refused" in p for p in run.report["problems"])
+    # nodetool and the network are unaffected
+    assert all(n["state"] == "UN" for n in run.report["cassandra"]["nodes"])
 
 
 RBAC = (Path(__file__).resolve().parents[1] / "probes" / "rbac" / "netcheck-user.yaml").read_text()
@@ -162,6 +195,10 @@ def test_run_context_reads_nodetool_and_logs_through_kubernetes_exec(lab, kube):
         )
         assert logs == sorted(f"/api/v1/namespaces/demo/pods/{p}/log" for p in mine)
     assert "LEGACY_SSL_PORT_UNUSED" in [f["code"] for f in run.report["findings"]]
+    # CQL through the agent on each pod's node, named like the pods
+    cql = {c["node"]: c for c in run.report["cassandra"]["cql"]}
+    assert sorted(cql) == sorted(PODS) and all(c["ok"] for c in cql.values())
+    assert all(len(c["peers"]) == 3 for c in cql.values())
 
     # without exec rights in the database namespace: said once per output, with the fix;
     # the matrix is still measured and passes

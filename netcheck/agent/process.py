@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import ssl
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from netcheck.agent.certs import server_context
 from netcheck.agent.listeners import AcceptLog, Listeners, ServeMode, ServeSpec
 from netcheck.agent.server import AgentLimits, AgentSettings, ProbeRunner, build_api
+from netcheck.probes.cql import CqlCredentials
 from netcheck.probes.dialer import StreamDialer
 from netcheck.probes.rawnet import open_raw
 
@@ -36,6 +38,10 @@ class AgentConfig:
     limits: AgentLimits = field(default_factory=AgentLimits)
     name: str = ""
     raw: bool = True  # use raw probes when the process has CAP_NET_RAW
+    # CQL: a mounted Secret directory (keys username, password), or a user and a password file
+    cql_credentials_dir: str | None = None
+    cql_username: str | None = None
+    cql_password_file: str | None = None
 
 
 def read_token(path: str) -> str:
@@ -79,6 +85,28 @@ def read_allow_file(path: str) -> tuple[str, ...]:
     return tuple(x for x in (ln.split("#", 1)[0].strip() for ln in lines) if x)
 
 
+def cql_credentials(config: AgentConfig) -> CqlCredentials | None:
+    """The agent's CQL login, or None (the Secret is optional: no CQL then)."""
+    if (config.cql_username is None) != (config.cql_password_file is None):
+        raise AgentConfigError(
+            "--cql-username and --cql-password-file go together: give both or neither"
+        )
+    if config.cql_username is not None and config.cql_password_file is not None:
+        return CqlCredentials(username=config.cql_username, password_file=config.cql_password_file)
+    where = config.cql_credentials_dir
+    if not where or not os.path.isdir(where):
+        return None
+    try:
+        with open(os.path.join(where, "username"), encoding="utf-8") as f:
+            username = f.read().strip()
+    except OSError as exc:
+        raise AgentConfigError(
+            f"--cql-credentials {where}: cannot read its 'username' ({exc.strerror}); the Secret "
+            "needs keys 'username' and 'password'"
+        ) from None
+    return CqlCredentials(username=username, password_file=os.path.join(where, "password"))
+
+
 def settings_of(config: AgentConfig) -> AgentSettings:
     if (config.cert_file is None) != (config.key_file is None):
         raise AgentConfigError("--cert and --key go together: give both or neither")
@@ -90,6 +118,7 @@ def settings_of(config: AgentConfig) -> AgentSettings:
         serving=config.serve,
         limits=config.limits,
         name=config.name,
+        cql=cql_credentials(config),
     )
 
 

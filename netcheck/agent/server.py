@@ -18,7 +18,8 @@ from netcheck.agent.listeners import AcceptLog, ServeSpec
 from netcheck.agent.ratelimit import TokenBucket
 from netcheck.agent.wire import API_PREFIX, WireError, result_to_json, target_from_json
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Target, TargetResult
+from netcheck.model.probe import ProbeKind, Target, TargetResult
+from netcheck.probes.cql import CqlCredentials
 from netcheck.probes.dialer import Dialer, result
 from netcheck.probes.echo import MAX_PAYLOAD
 from netcheck.probes.rawnet import Pace, RawNet
@@ -29,6 +30,7 @@ RawOpener = Callable[[Pace], RawNet | None]
 MAX_REQUEST_BYTES = 1 << 20
 TOKEN_HEADER = "X-Netcheck-Token"
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.05, 30.0
+CQL_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,7 @@ class AgentSettings:
     serving: tuple[ServeSpec, ...] = ()
     limits: AgentLimits = field(default_factory=AgentLimits)
     name: str = ""
+    cql: CqlCredentials | None = None  # the agent's own CQL login; None: no cql probes
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -89,7 +92,8 @@ class ProbeRunner:
         self._dialer = dialer
         self._bucket = TokenBucket(settings.limits.rate, burst=max(1, settings.limits.concurrency))
         self._busy = asyncio.Lock()
-        self._probes = probes()
+        self._probes = probes(settings.cql)
+        self._cql_gate = asyncio.Semaphore(CQL_CONCURRENCY)  # a driver session is a thread
         self._raw_probes = raw_probes()
         # raw probes take one token per packet they send, so the agent's rate bounds packets
         self.raw = raw_opener(self._bucket.acquire) if raw_opener else None
@@ -111,6 +115,10 @@ class ProbeRunner:
                     )
                 if t.kind.raw:
                     return await self._raw_probe(t, timeout, sem)
+                if t.kind is ProbeKind.CQL:
+                    async with self._cql_gate:
+                        await self._bucket.acquire()
+                        return await self._probes[t.kind](self._dialer, t, timeout, payload)
                 async with sem:
                     await self._bucket.acquire()
                     return await self._probes[t.kind](self._dialer, t, timeout, payload)
@@ -168,7 +176,10 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
                     "concurrency": settings.limits.concurrency,
                     "max_timeout_s": settings.limits.max_timeout_s,
                 },
-                "capabilities": {"raw_probes": runner.raw is not None},
+                "capabilities": {
+                    "raw_probes": runner.raw is not None,
+                    "cql": settings.cql is not None,
+                },
             }
         )
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import Any
 
-from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Trace
+from netcheck.model.evidence import (
+    CqlNode,
+    CqlView,
+    Hop,
+    Latency,
+    PathMtu,
+    Reply,
+    ReplyKind,
+    Trace,
+)
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
+from netcheck.probes.cql import MAX_PEERS
 
 API_PREFIX = "/v1"
 
@@ -108,7 +119,51 @@ def evidence_to_json(e: Evidence) -> dict[str, Any]:
             "p99_ms": lat.p99_ms,
             "loss_pct": lat.loss_pct,
         }
+    if e.cql is not None:
+        out["cql"] = {
+            "cluster_name": e.cql.cluster_name,
+            "peers_table": e.cql.peers_table,
+            "local": dataclasses.asdict(e.cql.local),
+            "peers": [dataclasses.asdict(p) for p in e.cql.peers],
+        }
     return out
+
+
+CQL_TABLES = ("system.peers_v2", "system.peers")
+CQL_FIELDS = ("datacenter", "rack", "host_id", "release_version", "schema_version")
+
+
+def _text(obj: dict[str, Any], key: str, where: str, limit: int = 200) -> str:
+    value = obj.get(key, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise WireError(f"{where}: '{key}' must be a string of at most {limit} characters")
+    return value
+
+
+def cql_node_from_json(obj: Any, where: str) -> CqlNode:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    return CqlNode(
+        address=_address(obj, "address", where),
+        **{k: _text(obj, k, where) for k in CQL_FIELDS},
+    )
+
+
+def cql_from_json(obj: Any, where: str) -> CqlView:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    peers = obj.get("peers")
+    if not isinstance(peers, list) or len(peers) > MAX_PEERS:
+        raise WireError(f"{where}.peers: must be a list of at most {MAX_PEERS} rows")
+    table = obj.get("peers_table")
+    if table not in CQL_TABLES:
+        raise WireError(f"{where}: 'peers_table' must be one of {', '.join(CQL_TABLES)}")
+    return CqlView(
+        cluster_name=_text(obj, "cluster_name", where),
+        local=cql_node_from_json(obj.get("local"), f"{where}.local"),
+        peers=tuple(cql_node_from_json(p, f"{where}.peers[{i}]") for i, p in enumerate(peers)),
+        peers_table=str(table),
+    )
 
 
 def _int(
@@ -201,7 +256,8 @@ def evidence_from_json(obj: Any, where: str) -> Evidence:
             p50_ms=_ms(lat, "p50_ms", w),
             p99_ms=_ms(lat, "p99_ms", w),
         )
-    return Evidence(reply=reply, trace=trace, path_mtu=path_mtu, latency=latency)
+    cql = cql_from_json(obj["cql"], f"{where}.cql") if "cql" in obj else None
+    return Evidence(reply=reply, trace=trace, path_mtu=path_mtu, latency=latency, cql=cql)
 
 
 def _not_object(where: str) -> Hop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import sys
 import time
@@ -15,12 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from netcheck.agent.transport import AgentTransport
 from netcheck.cassandra.collect import Collected as CassandraCollected
+from netcheck.collector.cql import CQL_TIMEOUT_S, attach, plan_cql
 from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
 from netcheck.diagnosis.gossip import analyze, expected_closed, merge
+from netcheck.model.evidence import CQL_LOGIN_REFUSED
 from netcheck.model.findings import Finding
-from netcheck.model.probe import ProbeResult, ProbeSpec
+from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, junit, prometheus, terminal
@@ -151,6 +154,41 @@ async def probe_all(
             f"raw probes from {p.endpoint} not measured: {p.message}" for p in second.problems
         ),
         raw_skipped=tuple(sorted(answered - collected.raw_capable)),
+    )
+
+
+async def cql_pass(
+    topology: Topology, transport: AgentTransport, show_progress: bool
+) -> tuple[ProbeResult, ...]:
+    """Each database pod's agent reads its own node's system tables over CQL."""
+    plan = plan_cql(topology)
+    if not plan:
+        return ()
+    done = await collect_with_progress(
+        topology, plan, transport, CQL_TIMEOUT_S, 0, show_progress, "CQL reads"
+    )
+    return done.results
+
+
+def with_cql(
+    cassandra: CassandraCollected, cql: tuple[ProbeResult, ...], topology: Topology
+) -> CassandraCollected:
+    """Each node's CQL read on its observation; a refused login is a problem too (credentials
+    were given and do not work), while an agent without credentials only gets an INFO."""
+    refused = sorted(
+        r.dst for r in cql if r.kind is ProbeKind.CQL and r.detail.startswith(CQL_LOGIN_REFUSED)
+    )
+    problems = cassandra.problems
+    if refused:
+        problems = (
+            *problems,
+            f"CQL on {', '.join(refused)}: the agents' login was refused; check Secret "
+            "netcheck-cql in namespace netcheck (keys username and password)",
+        )
+    return dataclasses.replace(
+        cassandra,
+        observations=attach(cassandra.observations, cql, topology),
+        problems=problems,
     )
 
 

@@ -27,7 +27,15 @@ from netcheck.agent.process import AgentConfigError, read_token
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cassandra.kube_exec import KubeExec
 from netcheck.cli.cassandra_cmds import collect_with_progress, kube_targets
-from netcheck.cli.common import fail, probe_all, raw_options, report_of, write_outputs
+from netcheck.cli.common import (
+    cql_pass,
+    fail,
+    probe_all,
+    raw_options,
+    report_of,
+    with_cql,
+    write_outputs,
+)
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
 from netcheck.deploy.apply import (
@@ -587,8 +595,10 @@ async def _probe_and_report(
     )
     collected = None
     if outputs.cassandra is not None and kt.pods:
+        cql = await cql_pass(topology, transport, show)
         targets = kube_targets(topology, kt.pods)
         collected = await collect_with_progress(KubeExec(clients), targets, outputs.cassandra, show)
+        collected = with_cql(collected, cql, topology)
     return report_of(
         topology,
         probed,

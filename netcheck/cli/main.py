@@ -18,7 +18,16 @@ from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import collect_cassandra, gossip, lab_cassandra_group
-from netcheck.cli.common import Probed, fail, probe_all, raw_options, report_of, write_outputs
+from netcheck.cli.common import (
+    Probed,
+    cql_pass,
+    fail,
+    probe_all,
+    raw_options,
+    report_of,
+    with_cql,
+    write_outputs,
+)
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.collector.plan import plan_mesh
@@ -26,6 +35,7 @@ from netcheck.discovery.inventory import InventoryError, dump_inventory, load_in
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
+from netcheck.model.probe import ProbeResult
 
 
 @click.group()
@@ -87,6 +97,20 @@ def main() -> None:
     show_default=True,
     help="Raw-packet probes (SYN, traceroute, path MTU, latency) when CAP_NET_RAW is held.",
 )
+@click.option(
+    "--cql-credentials",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory of a mounted Secret with keys username and password (optional: without "
+    "it the agent answers cql probes not_measured).",
+)
+@click.option("--cql-username", default=None, help="CQL user (with --cql-password-file).")
+@click.option(
+    "--cql-password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File holding the CQL password (read again for each probe).",
+)
 def agent(
     bind: str,
     api_port: int,
@@ -102,6 +126,9 @@ def agent(
     rate: float,
     concurrency: int,
     raw: bool,
+    cql_credentials: str | None,
+    cql_username: str | None,
+    cql_password_file: str | None,
 ) -> None:
     """Run a probe agent."""
     from netcheck.agent.process import run_agent
@@ -123,6 +150,9 @@ def agent(
         name=name,
         limits=AgentLimits(max_batch=max_batch, rate=rate, concurrency=concurrency),
         raw=raw,
+        cql_credentials_dir=cql_credentials,
+        cql_username=cql_username,
+        cql_password_file=cql_password_file,
     )
 
     async def serve_forever() -> None:
@@ -280,16 +310,21 @@ def run(
 
     options = EvidenceOptions(latency_count=latency_count) if raw else None
 
-    async def go() -> Probed:
+    with_cassandra = cassandra and bool(topology.cassandra_exec)
+
+    async def go() -> tuple[Probed, tuple[ProbeResult, ...]]:
         async with HttpAgentTransport(token) as transport:
-            return await probe_all(
+            probed = await probe_all(
                 topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
+            cql = await cql_pass(topology, transport, show) if with_cassandra else ()
+            return probed, cql
 
-    probed = asyncio.run(go())
+    probed, cql = asyncio.run(go())
     collected = None
-    if cassandra and topology.cassandra_exec:
+    if with_cassandra:
         collected = collect_cassandra(topology, CollectOptions(logs_since_s=logs_since), show)
+        collected = with_cql(collected, cql, topology)
     report = report_of(topology, probed, started, t0, cassandra=collected)
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)

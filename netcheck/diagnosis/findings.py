@@ -312,3 +312,11 @@ def _outcome(outcome_of: dict[Triple, Outcome], r: _Rect) -> str:
     seen = [outcome_of[(s, d, p)] for s, d in r.pairs for p in r.ports if (s, d, p) in outcome_of]
     failing = [o for o in seen if o.failed or o is Outcome.NOT_MEASURED]
     return max(sorted(set(failing)), key=failing.count).value if failing else ""
+
+
+def group_text(items: list[str], unit: str) -> str:
+    """A few names in full, many as a count and the first two."""
+    items = sorted(set(items))
+    if len(items) <= 3:
+        return ", ".join(items)
+    return f"{len(items)} {unit}: {', '.join(items[:2])}, ..."

@@ -17,12 +17,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from netcheck.diagnosis.findings import in_scope
+from netcheck.diagnosis.cql import cql_findings
+from netcheck.diagnosis.findings import group_text, in_scope
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import (
     DOWN_STATES,
     SSL_STORAGE_PORT,
     STORAGE_PORT,
+    CqlRead,
     GossipAnalysis,
     NodeSummary,
     Observation,
@@ -110,12 +112,18 @@ def analyze(
     findings += _connect_logs(obs, by_address, located, network)
     findings += _no_seeds(obs)
     findings += legacy
+    findings += cql_findings(obs, topology)
     warnings = tuple(w for o in obs for w in o.warnings)
     return GossipAnalysis(
         nodes=tuple(nodes.values()),
         findings=tuple(findings),
         warnings=warnings,
         expected_closed=closed,
+        cql=tuple(
+            CqlRead(node=o.observer, view=o.cql, error=o.cql_error)
+            for o in obs
+            if o.cql is not None or o.cql_error
+        ),
     )
 
 
@@ -234,13 +242,6 @@ def _label(n: NodeSummary) -> str:
     return f"{name} ({where})" if where else name
 
 
-def _group_text(items: list[str], unit: str) -> str:
-    items = sorted(set(items))
-    if len(items) <= 3:
-        return ", ".join(items)
-    return f"{len(items)} {unit}: {', '.join(items[:2])}, ..."
-
-
 def _down(
     nodes: dict[str, NodeSummary],
     by_address: dict[str, Endpoint],
@@ -265,8 +266,8 @@ def _down(
             groups[(key, observer_dc, n.datacenter)].append((observer, n))
     out = []
     for (key, _, _), members in sorted(groups.items()):
-        observers = _group_text([m[0] for m in members], "views")
-        targets = _group_text([_label(m[1]) for m in members], "nodes")
+        observers = group_text([m[0] for m in members], "views")
+        targets = group_text([_label(m[1]) for m in members], "nodes")
         head = f"{targets} DN in gossip of {observers}"
         pairs = len(members)
         if key in causes:
@@ -343,8 +344,8 @@ def _diverging(nodes: dict[str, NodeSummary], explained: set[tuple[str, str]]) -
                 Finding(
                     severity=Severity.WARNING,
                     code="GOSSIP_VIEWS_DIVERGE",
-                    summary=f"{_label(n)} is DN for {_group_text(down, 'views')} "
-                    f"but up for {_group_text(up, 'views')}: gossip views disagree",
+                    summary=f"{_label(n)} is DN for {group_text(down, 'views')} "
+                    f"but up for {group_text(up, 'views')}: gossip views disagree",
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(),
@@ -391,7 +392,7 @@ def _schema(obs: list[Observation]) -> list[Finding]:
                 versions[g.schema].add(g.address)
     if len(versions) <= 1:
         return []
-    parts = [f"{v[:8]} on {_group_text(sorted(a), 'nodes')}" for v, a in sorted(versions.items())]
+    parts = [f"{v[:8]} on {group_text(sorted(a), 'nodes')}" for v, a in sorted(versions.items())]
     return [
         Finding(
             severity=Severity.WARNING,
@@ -459,7 +460,7 @@ def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[
             Finding(
                 severity=Severity.WARNING,
                 code="TOPOLOGY_UNKNOWN_NODES",
-                summary=f"gossip knows {_group_text([_label(n) for n in unknown], 'nodes')}, "
+                summary=f"gossip knows {group_text([_label(n) for n in unknown], 'nodes')}, "
                 f"which the inventory/discovery does not{what}",
                 src_cluster="*",
                 dst_cluster="*",
@@ -477,7 +478,7 @@ def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[
                 Finding(
                     severity=Severity.WARNING,
                     code="TOPOLOGY_MISSING_NODES",
-                    summary=f"{_group_text(missing, 'pods')} not in any node's gossip view",
+                    summary=f"{group_text(missing, 'pods')} not in any node's gossip view",
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(),
@@ -534,7 +535,7 @@ def _tls(
                 severity=Severity.ERROR,
                 code="INTERNODE_TLS_MISMATCH",
                 summary=f"{name}: {total} internode TLS handshake failures seen by "
-                f"{_group_text(list(seen), 'nodes')} ({reasons}): {why}",
+                f"{group_text(list(seen), 'nodes')} ({reasons}): {why}",
                 src_cluster=ep.cluster if ep else "*",
                 dst_cluster=ep.cluster if ep else "*",
                 ports=(STORAGE_PORT,),
@@ -576,8 +577,8 @@ def _connect_logs(
         count = sum(c for _, _, c in members)
         what = sig.replace("connect_", "connect ").replace("_", " ")
         head = (
-            f"{count}x internode {what} logged by {_group_text([m[0] for m in members], 'nodes')} "
-            f"towards {_group_text([m[1] for m in members], 'peers')}"
+            f"{count}x internode {what} logged by {group_text([m[0] for m in members], 'nodes')} "
+            f"towards {group_text([m[1] for m in members], 'peers')}"
         )
         if key in causes:
             tail, severity = f": explained by {causes[key].code}", Severity.WARNING
@@ -680,7 +681,7 @@ def _legacy_port(
         Finding(
             severity=Severity.INFO,
             code="LEGACY_SSL_PORT_UNUSED",
-            summary=f"7001 refused on {_group_text([n for n, _ in closed], 'nodes')}: normal, "
+            summary=f"7001 refused on {group_text([n for n, _ in closed], 'nodes')}: normal, "
             f"Cassandra {', '.join(versions)} listens on 7001 only with "
             "legacy_ssl_storage_port_enabled",
             src_cluster="*",

@@ -182,6 +182,8 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
         net.ip(h.namespace, "addr", "add", f"{h.mgmt_address}/{MGMT_NET.prefixlen}", "dev", "mgmt0")
         net.ip(h.namespace, "link", "set", "mgmt0", "up")
     allow = [c.site for c in clusters]
+    if cassandra:
+        _write_cql_secret()
     for h in hosts:
         _start_agent(h, token_file, allow, raw)
     return {
@@ -193,6 +195,20 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
         "faults": [],
         "next_fault": 1,
     }
+
+
+def cql_secret_dir() -> str:
+    """Where the lab's agents find their CQL login, laid out like a mounted Secret."""
+    return os.path.join(state_dir(), "cql")
+
+
+def _write_cql_secret() -> None:
+    """Cassandra's default superuser, which the lab's nodes keep (PasswordAuthenticator)."""
+    os.makedirs(cql_secret_dir(), mode=0o755, exist_ok=True)
+    for key, value in (("username", "cassandra"), ("password", "cassandra")):
+        path = os.path.join(cql_secret_dir(), key)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
+            f.write(value + "\n")
 
 
 def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> None:
@@ -231,6 +247,8 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> No
         h.name,
         "--rate",
         "1000",
+        "--cql-credentials",  # optional, as the Secret mount is: there with --cassandra only
+        cql_secret_dir(),
     ]
     for port, mode in (*h.serve, *h.node_serve):
         cmd += ["--serve", f"{port}:{mode}"]

@@ -129,3 +129,30 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
     return round(ordered[rank - 1], 3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CqlNode:
+    """One row of system.local or system.peers_v2 (system.peers before 4.0)."""
+
+    address: str  # broadcast_address (local) or peer (peers)
+    datacenter: str = ""
+    rack: str = ""
+    host_id: str = ""
+    release_version: str = ""
+    schema_version: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CqlView:
+    """What a node's system tables say, read over CQL by the agent next to it: the node itself
+    and every peer it keeps (membership, not liveness: a DOWN peer stays in the table)."""
+
+    cluster_name: str
+    local: CqlNode
+    peers: tuple[CqlNode, ...]
+    peers_table: str  # system.peers_v2, or system.peers on 3.x
+
+
+# how a cql probe's detail starts when the node refused the agent's credentials
+CQL_LOGIN_REFUSED = "CQL login refused"

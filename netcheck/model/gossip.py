@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from netcheck.model.evidence import CqlView
 from netcheck.model.findings import Finding
 
 # nodetool status: Status U/D + State N(ormal) L(eaving) J(oining) M(oving); DSE adds S(topped)
@@ -138,6 +139,8 @@ class Observation:
     logs: tuple[LogSignature, ...] | None = None
     listeners: tuple[Listener, ...] = ()
     warnings: tuple[str, ...] = ()  # lines that could not be read, one line each
+    cql: CqlView | None = None  # system.local and system.peers_v2, read by the agent
+    cql_error: str = ""  # "outcome: detail" when the agent could not read them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +157,13 @@ class NodeSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CqlRead:
+    node: str  # the observer (pod)
+    view: CqlView | None
+    error: str = ""  # "outcome: detail" when view is None
+
+
+@dataclass(frozen=True, kw_only=True)
 class GossipAnalysis:
     """The Cassandra layer of a run, or of `netcheck gossip analyze`."""
 
@@ -162,3 +172,4 @@ class GossipAnalysis:
     warnings: tuple[str, ...]
     # (endpoint, port) closed by design: 7001 on 4.0+ nodes without the legacy SSL port
     expected_closed: tuple[tuple[str, int], ...] = ()
+    cql: tuple[CqlRead, ...] = ()  # each node's system tables, where the agent was asked

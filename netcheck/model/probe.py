@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netcheck.model.evidence import Latency, PathMtu, Reply, Trace
+from netcheck.model.evidence import CqlView, Latency, PathMtu, Reply, Trace
 from netcheck.model.outcome import Outcome
 
 
@@ -18,6 +18,8 @@ class ProbeKind(StrEnum):
     TRACE = "trace"  # TCP traceroute: SYNs with TTL 1..count
     PMTU = "pmtu"  # DF SYNs of decreasing size: path MTU and black holes
     LATENCY = "latency"  # count SYNs: round-trip p50/p99 and loss
+    # log in on the native port with the agent's credentials, read system.local and peers
+    CQL = "cql"
 
     @property
     def raw(self) -> bool:
@@ -46,6 +48,7 @@ class Evidence:
     trace: Trace | None = None
     path_mtu: PathMtu | None = None
     latency: Latency | None = None
+    cql: CqlView | None = None  # the cql kind: the node's system tables
 
 
 NO_EVIDENCE = Evidence()

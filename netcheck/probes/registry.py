@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from netcheck.model.probe import ProbeKind, Target, TargetResult
-from netcheck.probes import http, latency, pmtu, syn, tcp, tls, traceroute
+from netcheck.probes import cql, http, latency, pmtu, syn, tcp, tls, traceroute
 from netcheck.probes.dialer import ProbeFn
 from netcheck.probes.rawnet import RawNet
 
 RawProbeFn = Callable[[RawNet, Target, float], Awaitable[TargetResult]]
 
 
-def probes() -> dict[ProbeKind, ProbeFn]:
-    return {ProbeKind.TCP: tcp.probe, ProbeKind.TLS: tls.probe, ProbeKind.HTTP: http.probe}
+def probes(cql_credentials: cql.CqlCredentials | None = None) -> dict[ProbeKind, ProbeFn]:
+    return {
+        ProbeKind.TCP: tcp.probe,
+        ProbeKind.TLS: tls.probe,
+        ProbeKind.HTTP: http.probe,
+        ProbeKind.CQL: cql.make_probe(cql_credentials),
+    }
 
 
 def raw_probes() -> dict[ProbeKind, RawProbeFn]:

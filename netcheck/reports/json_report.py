@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from netcheck.agent.wire import evidence_to_json
 from netcheck.model.findings import Finding
-from netcheck.model.gossip import GossipAnalysis
+from netcheck.model.gossip import CqlRead, GossipAnalysis
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport
 
@@ -117,6 +118,21 @@ def cassandra_doc(analysis: GossipAnalysis) -> dict[str, Any]:
         ],
         "warnings": list(analysis.warnings),
         "expected_closed": [{"endpoint": e, "port": p} for e, p in analysis.expected_closed],
+        "cql": [cql_doc(r) for r in analysis.cql],
+    }
+
+
+def cql_doc(r: CqlRead) -> dict[str, Any]:
+    """One node's system.local and peers as its agent read them, or why it could not."""
+    if r.view is None:
+        return {"node": r.node, "ok": False, "error": r.error}
+    return {
+        "node": r.node,
+        "ok": True,
+        "cluster_name": r.view.cluster_name,
+        "peers_table": r.view.peers_table,
+        "local": dataclasses.asdict(r.view.local),
+        "peers": [dataclasses.asdict(p) for p in r.view.peers],
     }
 
 

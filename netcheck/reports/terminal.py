@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from netcheck.model.findings import Finding, Severity
-from netcheck.model.gossip import DOWN_STATES, GossipAnalysis
+from netcheck.model.gossip import DOWN_STATES, CqlRead, GossipAnalysis
 from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
@@ -152,18 +152,23 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
 def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
     """Each node as the views saw it: the state most printed, and who saw it down."""
     table = Table(title="Cassandra nodes (nodetool status of every view)", box=box.SIMPLE)
-    for col in ("node", "address", "dc/rack", "state", "views", "down in"):
+    cql = {r.node: r for r in analysis.cql}
+    columns = ("node", "address", "dc/rack", "state", "views", "down in")
+    for col in (*columns, "CQL tables") if cql else columns:
         table.add_column(col)
     for n in analysis.nodes:
         down = [o for o, s in n.states if s in DOWN_STATES]
-        table.add_row(
+        row: list[str | Text] = [
             n.name or "-",
             n.address,
             f"{n.datacenter}/{n.rack}",
             Text(n.state, style="red" if n.state in DOWN_STATES else "green"),
             str(len(n.views)),
             Text(", ".join(down) if down else "-", style="red" if down else ""),
-        )
+        ]
+        if cql:
+            row.append(_cql_cell(cql.get(n.name)))
+        table.add_row(*row)
     console.print(table)
     if analysis.warnings:
         console.print(
@@ -172,6 +177,14 @@ def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
                 style="yellow",
             )
         )
+
+
+def _cql_cell(r: CqlRead | None) -> Text:
+    if r is None:
+        return Text("-")
+    if r.view is None:
+        return Text(r.error.split(": ", 1)[-1][:48], style="yellow")
+    return Text(f"{r.view.local.release_version}, {len(r.view.peers)} peers")
 
 
 def render(report: RunReport, console: Console) -> None:
