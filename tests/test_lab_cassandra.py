@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from netcheck.lab import build, cassandra, faults
 from netcheck.lab.spec import spec_from_yaml
@@ -244,10 +245,29 @@ def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
             120,
             "gossip did not mark the other region DN in every view",
         )
-        run = run_json(inventory, "--logs-since", since(t0))
+        prom = Path(inventory).with_name("drop.prom")
+        run = run_json(inventory, "--logs-since", since(t0), "--prom-file", str(prom))
     finally:
         faults.clear_faults()
     assert run.code == 1
+    # Prometheus: each region's views count the other region DN (2 views x 2 nodes)
+    text = prom.read_text()
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    views = {
+        (s.labels["observer_datacenter"], s.labels["datacenter"], s.labels["state"]): s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "netcheck_cassandra_view_nodes"
+        for s in f.samples
+    }
+    assert views == {
+        ("dc1", "dc1", "UN"): 4,
+        ("dc1", "dc2", "DN"): 4,
+        ("dc2", "dc2", "UN"): 4,
+        ("dc2", "dc1", "DN"): 4,
+    }
     findings = run.report["findings"]
     top = findings[0]
     assert top["code"] == "FIREWALL_DROP"

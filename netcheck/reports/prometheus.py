@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
 from netcheck.model.matrix import aggregate
@@ -61,6 +63,7 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
     for f in report.findings:
         findings.labels(f.severity.value, f.code).inc()
     _paths(registry, report)
+    _cassandra(registry, report)
     if pod_pairs:
         up = Gauge(
             "netcheck_pod_pair_up",
@@ -78,7 +81,8 @@ def _paths(registry: CollectorRegistry, report: RunReport) -> None:
     rtt = Gauge(
         "netcheck_path_rtt_seconds",
         "SYN round trip by cluster pair (raw probes): median of pair p50s, highest pair p99",
-        [*labels, "quantile"],
+        # not "quantile": Prometheus reserves that label for summaries (promtool rejects it)
+        [*labels, "stat"],
         registry=registry,
     )
     loss = Gauge(
@@ -104,12 +108,42 @@ def _paths(registry: CollectorRegistry, report: RunReport) -> None:
         if p.sent:
             loss.labels(*key).set(p.loss_pct / 100)
         if p.p50_ms is not None:
-            rtt.labels(*key, "0.5").set(p.p50_ms / 1000)
+            rtt.labels(*key, "p50").set(p.p50_ms / 1000)
         if p.p99_ms is not None:
-            rtt.labels(*key, "0.99").set(p.p99_ms / 1000)
+            rtt.labels(*key, "p99").set(p.p99_ms / 1000)
         if p.path_mtu is not None:
             mtu.labels(*key).set(p.path_mtu)
             black_hole.labels(*key).set(1 if p.black_hole else 0)
+
+
+def _cassandra(registry: CollectorRegistry, report: RunReport) -> None:
+    """Gossip views by datacenter pair (cardinality: DCs squared x states) and CQL reads."""
+    if report.cassandra is None:
+        return
+    views = Gauge(
+        "netcheck_cassandra_view_nodes",
+        "Nodes as the views of one datacenter saw them in nodetool status, by state (UN, DN, ...)",
+        ["observer_datacenter", "datacenter", "state"],
+        registry=registry,
+    )
+    dc_of = {ep.name: ep.datacenter for ep in report.topology.endpoints}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for n in report.cassandra.nodes:
+        for observer, state in n.states:
+            counts[(dc_of.get(observer, ""), n.datacenter, state)] += 1
+    for key, count in counts.items():
+        views.labels(*key).set(count)
+    reads = Gauge(
+        "netcheck_cassandra_cql_reads",
+        "Nodes whose system tables the agents read over CQL (ok) or not (the outcome)",
+        ["result"],
+        registry=registry,
+    )
+    results = Counter(
+        r.error.split(":", 1)[0] if r.view is None else "ok" for r in report.cassandra.cql
+    )
+    for result, count in results.items():
+        reads.labels(result).set(count)
 
 
 def to_exposition(report: RunReport, pod_pairs: bool = False) -> str:
