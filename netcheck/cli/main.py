@@ -226,7 +226,8 @@ def agent(
     default=True,
     show_default=True,
     help="Also collect nodetool status/describecluster/gossipinfo and recent logs from every "
-    "database pod (where the inventory names an exec backend) and cross-check them.",
+    "database pod (Kubernetes exec with --context; the inventory's exec backend otherwise), "
+    "have the agents read each node's system tables over CQL, and cross-check them.",
 )
 @click.option(
     "--logs-since",
