@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from netcheck.agent.listeners import ServeMode, ServeSpec
 from netcheck.agent.process import AgentConfig, run_agent
@@ -39,6 +40,7 @@ from netcheck.lab.cassandra import HEAP as CASSANDRA_HEAP
 from netcheck.lab.inventory import lab_topology
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, Target
+from netcheck.model.topology import Topology
 
 TIMEOUT_S = 2.0
 RUNS = 5
@@ -396,6 +398,27 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _cql_reads(state: dict[str, Any], topology: Topology) -> float:
+    """Every node's agent logs in and reads system.local and system.peers_v2; median of 3."""
+    from netcheck.agent.process import read_token
+    from netcheck.collector.cql import CQL_TIMEOUT_S, plan_cql
+    from netcheck.collector.run import collect
+
+    plan = plan_cql(topology)
+
+    async def once() -> float:
+        async with HttpAgentTransport(read_token(state["token_file"])) as transport:
+            t0 = time.monotonic()
+            done = await collect(
+                topology, plan, transport, timeout_s=CQL_TIMEOUT_S, payload_bytes=0
+            )
+            took = time.monotonic() - t0
+        assert all(r.outcome is Outcome.OPEN for r in done.results), done.results
+        return took
+
+    return statistics.median(asyncio.run(once()) for _ in range(3))
+
+
 def bench_cassandra() -> dict[str, float | int]:
     """Lab Cassandra start-up (fresh cluster, jars cached), memory, and the Cassandra checks."""
     from netcheck.cassandra.collect import CollectOptions, collect_nodes
@@ -442,6 +465,7 @@ def bench_cassandra() -> dict[str, float | int]:
         assert {n.state for n in analysis.nodes} == {"UN"}
     result["checks_s"] = statistics.median(times)
     result["analyze_ms"] = statistics.median(analyze_times) * 1000
+    result["cql_s"] = _cql_reads(state, topology)
     build.lab_down()
     return result
 
@@ -562,6 +586,7 @@ log of every node through the lab's exec seam (2 at a time), parsed and checked;
 | resident memory per Cassandra JVM, median / largest | {rss} |
 | Cassandra checks, all {cass["nodes"]} nodes (nodetool x3 + log each) | {cass["checks_s"]:.2f} s |
 | of which checks and cross-check (parsing is in collection) | {cass["analyze_ms"]:.1f} ms |
+| CQL reads, all {cass["nodes"]} nodes (login, system.local, peers_v2) | {cass["cql_s"]:.2f} s |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
