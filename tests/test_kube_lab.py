@@ -86,6 +86,7 @@ def run_both(world):
         "json",
         "--timeout",
         "1",
+        "--no-cassandra",  # this lab runs no Cassandra (test_lab_cassandra.py covers it)
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc

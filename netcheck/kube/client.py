@@ -335,6 +335,13 @@ class KubeClient:
                 f"running and has a container named {container!r}",
                 status,
             )
+        if status >= 500:
+            return ApiFailed(
+                self.context,
+                f"exec into {namespace}/{pod} failed on the API server's side (HTTP {status}); "
+                "check that the node's kubelet answers (kubectl exec shows the same)",
+                status,
+            )
         return ApiFailed(
             self.context,
             f"exec into {namespace}/{pod}: HTTP {status} instead of a websocket upgrade; "
