@@ -161,21 +161,25 @@ def test_cql_evidence_crosses_the_wire_and_nonsense_does_not():
 
 def test_cql_credentials_come_from_a_secret_directory_or_flags(tmp_path, token_file):
     assert cql_credentials(AgentConfig(token_file=token_file)) is None
-    # the Secret is optional: not mounted, no CQL
-    absent = AgentConfig(token_file=token_file, cql_credentials_dir=str(tmp_path / "none"))
-    assert cql_credentials(absent) is None
-    (tmp_path / "cql").mkdir()
-    (tmp_path / "cql" / "username").write_text("netcheck\n")
-    mounted = AgentConfig(token_file=token_file, cql_credentials_dir=str(tmp_path / "cql"))
-    creds = cql_credentials(mounted)
-    assert creds is not None and creds.username == "netcheck"
-    assert creds.password_file == str(tmp_path / "cql" / "password")
+    # the Secret is optional: mounted empty (or not at all) there is no login yet, no error
+    where = tmp_path / "cql"
+    mounted = cql_credentials(AgentConfig(token_file=token_file, cql_credentials_dir=str(where)))
+    assert mounted is not None and mounted.read() is None
+    where.mkdir()
+    assert mounted.read() is None
+    # filled later (kubelet updates the volume): the next read sees it, no restart
+    (where / "username").write_text("netcheck\n")
+    (where / "password").write_text("s3cret\n")
+    assert mounted.read() == ("netcheck", "s3cret")
+    (where / "password").write_text("rotated\n")
+    assert mounted.read() == ("netcheck", "rotated")
     with pytest.raises(AgentConfigError, match="go together"):
         cql_credentials(AgentConfig(token_file=token_file, cql_username="u"))
-    (tmp_path / "cql2").mkdir()
-    broken = AgentConfig(token_file=token_file, cql_credentials_dir=str(tmp_path / "cql2"))
-    with pytest.raises(AgentConfigError, match="needs keys 'username' and 'password'"):
-        cql_credentials(broken)
+    flags = AgentConfig(
+        token_file=token_file, cql_username="u", cql_password_file=str(where / "password")
+    )
+    creds = cql_credentials(flags)
+    assert creds is not None and creds.read() == ("u", "rotated")
 
 
 @pytest.mark.parametrize("with_creds", [False, True])

@@ -86,25 +86,21 @@ def read_allow_file(path: str) -> tuple[str, ...]:
 
 
 def cql_credentials(config: AgentConfig) -> CqlCredentials | None:
-    """The agent's CQL login, or None (the Secret is optional: no CQL then)."""
+    """Where the agent's CQL login comes from, or None (no CQL reads)."""
     if (config.cql_username is None) != (config.cql_password_file is None):
         raise AgentConfigError(
             "--cql-username and --cql-password-file go together: give both or neither"
         )
     if config.cql_username is not None and config.cql_password_file is not None:
         return CqlCredentials(username=config.cql_username, password_file=config.cql_password_file)
-    where = config.cql_credentials_dir
-    if not where or not os.path.isdir(where):
-        return None
-    try:
-        with open(os.path.join(where, "username"), encoding="utf-8") as f:
-            username = f.read().strip()
-    except OSError as exc:
-        raise AgentConfigError(
-            f"--cql-credentials {where}: cannot read its 'username' ({exc.strerror}); the Secret "
-            "needs keys 'username' and 'password'"
-        ) from None
-    return CqlCredentials(username=username, password_file=os.path.join(where, "password"))
+    if config.cql_credentials_dir:
+        # an optional Secret mount: it may be empty now and filled later
+        where = config.cql_credentials_dir
+        return CqlCredentials(
+            username_file=os.path.join(where, "username"),
+            password_file=os.path.join(where, "password"),
+        )
+    return None
 
 
 def settings_of(config: AgentConfig) -> AgentSettings:

@@ -141,6 +141,14 @@ class ProbeRunner:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _cql_ready(credentials: CqlCredentials | None) -> bool:
+    """The agent holds a CQL login now (the Secret may be mounted empty)."""
+    try:
+        return credentials is not None and credentials.read() is not None
+    except OSError:
+        return False
+
+
 def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> web.Application:
     expected = f"Bearer {settings.token}".encode()
     token = settings.token.encode()
@@ -178,7 +186,7 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
                 },
                 "capabilities": {
                     "raw_probes": runner.raw is not None,
-                    "cql": settings.cql is not None,
+                    "cql": _cql_ready(settings.cql),
                 },
             }
         )

@@ -21,6 +21,7 @@ from netcheck.kube.errors import (
     Unauthorized,
 )
 from netcheck.kube.podexec import (
+    MAX_FRAME,
     PROTOCOLS,
     ExecOutput,
     Frames,
@@ -289,7 +290,7 @@ class KubeClient:
                     params=exec_params(container, argv),
                     protocols=PROTOCOLS,
                     autoping=True,
-                    max_msg_size=0,
+                    max_msg_size=MAX_FRAME,
                 ) as ws:
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.BINARY:

@@ -19,6 +19,8 @@ PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR, CLOSE = 1, 2, 3, 255
 MAX_OUTPUT = 8 << 20  # bytes kept per stream: nodetool's answers are kilobytes
 LOG_LIMIT = 16 << 20  # limitBytes asked of the logs API
+MAX_FRAME = 4 << 20  # the kubelet sends stream data in frames of tens of kilobytes
+MAX_STATUS = 64 << 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +80,7 @@ class Frames:
         elif channel == STDERR:
             self.err += data[: MAX_OUTPUT - len(self.err)]
         elif channel == ERROR:
-            self.status = (self.status or b"") + data
+            self.status = ((self.status or b"") + data)[:MAX_STATUS]
 
     def result(self) -> ExecOutput:
         out = self.out.decode("utf-8", "replace")

@@ -5,13 +5,15 @@ cassandra-driver with the agent's own credentials: `system.local` (the node: DC,
 release and schema version) and `system.peers_v2` (`system.peers` before 4.0: every peer the node
 keeps). The driver is told to use this one host only and to skip schema and token metadata.
 Credentials never travel in a probe request: the agent reads them from its own files (a mounted
-Secret, or --cql-username/--cql-password-file), again for each probe, so a rotated Secret works.
+Secret, or --cql-username/--cql-password-file), again for each probe, so a Secret created or
+rotated after the agent started works.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +38,24 @@ MAX_PEERS = 4096
 
 @dataclass(frozen=True, kw_only=True)
 class CqlCredentials:
-    username: str
-    password_file: str
+    """Where the agent finds its CQL login. Read at each probe: an optional Secret may be
+    mounted empty and filled later, or rotated."""
 
-    def password(self) -> str:
+    password_file: str
+    username_file: str = ""  # a mounted Secret's key file
+    username: str = ""  # given as a flag instead
+
+    def read(self) -> tuple[str, str] | None:
+        """(username, password); None when the Secret has not been filled (no username)."""
+        username = self.username
+        if not username:
+            try:
+                with open(self.username_file, encoding="utf-8") as f:
+                    username = f.read().strip()
+            except FileNotFoundError:
+                return None
         with open(self.password_file, encoding="utf-8") as f:
-            return f.read().strip()
+            return username, f.read().strip()
 
 
 class LoginRefused(Exception):
@@ -63,12 +77,8 @@ def make_probe(credentials: CqlCredentials | None) -> ProbeFn:
                 detail="the agent has no CQL credentials (mount Secret netcheck-cql, or "
                 "--cql-username/--cql-password-file)",
             )
-        conn = await dial(dialer, target, timeout)
-        if isinstance(conn, TargetResult):
-            return conn
-        await close(conn)
         try:
-            password = credentials.password()
+            login = credentials.read()
         except OSError as exc:
             return result(
                 target,
@@ -76,13 +86,25 @@ def make_probe(credentials: CqlCredentials | None) -> ProbeFn:
                 detail=f"cannot read the CQL password file {credentials.password_file} "
                 f"({exc.strerror})",
             )
+        if login is None:
+            return result(
+                target,
+                Outcome.NOT_MEASURED,
+                detail=f"no CQL credentials in {os.path.dirname(credentials.username_file)} "
+                "(create Secret netcheck-cql with keys username and password)",
+            )
+        conn = await dial(dialer, target, timeout)
+        if isinstance(conn, TargetResult):
+            return conn
+        await close(conn)
+        username, password = login
         try:
             view = await asyncio.wait_for(
                 asyncio.to_thread(
                     _read_tables,
                     target.address,
                     target.port,
-                    credentials.username,
+                    username,
                     password,
                     timeout,
                 ),
