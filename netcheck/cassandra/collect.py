@@ -75,6 +75,11 @@ def _grouped(problems: list[tuple[str, str, str]], backend: str) -> tuple[str, .
         if endpoint not in endpoints:
             endpoints.append(endpoint)
     return tuple(
-        f"{', '.join(whats)} on {', '.join(endpoints)} ({backend}): {error}"
+        f"{', '.join(whats)} on {_first(endpoints)} ({backend}): {error}"
         for error, (whats, endpoints) in by_error.items()
     )
+
+
+def _first(names: list[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from netcheck.model.gossip import Observation
+from netcheck.model.gossip import NATIVE_PORT, Observation
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.topology import Role, Topology
 
-NATIVE_PORT = 9042
 CQL_TIMEOUT_S = 5.0  # a login hashes the password (bcrypt): slower than a connect
 
 

@@ -13,10 +13,9 @@ from collections import defaultdict
 from netcheck.diagnosis.findings import group_text
 from netcheck.model.evidence import CQL_LOGIN_REFUSED
 from netcheck.model.findings import Finding, Severity
-from netcheck.model.gossip import Observation
+from netcheck.model.gossip import NATIVE_PORT, Observation
 from netcheck.model.topology import Endpoint, Role, Topology
 
-NATIVE_PORT = 9042
 SECRET_HINT = (
     "the agents log in with Secret netcheck-cql in namespace netcheck (keys username and "
     "password; cass-operator keeps the superuser in Secret <cluster>-superuser)"

@@ -17,6 +17,7 @@ DOWN_STATES = frozenset({"DN", "DL", "DJ", "DM", "DS"})
 # the internode ports of Cassandra 4.0+: 7000 always, 7001 only with the legacy SSL port on
 STORAGE_PORT = 7000
 SSL_STORAGE_PORT = 7001
+NATIVE_PORT = 9042  # CQL (9142 with client TLS on a separate port)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, CqlNode, CqlView
+from netcheck.model.gossip import NATIVE_PORT
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, Target, TargetResult
 from netcheck.probes.dialer import Dialer, ProbeFn, close, dial, outcome_of_error, result
 
-NATIVE_PORTS = frozenset({9042, 9142})
+NATIVE_PORTS = frozenset({NATIVE_PORT, 9142})
 LOCAL = (
     "SELECT cluster_name, data_center, rack, host_id, release_version, schema_version, "
     "broadcast_address FROM system.local WHERE key = 'local'"
