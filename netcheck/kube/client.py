@@ -63,6 +63,20 @@ class KubeClient:
                 # give its TLS shutdown the moment aiohttp's "Graceful Shutdown" docs ask for
                 await asyncio.sleep(0.25)
 
+    def _unreachable(self, exc: aiohttp.ClientConnectorError) -> ApiUnreachable:
+        return ApiUnreachable(
+            self.context,
+            f"API server {self.conn.server} is unreachable "
+            f"({exc.os_error.strerror or exc}); check the network path or VPN to it",
+        )
+
+    def _unauthorized(self) -> Unauthorized:
+        return Unauthorized(
+            self.context,
+            "the API server rejected the credentials (HTTP 401: missing or expired); "
+            "log in again or refresh the kubeconfig's token",
+        )
+
     async def request(
         self,
         method: str,
@@ -99,11 +113,7 @@ class KubeClient:
                 "check the cluster's certificate-authority in the kubeconfig",
             ) from None
         except aiohttp.ClientConnectorError as exc:
-            raise ApiUnreachable(
-                self.context,
-                f"API server {self.conn.server} is unreachable "
-                f"({exc.os_error.strerror or exc}); check the network path or VPN to it",
-            ) from None
+            raise self._unreachable(exc) from None
         except TimeoutError:
             raise ApiUnreachable(
                 self.context,
@@ -115,11 +125,7 @@ class KubeClient:
                 self.context, f"API server {self.conn.server}: {type(exc).__name__}: {exc}"
             ) from None
         if status == 401:
-            raise Unauthorized(
-                self.context,
-                "the API server rejected the credentials (HTTP 401: missing or expired); "
-                "log in again or refresh the kubeconfig's token",
-            )
+            raise self._unauthorized()
         if status == 403:
             raise Forbidden(self.context, verb, resource, namespace)
         if status == 404:
@@ -307,11 +313,7 @@ class KubeClient:
                 message=f"no answer within {timeout_s:g}s",
             )
         except aiohttp.ClientConnectorError as exc:
-            raise ApiUnreachable(
-                self.context,
-                f"API server {self.conn.server} is unreachable "
-                f"({exc.os_error.strerror or exc}); check the network path or VPN to it",
-            ) from None
+            raise self._unreachable(exc) from None
         except aiohttp.ClientError as exc:
             raise ApiUnreachable(
                 self.context, f"exec into {namespace}/{pod}: {type(exc).__name__}: {exc}"
@@ -320,11 +322,7 @@ class KubeClient:
 
     def _exec_refused(self, status: int, namespace: str, pod: str, container: str) -> KubeError:
         if status == 401:
-            return Unauthorized(
-                self.context,
-                "the API server rejected the credentials (HTTP 401: missing or expired); "
-                "log in again or refresh the kubeconfig's token",
-            )
+            return self._unauthorized()
         if status == 403:
             return Forbidden(self.context, "get and create", "pods/exec", namespace)
         if status == 404:
