@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from netcheck.model.gossip import NATIVE_PORT, Observation
+from netcheck.model.gossip import NATIVE_PORT, CqlFailure, Observation
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.topology import Role, Topology
@@ -43,6 +43,6 @@ def attach(
 
 def _with(obs: Observation, r: ProbeResult) -> Observation:
     if r.outcome is Outcome.OPEN and r.evidence.cql is not None:
-        return dataclasses.replace(obs, cql=r.evidence.cql, cql_error="")
-    why = r.detail or r.outcome.value
-    return dataclasses.replace(obs, cql=None, cql_error=f"{r.outcome.value}: {why}")
+        return dataclasses.replace(obs, cql=r.evidence.cql, cql_failure=None)
+    failure = CqlFailure(outcome=r.outcome, detail=r.detail or r.outcome.value)
+    return dataclasses.replace(obs, cql=None, cql_failure=failure)

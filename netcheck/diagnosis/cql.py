@@ -14,6 +14,7 @@ from netcheck.diagnosis.findings import group_text
 from netcheck.model.evidence import CQL_LOGIN_REFUSED
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import NATIVE_PORT, Observation
+from netcheck.model.outcome import Outcome
 from netcheck.model.topology import Endpoint, Role, Topology
 
 SECRET_HINT = (
@@ -38,12 +39,13 @@ def _failures(obs: list[Observation]) -> list[Finding]:
     skipped: dict[str, list[str]] = defaultdict(list)
     out: list[Finding] = []
     for o in obs:
-        if not o.cql_error:
+        failure = o.cql_failure
+        if failure is None:
             continue
-        outcome, _, detail = o.cql_error.partition(": ")
+        detail = failure.detail
         if detail.startswith(CQL_LOGIN_REFUSED):
             login[detail.removeprefix(CQL_LOGIN_REFUSED).lstrip(": ")].append(o.observer)
-        elif outcome == "not_measured":
+        elif failure.outcome is Outcome.NOT_MEASURED:
             skipped[detail].append(o.observer)
         else:
             out.append(
@@ -51,7 +53,7 @@ def _failures(obs: list[Observation]) -> list[Finding]:
                     severity=Severity.WARNING,
                     code="CQL_UNAVAILABLE",
                     summary=f"{o.observer}: the native port {NATIVE_PORT} does not serve CQL to "
-                    f"the agent on its own node ({o.cql_error})",
+                    f"the agent on its own node ({failure})",
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(NATIVE_PORT,),
@@ -59,7 +61,7 @@ def _failures(obs: list[Observation]) -> list[Finding]:
                     hint="clients cannot use this node: check that Cassandra runs "
                     "(`nodetool statusbinary` says running) and listens on the pod IP",
                     dst_scope=o.observer,
-                    outcome=outcome,
+                    outcome=failure.outcome.value,
                 )
             )
     for why, names in login.items():

@@ -120,9 +120,9 @@ def analyze(
         warnings=warnings,
         expected_closed=closed,
         cql=tuple(
-            CqlRead(node=o.observer, view=o.cql, error=o.cql_error)
+            CqlRead(node=o.observer, view=o.cql, failure=o.cql_failure)
             for o in obs
-            if o.cql is not None or o.cql_error
+            if o.cql is not None or o.cql_failure is not None
         ),
     )
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from netcheck.model.evidence import CqlView
 from netcheck.model.findings import Finding
+from netcheck.model.outcome import Outcome
 
 # nodetool status: Status U/D + State N(ormal) L(eaving) J(oining) M(oving); DSE adds S(topped)
 DOWN_STATES = frozenset({"DN", "DL", "DJ", "DM", "DS"})
@@ -129,6 +130,17 @@ class Listener:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CqlFailure:
+    """A CQL read that did not happen: the probe's outcome and detail."""
+
+    outcome: Outcome
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.outcome.value}: {self.detail}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Observation:
     """Everything one observer's outputs said. None: that output was not given."""
 
@@ -141,7 +153,7 @@ class Observation:
     listeners: tuple[Listener, ...] = ()
     warnings: tuple[str, ...] = ()  # lines that could not be read, one line each
     cql: CqlView | None = None  # system.local and system.peers_v2, read by the agent
-    cql_error: str = ""  # "outcome: detail" when the agent could not read them
+    cql_failure: CqlFailure | None = None  # why the agent could not read them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +173,7 @@ class NodeSummary:
 class CqlRead:
     node: str  # the observer (pod)
     view: CqlView | None
-    error: str = ""  # "outcome: detail" when view is None
+    failure: CqlFailure | None = None  # when view is None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -125,7 +125,7 @@ def cassandra_doc(analysis: GossipAnalysis) -> dict[str, Any]:
 def cql_doc(r: CqlRead) -> dict[str, Any]:
     """One node's system.local and peers as its agent read them, or why it could not."""
     if r.view is None:
-        return {"node": r.node, "ok": False, "error": r.error}
+        return {"node": r.node, "ok": False, "error": str(r.failure or "not read")}
     return {
         "node": r.node,
         "ok": True,

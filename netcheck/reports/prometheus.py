@@ -140,7 +140,7 @@ def _cassandra(registry: CollectorRegistry, report: RunReport) -> None:
         registry=registry,
     )
     results = Counter(
-        r.error.split(":", 1)[0] if r.view is None else "ok" for r in report.cassandra.cql
+        r.failure.outcome.value if r.failure is not None else "ok" for r in report.cassandra.cql
     )
     for result, count in results.items():
         reads.labels(result).set(count)

@@ -182,8 +182,10 @@ def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
 def _cql_cell(r: CqlRead | None) -> Text:
     if r is None:
         return Text("-")
+    if r.failure is not None:
+        return Text(r.failure.detail[:48], style="yellow")
     if r.view is None:
-        return Text(r.error.split(": ", 1)[-1][:48], style="yellow")
+        return Text("-")
     return Text(f"{r.view.local.release_version}, {len(r.view.peers)} peers")
 
 
