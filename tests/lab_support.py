@@ -58,3 +58,34 @@ def write_inventory(path: str) -> Topology:
     with open(path, "w", encoding="utf-8") as f:
         f.write(dump_inventory(topo))
     return topo
+
+
+def wait_peer_rows(state: dict[str, Any], timeout_s: float = 60.0) -> None:
+    """Until every lab node's system.peers_v2 lists all the others (through its agent's CQL).
+
+    Cassandra writes a peer's row some time after gossip marks it UP, so a lab that has just
+    started (every view UN) can still lack rows for a few seconds."""
+    import asyncio
+    import time
+
+    from netcheck.agent.process import read_token
+    from netcheck.agent.transport import HttpAgentTransport
+    from netcheck.collector.cql import CQL_TIMEOUT_S, plan_cql
+    from netcheck.collector.run import collect
+
+    topology = lab_topology(state)
+    plan = plan_cql(topology)
+
+    async def complete() -> bool:
+        async with HttpAgentTransport(read_token(state["token_file"])) as transport:
+            done = await collect(
+                topology, plan, transport, timeout_s=CQL_TIMEOUT_S, payload_bytes=0
+            )
+        views = [r.evidence.cql for r in done.results]
+        return all(v is not None and len(v.peers) == len(plan) - 1 for v in views)
+
+    deadline = time.monotonic() + timeout_s
+    while not asyncio.run(complete()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"system.peers_v2 still incomplete after {timeout_s:.0f}s")
+        time.sleep(1)

@@ -23,7 +23,7 @@ from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
 from netcheck.agent.wire import WireError, evidence_from_json, evidence_to_json
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, CqlNode, CqlView
-from netcheck.model.gossip import CqlFailure, Observation
+from netcheck.model.gossip import CqlFailure, Observation, StatusRow
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, Target
 from netcheck.model.topology import Cluster, Endpoint, Role, Topology
@@ -111,6 +111,19 @@ def test_a_node_missing_from_the_peers_and_a_ghost_peer_are_named():
     # the peer of an unknown DC is a topology question, not a ghost
     assert g.dst_scope == "198.18.33.99" and g.affected_pairs == 2
     assert "nodetool removenode old-id" in g.hint and "east-0, east-1" in g.summary
+
+
+def test_a_peer_row_not_yet_written_is_not_missing_when_nodetool_lists_the_node():
+    # seen on a fresh lab: gossip (nodetool) knew west-1 before system.peers_v2 had its row
+    lagging = view("east-0", [node("east-1"), node("west-0")])
+    rows = tuple(
+        StatusRow(address=a, state="UN", datacenter=dc, rack=rack) for a, dc, rack in PODS.values()
+    )
+    known = dataclasses.replace(lagging, status=rows)
+    assert cql_findings([known, view("east-1"), view("west-0"), view("west-1")], topology()) == []
+    unknown = dataclasses.replace(lagging, status=rows[:3])
+    found = cql_findings([unknown, view("east-1"), view("west-0"), view("west-1")], topology())
+    assert codes(found) == ["CQL_PEERS_MISSING"] and "nodetool does not list" in found[0].summary
 
 
 def test_different_cluster_names_are_an_error():

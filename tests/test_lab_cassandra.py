@@ -17,7 +17,14 @@ from netcheck.lab import build, cassandra, faults
 from netcheck.lab.spec import spec_from_yaml
 from tests.kubefake import FakeClusters, rbac_from_manifest
 from tests.kubeworld import lab_runtime, mission_control_world
-from tests.lab_support import Run, netcheck, require_root, run_json, write_inventory
+from tests.lab_support import (
+    Run,
+    netcheck,
+    require_root,
+    run_json,
+    wait_peer_rows,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -86,6 +93,7 @@ def since(t0: float) -> str:
 
 def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
     state, inventory = lab
+    wait_peer_rows(state)  # written after gossip settles; the check itself is not the subject
     t0 = time.monotonic()
     run = run_json(inventory, "--logs-since", since(t0))
     assert run.code == 0, (run.report["findings"], run.stderr)

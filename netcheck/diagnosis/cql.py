@@ -120,7 +120,14 @@ def _missing_peers(read: list[Observation], db: dict[str, Endpoint]) -> list[Fin
     out = []
     for o in read:
         assert o.cql is not None
-        members = {o.cql.local.address, *(p.address for p in o.cql.peers)}
+        # Cassandra writes a peer's row some time after gossip learns of it (fresh clusters
+        # lag for seconds): a pod the same node's nodetool lists is known, not missing
+        members = {
+            o.cql.local.address,
+            *(p.address for p in o.cql.peers),
+            *(r.address for r in o.status or ()),
+            *(g.address for g in o.gossip or ()),
+        }
         missing = [ep.name for a, ep in db.items() if a not in members]
         if missing:
             out.append(
@@ -128,7 +135,8 @@ def _missing_peers(read: list[Observation], db: dict[str, Endpoint]) -> list[Fin
                     severity=Severity.WARNING,
                     code="CQL_PEERS_MISSING",
                     summary=f"{o.observer}'s {o.cql.peers_table} lacks "
-                    f"{group_text(missing, 'pods')}",
+                    f"{group_text(missing, 'pods')}"
+                    + (", and its nodetool does not list them either" if o.status else ""),
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(),
