@@ -21,7 +21,7 @@ install: system-deps $(VENV)/.installed
 system-deps:
 	@missing=""; \
 	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus \
-	         java:openjdk-17-jre-headless mvn:maven; do \
+	         java:openjdk-17-jre-headless javac:openjdk-17-jdk-headless mvn:maven; do \
 	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -399,22 +399,25 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _cql_reads(state: dict[str, Any], topology: Topology) -> float:
-    """Every node's agent logs in and reads system.local and system.peers_v2; median of 3."""
+def _node_reads(state: dict[str, Any], topology: Topology, kind: str) -> float:
+    """Every node's agent reads its node (cql: login, system.local and system.peers_v2; mgmt:
+    the Management API's readiness and endpoints); median of 3."""
     from netcheck.agent.process import read_token
-    from netcheck.collector.cql import CQL_TIMEOUT_S, plan_cql
+    from netcheck.collector.node_reads import READ_TIMEOUT_S, plan_cql, plan_mgmt
     from netcheck.collector.run import collect
 
-    plan = plan_cql(topology)
+    plan = plan_cql(topology) if kind == "cql" else plan_mgmt(topology)
+    assert plan, kind
 
     async def once() -> float:
         async with HttpAgentTransport(read_token(state["token_file"])) as transport:
             t0 = time.monotonic()
             done = await collect(
-                topology, plan, transport, timeout_s=CQL_TIMEOUT_S, payload_bytes=0
+                topology, plan, transport, timeout_s=READ_TIMEOUT_S, payload_bytes=0
             )
             took = time.monotonic() - t0
         assert all(r.outcome is Outcome.OPEN for r in done.results), done.results
+        assert all(r.evidence.mgmt.ready for r in done.results if r.evidence.mgmt), done.results
         return took
 
     return statistics.median(asyncio.run(once()) for _ in range(3))
@@ -425,7 +428,7 @@ def bench_cassandra() -> dict[str, float | int]:
     from netcheck.cassandra.collect import CollectOptions, collect_nodes
     from netcheck.cassandra.exec import ExecTarget
     from netcheck.diagnosis.gossip import analyze
-    from netcheck.lab import cassandra
+    from netcheck.lab import cassandra, mgmt_standin
     from netcheck.lab.exec import LabExec
     from netcheck.lab.spec import spec_from_yaml
     from netcheck.model.topology import Role
@@ -466,7 +469,14 @@ def bench_cassandra() -> dict[str, float | int]:
         assert {n.state for n in analysis.nodes} == {"UN"}
     result["checks_s"] = statistics.median(times)
     result["analyze_ms"] = statistics.median(analyze_times) * 1000
-    result["cql_s"] = _cql_reads(state, topology)
+    result["cql_s"] = _node_reads(state, topology, "cql")
+    result["mgmt_s"] = _node_reads(state, topology, "mgmt")
+    standins = [
+        _rss_mib(p)
+        for h in cassandra.database_hosts(state)
+        if (p := mgmt_standin.pid(h["namespace"]))
+    ]
+    result["standin_rss"] = statistics.median(standins)
     build.lab_down()
     return result
 
@@ -579,6 +589,8 @@ database pod, heap {CASSANDRA_HEAP}, internode TLS; {cass["nodes"]} nodes in two
 started at once. Start-up: until every node logged "Startup complete" and saw every other UP;
 median of 2 fresh labs. The checks: `nodetool status`, `describecluster`, `gossipinfo` and the
 log of every node through the lab's exec seam (2 at a time), parsed and checked; median of 3.
+The Management API on 8080 is the lab's stand-in (a JVM per pod that reads the node's JMX), so
+its read time is the agents' side plus JMX, not the real API's.
 
 | measure | value |
 | --- | --- |
@@ -588,6 +600,8 @@ log of every node through the lab's exec seam (2 at a time), parsed and checked;
 | Cassandra checks, all {cass["nodes"]} nodes (nodetool x3 + log each) | {cass["checks_s"]:.2f} s |
 | of which checks and cross-check (parsing is in collection) | {cass["analyze_ms"]:.1f} ms |
 | CQL reads, all {cass["nodes"]} nodes (login, system.local, peers_v2) | {cass["cql_s"]:.2f} s |
+| Management API reads, all {cass["nodes"]} nodes (readiness, endpoints) | {cass["mgmt_s"]:.2f} s |
+| resident memory per Management API stand-in JVM, median | {cass["standin_rss"]:.0f} MiB |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)

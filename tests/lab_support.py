@@ -70,7 +70,7 @@ def wait_peer_rows(state: dict[str, Any], timeout_s: float = 60.0) -> None:
 
     from netcheck.agent.process import read_token
     from netcheck.agent.transport import HttpAgentTransport
-    from netcheck.collector.cql import CQL_TIMEOUT_S, plan_cql
+    from netcheck.collector.node_reads import READ_TIMEOUT_S, plan_cql
     from netcheck.collector.run import collect
 
     topology = lab_topology(state)
@@ -79,7 +79,7 @@ def wait_peer_rows(state: dict[str, Any], timeout_s: float = 60.0) -> None:
     async def complete() -> bool:
         async with HttpAgentTransport(read_token(state["token_file"])) as transport:
             done = await collect(
-                topology, plan, transport, timeout_s=CQL_TIMEOUT_S, payload_bytes=0
+                topology, plan, transport, timeout_s=READ_TIMEOUT_S, payload_bytes=0
             )
         views = [r.evidence.cql for r in done.results]
         return all(v is not None and len(v.peers) == len(plan) - 1 for v in views)

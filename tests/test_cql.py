@@ -23,7 +23,7 @@ from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
 from netcheck.agent.wire import WireError, evidence_from_json, evidence_to_json
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, CqlNode, CqlView
-from netcheck.model.gossip import CqlFailure, Observation, StatusRow
+from netcheck.model.gossip import Observation, ReadFailure, StatusRow
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, Target
 from netcheck.model.topology import Cluster, Endpoint, Role, Topology
@@ -136,7 +136,7 @@ def test_different_cluster_names_are_an_error():
 def test_failed_reads_group_by_reason():
     def failed(name: str, error: str) -> Observation:
         outcome, _, detail = error.partition(": ")
-        failure = CqlFailure(outcome=Outcome(outcome), detail=detail)
+        failure = ReadFailure(outcome=Outcome(outcome), detail=detail)
         return Observation(observer=name, observer_address=PODS[name][0], cql_failure=failure)
 
     refused = f"error: {CQL_LOGIN_REFUSED}: Provided username x and/or password are incorrect"

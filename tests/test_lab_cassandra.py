@@ -129,6 +129,23 @@ def test_healthy_cluster_passes_with_every_node_up_in_every_view(lab):
         assert {p["host_id"] for p in peers.values()} == {
             cql[o]["local"]["host_id"] for o in EAST + WEST if o != name
         }
+    # the Management API on each pod's 8080: ready, and its gossip view agrees with nodetool's
+    assert run.report["cassandra"]["view_sources"] == {n: "nodetool" for n in EAST + WEST}
+    api = {m["node"]: m for m in run.report["cassandra"]["mgmt"]}
+    assert sorted(api) == sorted(EAST + WEST)
+    for m in api.values():
+        assert m["ok"] and m["ready"] and m["readiness"] == "OK", m
+        assert m["cluster_name"] == "netcheck-lab"
+        endpoints = {e["address"]: e for e in m["endpoints"]}
+        assert sorted(endpoints) == sorted(address(state, o) for o in EAST + WEST)
+        for o in EAST + WEST:
+            e = endpoints[address(state, o)]
+            assert e["alive"] and e["status"] == "NORMAL"
+            assert e["host_id"] == cql[o]["local"]["host_id"]
+            assert (e["datacenter"], e["rack"]) == ("dc1" if o in EAST else "dc2", o[7:9])
+    # every pod reaches every other pod's Management API (liveness)
+    on_8080 = [p for p in run.report["probes"] if p["port"] == 8080 and p["kind"] == "http"]
+    assert len(on_8080) == 12 and all(p["outcome"] == "open" for p in on_8080)
 
 
 def test_cql_login_refused_is_named_and_the_run_is_incomplete(lab):
@@ -232,8 +249,13 @@ def test_run_context_reads_nodetool_and_logs_through_kubernetes_exec(lab, kube):
     )
     assert lines[1].startswith("netcheck: the log on demo-dc2-r1-sts-0, demo-dc2-r2-sts-0")
     assert all("netcheck-user.yaml" in ln for ln in lines)
-    views = {n["name"]: sorted(n["views"]) for n in run.report["cassandra"]["nodes"]}
-    assert all(v == sorted(p for p in PODS if "dc1" in p) for v in views.values())
+    # the DP_WEST pods' views come from their Management API (the agent on their node asks
+    # it; no exec needed), so every node is still seen by all 4
+    assert run.report["cassandra"]["view_sources"] == {
+        p: "nodetool" if "dc1" in p else "management_api" for p in PODS
+    }
+    for n in run.report["cassandra"]["nodes"]:
+        assert sorted(n["views"]) == sorted(PODS) and set(n["states"].values()) == {"UN"}
 
 
 def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
@@ -339,3 +361,9 @@ def test_node_without_internode_tls_is_found_by_its_handshake_failures(lab):
     assert codes.index(refused[0]["code"]) > codes.index("INTERNODE_TLS_MISMATCH")
     # nodetool could not run on the stopped node: said, not hidden
     assert any(node in p for p in run.report["problems"])
+    # its Management API (alive, as in a real pod) says Cassandra is not ready
+    not_ready = [f for f in findings if f["code"] == "CASSANDRA_NOT_READY"]
+    assert [f["dst_scope"] for f in not_ready] == [node]
+    assert "Internal connection to Cassandra closed" in not_ready[0]["summary"]
+    api = {m["node"]: m for m in run.report["cassandra"]["mgmt"]}
+    assert api[node]["ok"] and not api[node]["ready"]

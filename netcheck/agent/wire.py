@@ -11,6 +11,8 @@ from netcheck.model.evidence import (
     CqlView,
     Hop,
     Latency,
+    MgmtEndpoint,
+    MgmtView,
     PathMtu,
     Reply,
     ReplyKind,
@@ -19,6 +21,7 @@ from netcheck.model.evidence import (
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
 from netcheck.probes.cql import MAX_PEERS
+from netcheck.probes.mgmt import MAX_ENDPOINTS
 
 API_PREFIX = "/v1"
 
@@ -126,6 +129,13 @@ def evidence_to_json(e: Evidence) -> dict[str, Any]:
             "local": dataclasses.asdict(e.cql.local),
             "peers": [dataclasses.asdict(p) for p in e.cql.peers],
         }
+    if e.mgmt is not None:
+        out["mgmt"] = {
+            "ready": e.mgmt.ready,
+            "readiness": e.mgmt.readiness,
+            "cluster_name": e.mgmt.cluster_name,
+            "endpoints": [dataclasses.asdict(p) for p in e.mgmt.endpoints],
+        }
     return out
 
 
@@ -163,6 +173,38 @@ def cql_from_json(obj: Any, where: str) -> CqlView:
         local=cql_node_from_json(obj.get("local"), f"{where}.local"),
         peers=tuple(cql_node_from_json(p, f"{where}.peers[{i}]") for i, p in enumerate(peers)),
         peers_table=str(table),
+    )
+
+
+MGMT_FIELDS = ("status", "datacenter", "rack", "host_id", "schema", "release_version")
+
+
+def mgmt_from_json(obj: Any, where: str) -> MgmtView:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    endpoints = obj.get("endpoints")
+    if not isinstance(endpoints, list) or len(endpoints) > MAX_ENDPOINTS:
+        raise WireError(f"{where}.endpoints: must be a list of at most {MAX_ENDPOINTS} entries")
+    return MgmtView(
+        ready=_get(obj, "ready", bool, where),
+        readiness=_text(obj, "readiness", where, 300),
+        cluster_name=_text(obj, "cluster_name", where),
+        endpoints=tuple(
+            mgmt_endpoint_from_json(e, f"{where}.endpoints[{i}]") for i, e in enumerate(endpoints)
+        ),
+    )
+
+
+def mgmt_endpoint_from_json(obj: Any, where: str) -> MgmtEndpoint:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    address = _address(obj, "address", where)
+    if not address:
+        raise WireError(f"{where}: missing 'address'")
+    return MgmtEndpoint(
+        address=address,
+        alive=_get(obj, "alive", bool, where),
+        **{k: _text(obj, k, where) for k in MGMT_FIELDS},
     )
 
 
@@ -257,7 +299,10 @@ def evidence_from_json(obj: Any, where: str) -> Evidence:
             p99_ms=_ms(lat, "p99_ms", w),
         )
     cql = cql_from_json(obj["cql"], f"{where}.cql") if "cql" in obj else None
-    return Evidence(reply=reply, trace=trace, path_mtu=path_mtu, latency=latency, cql=cql)
+    mgmt = mgmt_from_json(obj["mgmt"], f"{where}.mgmt") if "mgmt" in obj else None
+    return Evidence(
+        reply=reply, trace=trace, path_mtu=path_mtu, latency=latency, cql=cql, mgmt=mgmt
+    )
 
 
 def _not_object(where: str) -> Hop:

@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from netcheck.agent.transport import AgentTransport
 from netcheck.cassandra.collect import Collected as CassandraCollected
-from netcheck.collector.cql import CQL_TIMEOUT_S, attach, plan_cql
 from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
+from netcheck.collector.node_reads import READ_TIMEOUT_S, attach, plan_cql, plan_mgmt
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
 from netcheck.diagnosis.gossip import analyze, expected_closed, merge
@@ -157,24 +157,26 @@ async def probe_all(
     )
 
 
-async def cql_pass(
+async def node_reads(
     topology: Topology, transport: AgentTransport, show_progress: bool
 ) -> tuple[ProbeResult, ...]:
-    """Each database pod's agent reads its own node's system tables over CQL."""
-    plan = plan_cql(topology)
+    """Each database pod's agent reads its own node's system tables over CQL and asks its
+    Management API (where the pod declares 8080)."""
+    plan = plan_cql(topology) + plan_mgmt(topology)
     if not plan:
         return ()
     done = await collect_with_progress(
-        topology, plan, transport, CQL_TIMEOUT_S, 0, show_progress, "CQL reads"
+        topology, plan, transport, READ_TIMEOUT_S, 0, show_progress, "node reads"
     )
     return done.results
 
 
-def with_cql(
+def with_node_reads(
     cassandra: CassandraCollected, cql: tuple[ProbeResult, ...], topology: Topology
 ) -> CassandraCollected:
-    """Each node's CQL read on its observation; a refused login is a problem too (credentials
-    were given and do not work), while an agent without credentials only gets an INFO."""
+    """Each node's CQL and Management API reads on its observation; a refused CQL login is a
+    problem too (credentials were given and do not work), while an agent without credentials
+    only gets an INFO."""
     refused = sorted(
         r.dst for r in cql if r.kind is ProbeKind.CQL and r.detail.startswith(CQL_LOGIN_REFUSED)
     )

@@ -28,12 +28,12 @@ from netcheck.cassandra.collect import CollectOptions
 from netcheck.cassandra.kube_exec import KubeExec
 from netcheck.cli.cassandra_cmds import collect_with_progress, kube_targets
 from netcheck.cli.common import (
-    cql_pass,
     fail,
+    node_reads,
     probe_all,
     raw_options,
     report_of,
-    with_cql,
+    with_node_reads,
     write_outputs,
 )
 from netcheck.collector.evidence import EvidenceOptions
@@ -595,10 +595,10 @@ async def _probe_and_report(
     )
     collected = None
     if outputs.cassandra is not None and kt.pods:
-        cql = await cql_pass(topology, transport, show)
+        reads = await node_reads(topology, transport, show)
         targets = kube_targets(topology, kt.pods)
         collected = await collect_with_progress(KubeExec(clients), targets, outputs.cassandra, show)
-        collected = with_cql(collected, cql, topology)
+        collected = with_node_reads(collected, reads, topology)
     return report_of(
         topology,
         probed,

@@ -20,12 +20,12 @@ from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import collect_cassandra, gossip, lab_cassandra_group
 from netcheck.cli.common import (
     Probed,
-    cql_pass,
     fail,
+    node_reads,
     probe_all,
     raw_options,
     report_of,
-    with_cql,
+    with_node_reads,
     write_outputs,
 )
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
@@ -318,14 +318,14 @@ def run(
             probed = await probe_all(
                 topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
-            cql = await cql_pass(topology, transport, show) if with_cassandra else ()
-            return probed, cql
+            reads = await node_reads(topology, transport, show) if with_cassandra else ()
+            return probed, reads
 
-    probed, cql = asyncio.run(go())
+    probed, reads = asyncio.run(go())
     collected = None
     if with_cassandra:
         collected = collect_cassandra(topology, CollectOptions(logs_since_s=logs_since), show)
-        collected = with_cql(collected, cql, topology)
+        collected = with_node_reads(collected, reads, topology)
     report = report_of(topology, probed, started, t0, cassandra=collected)
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)

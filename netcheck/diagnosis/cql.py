@@ -125,9 +125,10 @@ def _missing_peers(read: list[Observation], db: dict[str, Endpoint]) -> list[Fin
         members = {
             o.cql.local.address,
             *(p.address for p in o.cql.peers),
-            *(r.address for r in o.status or ()),
-            *(g.address for g in o.gossip or ()),
+            *(r.address for r in o.status_rows or ()),
+            *(g.address for g in o.gossip_endpoints or ()),
         }
+        lister = "nodetool" if o.status is not None else "Management API"
         missing = [ep.name for a, ep in db.items() if a not in members]
         if missing:
             out.append(
@@ -136,7 +137,7 @@ def _missing_peers(read: list[Observation], db: dict[str, Endpoint]) -> list[Fin
                     code="CQL_PEERS_MISSING",
                     summary=f"{o.observer}'s {o.cql.peers_table} lacks "
                     f"{group_text(missing, 'pods')}"
-                    + (", and its nodetool does not list them either" if o.status else ""),
+                    + (f", and its {lister} does not list them either" if o.status_rows else ""),
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.diagnosis.findings import group_text, in_scope
+from netcheck.diagnosis.mgmt import mgmt_findings
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import (
     DOWN_STATES,
@@ -26,6 +27,7 @@ from netcheck.model.gossip import (
     STORAGE_PORT,
     CqlRead,
     GossipAnalysis,
+    MgmtRead,
     NodeSummary,
     Observation,
     Signature,
@@ -113,6 +115,7 @@ def analyze(
     findings += _no_seeds(obs)
     findings += legacy
     findings += cql_findings(obs, topology)
+    findings += mgmt_findings(obs)
     warnings = tuple(w for o in obs for w in o.warnings)
     return GossipAnalysis(
         nodes=tuple(nodes.values()),
@@ -124,12 +127,26 @@ def analyze(
             for o in obs
             if o.cql is not None or o.cql_failure is not None
         ),
+        mgmt=tuple(
+            MgmtRead(node=o.observer, view=o.mgmt, failure=o.mgmt_failure)
+            for o in obs
+            if o.mgmt is not None or o.mgmt_failure is not None
+        ),
+        view_sources=tuple((o.observer, o.view_source) for o in obs if o.view_source),
     )
 
 
 ROOT_CAUSES = frozenset(
-    {"INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP", "GOSSIP_DOWN_NETWORK_OK", "NODE_WRONG_DC"}
+    {
+        "INTERNODE_TLS_MISMATCH",
+        "UNABLE_TO_GOSSIP",
+        "GOSSIP_DOWN_NETWORK_OK",
+        "NODE_WRONG_DC",
+        "CASSANDRA_NOT_READY",
+    }
 )
+# node-level findings that explain a refused port on that node, most specific first
+_NODE_DOWN_CODES = ("INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP", "CASSANDRA_NOT_READY")
 _REFUSED_CODES = frozenset({"PORT_REFUSED", "PORT_CLOSED"})
 
 
@@ -139,14 +156,14 @@ def merge(
     """One ranked list: network findings told what gossip thinks of the same pairs, 7001
     refusals that are normal dropped, and consequences ranked after their causes."""
     closed = set(analysis.expected_closed)
-    down_nodes = {
-        f.dst_scope: f.code
-        for f in analysis.findings
-        if f.code in ("INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP") and f.dst_scope
-    }
-    down_nodes.update(
-        {f.src_scope: f.code for f in analysis.findings if f.code == "UNABLE_TO_GOSSIP"}
-    )
+    # node -> the finding that says why Cassandra is down there (the most specific one)
+    down_nodes: dict[str, str] = {}
+    for code in _NODE_DOWN_CODES:
+        for f in analysis.findings:
+            if f.code == code and f.dst_scope:
+                down_nodes.setdefault(f.dst_scope, code)
+            if f.code == code == "UNABLE_TO_GOSSIP" and f.src_scope:
+                down_nodes.setdefault(f.src_scope, code)
     explained: dict[str, list[str]] = defaultdict(list)
     for f in analysis.findings:
         if f.code == "GOSSIP_DOWN" and f.location.startswith("network: "):
@@ -196,16 +213,16 @@ def _nodes(obs: list[Observation], by_address: dict[str, Endpoint]) -> dict[str,
     states: dict[str, dict[str, str]] = defaultdict(dict)
     place: dict[str, tuple[str, str]] = {}
     for o in obs:
-        for row in o.status or ():
+        for row in o.status_rows or ():
             states[row.address][o.observer] = row.state
             if row.datacenter or row.rack:
                 place.setdefault(row.address, (row.datacenter, row.rack))
-        if o.status is None and o.description is not None:
+        if o.status_rows is None and o.description is not None:
             # describecluster alone: UNREACHABLE is this node's DOWN
             for v in o.description.schema_versions:
                 for a in v.addresses:
                     states[a].setdefault(o.observer, "DN" if v.version == "UNREACHABLE" else "UN")
-        for g in o.gossip or ():
+        for g in o.gossip_endpoints or ():
             place.setdefault(g.address, (g.datacenter, g.rack))
             states.setdefault(g.address, {})
     out = {}
@@ -387,7 +404,7 @@ def _schema(obs: list[Observation]) -> list[Finding]:
         if o.description is not None:
             for v in o.description.agreed_versions:
                 versions[v.version].update(v.addresses)
-        for g in o.gossip or ():
+        for g in o.gossip_endpoints or ():
             if g.schema and g.status.upper() == "NORMAL":
                 versions[g.schema].add(g.address)
     if len(versions) <= 1:
@@ -648,7 +665,7 @@ def _legacy_port(
     release: dict[str, str] = {}
     listens_7001: set[str] = set()
     for o in obs:
-        for g in o.gossip or ():
+        for g in o.gossip_endpoints or ():
             if g.release_version:
                 release[g.address] = g.release_version
         if o.description is not None:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from netcheck.lab import cassandra as cassandra_lab
-from netcheck.lab import net
+from netcheck.lab import mgmt_standin, net
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
     MGMT_HOST,
@@ -72,7 +72,9 @@ def _healthy(state: dict[str, Any]) -> bool:
     have = set(net.lab_namespaces())
     if not all(h["namespace"] in have for h in state["hosts"]):
         return False
-    if state.get("cassandra") and not cassandra_lab.cluster_running(state, state_dir()):
+    if state.get("cassandra") and not (
+        cassandra_lab.cluster_running(state, state_dir()) and mgmt_standin.all_running(state)
+    ):
         return False
     return all(_agent_alive(h["mgmt_address"]) for h in state["hosts"])
 
@@ -99,8 +101,9 @@ def lab_up(
 
     raw: agents hold CAP_NET_RAW (and nothing else) for raw probes; without it they run
     with no capability at all, as an agent deployed without the raw-probes component.
-    cassandra: every database pod runs a real Cassandra node (see lab/cassandra.py); the
-    pod's agent then serves 8080 only, Cassandra owns 7000 (and 7001 where the spec asks).
+    cassandra: every database pod runs a real Cassandra node (see lab/cassandra.py) and the
+    Management API stand-in on 8080 (lab/mgmt_standin.py); Cassandra owns 7000 (and 7001
+    where the spec asks), and the pod's agent serves no port.
     """
     net.require_root_and_tools()
     spec = spec or default_spec()
@@ -121,6 +124,8 @@ def lab_up(
         state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
         if lib is not None:
+            # the Management API first: in a real pod it is the process that starts Cassandra
+            mgmt_standin.start_all(state, state_dir())
             state["cassandra"] = cassandra_lab.start_cluster(
                 state, state_dir(), lib, cassandra_timeout_s
             )

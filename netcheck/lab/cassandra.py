@@ -511,19 +511,24 @@ def log_contains(path: str, needle: str) -> bool:
         return False
 
 
-def jvm_pid(namespace: str) -> int | None:
-    """The CassandraDaemon running in the namespace, if any."""
+def pid_in(namespace: str, marker: bytes) -> int | None:
+    """A process in the namespace whose command line holds marker, if any."""
     out = subprocess.run(
         ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
     )
     for pid in out.stdout.split():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"CassandraDaemon" in f.read():
+                if marker in f.read():
                     return int(pid)
         except OSError:
             continue
     return None
+
+
+def jvm_pid(namespace: str) -> int | None:
+    """The CassandraDaemon running in the namespace, if any."""
+    return pid_in(namespace, b"CassandraDaemon")
 
 
 def jvm_running(namespace: str) -> bool:

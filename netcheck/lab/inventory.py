@@ -7,6 +7,7 @@ from typing import Any
 from netcheck.lab.build import AGENT_API_PORT
 from netcheck.lab.cassandra import SSL_STORAGE_PORT as SSL_PORT
 from netcheck.lab.cassandra import STORAGE_PORT
+from netcheck.lab.mgmt_standin import PORT as MGMT_PORT
 from netcheck.model.probe import ProbeKind
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
 
@@ -50,8 +51,9 @@ def _ports(h: dict[str, Any], cassandra: bool) -> tuple[PortSpec, ...]:
     # real Cassandra owns the internode ports (TLS required on 7000; 7001 where it listens):
     # a plain connect, since a TLS probe without a client certificate makes Cassandra log a
     # handshake failure per probe,
-    # declared like cass-operator declares them; the agent serves 8080
+    # declared like cass-operator declares them; 8080 is the Management API (its stand-in)
     internode = tuple(
         PortSpec(port=p, kind=ProbeKind.TCP, stand_in=False) for p in (STORAGE_PORT, SSL_PORT)
     )
-    return internode + served
+    mgmt = PortSpec(port=MGMT_PORT, kind=ProbeKind.HTTP, stand_in=False)
+    return (*internode, mgmt, *served)

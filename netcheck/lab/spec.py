@@ -25,7 +25,7 @@ MAX_CLUSTERS = 12
 MAX_RACKS = 15
 MAX_PODS_PER_RACK = 200
 POD_PORTS = ((7000, "tcp"), (7001, "tls"), (8080, "http"))
-CASSANDRA_POD_PORTS = ((8080, "http"),)
+CASSANDRA_POD_PORTS: tuple[tuple[int, str], ...] = ()  # Cassandra and the Management API
 VECTOR_NODEPORT = 30600
 API_SERVER_PORT = 6443
 

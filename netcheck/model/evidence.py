@@ -156,3 +156,33 @@ class CqlView:
 
 # how a cql probe's detail starts when the node refused the agent's credentials
 CQL_LOGIN_REFUSED = "CQL login refused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MgmtEndpoint:
+    """One entry of the Management API's /api/v0/metadata/endpoints: the node's gossip state of
+    one endpoint (the API's map of ApplicationState names to values, plus ENDPOINT_IP and
+    IS_ALIVE)."""
+
+    address: str  # ENDPOINT_IP
+    alive: bool  # IS_ALIVE: this node's failure detector
+    status: str = ""  # STATUS_WITH_PORT (4.0+) or STATUS, the part before ','
+    datacenter: str = ""  # DC
+    rack: str = ""  # RACK
+    host_id: str = ""  # HOST_ID
+    schema: str = ""  # SCHEMA
+    release_version: str = ""  # RELEASE_VERSION
+
+
+@dataclass(frozen=True, kw_only=True)
+class MgmtView:
+    """What the Management API on a database pod's 8080 said, read by the agent next to it.
+
+    ready: /api/v0/probes/readiness answered 200 (Cassandra serves requests). A node that is
+    not ready cannot list endpoints either (both go through Cassandra), so endpoints is then
+    empty and readiness says why (the HTTP status and body)."""
+
+    ready: bool
+    readiness: str  # "OK", or e.g. "HTTP 500: Internal connection to Cassandra closed"
+    endpoints: tuple[MgmtEndpoint, ...] = ()
+    cluster_name: str = ""  # CLUSTER_NAME, where the API's agent reports it (5.0 and later)

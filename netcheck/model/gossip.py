@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netcheck.model.evidence import CqlView
+from netcheck.model.evidence import CqlView, MgmtEndpoint, MgmtView
 from netcheck.model.findings import Finding
 from netcheck.model.outcome import Outcome
 
@@ -19,6 +19,7 @@ DOWN_STATES = frozenset({"DN", "DL", "DJ", "DM", "DS"})
 STORAGE_PORT = 7000
 SSL_STORAGE_PORT = 7001
 NATIVE_PORT = 9042  # CQL (9142 with client TLS on a separate port)
+MGMT_API_PORT = 8080  # the Management API next to Cassandra (k8ssandra, Mission Control)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,8 +131,9 @@ class Listener:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CqlFailure:
-    """A CQL read that did not happen: the probe's outcome and detail."""
+class ReadFailure:
+    """A read by the agent (CQL, Management API) that did not happen: the probe's outcome and
+    detail."""
 
     outcome: Outcome
     detail: str
@@ -153,7 +155,72 @@ class Observation:
     listeners: tuple[Listener, ...] = ()
     warnings: tuple[str, ...] = ()  # lines that could not be read, one line each
     cql: CqlView | None = None  # system.local and system.peers_v2, read by the agent
-    cql_failure: CqlFailure | None = None  # why the agent could not read them
+    cql_failure: ReadFailure | None = None  # why the agent could not read them
+    mgmt: MgmtView | None = None  # the Management API's readiness and endpoint states
+    mgmt_failure: ReadFailure | None = None  # why the agent could not read them
+
+    @property
+    def status_rows(self) -> tuple[StatusRow, ...] | None:
+        """nodetool status; where it was not run, the Management API's endpoint states."""
+        if self.status is not None:
+            return self.status
+        if self.mgmt is not None and self.mgmt.endpoints:
+            return tuple(status_row(e) for e in self.mgmt.endpoints)
+        return None
+
+    @property
+    def view_source(self) -> str:
+        """Where status_rows come from ("" when this observer has no view)."""
+        if self.status is not None:
+            return "nodetool"
+        if self.mgmt is not None and self.mgmt.endpoints:
+            return "management_api"
+        return "describecluster" if self.description is not None else ""
+
+    @property
+    def gossip_endpoints(self) -> tuple[GossipEndpoint, ...] | None:
+        """nodetool gossipinfo; where it was not run, the Management API's endpoint states."""
+        if self.gossip is not None:
+            return self.gossip
+        if self.mgmt is not None and self.mgmt.endpoints:
+            return tuple(gossip_endpoint(e) for e in self.mgmt.endpoints)
+        return None
+
+
+# gossip STATUS values as nodetool status prints their state letter
+_STATE_LETTER = {
+    "NORMAL": "N",
+    "shutdown": "N",  # announced its shutdown: DN in nodetool status
+    "BOOT": "J",
+    "BOOT_REPLACE": "J",
+    "hibernate": "J",  # a replacing node
+    "LEAVING": "L",
+    "LEFT": "L",
+    "removing": "L",
+    "removed": "L",
+    "MOVING": "M",
+}
+
+
+def status_row(e: MgmtEndpoint) -> StatusRow:
+    """A Management API endpoint state as nodetool status would print it (? for a status the
+    table does not know)."""
+    state = ("U" if e.alive else "D") + _STATE_LETTER.get(e.status, "?")
+    return StatusRow(
+        address=e.address, state=state, datacenter=e.datacenter, rack=e.rack, host_id=e.host_id
+    )
+
+
+def gossip_endpoint(e: MgmtEndpoint) -> GossipEndpoint:
+    return GossipEndpoint(
+        address=e.address,
+        status=e.status,
+        datacenter=e.datacenter,
+        rack=e.rack,
+        host_id=e.host_id,
+        schema=e.schema,
+        release_version=e.release_version,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,7 +240,14 @@ class NodeSummary:
 class CqlRead:
     node: str  # the observer (pod)
     view: CqlView | None
-    failure: CqlFailure | None = None  # when view is None
+    failure: ReadFailure | None = None  # when view is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MgmtRead:
+    node: str  # the observer (pod)
+    view: MgmtView | None
+    failure: ReadFailure | None = None  # when view is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,3 +260,6 @@ class GossipAnalysis:
     # (endpoint, port) closed by design: 7001 on 4.0+ nodes without the legacy SSL port
     expected_closed: tuple[tuple[str, int], ...] = ()
     cql: tuple[CqlRead, ...] = ()  # each node's system tables, where the agent was asked
+    mgmt: tuple[MgmtRead, ...] = ()  # each node's Management API, where the agent was asked
+    # (observer, where its view came from: nodetool, management_api, describecluster)
+    view_sources: tuple[tuple[str, str], ...] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netcheck.model.evidence import CqlView, Latency, PathMtu, Reply, Trace
+from netcheck.model.evidence import CqlView, Latency, MgmtView, PathMtu, Reply, Trace
 from netcheck.model.outcome import Outcome
 
 
@@ -20,6 +20,8 @@ class ProbeKind(StrEnum):
     LATENCY = "latency"  # count SYNs: round-trip p50/p99 and loss
     # log in on the native port with the agent's credentials, read system.local and peers
     CQL = "cql"
+    # GET the Management API's readiness and its node's view of every endpoint (8080)
+    MGMT = "mgmt"
 
     @property
     def raw(self) -> bool:
@@ -49,6 +51,7 @@ class Evidence:
     path_mtu: PathMtu | None = None
     latency: Latency | None = None
     cql: CqlView | None = None  # the cql kind: the node's system tables
+    mgmt: MgmtView | None = None  # the mgmt kind: readiness and the node's endpoint states
 
 
 NO_EVIDENCE = Evidence()

@@ -23,9 +23,16 @@ LIVENESS_PATH = "/api/v0/probes/liveness"
 MAX_BODY = 2 * echo.MAX_PAYLOAD
 
 
-async def _request(
-    conn: Connection, method: str, path: str, body: bytes, host: str, timeout: float
+async def request(
+    conn: Connection,
+    method: str,
+    path: str,
+    body: bytes,
+    host: str,
+    timeout: float,
+    max_body: int = MAX_BODY,
 ) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 exchange on a connection the server closes after it."""
     client = h11.Connection(our_role=h11.CLIENT)
     headers = [("Host", host), ("Connection", "close"), ("User-Agent", "netcheck")]
     if body:
@@ -49,7 +56,7 @@ async def _request(
                     resp_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
                 elif isinstance(event, h11.Data):
                     size += len(event.data)
-                    if size > MAX_BODY:
+                    if size > max_body:
                         raise BadAnswerError("HTTP body too large")
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
@@ -71,7 +78,7 @@ async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: i
         return conn
     latency = conn.connect_ms
     try:
-        status, _, _ = await _request(conn, "GET", LIVENESS_PATH, b"", host, timeout)
+        status, _, _ = await request(conn, "GET", LIVENESS_PATH, b"", host, timeout)
         if status != 200:
             raise BadAnswerError(f"GET {LIVENESS_PATH} answered HTTP {status}")
         if not target.echo:
@@ -86,7 +93,7 @@ async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: i
         return conn
     try:
         data = echo.payload(payload_bytes)
-        status, headers, body = await _request(
+        status, headers, body = await request(
             conn, "POST", echo.HTTP_ECHO_PATH, data, host, timeout
         )
         if status != 200 or body != data:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from netcheck.model.probe import ProbeKind, Target, TargetResult
-from netcheck.probes import cql, http, latency, pmtu, syn, tcp, tls, traceroute
+from netcheck.probes import cql, http, latency, mgmt, pmtu, syn, tcp, tls, traceroute
 from netcheck.probes.dialer import ProbeFn
 from netcheck.probes.rawnet import RawNet
 
@@ -18,6 +18,7 @@ def probes(cql_credentials: cql.CqlCredentials | None = None) -> dict[ProbeKind,
         ProbeKind.TLS: tls.probe,
         ProbeKind.HTTP: http.probe,
         ProbeKind.CQL: cql.make_probe(cql_credentials),
+        ProbeKind.MGMT: mgmt.probe,
     }
 
 

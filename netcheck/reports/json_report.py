@@ -8,7 +8,7 @@ from typing import Any
 
 from netcheck.agent.wire import evidence_to_json
 from netcheck.model.findings import Finding
-from netcheck.model.gossip import CqlRead, GossipAnalysis
+from netcheck.model.gossip import CqlRead, GossipAnalysis, MgmtRead
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport
 
@@ -119,6 +119,23 @@ def cassandra_doc(analysis: GossipAnalysis) -> dict[str, Any]:
         "warnings": list(analysis.warnings),
         "expected_closed": [{"endpoint": e, "port": p} for e, p in analysis.expected_closed],
         "cql": [cql_doc(r) for r in analysis.cql],
+        "mgmt": [mgmt_doc(r) for r in analysis.mgmt],
+        "view_sources": dict(analysis.view_sources),
+    }
+
+
+def mgmt_doc(r: MgmtRead) -> dict[str, Any]:
+    """One node's Management API readiness and endpoint states as its agent read them, or why
+    it could not."""
+    if r.view is None:
+        return {"node": r.node, "ok": False, "error": str(r.failure or "not read")}
+    return {
+        "node": r.node,
+        "ok": True,
+        "ready": r.view.ready,
+        "readiness": r.view.readiness,
+        "cluster_name": r.view.cluster_name,
+        "endpoints": [dataclasses.asdict(e) for e in r.view.endpoints],
     }
 
 

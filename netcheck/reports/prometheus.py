@@ -117,12 +117,14 @@ def _paths(registry: CollectorRegistry, report: RunReport) -> None:
 
 
 def _cassandra(registry: CollectorRegistry, report: RunReport) -> None:
-    """Gossip views by datacenter pair (cardinality: DCs squared x states) and CQL reads."""
+    """Gossip views by datacenter pair (cardinality: DCs squared x states), CQL and Management
+    API reads (a handful of results each)."""
     if report.cassandra is None:
         return
     views = Gauge(
         "netcheck_cassandra_view_nodes",
-        "Nodes as the views of one datacenter saw them in nodetool status, by state (UN, DN, ...)",
+        "Nodes as the views of one datacenter saw them (nodetool status, or the Management API "
+        "where nodetool was not run), by state (UN, DN, ...)",
         ["observer_datacenter", "datacenter", "state"],
         registry=registry,
     )
@@ -144,6 +146,20 @@ def _cassandra(registry: CollectorRegistry, report: RunReport) -> None:
     )
     for result, count in results.items():
         reads.labels(result).set(count)
+    mgmt = Gauge(
+        "netcheck_cassandra_mgmt_api_reads",
+        "Nodes whose Management API the agents read: ready, not_ready, or the outcome",
+        ["result"],
+        registry=registry,
+    )
+    answers = Counter(
+        r.failure.outcome.value
+        if r.failure is not None
+        else ("ready" if r.view is not None and r.view.ready else "not_ready")
+        for r in report.cassandra.mgmt
+    )
+    for result, count in answers.items():
+        mgmt.labels(result).set(count)
 
 
 def to_exposition(report: RunReport, pod_pairs: bool = False) -> str:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from netcheck.model.findings import Finding, Severity
-from netcheck.model.gossip import DOWN_STATES, CqlRead, GossipAnalysis
+from netcheck.model.gossip import DOWN_STATES, CqlRead, GossipAnalysis, MgmtRead
 from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
@@ -151,10 +151,15 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
 
 def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
     """Each node as the views saw it: the state most printed, and who saw it down."""
-    table = Table(title="Cassandra nodes (nodetool status of every view)", box=box.SIMPLE)
+    sources = {s for _, s in analysis.view_sources}
+    how = "nodetool status" if sources <= {"nodetool"} else "nodetool status or Management API"
+    table = Table(title=f"Cassandra nodes ({how} of every view)", box=box.SIMPLE)
     cql = {r.node: r for r in analysis.cql}
-    columns = ("node", "address", "dc/rack", "state", "views", "down in")
-    for col in (*columns, "CQL tables") if cql else columns:
+    mgmt = {r.node: r for r in analysis.mgmt}
+    columns = ["node", "address", "dc/rack", "state", "views", "down in"]
+    columns += ["CQL tables"] if cql else []
+    columns += ["Management API"] if mgmt else []
+    for col in columns:
         table.add_column(col)
     for n in analysis.nodes:
         down = [o for o, s in n.states if s in DOWN_STATES]
@@ -168,6 +173,8 @@ def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
         ]
         if cql:
             row.append(_cql_cell(cql.get(n.name)))
+        if mgmt:
+            row.append(_mgmt_cell(mgmt.get(n.name)))
         table.add_row(*row)
     console.print(table)
     if analysis.warnings:
@@ -187,6 +194,17 @@ def _cql_cell(r: CqlRead | None) -> Text:
     if r.view is None:
         return Text("-")
     return Text(f"{r.view.local.release_version}, {len(r.view.peers)} peers")
+
+
+def _mgmt_cell(r: MgmtRead | None) -> Text:
+    if r is None or (r.view is None and r.failure is None):
+        return Text("-")
+    if r.view is None:
+        assert r.failure is not None
+        return Text(r.failure.detail[:48], style="yellow")
+    if not r.view.ready:
+        return Text(f"not ready: {r.view.readiness[:36]}", style="red")
+    return Text(f"ready, {len(r.view.endpoints)} endpoints")
 
 
 def render(report: RunReport, console: Console) -> None:

@@ -1,0 +1,141 @@
+"""The lab's Management API on 8080 of every Cassandra pod (java/ManagementApiStandIn.java).
+
+The real API's agent is not published to Maven Central, so nothing real can answer here. The
+stand-in serves the real API's paths and shapes from the real node next to it, through its
+local JMX (as nodetool reads it). It starts before Cassandra, as the real API does (it starts
+Cassandra), answers liveness while Cassandra is down and readiness 500 until Cassandra serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from importlib import resources
+from typing import Any
+
+from netcheck.lab.cassandra import (
+    JMX_PORT,
+    cache_root,
+    database_hosts,
+    in_pod_as_nobody,
+    pid_in,
+)
+from netcheck.lab.net import LabError
+
+PORT = 8080
+CLASS = "ManagementApiStandIn"
+
+
+def _source() -> bytes:
+    return (resources.files("netcheck.lab") / "java" / f"{CLASS}.java").read_bytes()
+
+
+def install(state_dir: str) -> str:
+    """The compiled stand-in where the JVMs (nobody) can read it; javac runs once per source."""
+    source = _source()
+    cached = os.path.join(
+        cache_root(), f"mgmtapi-standin-{hashlib.sha256(source).hexdigest()[:12]}"
+    )
+    if not os.path.exists(os.path.join(cached, f"{CLASS}.class")):
+        if shutil.which("javac") is None:
+            raise LabError(
+                "javac is missing (the lab compiles its Management API stand-in): "
+                "apt-get install openjdk-17-jdk-headless"
+            )
+        work = cached + ".tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        with open(os.path.join(work, f"{CLASS}.java"), "wb") as f:
+            f.write(source)
+        proc = subprocess.run(
+            ["javac", "-d", work, os.path.join(work, f"{CLASS}.java")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise LabError(f"javac failed on the Management API stand-in: {proc.stderr[:200]}")
+        shutil.rmtree(cached, ignore_errors=True)
+        os.replace(work, cached)
+    dest = os.path.join(state_dir, "cassandra", "mgmtapi")
+    if not os.path.isdir(dest):
+        shutil.copytree(cached, dest)
+        for root, dirs, names in os.walk(dest):
+            for n in (*dirs, *names):
+                os.chmod(os.path.join(root, n), 0o755 if n in dirs else 0o644)
+        os.chmod(dest, 0o755)
+    return dest
+
+
+def start(namespace: str, address: str, classes: str, log_path: str) -> None:
+    cmd = [
+        "setsid",
+        "--fork",
+        *in_pod_as_nobody(namespace),
+        "java",
+        "-Xmx32M",
+        "-Xss256k",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-XX:CICompilerCount=1",
+        "-Djava.net.preferIPv4Stack=true",
+        "-cp",
+        classes,
+        CLASS,
+        address,
+        str(PORT),
+        str(JMX_PORT),
+    ]
+    out = open(log_path, "ab")  # noqa: SIM115
+    try:
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", check=True)
+    finally:
+        out.close()
+
+
+def start_all(state: dict[str, Any], state_dir: str, timeout_s: float = 30.0) -> None:
+    """A stand-in in every database pod, listening on the pod's address."""
+    classes = install(state_dir)
+    hosts = database_hosts(state)
+    for h in hosts:
+        log = os.path.join(state_dir, f"mgmtapi-{h['name']}.log")
+        start(h["namespace"], h["address"], classes, log)
+    wait({h["name"]: h["namespace"] for h in hosts}, timeout_s)
+
+
+def all_running(state: dict[str, Any]) -> bool:
+    return all(running(h["namespace"]) for h in database_hosts(state))
+
+
+def pid(namespace: str) -> int | None:
+    """The stand-in's JVM in the namespace, if any."""
+    return pid_in(namespace, CLASS.encode())
+
+
+def running(namespace: str) -> bool:
+    out = subprocess.run(
+        ["ip", "netns", "exec", namespace, "ss", "-Hltn", f"sport = :{PORT}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return bool(out.stdout.strip())
+
+
+def wait(namespaces: dict[str, str], timeout_s: float) -> None:
+    """Until every stand-in listens; namespaces: pod name -> namespace."""
+    deadline = time.monotonic() + timeout_s
+    waiting = dict(namespaces)
+    while waiting:
+        waiting = {n: ns for n, ns in waiting.items() if not running(ns)}
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"the Management API stand-in did not start within {timeout_s:.0f}s on "
+                f"{', '.join(sorted(waiting))}"
+            )
+        time.sleep(0.2)
