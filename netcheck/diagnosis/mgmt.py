@@ -59,8 +59,9 @@ def mgmt_findings(obs: list[Observation]) -> list[Finding]:
                 ports=(MGMT_API_PORT,),
                 affected_pairs=len(names),
                 hint="cass-operator drives the node through it (start, readiness): check the "
-                "cassandra container runs and listens on 8080; an API that requires mutual TLS "
-                "(managementApiAuth manual) is not read by the agents",
+                "cassandra container runs and listens on 8080, and that no NetworkPolicy admits "
+                "only the operator to 8080; an API that requires mutual TLS (managementApiAuth "
+                "manual) is not read by the agents",
                 dst_scope=", ".join(sorted(names)),
                 outcome=failure.outcome.value,
             )
