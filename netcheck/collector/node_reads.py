@@ -24,16 +24,18 @@ def plan_cql(topology: Topology) -> list[ProbeSpec]:
 
 def plan_mgmt(topology: Topology) -> list[ProbeSpec]:
     """Pods that declare 8080 (cass-operator's pods do: the Management API)."""
-    return _plan(topology, MGMT_API_PORT, ProbeKind.MGMT)
+    declared = {
+        ep.name for ep in topology.endpoints if any(p.port == MGMT_API_PORT for p in ep.ports)
+    }
+    return [s for s in _plan(topology, MGMT_API_PORT, ProbeKind.MGMT) if s.dst in declared]
 
 
 def _plan(topology: Topology, port: int, kind: ProbeKind) -> list[ProbeSpec]:
+    """Each database pod with an agent on its node, asked by that agent."""
     return [
         ProbeSpec(src=ep.name, dst=ep.name, port=port, kind=kind)
         for ep in topology.endpoints
-        if ep.role is Role.DATABASE
-        and ep.has_agent
-        and (kind is not ProbeKind.MGMT or any(p.port == port for p in ep.ports))
+        if ep.role is Role.DATABASE and ep.has_agent
     ]
 
 

@@ -159,11 +159,11 @@ def merge(
     # node -> the finding that says why Cassandra is down there (the most specific one)
     down_nodes: dict[str, str] = {}
     for code in _NODE_DOWN_CODES:
-        for f in analysis.findings:
-            if f.code == code and f.dst_scope:
-                down_nodes.setdefault(f.dst_scope, code)
-            if f.code == code == "UNABLE_TO_GOSSIP" and f.src_scope:
-                down_nodes.setdefault(f.src_scope, code)
+        for f in (f for f in analysis.findings if f.code == code):
+            # UNABLE_TO_GOSSIP names the stopped node as its source
+            scopes = (f.dst_scope, f.src_scope) if code == "UNABLE_TO_GOSSIP" else (f.dst_scope,)
+            for scope in filter(None, scopes):
+                down_nodes.setdefault(scope, code)
     explained: dict[str, list[str]] = defaultdict(list)
     for f in analysis.findings:
         if f.code == "GOSSIP_DOWN" and f.location.startswith("network: "):
