@@ -250,3 +250,40 @@ def test_file_capability_needs_privilege_escalation(shared_dir):
         text=True,
     )
     assert nnp.returncode != 0 and "PermissionError" in nnp.stderr
+
+
+async def test_raw_sockets_keep_only_what_can_answer_a_probe(no_leftover_tasks):
+    """Traffic between probes (Cassandra's, the agent's own) must not pile up in the raw sockets:
+    answers to a new probe would wait behind it past their timeout (seen as false loss)."""
+    if os.geteuid() != 0:
+        pytest.skip("raw sockets need root")
+    from netcheck.probes.rawnet import RawSockets
+
+    async def send_64k(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"x" * 65536)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    raw = RawSockets()
+    server = await asyncio.start_server(send_64k, "127.0.0.1", 0, reuse_address=True)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(20):  # data, ACKs and FINs: 20 connections of 64 KiB
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await reader.readexactly(65536)
+            writer.close()
+            await writer.wait_closed()
+        rows = [line.split() for line in Path("/proc/net/raw").read_text().splitlines()[1:]]
+        # local_address ends in the protocol (0006: TCP); tx_queue:rx_queue in hex bytes
+        tcp_rx = [int(f[4].split(":")[1], 16) for f in rows if f[1].endswith(":0006")]
+        # the 20 SYN-ACKs of those connections (about 830 bytes each in the kernel's count)
+        # may queue; the 1.3 MB of data and its ACKs may not
+        assert tcp_rx and max(tcp_rx) < 65536, f"raw TCP sockets queued {tcp_rx} bytes"
+        # what can answer a probe still gets through: a SYN-ACK from the open port
+        reply = await raw.syn("127.0.0.1", port, timeout=2.0)
+        assert reply.kind.value == "syn_ack"
+    finally:
+        server.close()
+        await server.wait_closed()
+        raw.close()

@@ -133,7 +133,10 @@ class Listeners:
         for spec in self._specs:
             if spec.mode is ServeMode.HTTP:
                 runner = web.AppRunner(
-                    _http_app(spec.port, self._log), access_log=None, handle_signals=False
+                    _http_app(spec.port, self._log),
+                    access_log=None,
+                    handle_signals=False,
+                    keepalive_timeout=IDLE_TIMEOUT_S,  # also bounds an unfinished request head
                 )
                 await runner.setup()
                 await web.TCPSite(runner, self._bind, spec.port, reuse_address=True).start()

@@ -137,6 +137,9 @@ async def run_agent(
         build_api(settings, probe_runner, log),
         access_log=None,
         handle_signals=False,
+        # armed when a connection opens: a request head must be complete by then
+        keepalive_timeout=config.limits.head_timeout_s,
+        lingering_time=0,  # a body we did not read (401) is not waited for
     )
     try:
         await listeners.start()

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from aiohttp import web
 from netcheck import __version__
 from netcheck.agent.listeners import AcceptLog, ServeSpec
 from netcheck.agent.ratelimit import TokenBucket
+from netcheck.agent.transport import first_line
 from netcheck.agent.wire import API_PREFIX, WireError, result_to_json, target_from_json
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, Target, TargetResult
@@ -30,6 +32,9 @@ RawOpener = Callable[[Pace], RawNet | None]
 MAX_REQUEST_BYTES = 1 << 20
 TOKEN_HEADER = "X-Netcheck-Token"
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.05, 30.0
+# A client must send its request head within this and its body within BODY_TIMEOUT_S: a
+# connection that trickles bytes (slowloris) is closed instead of held.
+HEAD_TIMEOUT_S, BODY_TIMEOUT_S = 10.0, 30.0
 CQL_CONCURRENCY = 4
 
 
@@ -39,6 +44,7 @@ class AgentLimits:
     rate: float = 200.0  # probes per second
     concurrency: int = 64
     max_timeout_s: float = MAX_TIMEOUT_S
+    head_timeout_s: float = HEAD_TIMEOUT_S
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,8 +78,13 @@ def parse_probe_request(body: Any, settings: AgentSettings) -> tuple[list[Target
             f"{settings.limits.max_batch}"
         )
     timeout = body.get("timeout_s", 2.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
-        raise WireError("'timeout_s' must be a number")
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise WireError("'timeout_s' must be a positive number of seconds")
     timeout = min(max(float(timeout), MIN_TIMEOUT_S), settings.limits.max_timeout_s)
     payload = body.get("payload_bytes", 16384)
     if not isinstance(payload, int) or isinstance(payload, bool) or not 0 <= payload <= MAX_PAYLOAD:
@@ -149,18 +160,40 @@ def _cql_ready(credentials: CqlCredentials | None) -> bool:
         return False
 
 
+def _header(request: web.BaseRequest, name: str) -> bytes:
+    # headers arrive decoded with surrogate escapes: bytes that are not UTF-8 must not raise
+    return request.headers.get(name, "").encode("utf-8", "surrogateescape")
+
+
 def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> web.Application:
     expected = f"Bearer {settings.token}".encode()
     token = settings.token.encode()
+
+    def authorized(request: web.BaseRequest) -> bool:
+        # Through the Kubernetes pod proxy the API server strips Authorization: a second header.
+        return hmac.compare_digest(_header(request, "Authorization"), expected) or (
+            hmac.compare_digest(_header(request, TOKEN_HEADER), token)
+        )
+
+    async def expect(request: web.Request) -> web.StreamResponse | None:
+        """`Expect: 100-continue`: no "go ahead" before the token is checked."""
+        refused = None
+        if not authorized(request):
+            refused = _error(401, "missing or wrong agent token")
+        elif request.headers.get("Expect", "").lower() != "100-continue":
+            refused = _error(417, "only Expect: 100-continue is understood")
+        if refused is not None:
+            refused.force_close()  # and no waiting for a body it was told not to send
+            return refused
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started (as aiohttp does)
+        return None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/healthz":
             return await handler(request)
-        # Through the Kubernetes pod proxy the API server strips Authorization: a second header.
-        given = request.headers.get("Authorization", "").encode()
-        given_proxy = request.headers.get(TOKEN_HEADER, "").encode()
-        if not (hmac.compare_digest(given, expected) or hmac.compare_digest(given_proxy, token)):
+        if not authorized(request):
             return _error(401, "missing or wrong agent token")
         try:
             return await handler(request)
@@ -195,12 +228,18 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
         if runner.busy:
             return _error(429, "the agent is running another batch; retry later")
         try:
-            body = json.loads(await request.read())
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                raw = await request.read()
+            body = json.loads(raw)
             targets, timeout, payload = parse_probe_request(body, settings)
+        except TimeoutError:
+            return _error(408, f"the request body did not arrive within {BODY_TIMEOUT_S:.0f}s")
         except OverflowError as exc:
             return _error(413, str(exc))
         except (ValueError, UnicodeDecodeError) as exc:  # json and wire errors
-            return _error(400, f"malformed probe request: {exc}")
+            return _error(400, f"malformed probe request: {first_line(str(exc))}")
+        except RecursionError:
+            return _error(400, "malformed probe request: JSON nested too deeply")
         started = time.time()
         results = await runner.run(targets, timeout, payload)
         return web.json_response(
@@ -224,6 +263,6 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
     app = web.Application(middlewares=[guard], client_max_size=MAX_REQUEST_BYTES)
     app.router.add_get("/healthz", healthz)
     app.router.add_get(f"{API_PREFIX}/info", info)
-    app.router.add_post(f"{API_PREFIX}/probe", probe)
+    app.router.add_post(f"{API_PREFIX}/probe", probe, expect_handler=expect)
     app.router.add_get(f"{API_PREFIX}/accepted", accepted)
     return app

@@ -48,21 +48,38 @@ def batch_deadline(batch: ProbeBatch, info: AgentInfo) -> float:
     return n / max(info.rate, 1e-3) + waves * 4 * batch.timeout_s + 5.0
 
 
+# What a sane agent may announce; anything outside is nonsense, not a setting to obey.
+MAX_BATCH_LIMIT = 100_000
+MAX_CONCURRENCY = 10_000
+MAX_RATE = 1e6
+
+
+def _limit(limits: Any, key: str, kind: type[int] | type[float], lo: float, hi: float) -> Any:
+    value: Any = limits.get(key) if isinstance(limits, dict) else None
+    number = isinstance(value, int) if kind is int else isinstance(value, int | float)
+    if not number or isinstance(value, bool) or not lo <= float(value) <= hi:  # NaN fails too
+        raise WireError(f"limits.{key} must be a number from {lo:g} to {hi:g}")
+    return kind(value)
+
+
 def _info_from_json(agent: str, body: Any) -> AgentInfo:
     try:
         if not isinstance(body, dict) or body.get("agent") != "netcheck":
             raise WireError("not a netcheck agent info document")
-        limits = body["limits"]
+        limits = body.get("limits")
+        name, version = body.get("name", ""), body.get("version", "")
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise WireError("name and version must be strings")
         return AgentInfo(
-            name=str(body.get("name", "")),
-            version=str(body.get("version", "")),
-            max_batch=int(limits["max_batch"]),
-            rate=float(limits["rate"]),
-            concurrency=int(limits["concurrency"]),
+            name=name[:200],
+            version=version[:64],
+            max_batch=_limit(limits, "max_batch", int, 1, MAX_BATCH_LIMIT),
+            rate=_limit(limits, "rate", float, 1e-3, MAX_RATE),
+            concurrency=_limit(limits, "concurrency", int, 1, MAX_CONCURRENCY),
             raw_probes=isinstance(caps := body.get("capabilities"), dict)
             and caps.get("raw_probes") is True,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except WireError as exc:
         raise AgentError(
             f"agent {agent} answered something that is not a netcheck agent ({exc}); "
             "check that the URL points at a netcheck agent's API port"
@@ -165,7 +182,7 @@ def json_answer(agent: str, path: str, text: str, fix: str) -> Any:
     """An agent's answer as JSON, or the one-line error every transport gives."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than any real answer
         raise AgentError(
             f"agent {agent} answered {path} with something that is not JSON "
             f"({first_line(text)!r}); {fix}"
@@ -173,5 +190,6 @@ def json_answer(agent: str, path: str, text: str, fix: str) -> Any:
 
 
 def first_line(text: str) -> str:
+    """The first line of a remote answer, short and without control characters."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:160]
+    return "".join(ch if ch.isprintable() else "?" for ch in line[:160])

@@ -39,6 +39,20 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: st
     return value
 
 
+def _choice(
+    obj: dict[str, Any], key: str, values: frozenset[str], default: Any, where: str, label: str = ""
+) -> Any:
+    """A field that must be one of a fixed set of words (a list or a number is not one)."""
+    value = obj.get(key, default)
+    if not isinstance(value, str) or value not in values:
+        raise WireError(f"{where}: unknown {label or key} {str(value)[:32]!r}")
+    return value
+
+
+_KINDS = frozenset(k.value for k in ProbeKind)
+_OUTCOMES = frozenset(o.value for o in Outcome)
+_REPLY_KINDS = frozenset(k.value for k in ReplyKind)
+
 MAX_COUNT = 100  # the highest TTL of a trace or SYNs of a latency probe a request may ask
 
 
@@ -61,9 +75,7 @@ def target_from_json(obj: Any, where: str) -> Target:
     port = _get(obj, "port", int, where)
     if not 1 <= port <= 65535:
         raise WireError(f"{where}: port {port} out of range")
-    kind = obj.get("kind", "tcp")
-    if kind not in {k.value for k in ProbeKind}:
-        raise WireError(f"{where}: unknown kind {str(kind)[:32]!r}")
+    kind = _choice(obj, "kind", _KINDS, "tcp", where)
     echo = obj.get("echo", False)
     if not isinstance(echo, bool):
         raise WireError(f"{where}: 'echo' must be true or false")
@@ -223,13 +235,13 @@ def _ms(obj: dict[str, Any], key: str, where: str) -> float | None:
     value = obj.get(key)
     if value is None:
         return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1e9:
         raise WireError(f"{where}: '{key}' must be a non-negative number")
     return float(value)
 
 
 def _address(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key, "")
+    value = obj.get(key) or ""
     if not isinstance(value, str):
         raise WireError(f"{where}: '{key}' must be a string")
     if value:
@@ -243,9 +255,7 @@ def _address(obj: dict[str, Any], key: str, where: str) -> str:
 def reply_from_json(obj: Any, where: str) -> Reply:
     if not isinstance(obj, dict):
         raise WireError(f"{where}: not an object")
-    kind = obj.get("kind")
-    if kind not in {k.value for k in ReplyKind}:
-        raise WireError(f"{where}: unknown reply kind {str(kind)[:32]!r}")
+    kind = _choice(obj, "kind", _REPLY_KINDS, None, where, "reply kind")
     return Reply(
         kind=ReplyKind(kind),
         source=_address(obj, "source", where),
@@ -313,14 +323,8 @@ def result_from_json(obj: Any, where: str) -> TargetResult:
     if not isinstance(obj, dict):
         raise WireError(f"{where}: not an object")
     target = target_from_json({k: obj.get(k) for k in ("address", "port", "kind")}, where)
-    outcome = obj.get("outcome")
-    if outcome not in {o.value for o in Outcome}:
-        raise WireError(f"{where}: unknown outcome {str(outcome)[:32]!r}")
-    latency = obj.get("latency_ms")
-    if latency is not None and (
-        not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0
-    ):
-        raise WireError(f"{where}: bad latency_ms")
+    outcome = _choice(obj, "outcome", _OUTCOMES, None, where)
+    latency = _ms(obj, "latency_ms", where)
     detail = obj.get("detail", "")
     if not isinstance(detail, str):
         raise WireError(f"{where}: bad detail")
@@ -329,10 +333,10 @@ def result_from_json(obj: Any, where: str) -> TargetResult:
         port=target.port,
         kind=target.kind,
         outcome=Outcome(outcome),
-        latency_ms=None if latency is None else float(latency),
-        detail=detail[:500],
-        local_address=str(obj.get("local_address") or ""),
-        observed_source=str(obj.get("observed_source") or ""),
+        latency_ms=latency,
+        detail="".join(ch if ch.isprintable() else " " for ch in detail[:500]),
+        local_address=_address(obj, "local_address", where),
+        observed_source=_address(obj, "observed_source", where),
         evidence=evidence_from_json(obj["evidence"], f"{where}.evidence")
         if "evidence" in obj
         else Evidence(),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from netcheck.agent.transport import AgentError, AgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeResult, ProbeSpec, Target
+from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec, Target
 from netcheck.model.topology import Topology
 
 
@@ -120,5 +120,26 @@ async def collect(
     results = [r for rs, _ in gathered for r in rs]
     problems = [p for _, p in gathered if p is not None]
     return Collected(
-        results=tuple(results), problems=tuple(problems), raw_capable=frozenset(raw_capable)
+        results=accounted(plan, results),
+        problems=tuple(problems),
+        raw_capable=frozenset(raw_capable),
     )
+
+
+def accounted(plan: list[ProbeSpec], results: list[ProbeResult]) -> tuple[ProbeResult, ...]:
+    """Exactly one result per planned probe: whatever an agent left out is not measured.
+
+    The last guard between a broken agent and the verdict: a probe that vanished would
+    otherwise count as nothing failed.
+    """
+    by_key: dict[tuple[str, str, int, ProbeKind], list[ProbeResult]] = defaultdict(list)
+    for r in results:
+        by_key[(r.src, r.dst, r.port, r.kind)].append(r)
+    out: list[ProbeResult] = []
+    for spec in plan:
+        got = by_key.get((spec.src, spec.dst, spec.port, spec.kind))
+        if got:
+            out.append(got.pop(0))
+        else:
+            out.append(_not_measured(spec, "no result came back for it"))
+    return tuple(out)

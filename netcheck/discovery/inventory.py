@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import yaml
 
 from netcheck.model.probe import ProbeKind
+from netcheck.model.text import YamlLimitError, load_yaml, one_line
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
 
 TOP_KEYS = {"clusters", "token_file", "cassandra"}
@@ -31,10 +32,14 @@ ENDPOINT_KEYS = {
 }
 
 
+MAX_INVENTORY_BYTES = 16 << 20
+
+
 class InventoryError(ValueError):
     def __init__(self, source: str, path: str, problem: str, fix: str) -> None:
         where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {problem}; {fix}")
+        # keys and values come from the file: a newline in one must not break the line
+        super().__init__(one_line(f"{where}: {problem}; {fix}", limit=600))
 
 
 class _Checker:
@@ -54,7 +59,7 @@ class _Checker:
         for key in value:
             if key not in keys:
                 raise self.fail(
-                    f"{path}.{key}" if path else str(key),
+                    f"{path}.{str(key)[:64]}" if path else str(key)[:64],
                     "unknown key",
                     f"use one of: {', '.join(sorted(keys))}",
                 )
@@ -73,11 +78,21 @@ class _Checker:
 
 def load_inventory(path: str) -> Topology:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read(MAX_INVENTORY_BYTES + 1)
     except OSError as exc:
         raise InventoryError(
             path, "", f"cannot read it ({exc.strerror})", "check the path given to --inventory"
+        ) from None
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryError(
+            path, "", f"larger than {MAX_INVENTORY_BYTES >> 20} MiB", "is this the inventory?"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            path, "", f"not UTF-8 text (byte {exc.start})", "save the inventory as UTF-8"
         ) from None
     return parse_inventory(text, path)
 
@@ -85,7 +100,9 @@ def load_inventory(path: str) -> Topology:
 def parse_inventory(text: str, source: str = "<inventory>") -> Topology:
     c = _Checker(source)
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
+    except YamlLimitError as exc:
+        raise c.fail("", f"refused: {exc}", "write the inventory out plainly") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
@@ -188,19 +205,19 @@ def _endpoint(c: _Checker, ej: Any, path: str, cluster: str, region: str) -> End
             "write the endpoint's pod or node IP, e.g. 198.18.1.10",
         ) from None
     role_s = em.get("role", "database")
-    if role_s not in {r.value for r in Role}:
+    if not isinstance(role_s, str) or role_s not in {r.value for r in Role}:
         raise c.fail(
             f"{path}.role",
             f"unknown role {role_s!r}",
             "use database, control-plane-node, api-server or other",
         )
     agent = em.get("agent")
-    if agent is not None:
-        parsed = urlparse(str(agent))
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or not parsed.port:
-            raise c.fail(
-                f"{path}.agent", f"{agent!r} is not an agent URL", "write it as http://ADDRESS:9925"
-            )
+    if agent is not None and not _agent_url(agent):
+        raise c.fail(
+            f"{path}.agent",
+            f"{str(agent)[:100]!r} is not an agent URL",
+            "write it as http://ADDRESS:9925",
+        )
     ports = _ports(c, em.get("ports", []), f"{path}.ports")
     stand_in = em.get("stand_in", agent is not None)
     if not isinstance(stand_in, bool):
@@ -220,6 +237,17 @@ def _endpoint(c: _Checker, ej: Any, path: str, cluster: str, region: str) -> End
     )
 
 
+def _agent_url(agent: Any) -> bool:
+    if not isinstance(agent, str):
+        return False
+    try:
+        parsed = urlparse(agent)
+        port = parsed.port  # ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname) and port is not None
+
+
 def _ports(c: _Checker, value: Any, path: str) -> tuple[PortSpec, ...]:
     if not isinstance(value, list):
         raise c.fail(path, "not a list", "write e.g. [7000, 7001, 8080]")
@@ -229,15 +257,19 @@ def _ports(c: _Checker, value: Any, path: str) -> tuple[PortSpec, ...]:
         if isinstance(p, dict):
             pm = c.mapping(p, ppath, {"port", "kind", "stand_in"})
             port, kind = pm.get("port"), pm.get("kind", "tcp")
-            if kind not in {k.value for k in ProbeKind}:
-                raise c.fail(f"{ppath}.kind", f"unknown kind {kind!r}", "use tcp, tls or http")
+            if not isinstance(kind, str) or kind not in {k.value for k in ProbeKind}:
+                raise c.fail(
+                    f"{ppath}.kind", f"unknown kind {str(kind)[:40]!r}", "use tcp, tls or http"
+                )
             port_stand_in = pm.get("stand_in")
             if port_stand_in is not None and not isinstance(port_stand_in, bool):
                 raise c.fail(f"{ppath}.stand_in", "not true or false", "write true or false")
         else:
             port, kind, port_stand_in = p, None, None
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise c.fail(ppath, f"{port!r} is not a port", "write a number from 1 to 65535")
+            raise c.fail(
+                ppath, f"{str(port)[:40]!r} is not a port", "write a number from 1 to 65535"
+            )
         spec = (
             PortSpec.default(port)
             if kind is None

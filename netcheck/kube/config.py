@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
+import re
 import ssl
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from netcheck.kube.errors import KubeconfigError
+from netcheck.model.text import YamlLimitError, load_yaml, one_line
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
@@ -50,56 +56,166 @@ def kubeconfig_path(explicit: str | None) -> str:
     return env if env else os.path.expanduser(DEFAULT_KUBECONFIG)
 
 
-def _load(path: str, context: str | None = None) -> Any:
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import _get_kube_config_loader
+MAX_KUBECONFIG_BYTES = 16 << 20
+_PATH_KEYS = {
+    "clusters": ("cluster", ("certificate-authority",)),
+    "users": ("user", ("client-certificate", "client-key", "tokenFile")),
+}
+# keys under a user whose values are credentials: never printed, whatever error quotes them
+_SECRET_KEY = re.compile(r"token|password|secret|key-data|credential|cookie", re.IGNORECASE)
 
-    for one in path.split(os.pathsep):
-        if not os.path.exists(os.path.expanduser(one)):
-            raise KubeconfigError(
-                context or "-",
-                f"kubeconfig {one} does not exist; pass --kubeconfig or set KUBECONFIG",
-            )
-    try:
-        return _get_kube_config_loader(  # type: ignore[no-untyped-call]
-            filename=path, active_context=context, persist_config=False
-        )
-    except ConfigException as exc:
-        raise KubeconfigError(context or "-", _kubeconfig_problem(path, exc)) from None
-    except Exception as exc:  # yaml and file errors raised by the loader
+
+@dataclass(frozen=True, kw_only=True)
+class Kubeconfig:
+    """The merged kubeconfig files: parsed once, however many contexts are used."""
+
+    path: str
+    doc: dict[str, Any]
+    secrets: tuple[str, ...]  # every credential value in it, longest first
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+def _read_one(name: str, context: str) -> dict[str, Any]:
+    file = os.path.expanduser(name)
+    if not os.path.exists(file):
         raise KubeconfigError(
-            context or "-", f"kubeconfig {path} cannot be read ({_one_line(exc)}); fix the file"
+            context, f"kubeconfig {name} does not exist; pass --kubeconfig or set KUBECONFIG"
+        )
+    try:
+        with open(file, "rb") as f:
+            data = f.read(MAX_KUBECONFIG_BYTES + 1)
+    except OSError as exc:
+        raise KubeconfigError(
+            context, f"kubeconfig {name} cannot be read ({exc.strerror}); check its permissions"
         ) from None
+    if len(data) > MAX_KUBECONFIG_BYTES:
+        raise KubeconfigError(context, f"kubeconfig {name} is larger than 16 MiB; is it one?")
+    try:
+        doc = load_yaml(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise KubeconfigError(
+            context, f"kubeconfig {name} is not UTF-8 text (byte {exc.start}); fix the file"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = str(exc) if isinstance(exc, YamlLimitError) else "not valid YAML"
+        raise KubeconfigError(
+            context, f"kubeconfig {name}{where}: {problem}; fix the file"
+        ) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise KubeconfigError(context, f"kubeconfig {name} is not a mapping; fix the file")
+    base = os.path.dirname(os.path.abspath(file))
+    for section, (body_key, keys) in _PATH_KEYS.items():
+        for i, item in enumerate(_named_list(doc, section, name, context)):
+            body = item.get(body_key)
+            if not isinstance(body, dict):
+                raise KubeconfigError(
+                    context,
+                    f"kubeconfig {name}: {section}[{i}] ({item['name']}) has no '{body_key}' "
+                    "mapping; fix the file",
+                )
+            for key in keys:  # relative paths are relative to the file that names them
+                value = body.get(key)
+                if isinstance(value, str) and value and not os.path.isabs(value):
+                    body[key] = os.path.join(base, value)
+    for i, item in enumerate(_named_list(doc, "contexts", name, context)):
+        if not isinstance(item.get("context"), dict):
+            raise KubeconfigError(
+                context,
+                f"kubeconfig {name}: contexts[{i}] ({item['name']}) has no 'context' mapping; "
+                "fix the file",
+            )
+    return doc
 
 
-def _kubeconfig_problem(path: str, exc: Exception) -> str:
-    text = _one_line(exc)
-    if "Expected key current-context" in text or "context" in text.lower():
-        return f"kubeconfig {path}: {text}; pick one of `netcheck contexts`"
-    return f"kubeconfig {path}: {text}; fix the file"
+def _named_list(doc: dict[str, Any], section: str, name: str, context: str) -> list[Any]:
+    items = doc.get(section) or []
+    if not isinstance(items, list):
+        raise KubeconfigError(context, f"kubeconfig {name}: '{section}' is not a list; fix it")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise KubeconfigError(
+                context, f"kubeconfig {name}: {section}[{i}] has no name; fix the file"
+            )
+    return items
 
 
-def _one_line(exc: Exception) -> str:
+def _secrets(doc: dict[str, Any]) -> tuple[str, ...]:
+    found: set[str] = set()
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, secret or bool(_SECRET_KEY.search(str(k))))
+            if secret is False and "value" in value and "name" in value:  # exec env entries
+                walk(value["value"], True)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, secret)
+        elif secret and isinstance(value, str | int) and len(str(value)) >= 4:
+            found.add(str(value))
+
+    for user in doc.get("users") or []:
+        walk(user.get("user"), False)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _merged(path: str, stamps: tuple[tuple[int, int], ...]) -> Kubeconfig:
+    """kubectl's merge: the first file that names an entry (or current-context) wins."""
+    del stamps  # part of the cache key only: a changed file is read again
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {k: set() for k in merged}
+    for one in path.split(os.pathsep):
+        if not one:
+            continue
+        doc = _read_one(one, "-")
+        for section in seen:
+            for item in doc.get(section) or []:
+                if item["name"] not in seen[section]:
+                    seen[section].add(item["name"])
+                    merged[section].append(item)
+        if "current-context" not in merged and doc.get("current-context"):
+            merged["current-context"] = str(doc["current-context"])
+    return Kubeconfig(path=path, doc=merged, secrets=_secrets(merged))
+
+
+def load_kubeconfig(path: str) -> Kubeconfig:
+    stamps = []
+    for one in path.split(os.pathsep):
+        try:
+            st = os.stat(os.path.expanduser(one)) if one else None
+        except OSError:
+            st = None
+        stamps.append((st.st_mtime_ns, st.st_size) if st else (0, -1))
+    return _merged(path, tuple(stamps))
+
+
+def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return one_line(text[0], 200) if text else type(exc).__name__
 
 
 def list_contexts(path: str) -> list[ContextEntry]:
-    loader = _load(path)
-    try:
-        current = loader.current_context.get("name", "")
-    except Exception:
-        current = ""
+    kc = load_kubeconfig(path)
+    current = kc.doc.get("current-context", "")
     out = []
-    for ctx in loader.list_contexts():
-        body = ctx.get("context") or {}
+    for ctx in kc.doc["contexts"]:
+        body = ctx["context"]
         out.append(
             ContextEntry(
-                name=str(ctx.get("name", "")),
+                name=ctx["name"],
                 cluster=str(body.get("cluster", "")),
                 user=str(body.get("user", "")),
                 namespace=str(body.get("namespace", "") or ""),
-                current=ctx.get("name") == current,
+                current=ctx["name"] == current,
             )
         )
     return out
@@ -107,40 +223,54 @@ def list_contexts(path: str) -> list[ContextEntry]:
 
 def connection(path: str, context: str) -> Connection:
     """Resolve a context: server URL, CA, client certificate or token (exec plugins run here)."""
+    try:
+        kc = load_kubeconfig(path)
+    except KubeconfigError as exc:
+        raise KubeconfigError(context, str(exc).removeprefix("context -: ")) from None
+    try:
+        return _connection(kc, context)
+    except KubeconfigError as exc:
+        # whatever the kubernetes library or ssl quoted, no credential leaves this function
+        message = kc.redact(str(exc).removeprefix(f"context {context}: "))
+        raise KubeconfigError(context, message) from None
+
+
+def _connection(kc: Kubeconfig, context: str) -> Connection:
     from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader
 
-    names = [c.name for c in list_contexts(path)]
+    path = kc.path
+    names = [c["name"] for c in kc.doc["contexts"]]
     if context not in names:
-        known = ", ".join(names) or "none"
+        known = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "") or "none"
         raise KubeconfigError(context, f"no such context in {path} (known: {known}); fix --context")
-    loader = _load(path, context)
     cfg = Configuration()
     with tempfile.TemporaryDirectory(prefix="netcheck-kube-") as tmp:
-        loader._temp_file_path = tmp  # certificate data is written here, read below, then removed
+        # certificate data is written to tmp, read below, then removed with it
         try:
-            loader.load_and_set(cfg)
+            loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
+                config_dict=_only(kc.doc, context), active_context=context, temp_file_path=tmp
+            )
+            loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
-            raise KubeconfigError(context, _kubeconfig_problem(path, exc)) from None
-        except Exception as exc:  # exec plugins and file errors
+            raise KubeconfigError(
+                context, f"kubeconfig {path}: {_one_line(exc)}; fix the file"
+            ) from None
+        except Exception as exc:  # exec plugins, file errors, and entries of the wrong shape
             raise KubeconfigError(
                 context,
-                f"cannot load credentials ({_one_line(exc)}); "
+                f"cannot load credentials ({type(exc).__name__}: {_one_line(exc)}); "
                 "check the user entry (token, client certificate or exec plugin)",
             ) from None
         server = str(cfg.host or "")
         if not server.startswith(("https://", "http://")):
             raise KubeconfigError(
-                context, f"server {server!r} is not an http(s) URL; fix the cluster entry"
+                context, f"server {server[:100]!r} is not an http(s) URL; fix the cluster entry"
             )
         tls: ssl.SSLContext | None = None
         if server.startswith("https://"):
-            tls = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
-            if not cfg.verify_ssl:
-                tls.check_hostname = False
-                tls.verify_mode = ssl.CERT_NONE
-            if cfg.cert_file and cfg.key_file:
-                tls.load_cert_chain(cfg.cert_file, cfg.key_file)
+            tls = _tls(context, cfg)
     headers: list[tuple[str, str]] = []
     token = cfg.api_key.get("BearerToken") or cfg.api_key.get("authorization")
     if token:
@@ -148,3 +278,38 @@ def connection(path: str, context: str) -> Connection:
     elif cfg.username:
         headers.append(("Authorization", str(cfg.get_basic_auth_token())))
     return Connection(context=context, server=server.rstrip("/"), headers=tuple(headers), ssl=tls)
+
+
+def _only(doc: dict[str, Any], context: str) -> dict[str, Any]:
+    """The context with its own cluster and user: what one connection needs, copied."""
+    ctx = next(c for c in doc["contexts"] if c["name"] == context)
+    wanted = {"clusters": ctx["context"].get("cluster"), "users": ctx["context"].get("user")}
+    out: dict[str, Any] = {"contexts": [ctx], "current-context": context}
+    for section, name in wanted.items():
+        out[section] = [e for e in doc[section] if e["name"] == name][:1]
+    return copy.deepcopy(out)
+
+
+def _tls(context: str, cfg: Any) -> ssl.SSLContext:
+    try:
+        tls = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+    except (ssl.SSLError, OSError, ValueError):
+        raise KubeconfigError(
+            context,
+            "the cluster's certificate-authority(-data) is not a PEM certificate; "
+            "fix the cluster entry (base64 of the CA's PEM)",
+        ) from None
+    if not cfg.verify_ssl:
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    if cfg.cert_file and cfg.key_file:
+        try:
+            tls.load_cert_chain(cfg.cert_file, cfg.key_file)
+        except (ssl.SSLError, OSError, ValueError):
+            raise KubeconfigError(
+                context,
+                "the user's client certificate and key cannot be loaded (not PEM, or the key "
+                "does not belong to the certificate); fix client-certificate(-data) and "
+                "client-key(-data)",
+            ) from None
+    return tls

@@ -140,8 +140,7 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
     clusters = cluster_nets(spec)
     hosts = lab_hosts(spec, cassandra=cassandra)
     token_file = os.path.join(state_dir(), "agent-token")
-    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
+    write_secret(token_file, secrets.token_hex(32) + "\n")
     # management network: host side <-> bridge in ncl-mgmt <-> every lab host's mgmt0
     net.add_namespace(MGMT_NS)
     net.ip(MGMT_NS, "link", "add", "br0", "type", "bridge")
@@ -209,11 +208,19 @@ def cql_secret_dir() -> str:
 
 def _write_cql_secret() -> None:
     """Cassandra's default superuser, which the lab's nodes keep (PasswordAuthenticator)."""
-    os.makedirs(cql_secret_dir(), mode=0o755, exist_ok=True)
+    os.makedirs(cql_secret_dir(), mode=0o700, exist_ok=True)
+    os.chown(cql_secret_dir(), int(NOBODY), int(NOBODY))
     for key, value in (("username", "cassandra"), ("password", "cassandra")):
-        path = os.path.join(cql_secret_dir(), key)
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
-            f.write(value + "\n")
+        write_secret(os.path.join(cql_secret_dir(), key), value + "\n")
+
+
+def write_secret(path: str, text: str) -> None:
+    """A file only the lab's agents (nobody) and root can read: 0600, owned by nobody."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)  # also when the file was there before
+        os.fchown(fd, int(NOBODY), int(NOBODY))
+        f.write(text)
 
 
 def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> None:

@@ -296,8 +296,28 @@ def seeds_of(hosts: Iterable[dict[str, Any]]) -> list[str]:
     return list(seeds.values())
 
 
+NUM_TOKENS = 16
+
+
+def initial_tokens(index: int, count: int, per_node: int = NUM_TOKENS) -> str:
+    """Tokens given up front, spread evenly and interleaved over the nodes.
+
+    Nodes that start together and let Cassandra allocate tokens race each other ("Token
+    allocation failed" when a node sees fewer racks than the replication factor); a new
+    cluster with its tokens written down has nothing to allocate.
+    """
+    total = count * per_node
+    tokens = (-(2**63) + (k * 2**64) // total for k in range(index, total, count))
+    return ",".join(str(t) for t in tokens)
+
+
 def cassandra_yaml(
-    host: dict[str, Any], files: NodeFiles, seeds: list[str], encryption: str, legacy_ssl: bool
+    host: dict[str, Any],
+    files: NodeFiles,
+    seeds: list[str],
+    encryption: str,
+    legacy_ssl: bool,
+    tokens: str,
 ) -> dict[str, Any]:
     tls = {
         "internode_encryption": encryption,
@@ -314,8 +334,8 @@ def cassandra_yaml(
     }
     return {
         "cluster_name": CLUSTER_NAME,
-        "num_tokens": 16,
-        "allocate_tokens_for_local_replication_factor": 3,
+        "num_tokens": NUM_TOKENS,
+        "initial_token": tokens,
         "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
         "endpoint_snitch": "GossipingPropertyFileSnitch",
         "seed_provider": [
@@ -365,11 +385,12 @@ def write_node_config(
     ca: LabCA,
     encryption: str,
     legacy_ssl: bool,
+    tokens: str,
 ) -> None:
     for d in (files.conf, files.data, files.logs):
         os.makedirs(d, exist_ok=True)
     with open(os.path.join(files.conf, "cassandra.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(cassandra_yaml(host, files, seeds, encryption, legacy_ssl), f)
+        yaml.safe_dump(cassandra_yaml(host, files, seeds, encryption, legacy_ssl, tokens), f)
     with open(os.path.join(files.conf, "cassandra-rackdc.properties"), "w", encoding="utf-8") as f:
         f.write(f"dc={host['datacenter']}\nrack={host['rack']}\nprefer_local=false\n")
     with open(os.path.join(files.conf, "logback.xml"), "w", encoding="utf-8") as f:
@@ -626,13 +647,16 @@ def _configure(
     state: dict[str, Any], state_dir: str, host: dict[str, Any], encryption: str
 ) -> NodeFiles:
     files = node_files(state_dir, host)
+    hosts = database_hosts(state)
+    index = next(i for i, h in enumerate(hosts) if h["name"] == host["name"])
     write_node_config(
         host,
         files,
-        seeds_of(database_hosts(state)),
+        seeds_of(hosts),
         _ca(state_dir),
         encryption,
         host["cluster"] in _legacy_clusters(state),
+        initial_tokens(index, len(hosts)),
     )
     return files
 
@@ -640,17 +664,35 @@ def _configure(
 def start_cluster(
     state: dict[str, Any], state_dir: str, lib: str, timeout_s: float
 ) -> dict[str, Any]:
-    """Start a node in every database pod at once (a new cluster: nobody bootstraps), wait
-    until every node has started and sees every other UP; returns the lab state's record."""
+    """Start the seeds, then every other node (a new cluster with its tokens given: nobody
+    bootstraps), retry a node whose JVM exited during start-up, and wait until every node
+    has started and sees every other UP; returns the lab state's record."""
     started = time.monotonic()
     run_lib = install_runtime(lib, state_dir)
     hosts = database_hosts(state)
-    nodes = {}
-    for h in hosts:
-        files = _configure(state, state_dir, h, "all")
-        start_node(h["namespace"], run_lib, files)
-        nodes[h["name"]] = (h["namespace"], files)
-    require_started(wait_started(nodes, timeout_s), nodes)
+    seeds = set(seeds_of(hosts))
+    # A node that finds no seed answering exits ("Unable to gossip with any peers"): the
+    # seeds come first, as cass-operator starts them.
+    for group in (
+        [h for h in hosts if h["address"] in seeds],
+        [h for h in hosts if h["address"] not in seeds],
+    ):
+        nodes = {}
+        for h in group:
+            files = _configure(state, state_dir, h, "all")
+            start_node(h["namespace"], run_lib, files)
+            nodes[h["name"]] = (h["namespace"], files)
+        left = timeout_s - (time.monotonic() - started)
+        outcome = wait_started(nodes, left)
+        for _ in range(START_RETRIES):
+            failed = {n: nodes[n] for n, what in outcome.items() if what != "started"}
+            if not failed:
+                break
+            for namespace, files in failed.values():
+                _fresh_data(files)
+                start_node(namespace, run_lib, files)
+            outcome.update(wait_started(failed, timeout_s - (time.monotonic() - started)))
+        require_started(outcome, nodes)
     wait_gossip(state, state_dir, timeout_s - (time.monotonic() - started))
     return {
         "version": CASSANDRA_VERSION,
@@ -688,6 +730,18 @@ def wait_gossip(
                 f"{', '.join(sorted(peers))} UP (see {node_files(state_dir, hosts[0]).logs})"
             )
         time.sleep(0.5)
+
+
+START_RETRIES = 2
+
+
+def _fresh_data(files: NodeFiles) -> None:
+    """A node that exited during start-up starts again as new: its data and log go."""
+    shutil.rmtree(files.data, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(files.system_log)
+    os.makedirs(files.data, exist_ok=True)
+    os.chown(files.data, int(NOBODY), int(NOBODY))
 
 
 def cluster_running(state: dict[str, Any], state_dir: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from netcheck.model.text import ascii_int
+
 UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
@@ -12,8 +14,11 @@ UUID = re.compile(
 _NOISE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
+MAX_LINE = 2048  # no line nodetool or Cassandra writes is longer; bounds every regex's work
+
+
 def clean(text: str) -> list[str]:
-    return _NOISE.sub("", text).splitlines()
+    return [line[:MAX_LINE] for line in _NOISE.sub("", text).splitlines()]
 
 
 def split_address(text: str) -> tuple[str, int | None]:
@@ -24,16 +29,21 @@ def split_address(text: str) -> tuple[str, int | None]:
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
-        return host, int(port) if port.isdigit() else None
+        return host, _port(port)
     try:
         ipaddress.ip_address(text)
         return text, None  # a bare address, IPv6 included
     except ValueError:
         pass
     host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
+    if sep and _port(port) is not None and ":" not in host:
+        return host, _port(port)
     return text, None
+
+
+def _port(text: str) -> int | None:
+    number = ascii_int(text, max_digits=5)
+    return number if number is not None and 0 < number <= 65535 and text.isascii() else None
 
 
 def is_address(text: str) -> bool:

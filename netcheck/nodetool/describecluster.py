@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 from netcheck.model.gossip import ClusterDescription, DatacenterCount, SchemaVersion
+from netcheck.model.text import ascii_int
 from netcheck.nodetool.common import UUID, address_list, clean
 
 _KEY = re.compile(r"^\s*(Name|Snitch|Live|Unreachable):\s*(.*?)\s*$")
 _VERSION_LINE = re.compile(r"^\s*(\S+?):\s*(\[.*)$")
-_DC = re.compile(r"^\s*(\S+)\s+#Nodes:\s*(\d+)\s+#Down:\s*(\d+)")
+_DC = re.compile(r"^\s*(\S+)\s+#Nodes:\s*([0-9]{1,9})\s+#Down:\s*([0-9]{1,9})\b")
 _SECTION = re.compile(
     r"^\s*(Cluster Information|Schema versions|Stats for all nodes|Data Centers|"
     r"Database versions|Keyspaces|Effective Dynamic Snitch Scores):\s*$"
@@ -83,4 +84,5 @@ def parse_describecluster(
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
+    number = ascii_int(text)
+    return number if number is not None and number >= 0 else None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from netcheck.model.gossip import GossipEndpoint
+from netcheck.model.text import ascii_int
 from netcheck.nodetool.common import clean, split_address
 
 _ENDPOINT = re.compile(r"^(?:\S*/)?(\[?[0-9A-Fa-f.:]+\]?(?::\d+)?)\s*$")
-_STATE = re.compile(r"^\s+([A-Za-z_]+):(?:(\d+):)?(.*)$")
+_STATE = re.compile(r"^\s+([A-Za-z_]+):(?:([0-9]+):)?(.*)$")
 _FIELDS = {
     "DC": "datacenter",
     "RACK": "rack",
@@ -43,9 +44,9 @@ def parse_gossipinfo(
             continue
         key, value = state.group(1), state.group(3).strip()
         if key in ("generation", "heartbeat"):
-            number = state.group(2) or value
-            if number.isdigit():
-                current[key] = int(number)
+            number = ascii_int(state.group(2) or value)
+            if number is not None and number >= 0:
+                current[key] = number
         elif key in ("STATUS", "STATUS_WITH_PORT"):
             # STATUS_WITH_PORT (4.0+) wins over STATUS; the value before ',' is the state
             if key == "STATUS_WITH_PORT" or "status" not in current:

@@ -16,10 +16,10 @@ from netcheck.nodetool.common import clean
 from netcheck.nodetool.logs import is_log_line
 from netcheck.nodetool.observe import Output, observe
 
-_COMMAND = re.compile(
-    r"\bnodetool\b(?:\s+-{1,2}[\w-]+(?:[ =](?!status|describecluster|gossipinfo)\S+)?)*"
-    r"\s+(status|describecluster|gossipinfo)\b"
-)
+_NODETOOL = re.compile(r"\bnodetool$")
+_SUBCOMMAND = re.compile(r"^(status|describecluster|gossipinfo)\b")
+_OPTION = re.compile(r"^-{1,2}\w[\w-]*(=\S*)?$")
+MAX_COMMAND_LINE = 1024  # longer lines are output, not a command someone typed
 _POD_IN_KUBECTL = re.compile(r"kubectl\s.*?\bexec\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)")
 _POD_IN_PROMPT = re.compile(r"^\s*(?:\[)?[\w.-]+@([\w.-]+)[:\s]")
 _LOGS_COMMAND = re.compile(
@@ -41,6 +41,38 @@ class Section:
     line: int  # where it starts in the file
 
 
+def nodetool_command(line: str) -> str | None:
+    """The subcommand of `nodetool [options] status|describecluster|gossipinfo` in a line.
+
+    Scanned token by token (linear): a regex with nested optional repeats over the options
+    backtracks exponentially on a line like `nodetool -x -x -x ...`.
+    """
+    if "nodetool" not in line or len(line) > MAX_COMMAND_LINE:
+        return None
+    tokens = line.split()
+    for i, token in enumerate(tokens):
+        if not _NODETOOL.search(token):
+            continue
+        j = i + 1
+        while j < len(tokens):
+            command = _SUBCOMMAND.match(tokens[j])
+            if command:
+                return command.group(1)
+            option = _OPTION.match(tokens[j])
+            if not option:
+                break
+            j += 1
+            # `-p 7199`: the option's value, unless the option carried it (`--port=7199`)
+            if (
+                option.group(1) is None
+                and j < len(tokens)
+                and not tokens[j].startswith("-")
+                and not _SUBCOMMAND.match(tokens[j])
+            ):
+                j += 1
+    return None
+
+
 def sections(text: str) -> list[Section]:
     out: list[Section] = []
     kind, node, start = "", "", 0
@@ -51,11 +83,13 @@ def sections(text: str) -> list[Section]:
             out.append(Section(kind=kind, node=node, text="\n".join(body) + "\n", line=start))
 
     for n, line in enumerate(clean(text), 1):
-        command = _COMMAND.search(line)
-        logs_command = _LOGS_COMMAND.search(line) if not command else None
+        command = nodetool_command(line)
+        logs_command = (
+            _LOGS_COMMAND.search(line) if not command and len(line) <= MAX_COMMAND_LINE else None
+        )
         if command or logs_command:
             close()
-            kind = command.group(1) if command else "logs"
+            kind = command or "logs"
             named = _POD_IN_KUBECTL.search(line) or _POD_IN_PROMPT.search(line)
             if logs_command and logs_command.group(1):
                 node = logs_command.group(1)
@@ -63,7 +97,7 @@ def sections(text: str) -> list[Section]:
                 node = named.group(1) if named else ""
             start, body = n, []
             continue
-        if _PROMPT.match(line):
+        if len(line) <= MAX_COMMAND_LINE and _PROMPT.match(line):
             close()  # another command: its output is not ours until something is recognised
             kind, body = "", []
             continue

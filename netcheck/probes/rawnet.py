@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import random
 import socket
@@ -87,6 +88,14 @@ class RawSockets:
         # Bounded by the interface MTU only: a path MTU the kernel cached from an earlier
         # "fragmentation needed" must not stop the DF probes that measure it again.
         self._send.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+        # A raw socket gets a copy of every TCP (ICMP) packet of the host, Cassandra's own
+        # traffic and other agents' probes of us included. Unfiltered, that piles up between
+        # probes (megabytes seen in the lab), and the answers to a new probe wait behind it
+        # past their timeout: a loaded host then "loses" the answers that came first. The
+        # kernel keeps only what can answer a probe: TCP RST or SYN+ACK to an ephemeral port,
+        # ICMP unreachable and time exceeded.
+        _attach_filter(self._tcp, _tcp_answers(ephemeral_ports()))
+        _attach_filter(self._icmp, _ICMP_ERRORS)
         for s in (self._tcp, self._icmp):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
             # round trips from the kernel's arrival stamp, not from when the loop got to it
@@ -158,6 +167,9 @@ class RawSockets:
 
     def _start_reading(self) -> None:
         if not self._reading:
+            # what queued while nobody waited cannot answer a packet not yet sent
+            for sock in (self._tcp, self._icmp):
+                _discard_queued(sock)
             loop = asyncio.get_running_loop()
             loop.add_reader(self._tcp.fileno(), self._drain, self._tcp, self._on_tcp)
             loop.add_reader(self._icmp.fileno(), self._drain, self._icmp, self._on_icmp)
@@ -237,6 +249,80 @@ class RawSockets:
             now,
             lambda rtt: Reply(kind=kind, source=source, ttl=ttl, rtt_ms=rtt, mtu=mtu),
         )
+
+
+# Classic BPF, written out because it is a few instructions and the alternatives need
+# tcpdump at run time (scapy's compile_filter) or a C toolchain. Raw IPv4 sockets see the
+# packet from its IP header; `ldxb 4*([0]&0xf)` puts the IP header length in X.
+SO_ATTACH_FILTER = 26  # asm-generic/socket.h
+_LDXB_MSH, _LDB_IND, _LDH_IND = 0xB1, 0x50, 0x48
+_JSET, _JEQ, _JGE, _JGT, _AND, _RET = 0x45, 0x15, 0x35, 0x25, 0x54, 0x06
+BpfInsn = tuple[int, int, int, int]  # (code, jump if true, jump if false, k)
+_ICMP_ERRORS: tuple[BpfInsn, ...] = (
+    (_LDXB_MSH, 0, 0, 0),
+    (_LDB_IND, 0, 0, 0),  # ICMP type
+    (_JEQ, 2, 0, 3),  # destination unreachable: keep
+    (_JEQ, 1, 0, 11),  # time exceeded: keep
+    (_RET, 0, 0, 0),
+    (_RET, 0, 0, 0xFFFF),
+)
+
+
+def _tcp_answers(ports: tuple[int, int]) -> tuple[BpfInsn, ...]:
+    """RST or SYN+ACK to a port in the ephemeral range (where our probes' source ports are)."""
+    lo, hi = ports
+    return (
+        (_LDXB_MSH, 0, 0, 0),
+        (_LDH_IND, 0, 0, 2),  # TCP destination port
+        (_JGE, 0, 5, lo),
+        (_JGT, 4, 0, hi),
+        (_LDB_IND, 0, 0, 13),  # TCP flags
+        (_JSET, 3, 0, 0x04),  # RST: keep
+        (_AND, 0, 0, 0x12),
+        (_JEQ, 1, 0, 0x12),  # SYN and ACK: keep
+        (_RET, 0, 0, 0),
+        (_RET, 0, 0, 0xFFFF),
+    )
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel binds our probes' source ports from (this network namespace)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 1024, 65535
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = (
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    )
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_uint16), ("filter", ctypes.c_void_p))
+
+
+def _attach_filter(sock: socket.socket, program: tuple[BpfInsn, ...]) -> None:
+    insns = (_SockFilter * len(program))(*(_SockFilter(*i) for i in program))
+    prog = _SockFprog(len(program), ctypes.cast(insns, ctypes.c_void_p))
+    # the kernel copies the program during setsockopt; insns may go after it
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(prog))
+
+
+def _discard_queued(sock: socket.socket, most: int = 100_000) -> None:
+    for _ in range(most):
+        try:
+            sock.recv(65535)
+        except BlockingIOError:  # the queue is empty
+            return
+        except OSError:  # an error an ICMP queued: taken off with this recv, go on
+            continue
 
 
 def _build(src: str, dst: str, sport: int, dport: int, ttl: int, size: int) -> bytes:
