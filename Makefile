@@ -6,7 +6,7 @@ NETCHECK := $(VENV)/bin/netcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: install system-deps demo test check bench lab-down clean
+.PHONY: install system-deps demo test fuzz check bench lab-down clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ demo: install
 
 test: install
 	$(SUDO) $(PY) -m pytest -q -p no:cacheprovider
+
+# the property tests with 10,000 generated inputs each (make test runs 500)
+fuzz: install
+	NETCHECK_FUZZ=1 $(PY) -m pytest -q -p no:cacheprovider -m fuzz tests/test_fuzz.py
 
 check: install
 	$(VENV)/bin/ruff format --check netcheck tests bench

@@ -32,3 +32,14 @@ def token_file(tmp_path):
     path = tmp_path / "token"
     path.write_text(os.urandom(16).hex() + "\n")
     return str(path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis: `make test` gives every property 500 inputs; `make fuzz` (NETCHECK_FUZZ=1)
+    10,000."""
+    from hypothesis import HealthCheck, settings
+
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False)
+    settings.register_profile("ci", max_examples=500, **common)
+    settings.register_profile("fuzz", max_examples=10_000, **common)
+    settings.load_profile("fuzz" if os.environ.get("NETCHECK_FUZZ") else "ci")

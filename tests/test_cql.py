@@ -242,3 +242,41 @@ async def test_the_agent_reads_cql_only_on_native_ports_and_only_with_credential
         assert native.outcome is Outcome.REFUSED, native
     else:
         assert native.outcome is Outcome.NOT_MEASURED and "no CQL credentials" in native.detail
+
+
+def test_a_login_lost_to_a_partition_points_at_the_network_not_the_secret():
+    """7000 dropped between the regions: the superuser's login needs QUORUM and fails. That is
+    the partition's doing; the finding must not send the user to fix Secret netcheck-cql."""
+    from netcheck.diagnosis.gossip import merge
+    from netcheck.model.findings import Finding, Severity
+    from netcheck.model.gossip import GossipAnalysis
+
+    quorum = (
+        f"{CQL_LOGIN_REFUSED}: Error from server: code=0100 [Bad credentials] "
+        'message="Unable to perform authentication: Cannot achieve consistency level QUORUM"'
+    )
+    obs = [
+        Observation(
+            observer=name,
+            observer_address=PODS[name][0],
+            cql_failure=ReadFailure(outcome=Outcome.ERROR, detail=quorum),
+        )
+        for name in ("east-0", "west-0")
+    ]
+    found = cql_findings(obs, topology())
+    assert codes(found) == ["CQL_LOGIN_UNAVAILABLE"]
+    assert "netcheck-cql" not in found[0].hint and "credentials" in found[0].hint
+    drop = Finding(
+        severity=Severity.ERROR,
+        code="FIREWALL_DROP",
+        summary="7000 is dropped silently between every CP_EAST endpoint and every DP_WEST ...",
+        src_cluster="CP_EAST",
+        dst_cluster="DP_WEST",
+        ports=(7000,),
+        affected_pairs=8,
+        hint="allow tcp/7000",
+    )
+    analysis = GossipAnalysis(nodes=(), findings=tuple(found), warnings=())
+    merged = merge(topology(), (drop,), analysis)
+    assert [f.code for f in merged] == ["FIREWALL_DROP", "CQL_LOGIN_UNAVAILABLE"]
+    assert merged[1].summary.endswith("caused by FIREWALL_DROP (above)")

@@ -250,6 +250,34 @@ SCENARIOS = [
 ]
 
 
+SCENARIOS.append(
+    Scenario(
+        "DROP and REJECT of the same port on different pairs",
+        [
+            dict(kind="drop", src="CP_EAST", dst="DP_WEST", port=7000, both=False),
+            dict(kind="reject", src="DP_WEST/r1", dst="CP_EAST/r2", port=7000, both=False),
+        ],
+        lambda s, d, p: (
+            "filtered"
+            if s.cluster == "CP_EAST" and d.cluster == "DP_WEST" and p == 7000
+            else "prohibited"
+            if in_rack(s, "DP_WEST", "r1") and in_rack(d, "CP_EAST", "r2") and p == 7000
+            else None
+        ),
+        [
+            Diagnosis("FIREWALL_DROP", CP, DP, "198.19.126.2", True),
+            Diagnosis(
+                "FIREWALL_REJECT",
+                "rack DP_WEST/dc2/r1",
+                "rack CP_EAST/dc1/r2",
+                "198.19.126.6",
+                True,
+            ),
+        ],
+    )
+)
+
+
 def check_diagnosis(findings: list[dict[str, Any]], want: list[Diagnosis], severities) -> None:
     got = [f for f in findings if f["severity"] in severities]
     # one finding per cause, never one per pair
@@ -285,6 +313,39 @@ def test_clean_lab_passes(clean_lab, tmp_path):
     assert not [f for f in run.report["findings"] if f["severity"] in ("error", "warning")]
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests")) >= 8
+
+
+def test_clean_lab_passes_20_runs_in_a_row(clean_lab):
+    """A false FAIL on a healthy cluster is as bad as a missed fault: many runs, all clean."""
+    inventory, _ = clean_lab
+    for i in range(20):
+        run = run_json(inventory)
+        noisy = [
+            (f["code"], f["summary"])
+            for f in run.report["findings"]
+            if f["severity"] in ("error", "warning")
+        ]
+        assert run.code == 0 and not noisy, f"run {i + 1}: {run.report['verdict']} {noisy}"
+
+
+def test_random_loss_is_loss_not_an_mtu_limit(clean_lab):
+    """10 % of TCP packets dropped at random between the regions (iptables statistic): the
+    DF probes lose packets of every size, which must read as loss, never as an MTU limit."""
+    inventory, _ = clean_lab
+    faults.add_fault("loss", src="CP_EAST", dst="DP_WEST", percent=10)
+    for _ in range(3):
+        run = run_json(inventory)
+        codes = {f["code"] for f in run.report["findings"]}
+        assert not codes & {"PATH_MTU_BLACK_HOLE", "PATH_MTU_REDUCED", "PATH_MTU_STALL"}, codes
+        lossy = {
+            (f["src_cluster"], f["dst_cluster"])
+            for f in run.report["findings"]
+            if f["code"] == "PACKET_LOSS"
+        }
+        assert lossy == {("CP_EAST", "DP_WEST"), ("DP_WEST", "CP_EAST")}
+        for path in run.report["paths"]:
+            assert path["black_hole"] is False
+            assert path["path_mtu"] in (1500, None), path
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

@@ -274,7 +274,8 @@ async def test_raw_sockets_keep_only_what_can_answer_a_probe(no_leftover_tasks):
             await reader.readexactly(65536)
             writer.close()
             await writer.wait_closed()
-        rows = [line.split() for line in Path("/proc/net/raw").read_text().splitlines()[1:]]
+        table = await asyncio.to_thread(Path("/proc/net/raw").read_text)
+        rows = [line.split() for line in table.splitlines()[1:]]
         # local_address ends in the protocol (0006: TCP); tx_queue:rx_queue in hex bytes
         tcp_rx = [int(f[4].split(":")[1], 16) for f in rows if f[1].endswith(":0006")]
         # the 20 SYN-ACKs of those connections (about 830 bytes each in the kernel's count)

@@ -21,7 +21,7 @@ from netcheck.collector.node_reads import READ_TIMEOUT_S, attach, plan_cql, plan
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
 from netcheck.diagnosis.gossip import analyze, expected_closed, merge
-from netcheck.model.evidence import CQL_LOGIN_REFUSED
+from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
@@ -178,7 +178,11 @@ def with_node_reads(
     problem too (credentials were given and do not work), while an agent without credentials
     only gets an INFO."""
     refused = sorted(
-        r.dst for r in cql if r.kind is ProbeKind.CQL and r.detail.startswith(CQL_LOGIN_REFUSED)
+        r.dst
+        for r in cql
+        if r.kind is ProbeKind.CQL
+        and r.detail.startswith(CQL_LOGIN_REFUSED)
+        and not login_needs_quorum(r.detail)  # the network findings say why
     )
     problems = cassandra.problems
     if refused:

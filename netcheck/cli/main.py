@@ -431,6 +431,13 @@ def lab_fault() -> None:
     is_flag=True,
     help="mtu: let ICMP fragmentation-needed through (PMTU discovery works).",
 )
+@click.option(
+    "--percent",
+    type=click.FloatRange(0, 100, min_open=True, max_open=True),
+    default=10.0,
+    show_default=True,
+    help="loss: the share of TCP packets dropped at random.",
+)
 def lab_fault_add(
     kind: str,
     src: str | None,
@@ -440,8 +447,9 @@ def lab_fault_add(
     mtu: int,
     reject_with: str,
     allow_frag_needed: bool,
+    percent: float,
 ) -> None:
-    """Add a fault: drop, reject, blackhole, mtu, masquerade or route."""
+    """Add a fault: drop, reject, blackhole, mtu, masquerade, route or loss."""
     try:
         fault = faults.add_fault(
             kind,
@@ -452,6 +460,7 @@ def lab_fault_add(
             mtu=mtu,
             reject_with=reject_with,
             allow_frag_needed=allow_frag_needed,
+            percent=percent,
         )
     except LabError as exc:
         fail(str(exc))
@@ -460,10 +469,10 @@ def lab_fault_add(
 
 def _describe_fault(f: dict[str, object]) -> str:
     parts = [str(f["kind"])]
-    for key in ("src", "dst", "port", "mtu", "reject_with"):
+    for key in ("src", "dst", "port", "mtu", "reject_with", "percent"):
         if f.get(key) is not None:
             parts.append(f"{key}={f[key]}")
-    if f["kind"] in ("drop", "reject", "route", "masquerade"):
+    if f["kind"] in ("drop", "reject", "route", "masquerade", "loss"):
         parts.append(f"direction={f['direction']}")
     return " ".join(parts)
 

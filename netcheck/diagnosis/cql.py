@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from netcheck.diagnosis.findings import group_text
-from netcheck.model.evidence import CQL_LOGIN_REFUSED
+from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import NATIVE_PORT, Observation
 from netcheck.model.outcome import Outcome
@@ -36,6 +36,7 @@ def cql_findings(obs: list[Observation], topology: Topology | None) -> list[Find
 
 def _failures(obs: list[Observation]) -> list[Finding]:
     login: dict[str, list[str]] = defaultdict(list)
+    quorum: dict[str, list[str]] = defaultdict(list)
     skipped: dict[str, list[str]] = defaultdict(list)
     out: list[Finding] = []
     for o in obs:
@@ -43,7 +44,9 @@ def _failures(obs: list[Observation]) -> list[Finding]:
         if failure is None:
             continue
         detail = failure.detail
-        if detail.startswith(CQL_LOGIN_REFUSED):
+        if login_needs_quorum(detail):
+            quorum[detail.removeprefix(CQL_LOGIN_REFUSED).lstrip(": ")].append(o.observer)
+        elif detail.startswith(CQL_LOGIN_REFUSED):
             login[detail.removeprefix(CQL_LOGIN_REFUSED).lstrip(": ")].append(o.observer)
         elif failure.outcome is Outcome.NOT_MEASURED:
             skipped[detail].append(o.observer)
@@ -75,6 +78,22 @@ def _failures(obs: list[Observation]) -> list[Finding]:
                 ports=(NATIVE_PORT,),
                 affected_pairs=len(names),
                 hint=f"system tables were not read: {SECRET_HINT}; make it a role that can log in",
+            )
+        )
+    for why, names in quorum.items():
+        out.append(
+            Finding(
+                severity=Severity.WARNING,
+                code="CQL_LOGIN_UNAVAILABLE",
+                summary=f"{group_text(names, 'nodes')} could not check the agents' CQL login: "
+                f"too few replicas of the roles answered ({why})",
+                src_cluster="*",
+                dst_cluster="*",
+                ports=(NATIVE_PORT,),
+                affected_pairs=len(names),
+                hint="not a credentials problem: a login reads the roles from a quorum of "
+                "system_auth replicas, and too few are reachable; fix the connectivity between "
+                "the nodes (the network and gossip findings), then run again",
             )
         )
     for why, names in skipped.items():

@@ -146,6 +146,9 @@ ROOT_CAUSES = frozenset(
     }
 )
 # node-level findings that explain a refused port on that node, most specific first
+# Cassandra-side failures that a partition between nodes explains: they point at the network
+# finding instead of giving advice about something else.
+CONSEQUENCES_OF_PARTITION = frozenset({"CQL_LOGIN_UNAVAILABLE"})
 _NODE_DOWN_CODES = ("INTERNODE_TLS_MISMATCH", "UNABLE_TO_GOSSIP", "CASSANDRA_NOT_READY")
 _REFUSED_CODES = frozenset({"PORT_REFUSED", "PORT_CLOSED"})
 
@@ -194,8 +197,17 @@ def merge(
         if key in explained:
             f = replace(f, summary=f"{f.summary}; gossip: {'; '.join(explained[key])}")
         ranked.append((tier, f))
+    internode = sorted(
+        {
+            f.code
+            for f in network_findings
+            if f.severity is Severity.ERROR and set(f.ports) & {STORAGE_PORT, SSL_STORAGE_PORT}
+        }
+    )
     for f in analysis.findings:
         tier = 0 if f.code in ROOT_CAUSES or f.severity is Severity.INFO else 1
+        if f.code in CONSEQUENCES_OF_PARTITION and internode:
+            f = replace(f, summary=f"{f.summary}; caused by {', '.join(internode)} (above)")
         ranked.append((tier, f))
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     ranked.sort(key=lambda tf: (order[tf[1].severity], tf[0]))

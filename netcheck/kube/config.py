@@ -61,6 +61,19 @@ _PATH_KEYS = {
     "clusters": ("cluster", ("certificate-authority",)),
     "users": ("user", ("client-certificate", "client-key", "tokenFile")),
 }
+_STRING_KEYS = {
+    "clusters": ("server", "certificate-authority", "certificate-authority-data"),
+    "users": (
+        "token",
+        "tokenFile",
+        "username",
+        "password",
+        "client-certificate",
+        "client-certificate-data",
+        "client-key",
+        "client-key-data",
+    ),
+}
 # keys under a user whose values are credentials: never printed, whatever error quotes them
 _SECRET_KEY = re.compile(r"token|password|secret|key-data|credential|cookie", re.IGNORECASE)
 
@@ -121,6 +134,13 @@ def _read_one(name: str, context: str) -> dict[str, Any]:
                     f"kubeconfig {name}: {section}[{i}] ({item['name']}) has no '{body_key}' "
                     "mapping; fix the file",
                 )
+            for key in _STRING_KEYS.get(section, ()):
+                if key in body and not isinstance(body[key], str):
+                    raise KubeconfigError(
+                        context,
+                        f"kubeconfig {name}: {section}[{i}] ({item['name']}): '{key}' must be "
+                        "a string; fix the file",
+                    )
             for key in keys:  # relative paths are relative to the file that names them
                 value = body.get(key)
                 if isinstance(value, str) and value and not os.path.isabs(value):

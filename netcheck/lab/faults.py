@@ -1,4 +1,4 @@
-"""Lab faults: drop, reject, blackhole, mtu, masquerade, route.
+"""Lab faults: drop, reject, blackhole, mtu, masquerade, route, loss.
 
 Selectors name a cluster (CP_EAST), a rack (CP_EAST/r1 or CP_EAST/dc1/r1) or a lab host by
 name (cp-dc1-r1-p0). A fault between two clusters is applied where it would be in the field:
@@ -19,7 +19,7 @@ from netcheck.lab import net
 from netcheck.lab.build import WAN_NS, require_state, save_state
 from netcheck.lab.net import LabError
 
-KINDS = ("drop", "reject", "blackhole", "mtu", "masquerade", "route")
+KINDS = ("drop", "reject", "blackhole", "mtu", "masquerade", "route", "loss")
 REJECT_WITH = (
     "icmp-admin-prohibited",
     "tcp-reset",
@@ -136,6 +136,7 @@ def add_fault(
     mtu: int = 1200,
     reject_with: str = "icmp-admin-prohibited",
     allow_frag_needed: bool = False,
+    percent: float = 10.0,
 ) -> dict[str, Any]:
     state = require_state()
     if kind not in KINDS:
@@ -143,7 +144,9 @@ def add_fault(
     fid = int(state["next_fault"])
     u = _Undo()
     try:
-        _apply(u, state, kind, fid, src, dst, port, both, mtu, reject_with, allow_frag_needed)
+        _apply(
+            u, state, kind, fid, src, dst, port, both, mtu, reject_with, allow_frag_needed, percent
+        )
     except BaseException:
         u.rollback()
         raise
@@ -157,6 +160,7 @@ def add_fault(
         "mtu": mtu if kind == "mtu" else None,
         "reject_with": reject_with if kind == "reject" else None,
         "allow_frag_needed": allow_frag_needed if kind == "mtu" else None,
+        "percent": percent if kind == "loss" else None,
         "undo": u.undo,
     }
     state["faults"].append(fault)
@@ -183,8 +187,26 @@ def _apply(
     mtu: int,
     reject_with: str,
     allow_frag_needed: bool,
+    percent: float,
 ) -> None:
-    if kind in ("drop", "reject"):
+    if kind == "loss":
+        # random loss of every TCP packet (any port unless --port), as a congested or
+        # policed link loses them: iptables' statistic match, no tc needed
+        if not 0 < percent < 100:
+            raise LabError(f"--percent {percent}: use a value above 0 and below 100")
+        src = select(state, _need(src_t, "--src", kind))
+        dst = select(state, _need(dst_t, "--dst", kind))
+        ports = ["--dport", str(port)] if port else []
+        rule = ["-m", "statistic", "--mode", "random", "--probability", f"{percent / 100:.4f}"]
+        pairs = [(src, dst), (dst, src)] if both else [(src, dst)]
+        for s, d in pairs:
+            match = ["-s", s.cidr, "-d", d.cidr, "-p", "tcp", *ports]
+            if s.cluster != d.cluster:
+                u.iptables(WAN_NS, "filter", "FORWARD", [*match, *rule, "-j", "DROP"])
+            else:
+                for h in d.hosts:
+                    u.iptables(h["namespace"], "filter", "INPUT", [*match, *rule, "-j", "DROP"])
+    elif kind in ("drop", "reject"):
         src = select(state, _need(src_t, "--src", kind))
         dst = select(state, _need(dst_t, "--dst", kind))
         p = int(_need(port, "--port", kind))

@@ -156,6 +156,14 @@ class CqlView:
 
 # how a cql probe's detail starts when the node refused the agent's credentials
 CQL_LOGIN_REFUSED = "CQL login refused"
+# Cassandra reads roles at QUORUM (LOCAL_ONE for most users since 4.0, QUORUM for the default
+# superuser): with replicas unreachable a login fails with this, whatever the credentials.
+_QUORUM_LOST = ("Cannot achieve consistency level", "Unavailable")
+
+
+def login_needs_quorum(detail: str) -> bool:
+    """A refused CQL login whose cause is unreachable replicas, not the credentials."""
+    return detail.startswith(CQL_LOGIN_REFUSED) and any(w in detail for w in _QUORUM_LOST)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,7 +29,7 @@ LADDER_LOW = (1150, 1100, 1000, 900, 800, 700, MIN_MTU)
 ROUNDS = 3
 PER_ROUND = 24
 CONFIRM = 4  # packets per size in a confirmation round
-CONFIRM_ROUNDS = 2
+CONFIRM_ROUNDS = 3
 RTT_FACTOR = 4  # a confirmation waits at least this many of the slowest round trips seen
 
 
@@ -151,6 +151,7 @@ async def _confirm(raw: RawNet, target: Target, seen: _Seen, local: int, timeout
         await _send(raw, target, seen, _interleaved(sizes), wait)
         if seen.ok != ok:
             continue  # a size above the old limit crossed: look again from the new one
-        # nothing above ok crossed; ok itself must have, nearly every time
-        return seen.crossed.get(ok, 0) - ok_before >= CONFIRM - 1
+        # nothing above ok crossed; ok itself must have, nearly every time (else: again)
+        if seen.crossed.get(ok, 0) - ok_before >= CONFIRM - 1:
+            return True
     return seen.lost is None
