@@ -10,6 +10,15 @@ from netcheck.model.probe import ProbeResult
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
 
 PORTS = tuple(PortSpec.default(p) for p in (7000, 7001, 8080))
+# one probe result as an agent sends it on the wire: open, 7000 of 127.0.0.2
+GOOD_RESULT = {
+    "address": "127.0.0.2",
+    "port": 7000,
+    "kind": "tcp",
+    "outcome": "open",
+    "latency_ms": 0.1,
+    "detail": "",
+}
 
 
 def two_region_topology(pods_per_rack: int = 2) -> Topology:

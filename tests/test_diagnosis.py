@@ -290,3 +290,32 @@ def test_evidence_plan_is_bounded_one_trace_per_rack():
     assert all(s.count == 5 for s in plan if s.kind is ProbeKind.LATENCY)
     # agents without NET_RAW are asked nothing
     assert plan_evidence(topo, results, frozenset(), EvidenceOptions()) == []
+
+
+def test_a_masquerade_hidden_behind_a_stall_is_still_found():
+    """Every cross-region probe stalls (MTU black hole); CP_EAST's are also source-NATed, which
+    the serving agents saw before the payload stalled: two findings, one per cause."""
+    import dataclasses
+
+    topo = two_region_topology()
+    eps = {ep.name: ep for ep in topo.endpoints}
+    stalled = results_for(topo, lambda s, d, p: Outcome.STALLED if cross(s, d) else None)
+    results = tuple(
+        dataclasses.replace(
+            r,
+            local_address=eps[r.src].address,
+            observed_source="198.19.126.1"
+            if eps[r.src].cluster == "CP_EAST"
+            else eps[r.src].address,
+        )
+        if r.outcome is Outcome.STALLED
+        else r
+        for r in stalled
+    )
+    found = {f.code: f for f in diagnose(topo, results)}
+    assert set(found) == {"PATH_MTU_STALL", "SOURCE_NAT"}
+    nat = found["SOURCE_NAT"]
+    assert (nat.src_cluster, nat.dst_cluster) == ("CP_EAST", "DP_WEST")
+    assert nat.affected_pairs == 16 and "both directions" not in nat.summary
+    # without the observed addresses only the stall is found
+    assert {f.code for f in diagnose(topo, stalled)} == {"PATH_MTU_STALL"}

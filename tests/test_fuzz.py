@@ -31,6 +31,7 @@ from netcheck.nodetool.gossipinfo import parse_gossipinfo
 from netcheck.nodetool.logs import parse_log
 from netcheck.nodetool.paste import nodetool_command, observations, sections
 from netcheck.nodetool.status import parse_status
+from tests.helpers import GOOD_RESULT
 
 pytestmark = pytest.mark.fuzz
 DATA = Path(__file__).parent / "data" / "nodetool"
@@ -410,20 +411,12 @@ RESULT_KEYS = [
     "observed_source",
     "evidence",
 ]
-GOOD = {
-    "address": "127.0.0.2",
-    "port": 7000,
-    "kind": "tcp",
-    "outcome": "open",
-    "latency_ms": 0.1,
-    "detail": "",
-}
 
 
 @given(st.dictionaries(st.sampled_from(RESULT_KEYS), json_like, max_size=9))
 def test_the_collectors_answer_parser(replaced):
     try:
-        r = result_from_json({**GOOD, **replaced}, "results[0]")
+        r = result_from_json({**GOOD_RESULT, **replaced}, "results[0]")
     except WireError as exc:
         one_line(str(exc))
         return

@@ -20,6 +20,7 @@ from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeSpec
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
 from tests.conftest import free_ports
+from tests.helpers import GOOD_RESULT
 
 
 @pytest.fixture
@@ -211,16 +212,6 @@ def info_doc(**limits: object) -> dict[str, object]:
     base: dict[str, object] = {"max_batch": 10, "rate": 100, "concurrency": 4}
     base.update(limits)
     return {"agent": "netcheck", "name": "x", "version": "0", "limits": base}
-
-
-GOOD_RESULT = {
-    "address": "127.0.0.2",
-    "port": 7000,
-    "kind": "tcp",
-    "outcome": "open",
-    "latency_ms": 0.1,
-    "detail": "",
-}
 
 
 @pytest.mark.parametrize(

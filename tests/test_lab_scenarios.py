@@ -264,15 +264,26 @@ SCENARIOS.append(
             if in_rack(s, "DP_WEST", "r1") and in_rack(d, "CP_EAST", "r2") and p == 7000
             else None
         ),
+        # one direction each, but neither reverse is open (the other fault sits there): not
+        # "asymmetric"
         [
-            Diagnosis("FIREWALL_DROP", CP, DP, "198.19.126.2", True),
+            Diagnosis("FIREWALL_DROP", CP, DP, "198.19.126.2"),
             Diagnosis(
-                "FIREWALL_REJECT",
-                "rack DP_WEST/dc2/r1",
-                "rack CP_EAST/dc1/r2",
-                "198.19.126.6",
-                True,
+                "FIREWALL_REJECT", "rack DP_WEST/dc2/r1", "rack CP_EAST/dc1/r2", "198.19.126.6"
             ),
+        ],
+    )
+)
+
+
+SCENARIOS.append(
+    Scenario(
+        "WAN MTU black hole and a masquerade of CP_EAST's egress on the same path",
+        [dict(kind="mtu", mtu=1200), dict(kind="masquerade", src="CP_EAST", both=False)],
+        lambda s, d, p: "stalled" if cross(s, d) else None,
+        [
+            Diagnosis("PATH_MTU_BLACK_HOLE", CP, DP, "path MTU 1200"),
+            Diagnosis("SOURCE_NAT", CP, DP, "", True),
         ],
     )
 )

@@ -83,8 +83,12 @@ def _stream_handler(
                 size = echo.parse_request_line(line[: echo.MAX_LINE])
                 if size is None:
                     return
+                # the address we saw goes back at once, before the payload: small packets
+                # cross where full-size ones stall, so NAT is seen even on a black-holed path
+                writer.write(echo.reply_line(size, str(peer[0]), int(peer[1])))
+                await writer.drain()
                 data = await reader.readexactly(size)
-                writer.write(echo.reply_line(size, str(peer[0]), int(peer[1])) + data)
+                writer.write(data)
                 await writer.drain()
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             return  # a peer that hangs up, stalls or talks nonsense is not our problem

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from rich.console import Console
 
 from netcheck.cassandra.collect import Collected, CollectOptions, collect_nodes
 from netcheck.cassandra.exec import ExecBackend, ExecTarget
-from netcheck.cli.common import fail, progress_bar
+from netcheck.cli.common import fail
 from netcheck.diagnosis.gossip import analyze
 from netcheck.discovery.inventory import InventoryError, load_inventory
 from netcheck.discovery.kube_topology import PodRef
@@ -39,15 +38,19 @@ def _backend(topology: Topology) -> ExecBackend:
     fail(f"unknown Cassandra exec backend {topology.cassandra_exec!r}")
 
 
-def collect_cassandra(topology: Topology, options: CollectOptions, show: bool) -> Collected:
-    """nodetool and logs of every database pod, through the inventory's exec backend."""
+async def collect_cassandra(topology: Topology, options: CollectOptions) -> Collected:
+    """nodetool and logs of every database pod, through the inventory's exec backend.
+
+    It runs while the agents probe the mesh (it needs no agent), so it shows no progress bar
+    of its own: the terminal holds one live display at a time.
+    """
     backend = _backend(topology)
     targets = [
         ExecTarget(endpoint=ep.name, address=ep.address, namespace=ep.namespace)
         for ep in topology.endpoints
         if ep.role is Role.DATABASE
     ]
-    return asyncio.run(collect_with_progress(backend, targets, options, show))
+    return await collect_nodes(backend, targets, options)
 
 
 def kube_targets(topology: Topology, pods: tuple[PodRef, ...]) -> list[ExecTarget]:
@@ -64,15 +67,6 @@ def kube_targets(topology: Topology, pods: tuple[PodRef, ...]) -> list[ExecTarge
         )
         for p in pods
     ]
-
-
-async def collect_with_progress(
-    backend: ExecBackend, targets: list[ExecTarget], options: CollectOptions, show: bool
-) -> Collected:
-    progress = progress_bar(f"Cassandra: nodetool and logs of {len(targets)} nodes", show)
-    with progress:
-        task = progress.add_task("cassandra", total=len(targets))
-        return await collect_nodes(backend, targets, options, lambda _: progress.advance(task))
 
 
 # ---------------------------------------------------------------- gossip analyze

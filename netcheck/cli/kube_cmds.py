@@ -24,10 +24,11 @@ from rich.table import Table
 
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
-from netcheck.cassandra.collect import CollectOptions
+from netcheck.cassandra.collect import CollectOptions, collect_nodes
 from netcheck.cassandra.kube_exec import KubeExec
-from netcheck.cli.cassandra_cmds import collect_with_progress, kube_targets
+from netcheck.cli.cassandra_cmds import kube_targets
 from netcheck.cli.common import (
+    Probed,
     fail,
     node_reads,
     probe_all,
@@ -70,6 +71,7 @@ from netcheck.kube.config import ContextEntry, connection, kubeconfig_path, list
 from netcheck.kube.errors import KubeconfigError, KubeError
 from netcheck.kube.resources import KINDS
 from netcheck.model.findings import Finding, Severity
+from netcheck.model.probe import ProbeResult
 from netcheck.model.report import RunReport
 
 EXIT_INCOMPLETE = 3
@@ -590,14 +592,25 @@ async def _probe_and_report(
     plan = plan_mesh(topology, control_plane)
     transport = PodProxyTransport(clients, tokens)
     show = not outputs.no_progress and sys.stderr.isatty()
-    probed = await probe_all(
-        topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
-    )
+    cassandra = outputs.cassandra if kt.pods else None
+
+    async def network() -> tuple[Probed, tuple[ProbeResult, ...]]:
+        probed = await probe_all(
+            topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
+        )
+        # the agents run one batch at a time: their node reads follow the mesh
+        return probed, (await node_reads(topology, transport, show) if cassandra else ())
+
     collected = None
-    if outputs.cassandra is not None and kt.pods:
-        reads = await node_reads(topology, transport, show)
+    if cassandra is None:
+        probed, _ = await network()
+    else:
+        # nodetool and the logs go through exec, not the agents: read while the mesh is probed
+        # (no progress bar of their own: the terminal holds one live display at a time)
         targets = kube_targets(topology, kt.pods)
-        collected = await collect_with_progress(KubeExec(clients), targets, outputs.cassandra, show)
+        (probed, reads), collected = await asyncio.gather(
+            network(), collect_nodes(KubeExec(clients), targets, cassandra)
+        )
         collected = with_node_reads(collected, reads, topology)
     return report_of(
         topology,

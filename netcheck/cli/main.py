@@ -16,6 +16,7 @@ from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import HttpAgentTransport
+from netcheck.cassandra.collect import Collected as CassandraCollected
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import collect_cassandra, gossip, lab_cassandra_group
 from netcheck.cli.common import (
@@ -313,18 +314,25 @@ def run(
 
     with_cassandra = cassandra and bool(topology.cassandra_exec)
 
-    async def go() -> tuple[Probed, tuple[ProbeResult, ...]]:
+    async def network() -> tuple[Probed, tuple[ProbeResult, ...]]:
         async with HttpAgentTransport(token) as transport:
             probed = await probe_all(
                 topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
             )
+            # the agents run one batch at a time: their node reads follow the mesh
             reads = await node_reads(topology, transport, show) if with_cassandra else ()
             return probed, reads
 
-    probed, reads = asyncio.run(go())
-    collected = None
-    if with_cassandra:
-        collected = collect_cassandra(topology, CollectOptions(logs_since_s=logs_since), show)
+    async def go() -> tuple[tuple[Probed, tuple[ProbeResult, ...]], CassandraCollected | None]:
+        if not with_cassandra:
+            return await network(), None
+        # nodetool and the logs need no agent: they are read while the mesh is probed
+        return await asyncio.gather(
+            network(), collect_cassandra(topology, CollectOptions(logs_since_s=logs_since))
+        )
+
+    (probed, reads), collected = asyncio.run(go())
+    if collected is not None:
         collected = with_node_reads(collected, reads, topology)
     report = report_of(topology, probed, started, t0, cassandra=collected)
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)

@@ -104,6 +104,8 @@ async def collect(
                         latency_ms=a.latency_ms,
                         detail=a.detail,
                         evidence=a.evidence,
+                        local_address=a.local_address,
+                        observed_source=a.observed_source,
                     )
                     for s, a in zip(chunk, answers, strict=True)
                 )

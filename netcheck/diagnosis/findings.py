@@ -75,14 +75,36 @@ def diagnose(
     for key in sorted(by_key, key=lambda k: (k.code, k.where == REPLIES_LOST, k.where)):
         for rect in _tightened(eps, _cover(eps, usable, by_key[key])):
             by_code[key.code].append((key.where, rect))
+    nat_view = _translated(results, usable)
+    if nat_view is not None:
+        # a masquerade on a path that also stalls: the stall is the probes' cause, the
+        # address the serving agent saw before the stall proves the NAT as well
+        nat = {t for t, o in nat_view.items() if o is Outcome.NAT}
+        by_code["SOURCE_NAT"] = [("", r) for r in _tightened(eps, _cover(eps, nat_view, nat))]
     for code, rects in by_code.items():
-        findings.extend(_to_findings(topology, eps, usable, rects, CAUSES[code]))
+        outcomes = nat_view if code == "SOURCE_NAT" and nat_view is not None else usable
+        findings.extend(_to_findings(topology, eps, outcomes, rects, CAUSES[code]))
     findings.extend(path_findings(topology, evidence, findings))
     if raw_skipped:
         findings.append(raw_skipped_finding(topology, raw_skipped))
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: (order[f.severity], -f.affected_pairs, f.summary))
     return tuple(findings)
+
+
+def _translated(
+    results: tuple[ProbeResult, ...], usable: dict[Triple, Outcome]
+) -> dict[Triple, Outcome] | None:
+    """The outcomes with every translated probe as NAT, when some of them failed otherwise
+    (a stall hides the NAT in the matrix); None when the matrix shows every NAT already."""
+    hidden = {
+        (r.src, r.dst, r.port)
+        for r in results
+        if r.translated and r.outcome is not Outcome.NAT and (r.src, r.dst, r.port) in usable
+    }
+    if not hidden:
+        return None
+    return {t: Outcome.NAT if t in hidden else o for t, o in usable.items()}
 
 
 @dataclass(frozen=True, kw_only=True)

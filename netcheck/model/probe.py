@@ -94,3 +94,11 @@ class ProbeResult:
     latency_ms: float | None = None
     detail: str = ""
     evidence: Evidence = NO_EVIDENCE
+    # where a netcheck agent served the port: our source address and the one it saw
+    local_address: str = ""
+    observed_source: str = ""
+
+    @property
+    def translated(self) -> bool:
+        """The serving agent saw another source address than the one we sent from (NAT)."""
+        return bool(self.observed_source) and self.observed_source != self.local_address

@@ -51,7 +51,15 @@ class TLSHandshakeError(Exception):
 
 
 class StalledError(Exception):
-    """TCP connected, then data did not cross in time."""
+    """TCP connected, then data did not cross in time.
+
+    observed_ip: the source address the serving peer reported before the data stalled ("" when
+    it reported none).
+    """
+
+    def __init__(self, message: str, observed_ip: str = "") -> None:
+        super().__init__(message)
+        self.observed_ip = observed_ip
 
 
 class BadAnswerError(Exception):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
-from netcheck.probes.dialer import BadAnswerError, Connection, StalledError, nat_check
+from netcheck.probes.dialer import BadAnswerError, Connection, StalledError, nat_check, result
 
 MAGIC = b"NETCHECK-ECHO"
 MAX_PAYLOAD = 1 << 20
@@ -67,9 +68,14 @@ async def exchange(
 ) -> EchoReply:
     """Client side of the echo exchange; raises StalledError or BadAnswerError."""
     data = payload(size)
+    reply: EchoReply | None = None
     try:
         async with asyncio.timeout(timeout):
-            writer.write(request_line(size) + data)
+            # the request line goes in a segment of its own: it crosses a path that drops
+            # full-size segments, so the peer can still say which address it saw
+            writer.write(request_line(size))
+            await writer.drain()
+            writer.write(data)
             await writer.drain()
             line = await reader.readline()
             reply = parse_reply_line(line)
@@ -79,7 +85,8 @@ async def exchange(
     except TimeoutError:
         raise StalledError(
             f"connected, but a {size}-byte payload did not cross within {timeout:g}s "
-            "(path MTU black hole?)"
+            "(path MTU black hole?)",
+            observed_ip=reply.observed_ip if reply is not None else "",
         ) from None
     except asyncio.IncompleteReadError as exc:
         raise BadAnswerError(f"echo cut after {len(exc.partial)} of {size} bytes") from None
@@ -94,5 +101,22 @@ async def finish(
     """Open after `what`, plus the echo where a netcheck agent serves the port."""
     if not target.echo:
         return nat_check(target, conn, None, what)
-    reply = await exchange(conn.reader, conn.writer, payload_bytes, timeout)
+    try:
+        reply = await exchange(conn.reader, conn.writer, payload_bytes, timeout)
+    except StalledError as exc:
+        # stalled, and maybe translated too: the address the peer saw is kept with the stall
+        seen = exc.observed_ip
+        nat = (
+            f"; sent from {conn.local_address}, peer saw {seen}"
+            if seen and seen != conn.local_address
+            else ""
+        )
+        return result(
+            target,
+            Outcome.STALLED,
+            latency_ms=conn.connect_ms,
+            detail=f"{exc}{nat}",
+            local_address=conn.local_address,
+            observed_source=seen,
+        )
     return nat_check(target, conn, reply.observed_ip, f"{what}; {payload_bytes}-byte echo crossed")
