@@ -319,3 +319,20 @@ def test_a_masquerade_hidden_behind_a_stall_is_still_found():
     assert nat.affected_pairs == 16 and "both directions" not in nat.summary
     # without the observed addresses only the stall is found
     assert {f.code for f in diagnose(topo, stalled)} == {"PATH_MTU_STALL"}
+
+
+def test_a_stall_on_a_path_whose_mtu_is_whole_is_not_called_an_mtu_problem():
+    """Random loss slowed one payload past the timeout; the DF probes of that rack pair
+    crossed at full size: the cause is loss, and no hint about MTU is given."""
+    topo = two_region_topology()
+    cp, dp = "cp-dc1-r1-p0", "dp-dc2-r1-p0"
+    results = results_for(
+        topo, lambda s, d, p: Outcome.STALLED if (s.name, d.name, p) == (cp, dp, 7000) else None
+    )
+    whole = PathMtu(local_mtu=1500, path_mtu=1500, smallest_lost=None)
+    evidence = (raw(ProbeKind.PMTU, cp, dp, 7000, Outcome.OPEN, path_mtu=whole),)
+    (f,) = diagnose(topo, results, (), evidence)
+    assert f.code == "TRANSFER_STALLED" and f.location == "path MTU 1500"
+    assert "no MTU limit" in f.hint
+    (g,) = diagnose(topo, results)  # without the DF probes the stall may be an MTU limit
+    assert g.code == "PATH_MTU_STALL"

@@ -138,6 +138,15 @@ CAUSES: dict[str, Cause] = {
             "clamp TCP MSS on the tunnel/WAN",
         ),
         Cause(
+            code="TRANSFER_STALLED",
+            severity=Severity.ERROR,
+            verb="connects but data crosses too slowly",
+            hint="full-size packets do cross between {src} and {dst} (the path MTU was "
+            "measured), so this is no MTU limit: the data was lost or delayed on the way; look "
+            "for packet loss (PACKET_LOSS), a saturated link or a policer, or a peer too busy "
+            "to answer within --timeout",
+        ),
+        Cause(
             code="TLS_HANDSHAKE_FAILED",
             severity=Severity.ERROR,
             verb="fails the TLS handshake",
@@ -306,6 +315,10 @@ def _one(
         if m is not None and m.black_hole:
             mtu = ev.hole[(eps[s].cluster, eps[d].cluster)]
             return Assigned(code="PATH_MTU_BLACK_HOLE", where=f"path MTU {mtu}")
+        if m is not None:
+            # the DF probes of this rack pair found no black hole: not the MTU's doing
+            where = f"path MTU {m.path_mtu}" if m.path_mtu else "path MTU not determined (loss)"
+            return Assigned(code="TRANSFER_STALLED", where=where)
         return Assigned(code="PATH_MTU_STALL")
     if o is Outcome.PROHIBITED and syn is not None:
         if syn.source == eps[d].address:
