@@ -481,6 +481,52 @@ def bench_cassandra() -> dict[str, float | int]:
     return result
 
 
+CASSANDRA_RUNS = 20
+CASSANDRA_STARTS = 3
+
+
+def bench_cassandra_verdict() -> dict[str, Any]:
+    """The default 8-node Cassandra lab (two regions, 2 racks x 2 pods each): fresh starts
+    in a row, then healthy runs in a row, each one's verdict and wall time next to the probe
+    timeout. The 8 JVMs on 2 cores are the load."""
+    from netcheck.lab import cassandra
+
+    cassandra.ensure_runtime()
+    starts, failed_starts = [], []
+    for _ in range(CASSANDRA_STARTS):
+        build.lab_down()
+        t0 = time.monotonic()
+        try:
+            build.lab_up(cassandra=True)
+            starts.append(time.monotonic() - t0)
+        except net.LabError as exc:
+            failed_starts.append(str(exc)[:200])
+    if not starts:
+        build.lab_up(cassandra=True)
+    walls, clean, noisy = [], 0, []
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = _write_inventory(tmp)
+        for _ in range(CASSANDRA_RUNS):
+            wall, proc = _timed_run(inventory, TIMEOUT_S)
+            walls.append(wall)
+            report = json.loads(proc.stdout)
+            loud = [f["code"] for f in report["findings"] if f["severity"] in ("error", "warning")]
+            if proc.returncode == 0 and not loud:
+                clean += 1
+            else:
+                noisy.append(f"exit {proc.returncode}: {', '.join(loud) or report['verdict']}")
+    build.lab_down()
+    return {
+        "starts_ok": len(starts),
+        "start_median": statistics.median(starts) if starts else 0.0,
+        "failed_starts": failed_starts,
+        "clean": clean,
+        "noisy": noisy,
+        "wall_median": statistics.median(walls),
+        "wall_max": max(walls),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
@@ -491,6 +537,10 @@ def main() -> None:
     scenarios = bench_scenarios()
     raw_rate = asyncio.run(bench_raw_rate())
     cass = bench_cassandra()
+    verdicts = bench_cassandra_verdict()
+    failed_starts = "; ".join(verdicts["failed_starts"])
+    noisy = "; ".join(verdicts["noisy"])
+    verdict_wall = f"{verdicts['wall_median']:.1f} s / {verdicts['wall_max']:.1f} s"
     rss = f"{cass['rss_median']:.0f} / {cass['rss_max']:.0f} MiB"
     scenario_rows = "\n".join(
         f"| {r['name']} | {r['wall']:.2f} s | {r['top']} | "
@@ -602,6 +652,24 @@ its read time is the agents' side plus JMX, not the real API's.
 | CQL reads, all {cass["nodes"]} nodes (login, system.local, peers_v2) | {cass["cql_s"]:.2f} s |
 | Management API reads, all {cass["nodes"]} nodes (readiness, endpoints) | {cass["mgmt_s"]:.2f} s |
 | resident memory per Management API stand-in JVM, median | {cass["standin_rss"]:.0f} MiB |
+
+## (i) Verdicts and time to verdict on the healthy 8-node Cassandra lab
+
+The default lab with `--cassandra`: 8 Cassandra JVMs and 8 Management API stand-ins on this
+machine are the load. {CASSANDRA_STARTS} fresh `lab up --cassandra` in a row, then
+{CASSANDRA_RUNS} `netcheck run --inventory -o json --timeout {TIMEOUT_S:g}` in a row (the mesh, the
+raw evidence pass, the agents' CQL and Management API reads, and nodetool x3 plus the log of
+every node, read while the mesh is probed). A clean run is exit 0 with no error or warning
+finding.
+
+| measure | value |
+| --- | --- |
+| lab starts that succeeded | {verdicts["starts_ok"]} of {CASSANDRA_STARTS} {failed_starts} |
+| `lab up --cassandra`, median | {verdicts["start_median"]:.1f} s |
+| clean runs | {verdicts["clean"]} of {CASSANDRA_RUNS} {noisy} |
+| time to verdict, median / largest | {verdict_wall} |
+| time to verdict / probe timeout, median | {verdicts["wall_median"] / TIMEOUT_S:.1f} x |
+| target (issue 13) | 2 x the probe timeout + 5 s = {2 * TIMEOUT_S + 5:g} s |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
