@@ -336,3 +336,20 @@ def test_a_stall_on_a_path_whose_mtu_is_whole_is_not_called_an_mtu_problem():
     assert "no MTU limit" in f.hint
     (g,) = diagnose(topo, results)  # without the DF probes the stall may be an MTU limit
     assert g.code == "PATH_MTU_STALL"
+
+
+def test_a_timeout_the_port_answers_right_after_is_intermittent_not_a_firewall():
+    """One plain connect timed out on a lossy path; the raw SYNs right after it got the
+    port's SYN-ACK. No rule blocks the port: the finding must not ask for a firewall change."""
+    topo = two_region_topology()
+    cp, dp = "cp-dc1-r1-p0", "dp-dc2-r1-p0"
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if (s.name, d.name, p) == (cp, dp, 7000) else None
+    )
+    answered = Reply(kind=ReplyKind.SYN_ACK, source="198.18.33.10", ttl=62, rtt_ms=0.2)
+    evidence = (raw(ProbeKind.SYN, cp, dp, 7000, Outcome.OPEN, reply=answered),)
+    (f,) = diagnose(topo, results, (), evidence)
+    assert f.code == "PORT_INTERMITTENT" and "firewall" not in f.hint.split(":")[0]
+    silent = Reply(kind=ReplyKind.NONE)
+    evidence = (raw(ProbeKind.SYN, cp, dp, 7000, Outcome.FILTERED, reply=silent),)
+    assert diagnose(topo, results, (), evidence)[0].code != "PORT_INTERMITTENT"

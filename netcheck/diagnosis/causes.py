@@ -115,6 +115,15 @@ CAUSES: dict[str, Cause] = {
             "NetworkPolicy): allow tcp/{ports} from {src} to {dst}",
         ),
         Cause(
+            code="PORT_INTERMITTENT",
+            severity=Severity.ERROR,
+            verb="times out now and then",
+            hint="the port answered raw SYNs sent right after the timeout, so no rule blocks "
+            "it: packets are lost on the way from {src} to {dst} (see PACKET_LOSS: a "
+            "saturated link, a policer, a flapping tunnel) or the peer was too busy to answer "
+            "within --timeout",
+        ),
+        Cause(
             code="PORT_REFUSED",
             severity=Severity.ERROR,
             verb="is refused (RST)",
@@ -339,6 +348,9 @@ def _one(
         hop = initial_ttl(syn.ttl) - syn.ttl + 1
         router = _hop_address(trace, hop)
         return Assigned(code="FIREWALL_RESET", where=f"RST from hop {hop}{router}")
+    if o in SILENT and syn is not None and _answered_by(syn, eps[d]):
+        # the plain connect timed out, yet the port answered the raw SYNs: loss, not a rule
+        return Assigned(code="PORT_INTERMITTENT", where="the port answered raw SYNs after it")
     if o is Outcome.FILTERED and trace is not None:
         last = trace.last_answered
         if not path_dead:
@@ -358,6 +370,11 @@ def _one(
             code="ROUTE_MISSING", where=f"silent after hop {last.ttl} ({last.reply.source})"
         )
     return Assigned(code=_BY_OUTCOME[o])
+
+
+def _answered_by(reply: Reply, ep: Endpoint) -> bool:
+    """The port itself accepted the raw SYN (a RST could be a middlebox speaking for it)."""
+    return reply.source == ep.address and reply.kind is ReplyKind.SYN_ACK
 
 
 def _hop_address(trace: Trace | None, ttl: int) -> str:

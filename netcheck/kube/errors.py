@@ -12,6 +12,8 @@ KubeError
 
 from __future__ import annotations
 
+from netcheck.model.text import one_line
+
 USER_RBAC = "probes/rbac/netcheck-user.yaml"
 
 
@@ -19,7 +21,8 @@ class KubeError(Exception):
     """A Kubernetes problem: the message is one line, names the context and says what to do."""
 
     def __init__(self, context: str, message: str) -> None:
-        super().__init__(f"context {context}: {message}")
+        # names and values quoted from files and servers must not break the line
+        super().__init__(one_line(f"context {context}: {message}", limit=1000))
         self.context = context
 
 
