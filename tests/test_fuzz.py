@@ -445,3 +445,30 @@ def test_json_answers_nested_too_deep_are_agent_errors():
     with pytest.raises(AgentError):
         json_answer("http://a:9925", "/v1/probe", "[" * 100_000, "fix")
     assert json.loads("[1]") == [1]
+
+
+# --- the lab's nodetool batch frames -----------------------------------------------------
+
+
+def test_nodetool_batch_frames_split_into_results():
+    from netcheck.lab.exec import batch_results
+
+    framed = (
+        "@@netcheck-begin status\nDatacenter: dc1\nUN  198.18.1.10\n@@netcheck-stderr\n"
+        "@@netcheck-end 0\n@@netcheck-begin describecluster\n@@netcheck-stderr\n"
+        "nodetool: Failed to connect to '127.0.0.1:7199' - ConnectException\n@@netcheck-end 1\n"
+    )
+    ok, failed, missing = batch_results(framed, 3)
+    assert ok.ok and ok.output == "Datacenter: dc1\nUN  198.18.1.10\n"
+    assert not failed.ok and failed.error.startswith("exit 1: nodetool: Failed to connect")
+    assert not missing.ok and "ended before" in missing.error
+
+
+@given(st.one_of(line_soup, st.text(max_size=300)), st.integers(0, 5))
+def test_nodetool_batch_frames_of_any_output(text, expected):
+    from netcheck.lab.exec import batch_results
+
+    got = batch_results(text, expected)
+    assert len(got) == expected
+    for r in got:
+        assert r.ok or "\n" not in r.error

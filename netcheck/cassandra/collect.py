@@ -21,7 +21,7 @@ COMMANDS = (
 class CollectOptions:
     logs_since_s: float = 600.0
     timeout_s: float = 60.0
-    concurrency: int = 2  # nodetool is a JVM start: CPU-bound on the collecting side
+    concurrency: int | None = None  # pods at once; None: what the backend suits (its parallel)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,17 +36,20 @@ async def collect_nodes(
     options: CollectOptions,
     on_done: Callable[[str], None] | None = None,
 ) -> Collected:
-    gate = asyncio.Semaphore(options.concurrency)
+    gate = asyncio.Semaphore(options.concurrency or backend.parallel)
 
-    async def one(kind: str, target: ExecTarget, argv: list[str] | None) -> ExecResult:
+    async def nodetool(target: ExecTarget) -> list[ExecResult]:
         async with gate:
-            if argv is None:
-                return await backend.logs(target, options.logs_since_s, options.timeout_s)
-            return await backend.run(target, argv, options.timeout_s)
+            return await backend.nodetool(
+                target, [argv[1:] for _, argv in COMMANDS], options.timeout_s
+            )
 
     async def node(target: ExecTarget) -> tuple[Observation, list[tuple[str, str, str]]]:
-        jobs = [(kind, argv) for kind, argv in COMMANDS] + [("logs", None)]
-        results = await asyncio.gather(*(one(k, target, a) for k, a in jobs))
+        jobs: list[tuple[str, list[str] | None]] = [*COMMANDS, ("logs", None)]
+        commands, log = await asyncio.gather(
+            nodetool(target), backend.logs(target, options.logs_since_s, options.timeout_s)
+        )
+        results = [*commands, log]
         outputs, problems = [], []
         for (kind, argv), result in zip(jobs, results, strict=True):
             if result.ok:

@@ -30,9 +30,17 @@ class ExecResult:
 
 class ExecBackend(Protocol):
     name: str
+    parallel: int  # how many pods' commands at once suit this backend
 
     async def run(self, target: ExecTarget, argv: list[str], timeout_s: float) -> ExecResult:
         """Run argv in the target's cassandra container."""
+        ...
+
+    async def nodetool(
+        self, target: ExecTarget, commands: list[list[str]], timeout_s: float
+    ) -> list[ExecResult]:
+        """Several nodetool commands (argv without "nodetool") in the target's container, one
+        result each, in order; a backend may run them in one JVM."""
         ...
 
     async def logs(self, target: ExecTarget, since_s: float, timeout_s: float) -> ExecResult:

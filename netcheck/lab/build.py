@@ -16,6 +16,7 @@ from typing import Any
 
 from netcheck.lab import cassandra as cassandra_lab
 from netcheck.lab import mgmt_standin, net
+from netcheck.lab.javac import compiled
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
     MGMT_HOST,
@@ -128,6 +129,12 @@ def lab_up(
             mgmt_standin.start_all(state, state_dir())
             state["cassandra"] = cassandra_lab.start_cluster(
                 state, state_dir(), lib, cassandra_timeout_s
+            )
+            # compiled now (javac once per source, cached), not during the first run
+            compiled(
+                cassandra_lab.NODETOOL_BATCH,
+                state_dir(),
+                cassandra_lab.classpath(state["cassandra"]["lib"]),
             )
             save_state(state)
     except BaseException:

@@ -440,7 +440,23 @@ def jvm_command(lib: str, files: NodeFiles, heap: str = HEAP) -> list[str]:
     ]
 
 
+NODETOOL_BATCH = "NodetoolBatch"  # java/NodetoolBatch.java: several commands, one JVM
+
+
 def nodetool_command(lib: str, *args: str) -> list[str]:
+    jmx = ["-h", "127.0.0.1", "-p", str(JMX_PORT)]
+    return [*nodetool_jvm(classpath(lib)), "org.apache.cassandra.tools.NodeTool", *jmx, *args]
+
+
+def nodetool_batch_command(lib: str, batch_classes: str, commands: list[list[str]]) -> list[str]:
+    """nodetool's commands in one JVM (the lab's pods share this machine's cores)."""
+    cp = os.pathsep.join((batch_classes, classpath(lib)))
+    main = f"org.apache.cassandra.tools.{NODETOOL_BATCH}"
+    return [*nodetool_jvm(cp), main, "127.0.0.1", str(JMX_PORT), *(" ".join(c) for c in commands)]
+
+
+def nodetool_jvm(cp: str) -> list[str]:
+    """java and the options nodetool runs with, up to the main class."""
     return [
         "java",
         "-Xmx128M",
@@ -451,13 +467,7 @@ def nodetool_command(lib: str, *args: str) -> list[str]:
         "-Dlogback.configurationFile=/nonexistent",
         *JVM17_OPTIONS,
         "-cp",
-        classpath(lib),
-        "org.apache.cassandra.tools.NodeTool",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(JMX_PORT),
-        *args,
+        cp,
     ]
 
 
@@ -778,10 +788,23 @@ def restart_node(
 
 def nodetool_argv(state: dict[str, Any], name: str, args: Iterable[str]) -> list[str]:
     """The command that runs nodetool inside a lab pod, as nobody, against its local JMX."""
+    namespace, lib = _pod_and_lib(state, name)
+    return [*in_pod_as_nobody(namespace), *nodetool_command(lib, *args)]
+
+
+def nodetool_batch_argv(
+    state: dict[str, Any], name: str, batch_classes: str, commands: list[list[str]]
+) -> list[str]:
+    """Like nodetool_argv, for several commands in one JVM (java/NodetoolBatch.java)."""
+    namespace, lib = _pod_and_lib(state, name)
+    return [*in_pod_as_nobody(namespace), *nodetool_batch_command(lib, batch_classes, commands)]
+
+
+def _pod_and_lib(state: dict[str, Any], name: str) -> tuple[str, str]:
     record = state.get("cassandra")
     if not record:
         raise LabError("the lab runs no Cassandra: run `netcheck lab up --cassandra` first")
     host = next((h for h in database_hosts(state) if h["name"] == name), None)
     if host is None:
         raise LabError(f"no Cassandra node named {name!r} in the lab")
-    return [*in_pod_as_nobody(host["namespace"]), *nodetool_command(record["lib"], *args)]
+    return host["namespace"], str(record["lib"])

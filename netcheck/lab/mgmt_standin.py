@@ -8,66 +8,17 @@ Cassandra), answers liveness while Cassandra is down and readiness 500 until Cas
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 import time
-from importlib import resources
 from typing import Any
 
-from netcheck.lab.cassandra import (
-    JMX_PORT,
-    cache_root,
-    database_hosts,
-    in_pod_as_nobody,
-    pid_in,
-)
+from netcheck.lab.cassandra import JMX_PORT, database_hosts, in_pod_as_nobody, pid_in
+from netcheck.lab.javac import compiled
 from netcheck.lab.net import LabError
 
 PORT = 8080
 CLASS = "ManagementApiStandIn"
-
-
-def _source() -> bytes:
-    return (resources.files("netcheck.lab") / "java" / f"{CLASS}.java").read_bytes()
-
-
-def install(state_dir: str) -> str:
-    """The compiled stand-in where the JVMs (nobody) can read it; javac runs once per source."""
-    source = _source()
-    cached = os.path.join(
-        cache_root(), f"mgmtapi-standin-{hashlib.sha256(source).hexdigest()[:12]}"
-    )
-    if not os.path.exists(os.path.join(cached, f"{CLASS}.class")):
-        if shutil.which("javac") is None:
-            raise LabError(
-                "javac is missing (the lab compiles its Management API stand-in): "
-                "apt-get install openjdk-17-jdk-headless"
-            )
-        work = cached + ".tmp"
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-        with open(os.path.join(work, f"{CLASS}.java"), "wb") as f:
-            f.write(source)
-        proc = subprocess.run(
-            ["javac", "-d", work, os.path.join(work, f"{CLASS}.java")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise LabError(f"javac failed on the Management API stand-in: {proc.stderr[:200]}")
-        shutil.rmtree(cached, ignore_errors=True)
-        os.replace(work, cached)
-    dest = os.path.join(state_dir, "cassandra", "mgmtapi")
-    if not os.path.isdir(dest):
-        shutil.copytree(cached, dest)
-        for root, dirs, names in os.walk(dest):
-            for n in (*dirs, *names):
-                os.chmod(os.path.join(root, n), 0o755 if n in dirs else 0o644)
-        os.chmod(dest, 0o755)
-    return dest
 
 
 def start(namespace: str, address: str, classes: str, log_path: str) -> None:
@@ -98,7 +49,7 @@ def start(namespace: str, address: str, classes: str, log_path: str) -> None:
 
 def start_all(state: dict[str, Any], state_dir: str, timeout_s: float = 30.0) -> None:
     """A stand-in in every database pod, listening on the pod's address."""
-    classes = install(state_dir)
+    classes = compiled(CLASS, state_dir)
     hosts = database_hosts(state)
     for h in hosts:
         log = os.path.join(state_dir, f"mgmtapi-{h['name']}.log")
