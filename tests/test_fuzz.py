@@ -157,7 +157,7 @@ def test_inventory_regressions(text, words):
         parse_inventory(text, "inv.yaml")
     one_line(str(exc.value))
     assert words in str(exc.value)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # bounded: alias bombs took 37 s
 
 
 def test_inventory_that_is_not_utf8(tmp_path):
@@ -306,17 +306,24 @@ def test_kubeconfig_client_key_that_does_not_match(tmp_path):
     assert other.private_key_pem.bytes().decode().splitlines()[1] not in out
 
 
-def test_a_kubeconfig_of_300_contexts_is_read_once(tmp_path):
+def test_a_kubeconfig_of_300_contexts_is_read_once(tmp_path, monkeypatch):
+    """It was parsed twice per context (54 s for 300): now once, whatever the contexts."""
+    import netcheck.kube.config as kube_config
+
     doc = kubeconfig({"token": SECRET_TOKEN})
     doc["contexts"] = [
         {"name": f"ctx{i}", "context": {"cluster": "c", "user": "u"}} for i in range(300)
     ]
     path = tmp_path / "config"
     path.write_text(yaml.safe_dump(doc))
-    started = time.monotonic()
+    parses = []
+    real = kube_config.load_yaml
+    monkeypatch.setattr(kube_config, "load_yaml", lambda text: parses.append(1) or real(text))
+    loaded = kube_config.load_kubeconfig(str(path))  # what `run --all-contexts` does
+    assert len(list_contexts(loaded)) == 300
     for i in range(300):
-        assert connection(str(path), f"ctx{i}").server == "https://127.0.0.1:1"
-    assert time.monotonic() - started < 15  # was 54 s: the file was parsed twice per context
+        assert connection(loaded, f"ctx{i}").server == "https://127.0.0.1:1"
+    assert len(parses) == 1
 
 
 def test_kubeconfig_alias_bomb(tmp_path):
@@ -328,7 +335,7 @@ def test_kubeconfig_alias_bomb(tmp_path):
     )
     started = time.monotonic()
     out = kube_outcome(path)
-    assert "alias" in out and time.monotonic() - started < 2
+    assert "alias" in out and time.monotonic() - started < 10  # was 37 s, then MemoryError
 
 
 # --- nodetool and logs -----------------------------------------------------------------------
@@ -377,7 +384,7 @@ def test_the_paste_splitter_is_linear():
     started = time.monotonic()
     assert nodetool_command(line[:1000]) is None
     sections(line + "\n" + "$ nodetool" + " -x" * 42 + "\n")
-    assert time.monotonic() - started < 1  # was 107 s for 42 options
+    assert time.monotonic() - started < 10  # was 107 s for 42 options
 
 
 # --- agent requests and answers --------------------------------------------------------------

@@ -67,7 +67,14 @@ from netcheck.discovery.kube_topology import (
     run_topology,
 )
 from netcheck.kube.client import KubeClient
-from netcheck.kube.config import ContextEntry, connection, kubeconfig_path, list_contexts
+from netcheck.kube.config import (
+    ContextEntry,
+    Kubeconfig,
+    connection,
+    kubeconfig_path,
+    list_contexts,
+    load_kubeconfig,
+)
 from netcheck.kube.errors import KubeconfigError, KubeError
 from netcheck.kube.resources import KINDS
 from netcheck.model.findings import Finding, Severity
@@ -130,9 +137,13 @@ async def clients_for(
     """Open a client per context; a context that cannot be loaded goes to errors, not raise."""
     async with contextlib.AsyncExitStack() as stack:
         clients = {}
+        try:
+            kubeconfig: str | Kubeconfig = load_kubeconfig(path)  # parsed once for every context
+        except KubeError:
+            kubeconfig = path  # each context then says what is wrong with the file
         for ctx in contexts:
             try:
-                conn = connection(path, ctx)
+                conn = connection(kubeconfig, ctx)
             except KubeError as exc:
                 errors[ctx] = str(exc)
                 continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import re
 import ssl
@@ -187,10 +186,9 @@ def _secrets(doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
-@functools.lru_cache(maxsize=8)
-def _merged(path: str, stamps: tuple[tuple[int, int], ...]) -> Kubeconfig:
-    """kubectl's merge: the first file that names an entry (or current-context) wins."""
-    del stamps  # part of the cache key only: a changed file is read again
+def load_kubeconfig(path: str) -> Kubeconfig:
+    """kubectl's merge of the files in path: the first file that names an entry (or the
+    current-context) wins. Load it once and pass it on: every context reads the same copy."""
     merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
     seen: dict[str, set[str]] = {k: set() for k in merged}
     for one in path.split(os.pathsep):
@@ -207,24 +205,13 @@ def _merged(path: str, stamps: tuple[tuple[int, int], ...]) -> Kubeconfig:
     return Kubeconfig(path=path, doc=merged, secrets=_secrets(merged))
 
 
-def load_kubeconfig(path: str) -> Kubeconfig:
-    stamps = []
-    for one in path.split(os.pathsep):
-        try:
-            st = os.stat(os.path.expanduser(one)) if one else None
-        except OSError:
-            st = None
-        stamps.append((st.st_mtime_ns, st.st_size) if st else (0, -1))
-    return _merged(path, tuple(stamps))
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return one_line(text[0], 200) if text else type(exc).__name__
 
 
-def list_contexts(path: str) -> list[ContextEntry]:
-    kc = load_kubeconfig(path)
+def list_contexts(source: str | Kubeconfig) -> list[ContextEntry]:
+    kc = source if isinstance(source, Kubeconfig) else load_kubeconfig(source)
     current = kc.doc.get("current-context", "")
     out = []
     for ctx in kc.doc["contexts"]:
@@ -241,10 +228,12 @@ def list_contexts(path: str) -> list[ContextEntry]:
     return out
 
 
-def connection(path: str, context: str) -> Connection:
-    """Resolve a context: server URL, CA, client certificate or token (exec plugins run here)."""
+def connection(source: str | Kubeconfig, context: str) -> Connection:
+    """Resolve a context: server URL, CA, client certificate or token (exec plugins run here).
+
+    source: a kubeconfig path, or one loaded with load_kubeconfig (for many contexts)."""
     try:
-        kc = load_kubeconfig(path)
+        kc = source if isinstance(source, Kubeconfig) else load_kubeconfig(source)
     except KubeconfigError as exc:
         raise KubeconfigError(context, str(exc).removeprefix("context -: ")) from None
     try:
