@@ -14,10 +14,10 @@ from aiohttp import web
 
 from netcheck.agent.process import AgentConfig, read_token, run_agent
 from netcheck.agent.server import AgentLimits
-from netcheck.agent.transport import HttpAgentTransport
+from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
 from netcheck.collector.run import collect
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeKind, ProbeSpec
+from netcheck.model.probe import ProbeKind, ProbeSpec, Target
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
 from tests.conftest import free_ports
 from tests.helpers import GOOD_RESULT
@@ -257,3 +257,36 @@ async def test_a_nonsense_agent_makes_its_probes_not_measured(info, probe, no_le
     assert len(got.problems) == 1
     message = got.problems[0].message
     assert url in message and "\n" not in message
+
+
+async def test_a_port_that_answers_a_bogus_echo_costs_one_probe_not_the_batch(agent):
+    """Whatever listens on a probed port may lie about the address it saw: that probe is an
+    error, and the agent's other results still reach the collector."""
+
+    async def liar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = await reader.readline()
+        size = int(line.split()[1])
+        writer.write(b"NETCHECK-ECHO %d not-an-ip 1\n" % size)
+        writer.write(await reader.readexactly(size))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(liar, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with HttpAgentTransport(agent["token"]) as t:
+            info = await t.info(agent["url"])
+            batch = ProbeBatch(
+                targets=(
+                    Target(address="127.0.0.1", port=port, echo=True),
+                    Target(address="127.0.0.1", port=agent["port"]),
+                ),
+                timeout_s=2.0,
+                payload_bytes=64,
+            )
+            lied, fine = await t.probe(agent["url"], batch, info)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert lied.outcome is Outcome.ERROR and lied.observed_source == ""
+    assert fine.outcome is Outcome.OPEN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -165,6 +166,13 @@ def nat_check(
 ) -> TargetResult:
     """Open, or nat when the peer saw another source address than ours (None: not asked)."""
     latency = conn.connect_ms if latency_ms is None else latency_ms
+    if observed_ip and not is_ip(observed_ip):
+        return result(
+            target,
+            Outcome.ERROR,
+            latency_ms=latency,
+            detail=f"{what}; the peer reported {observed_ip[:40]!r} as our address: not an IP",
+        )
     if observed_ip and observed_ip != conn.local_address:
         return result(
             target,
@@ -182,6 +190,14 @@ def nat_check(
         observed_source=observed_ip or "",
         detail=what,
     )
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 async def dial(dialer: Dialer, target: Target, timeout: float) -> Connection | TargetResult:

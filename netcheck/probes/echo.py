@@ -1,7 +1,8 @@
 """The echo exchange spoken between a probing agent and a port a netcheck agent serves.
 
-The client sends ``NETCHECK-ECHO <n>\\n`` and n bytes; the server answers
-``NETCHECK-ECHO <n> <ip> <port>\\n`` (the source address it saw) and the same n bytes.
+The client sends ``NETCHECK-ECHO <n>\\n`` (in a segment of its own) and n bytes; the server
+answers ``NETCHECK-ECHO <n> <ip> <port>\\n`` (the source address it saw) as soon as it has read
+the request line, then the same n bytes.
 Full-size segments must cross both ways (path-MTU black holes show up as a stall) and
 the client learns whether its source address was translated (NAT).
 """
@@ -13,7 +14,14 @@ from dataclasses import dataclass
 
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
-from netcheck.probes.dialer import BadAnswerError, Connection, StalledError, nat_check, result
+from netcheck.probes.dialer import (
+    BadAnswerError,
+    Connection,
+    StalledError,
+    is_ip,
+    nat_check,
+    result,
+)
 
 MAGIC = b"NETCHECK-ECHO"
 MAX_PAYLOAD = 1 << 20
@@ -50,11 +58,10 @@ def parse_reply_line(line: bytes) -> EchoReply | None:
     parts = line.strip().split()
     if len(parts) != 4 or parts[0] != MAGIC or not parts[1].isdigit() or not parts[3].isdigit():
         return None
-    return EchoReply(
-        size=int(parts[1]),
-        observed_ip=parts[2].decode(errors="replace"),
-        observed_port=int(parts[3]),
-    )
+    observed = parts[2].decode(errors="replace")
+    if not is_ip(observed):
+        return None  # whatever answered, it is not a netcheck agent's echo
+    return EchoReply(size=int(parts[1]), observed_ip=observed, observed_port=int(parts[3]))
 
 
 def payload(size: int) -> bytes:
