@@ -210,7 +210,16 @@ def install_runtime(lib: str, state_dir: str) -> str:
         shutil.copytree(lib, tmp)
         os.chmod(os.path.join(state_dir, "cassandra"), 0o755)
         os.replace(tmp, dest)
+    scratch = java_tmpdir(dest)
+    os.makedirs(scratch, mode=0o700, exist_ok=True)
+    os.chown(scratch, int(NOBODY), int(NOBODY))
     return dest
+
+
+def java_tmpdir(lib: str) -> str:
+    """The lab JVMs' java.io.tmpdir, beside their jars: lz4 and snappy unpack native libraries
+    there at every start, and `lab down` removes it (in /tmp they piled up)."""
+    return os.path.join(os.path.dirname(lib), "tmp")
 
 
 def classpath(lib: str, conf: str | None = None) -> str:
@@ -423,6 +432,7 @@ def jvm_command(lib: str, files: NodeFiles, heap: str = HEAP) -> list[str]:
         "-XX:ActiveProcessorCount=1",
         "-XX:ParallelGCThreads=1",
         *JVM17_OPTIONS,
+        f"-Djava.io.tmpdir={java_tmpdir(lib)}",
         *([f"-javaagent:{jamm}"] if jamm else []),
         "-Dcassandra-foreground=yes",
         f"-Dcassandra.config=file://{os.path.join(files.conf, 'cassandra.yaml')}",
@@ -445,17 +455,18 @@ NODETOOL_BATCH = "NodetoolBatch"  # java/NodetoolBatch.java: several commands, o
 
 def nodetool_command(lib: str, *args: str) -> list[str]:
     jmx = ["-h", "127.0.0.1", "-p", str(JMX_PORT)]
-    return [*nodetool_jvm(classpath(lib)), "org.apache.cassandra.tools.NodeTool", *jmx, *args]
+    return [*nodetool_jvm(lib, classpath(lib)), "org.apache.cassandra.tools.NodeTool", *jmx, *args]
 
 
 def nodetool_batch_command(lib: str, batch_classes: str, commands: list[list[str]]) -> list[str]:
     """nodetool's commands in one JVM (the lab's pods share this machine's cores)."""
     cp = os.pathsep.join((batch_classes, classpath(lib)))
     main = f"org.apache.cassandra.tools.{NODETOOL_BATCH}"
-    return [*nodetool_jvm(cp), main, "127.0.0.1", str(JMX_PORT), *(" ".join(c) for c in commands)]
+    jmx = ["127.0.0.1", str(JMX_PORT)]
+    return [*nodetool_jvm(lib, cp), main, *jmx, *(" ".join(c) for c in commands)]
 
 
-def nodetool_jvm(cp: str) -> list[str]:
+def nodetool_jvm(lib: str, cp: str) -> list[str]:
     """java and the options nodetool runs with, up to the main class."""
     return [
         "java",
@@ -466,6 +477,7 @@ def nodetool_jvm(cp: str) -> list[str]:
         "-Dcassandra.storagedir=/nonexistent",
         "-Dlogback.configurationFile=/nonexistent",
         *JVM17_OPTIONS,
+        f"-Djava.io.tmpdir={java_tmpdir(lib)}",
         "-cp",
         cp,
     ]
