@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from netcheck.cassandra.exec import ExecBackend, ExecResult, ExecTarget
@@ -34,7 +33,6 @@ async def collect_nodes(
     backend: ExecBackend,
     targets: list[ExecTarget],
     options: CollectOptions,
-    on_done: Callable[[str], None] | None = None,
 ) -> Collected:
     gate = asyncio.Semaphore(options.concurrency or backend.parallel)
 
@@ -57,8 +55,6 @@ async def collect_nodes(
             else:
                 what = " ".join(argv) if argv else "the log"
                 problems.append((result.error, what, target.endpoint))
-        if on_done is not None:
-            on_done(target.endpoint)
         return observe(target.endpoint, outputs, target.address), problems
 
     done = await asyncio.gather(*(node(t) for t in targets))
