@@ -479,3 +479,19 @@ def test_nodetool_batch_frames_of_any_output(text, expected):
     assert len(got) == expected
     for r in got:
         assert r.ok or "\n" not in r.error
+
+
+def test_a_broken_entry_fails_only_the_contexts_that_use_it(tmp_path):
+    """kubectl ignores entries no chosen context uses: so does netcheck."""
+    doc = kubeconfig({"token": SECRET_TOKEN})
+    doc["users"].append({"name": "other", "user": ["not", "a", "mapping"]})
+    doc["contexts"].append({"name": "uses-other", "context": {"cluster": "c", "user": "other"}})
+    doc["contexts"].append({"name": "not-a-context", "context": "oops"})
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(doc))
+    assert [c.name for c in list_contexts(str(path))] == ["ctx", "uses-other", "not-a-context"]
+    assert connection(str(path), "ctx").server == "https://127.0.0.1:1"
+    with pytest.raises(KubeconfigError, match=r"users\[1\] \(other\) has no 'user' mapping"):
+        connection(str(path), "uses-other")
+    with pytest.raises(KubeconfigError, match="has no 'context' mapping"):
+        connection(str(path), "not-a-context")

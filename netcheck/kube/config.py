@@ -56,6 +56,7 @@ def kubeconfig_path(explicit: str | None) -> str:
 
 
 MAX_KUBECONFIG_BYTES = 16 << 20
+BROKEN = "__netcheck_broken__"  # on an entry of the wrong shape: what is wrong with it
 _PATH_KEYS = {
     "clusters": ("cluster", ("certificate-authority",)),
     "users": ("user", ("client-certificate", "client-key", "tokenFile")),
@@ -124,33 +125,24 @@ def _read_one(name: str, context: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise KubeconfigError(context, f"kubeconfig {name} is not a mapping; fix the file")
     base = os.path.dirname(os.path.abspath(file))
-    for section, (body_key, keys) in _PATH_KEYS.items():
+    # An entry of the wrong shape fails only the contexts that use it (kubectl ignores the
+    # others): the problem is kept on the entry and said when a context needs it.
+    for section, (body_key, keys) in {**_PATH_KEYS, "contexts": ("context", ())}.items():
         for i, item in enumerate(_named_list(doc, section, name, context)):
+            where = f"kubeconfig {name}: {section}[{i}] ({item['name']})"
             body = item.get(body_key)
             if not isinstance(body, dict):
-                raise KubeconfigError(
-                    context,
-                    f"kubeconfig {name}: {section}[{i}] ({item['name']}) has no '{body_key}' "
-                    "mapping; fix the file",
-                )
-            for key in _STRING_KEYS.get(section, ()):
-                if key in body and not isinstance(body[key], str):
-                    raise KubeconfigError(
-                        context,
-                        f"kubeconfig {name}: {section}[{i}] ({item['name']}): '{key}' must be "
-                        "a string; fix the file",
-                    )
+                item[BROKEN] = f"{where} has no '{body_key}' mapping; fix the file"
+                continue
+            wrong = [k for k in _STRING_KEYS.get(section, ()) if k in body]
+            wrong = [k for k in wrong if not isinstance(body[k], str)]
+            if wrong:
+                item[BROKEN] = f"{where}: '{wrong[0]}' must be a string; fix the file"
+                continue
             for key in keys:  # relative paths are relative to the file that names them
                 value = body.get(key)
                 if isinstance(value, str) and value and not os.path.isabs(value):
                     body[key] = os.path.join(base, value)
-    for i, item in enumerate(_named_list(doc, "contexts", name, context)):
-        if not isinstance(item.get("context"), dict):
-            raise KubeconfigError(
-                context,
-                f"kubeconfig {name}: contexts[{i}] ({item['name']}) has no 'context' mapping; "
-                "fix the file",
-            )
     return doc
 
 
@@ -215,7 +207,7 @@ def list_contexts(source: str | Kubeconfig) -> list[ContextEntry]:
     current = kc.doc.get("current-context", "")
     out = []
     for ctx in kc.doc["contexts"]:
-        body = ctx["context"]
+        body = ctx["context"] if isinstance(ctx.get("context"), dict) else {}
         out.append(
             ContextEntry(
                 name=ctx["name"],
@@ -290,12 +282,18 @@ def _connection(kc: Kubeconfig, context: str) -> Connection:
 
 
 def _only(doc: dict[str, Any], context: str) -> dict[str, Any]:
-    """The context with its own cluster and user: what one connection needs, copied."""
+    """The context with its own cluster and user: what one connection needs, copied; a
+    KubeconfigError when one of them has the wrong shape."""
     ctx = next(c for c in doc["contexts"] if c["name"] == context)
-    wanted = {"clusters": ctx["context"].get("cluster"), "users": ctx["context"].get("user")}
+    if BROKEN in ctx:
+        raise KubeconfigError(context, ctx[BROKEN])
     out: dict[str, Any] = {"contexts": [ctx], "current-context": context}
-    for section, name in wanted.items():
+    for section, key in (("clusters", "cluster"), ("users", "user")):
+        name = ctx["context"].get(key)
         out[section] = [e for e in doc[section] if e["name"] == name][:1]
+        for e in out[section]:
+            if BROKEN in e:
+                raise KubeconfigError(context, e[BROKEN])
     return copy.deepcopy(out)
 
 
