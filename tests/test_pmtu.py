@@ -85,3 +85,18 @@ def test_a_black_hole_is_still_found_through_moderate_loss():
         assert mtu.path_mtu in (1200, None), (seed, got.detail)  # never a wrong limit
         found += mtu.black_hole
     assert found >= 95
+
+
+def test_filtered_needs_two_silent_syns_and_an_answer_needs_one():
+    from netcheck.probes import syn
+
+    target = Target(address="198.18.1.10", port=7000, kind=ProbeKind.SYN)
+    answered = ScriptedPath(1500, lambda n, size: False)
+    got = asyncio.run(syn.probe(answered, target, timeout=0.05))
+    assert got.outcome is Outcome.OPEN and answered.sent == 1  # no second packet needed
+    first_lost = ScriptedPath(1500, lambda n, size: n == 1)
+    got = asyncio.run(syn.probe(first_lost, target, timeout=0.05))
+    assert got.outcome is Outcome.OPEN and first_lost.sent == 2  # one lost answer is loss
+    silent = ScriptedPath(1500, lambda n, size: True)
+    got = asyncio.run(syn.probe(silent, target, timeout=0.05))
+    assert got.outcome is Outcome.FILTERED and silent.sent == 2 and "2 SYNs" in got.detail

@@ -12,6 +12,7 @@ import aiohttp
 
 from netcheck.agent.wire import API_PREFIX, WireError, result_from_json, target_to_json
 from netcheck.model.probe import Target, TargetResult
+from netcheck.model.text import one_line
 
 
 class AgentError(Exception):
@@ -192,4 +193,4 @@ def json_answer(agent: str, path: str, text: str, fix: str) -> Any:
 def first_line(text: str) -> str:
     """The first line of a remote answer, short and without control characters."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return "".join(ch if ch.isprintable() else "?" for ch in line[:160])
+    return one_line(line, 160)

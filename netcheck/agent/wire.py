@@ -20,6 +20,7 @@ from netcheck.model.evidence import (
 )
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
+from netcheck.model.text import one_line
 from netcheck.probes.cql import MAX_PEERS
 from netcheck.probes.mgmt import MAX_ENDPOINTS
 
@@ -334,7 +335,7 @@ def result_from_json(obj: Any, where: str) -> TargetResult:
         kind=target.kind,
         outcome=Outcome(outcome),
         latency_ms=latency,
-        detail="".join(ch if ch.isprintable() else " " for ch in detail[:500]),
+        detail=one_line(detail, 500),
         local_address=_address(obj, "local_address", where),
         observed_source=_address(obj, "observed_source", where),
         evidence=evidence_from_json(obj["evidence"], f"{where}.evidence")

@@ -1,7 +1,8 @@
 """Raw SYN probe: open, refused, filtered, prohibited or unreachable, and who said so.
 
-Silence is only a verdict when it repeats: a second SYN (another source port) follows the first
-shortly, and "filtered" needs both to go unanswered. A single lost answer under load is loss.
+Silence is only a verdict when it repeats: when the first SYN is not answered within 100 ms, a
+second one (another source port) follows, and "filtered" needs both to go unanswered. A single
+lost answer under load is loss.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ SECOND_AFTER_S = 0.1  # far enough apart that one burst of loss does not take bo
 
 
 async def probe(raw: RawNet, target: Target, timeout: float) -> TargetResult:
-    async def second() -> Reply:
-        await asyncio.sleep(SECOND_AFTER_S)
-        return await raw.syn(target.address, target.port, timeout=timeout)
-
-    replies = await asyncio.gather(raw.syn(target.address, target.port, timeout=timeout), second())
+    first = asyncio.ensure_future(raw.syn(target.address, target.port, timeout=timeout))
+    # an answer within the gap settles it; otherwise a second SYN joins the first
+    done, _ = await asyncio.wait({first}, timeout=SECOND_AFTER_S)
+    replies: list[Reply] = [first.result()] if done else []
+    if not replies or not replies[0].answered:
+        second = raw.syn(target.address, target.port, timeout=timeout)
+        replies = list(await asyncio.gather(first, second))
     reply = next((r for r in replies if r.answered), replies[0])
     outcome, detail = outcome_of_reply(reply)
     if reply.kind is ReplyKind.NONE:
