@@ -407,6 +407,22 @@ def test_the_agents_request_parser_near_valid(body):
     assert 0 < timeout <= 30
 
 
+FOLLOW_KEYS = ["timeout_s", "trace_hops", "trace_group", "latency_count", "pmtu_group", "x"]
+
+
+@given(st.dictionaries(st.sampled_from(FOLLOW_KEYS), json_like, max_size=6))
+def test_the_agents_follow_up_parser(follow):
+    body = {"targets": [{"address": "127.0.0.1", "port": 7000, "follow": follow}]}
+    try:
+        (target,), _, _ = parse_probe_request(body, SETTINGS)
+    except (WireError, OverflowError) as exc:
+        one_line(str(exc))
+        return
+    f = target.follow
+    assert f is not None and 0 < f.timeout_s <= 30
+    assert 0 <= f.trace_hops <= 100 and 0 <= f.latency_count <= 100
+
+
 RESULT_KEYS = [
     "address",
     "port",
@@ -417,6 +433,7 @@ RESULT_KEYS = [
     "local_address",
     "observed_source",
     "evidence",
+    "followed",
 ]
 
 
@@ -428,6 +445,24 @@ def test_the_collectors_answer_parser(replaced):
         one_line(str(exc))
         return
     assert r.latency_ms is None or r.latency_ms >= 0
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(RESULT_KEYS), json_like, max_size=4).map(
+            lambda d: {**GOOD_RESULT, "kind": "syn", **d}
+        ),
+        max_size=6,
+    )
+)
+def test_the_collectors_follow_up_answer_parser(followed):
+    try:
+        r = result_from_json({**GOOD_RESULT, "followed": followed}, "results[0]")
+    except WireError as exc:
+        one_line(str(exc))
+        return
+    assert len(r.followed) <= 4 and all(f.kind.raw for f in r.followed)
+    assert all((f.address, f.port) == (r.address, r.port) for f in r.followed)
 
 
 @given(json_like)

@@ -19,7 +19,7 @@ from netcheck.agent.transport import HttpAgentTransport, ProbeBatch
 from netcheck.agent.wire import WireError, result_from_json, result_to_json
 from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Trace, percentile
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
+from netcheck.model.probe import Evidence, FollowUp, ProbeKind, Target, TargetResult
 from netcheck.probes.dialer import outcome_of_reply
 from tests.conftest import free_ports
 
@@ -94,15 +94,51 @@ async def test_raw_probes_on_loopback(token_file, no_leftover_tasks):
     assert v6.outcome is Outcome.NOT_MEASURED and "IPv4 only" in v6.detail
 
 
+async def test_follow_ups_on_loopback(token_file, no_leftover_tasks):
+    """Real raw sockets: a refused port gets its SYN and trace, an open one its latency and
+    path MTU, in the same answer as the plain probe."""
+    if os.geteuid() != 0:
+        pytest.fail("raw probes need CAP_NET_RAW: run `make test` as root", False)
+    url, tcp, stop, task = await start_agent(token_file, raw=True)
+    follow = FollowUp(
+        timeout_s=0.5, trace_hops=4, trace_group="g", latency_count=3, pmtu_group="lo"
+    )
+    try:
+        _, (works, refused) = await probe(
+            url,
+            token_file,
+            [
+                Target(address="127.0.0.1", port=tcp, kind=ProbeKind.TCP, follow=follow),
+                Target(address="127.0.0.1", port=closed_port(), kind=ProbeKind.TCP, follow=follow),
+            ],
+        )
+    finally:
+        stop.set()
+        await task
+    assert works.outcome is Outcome.OPEN
+    assert {f.kind: f.outcome for f in works.followed} == {
+        ProbeKind.LATENCY: Outcome.OPEN,
+        ProbeKind.PMTU: Outcome.OPEN,
+    }
+    lat = next(f for f in works.followed if f.kind is ProbeKind.LATENCY).evidence.latency
+    assert lat is not None and (lat.sent, lat.received) == (3, 3)
+    assert refused.outcome is Outcome.REFUSED
+    assert {f.kind: f.outcome for f in refused.followed} == {
+        ProbeKind.SYN: Outcome.REFUSED,
+        ProbeKind.TRACE: Outcome.REFUSED,
+    }
+
+
 async def test_agent_without_raw_says_so_and_skips(token_file, no_leftover_tasks):
     url, tcp, stop, task = await start_agent(token_file, raw=False)
+    follow = FollowUp(timeout_s=0.5, trace_hops=4, latency_count=3, pmtu_group="lo")
     try:
         info, (syn, plain) = await probe(
             url,
             token_file,
             [
                 Target(address="127.0.0.1", port=tcp, kind=ProbeKind.SYN),
-                Target(address="127.0.0.1", port=tcp, kind=ProbeKind.TCP),
+                Target(address="127.0.0.1", port=tcp, kind=ProbeKind.TCP, follow=follow),
             ],
         )
     finally:
@@ -110,7 +146,8 @@ async def test_agent_without_raw_says_so_and_skips(token_file, no_leftover_tasks
         await task
     assert not info.raw_probes
     assert syn.outcome is Outcome.NOT_MEASURED and "CAP_NET_RAW" in syn.detail
-    assert plain.outcome is Outcome.OPEN  # the plain probes run as before
+    # the plain probes run as before; follow-ups need raw sockets
+    assert plain.outcome is Outcome.OPEN and plain.followed == ()
 
 
 async def test_raw_targets_outside_the_allow_list_are_refused(token_file, no_leftover_tasks):

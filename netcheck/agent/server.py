@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from netcheck import __version__
+from netcheck.agent import followup
 from netcheck.agent.listeners import AcceptLog, ServeSpec
 from netcheck.agent.ratelimit import TokenBucket
 from netcheck.agent.transport import first_line
@@ -116,6 +117,7 @@ class ProbeRunner:
     async def run(self, targets: list[Target], timeout: float, payload: int) -> list[TargetResult]:
         async with self._busy:
             sem = asyncio.Semaphore(self._settings.limits.concurrency)
+            claims = followup.BatchClaims()
 
             async def one(t: Target) -> TargetResult:
                 if not allowed(t.address, self._settings.allow):
@@ -132,7 +134,12 @@ class ProbeRunner:
                         return await self._probes[t.kind](self._dialer, t, timeout, payload)
                 async with sem:
                     await self._bucket.acquire()
-                    return await self._probes[t.kind](self._dialer, t, timeout, payload)
+                    plain = self._probes[t.kind](self._dialer, t, timeout, payload)
+                    if t.follow is None or self.raw is None or ":" in t.address:
+                        return await plain  # no raw evidence here (IPv4 only)
+                    return await followup.probe(
+                        plain, t, timeout, self.raw, self._raw_probes, claims
+                    )
 
             return list(await asyncio.gather(*(one(t) for t in targets)))
 

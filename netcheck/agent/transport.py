@@ -42,11 +42,24 @@ class AgentTransport(Protocol):
     async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]: ...
 
 
+# raw packets a follow-up may send besides its trace and latency SYNs: two SYNs, and a path
+# MTU's rounds (up to 3 x 24 sizes twice, then 3 confirmations of 3 sizes x 4)
+FOLLOW_PACKETS = 2 + 3 * 24 * 2 + 3 * 3 * 4
+# a follow-up's worst time in raw timeouts: SYN or trace, else latency then the path MTU
+# (3 rounds, then 3 confirmations that may wait 4 round trips each)
+FOLLOW_TIMEOUTS = 1 + 3 + 3 * 4
+
+
 def batch_deadline(batch: ProbeBatch, info: AgentInfo) -> float:
     """How long a healthy agent may take: rate-limited start plus waves of worst-case probes."""
     n = len(batch.targets)
     waves = math.ceil(n / max(1, info.concurrency))
-    return n / max(info.rate, 1e-3) + waves * 4 * batch.timeout_s + 5.0
+    packets, follow_s = n, 0.0
+    for t in batch.targets:
+        if t.follow is not None:
+            packets += FOLLOW_PACKETS + t.follow.trace_hops + t.follow.latency_count
+            follow_s = max(follow_s, FOLLOW_TIMEOUTS * t.follow.timeout_s + 1.0)
+    return packets / max(info.rate, 1e-3) + waves * (4 * batch.timeout_s + follow_s) + 5.0
 
 
 # What a sane agent may announce; anything outside is nonsense, not a setting to obey.

@@ -19,7 +19,7 @@ from netcheck.model.evidence import (
     Trace,
 )
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Evidence, ProbeKind, Target, TargetResult
+from netcheck.model.probe import Evidence, FollowUp, ProbeKind, Target, TargetResult
 from netcheck.model.text import one_line
 from netcheck.probes.cql import MAX_PEERS
 from netcheck.probes.mgmt import MAX_ENDPOINTS
@@ -55,6 +55,8 @@ _OUTCOMES = frozenset(o.value for o in Outcome)
 _REPLY_KINDS = frozenset(k.value for k in ReplyKind)
 
 MAX_COUNT = 100  # the highest TTL of a trace or SYNs of a latency probe a request may ask
+MAX_GROUP = 200  # characters of a follow-up group name
+MAX_FOLLOW_TIMEOUT_S = 30.0
 
 
 def target_to_json(t: Target) -> dict[str, Any]:
@@ -62,7 +64,30 @@ def target_to_json(t: Target) -> dict[str, Any]:
     out["echo"] = t.echo
     if t.count:
         out["count"] = t.count
+    if t.follow is not None:
+        out["follow"] = dataclasses.asdict(t.follow)
     return out
+
+
+def follow_from_json(obj: Any, where: str) -> FollowUp:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    timeout = obj.get("timeout_s")
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not 0 < timeout <= MAX_FOLLOW_TIMEOUT_S  # NaN fails too
+    ):
+        raise WireError(
+            f"{where}: 'timeout_s' must be a number of seconds up to {MAX_FOLLOW_TIMEOUT_S:g}"
+        )
+    return FollowUp(
+        timeout_s=float(timeout),
+        trace_hops=_int(obj, "trace_hops", where, 0, MAX_COUNT, default=0),
+        trace_group=_text(obj, "trace_group", where, MAX_GROUP),
+        latency_count=_int(obj, "latency_count", where, 0, MAX_COUNT, default=0),
+        pmtu_group=_text(obj, "pmtu_group", where, MAX_GROUP),
+    )
 
 
 def target_from_json(obj: Any, where: str) -> Target:
@@ -83,7 +108,14 @@ def target_from_json(obj: Any, where: str) -> Target:
     count = obj.get("count", 0)
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_COUNT:
         raise WireError(f"{where}: 'count' must be an integer from 0 to {MAX_COUNT}")
-    return Target(address=address, port=port, kind=ProbeKind(kind), echo=echo, count=count)
+    follow = None
+    if obj.get("follow") is not None:
+        if ProbeKind(kind).raw or ProbeKind(kind) in (ProbeKind.CQL, ProbeKind.MGMT):
+            raise WireError(f"{where}: only tcp, tls and http probes take follow-ups")
+        follow = follow_from_json(obj["follow"], f"{where}.follow")
+    return Target(
+        address=address, port=port, kind=ProbeKind(kind), echo=echo, count=count, follow=follow
+    )
 
 
 def result_to_json(r: TargetResult) -> dict[str, Any]:
@@ -97,6 +129,7 @@ def result_to_json(r: TargetResult) -> dict[str, Any]:
         "local_address": r.local_address,
         "observed_source": r.observed_source,
         **({"evidence": evidence_to_json(r.evidence)} if r.evidence != Evidence() else {}),
+        **({"followed": [result_to_json(f) for f in r.followed]} if r.followed else {}),
     }
 
 
@@ -222,9 +255,15 @@ def mgmt_endpoint_from_json(obj: Any, where: str) -> MgmtEndpoint:
 
 
 def _int(
-    obj: dict[str, Any], key: str, where: str, lo: int, hi: int, optional: bool = False
+    obj: dict[str, Any],
+    key: str,
+    where: str,
+    lo: int,
+    hi: int,
+    optional: bool = False,
+    default: int | None = None,
 ) -> Any:
-    value = obj.get(key)
+    value = obj.get(key, default)
     if value is None and optional:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
@@ -320,7 +359,11 @@ def _not_object(where: str) -> Hop:
     raise WireError(f"{where}: not an object")
 
 
-def result_from_json(obj: Any, where: str) -> TargetResult:
+MAX_FOLLOWED = 4  # a SYN and a trace, or latency and a path MTU: never more
+
+
+def result_from_json(obj: Any, where: str, followed: bool = True) -> TargetResult:
+    """followed: the result of a plain target, which may carry its follow-ups' results."""
     if not isinstance(obj, dict):
         raise WireError(f"{where}: not an object")
     target = target_from_json({k: obj.get(k) for k in ("address", "port", "kind")}, where)
@@ -341,4 +384,21 @@ def result_from_json(obj: Any, where: str) -> TargetResult:
         evidence=evidence_from_json(obj["evidence"], f"{where}.evidence")
         if "evidence" in obj
         else Evidence(),
+        followed=_followed(obj, target, where) if followed else (),
     )
+
+
+def _followed(obj: dict[str, Any], target: Target, where: str) -> tuple[TargetResult, ...]:
+    """Raw results for the same address and port as their target, at most one per kind."""
+    items = obj.get("followed", [])
+    if not isinstance(items, list) or len(items) > MAX_FOLLOWED:
+        raise WireError(f"{where}: 'followed' must be a list of at most {MAX_FOLLOWED} results")
+    out = tuple(
+        result_from_json(f, f"{where}.followed[{i}]", followed=False) for i, f in enumerate(items)
+    )
+    kinds = [f.kind for f in out]
+    if any(
+        not f.kind.raw or (f.address, f.port) != (target.address, target.port) for f in out
+    ) or len(set(kinds)) != len(kinds):
+        raise WireError(f"{where}: 'followed' holds something other than this target's evidence")
+    return out

@@ -16,14 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from netcheck.agent.transport import AgentTransport
 from netcheck.cassandra.collect import Collected as CassandraCollected
-from netcheck.collector.evidence import EvidenceOptions, plan_evidence, refine
+from netcheck.collector.evidence import EvidenceOptions, follow_ups, plan_evidence, refine
 from netcheck.collector.node_reads import READ_TIMEOUT_S, attach, plan_cql, plan_mgmt
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
 from netcheck.diagnosis.gossip import analyze, expected_closed, merge
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding
-from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
+from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.report import RunReport
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, junit, prometheus, terminal
@@ -82,6 +82,7 @@ async def collect_with_progress(
     payload: int,
     show_progress: bool,
     what: str = "probes",
+    follow: dict[ProbeSpec, FollowUp] | None = None,
 ) -> Collected:
     agents = len({spec.src for spec in plan})
     progress = progress_bar(
@@ -103,6 +104,7 @@ async def collect_with_progress(
             timeout_s=timeout,
             payload_bytes=payload,
             progress=on_progress,
+            follow=follow,
         )
 
 
@@ -124,9 +126,16 @@ async def probe_all(
     show_progress: bool,
     raw: EvidenceOptions | None,
 ) -> Probed:
-    """The mesh, then (raw given) raw evidence from every agent that can send it."""
+    """The mesh with (raw given) raw evidence from every agent that can send it: follow-ups
+    of the mesh's probes, then a second pass for what they left out."""
     collected = await collect_with_progress(
-        topology, plan, transport, timeout, payload, show_progress
+        topology,
+        plan,
+        transport,
+        timeout,
+        payload,
+        show_progress,
+        follow=follow_ups(topology, plan, raw) if raw is not None else None,
     )
     if raw is None:
         return Probed(
@@ -138,7 +147,9 @@ async def probe_all(
         )
     unusable = {p.endpoint for p in collected.problems}
     answered = {spec.src for spec in plan} - unusable
-    evidence_plan = plan_evidence(topology, collected.results, collected.raw_capable, raw)
+    evidence_plan = plan_evidence(
+        topology, collected.results, collected.raw_capable, raw, done=collected.evidence
+    )
     second = (
         await collect_with_progress(
             topology, evidence_plan, transport, raw.timeout_s, 0, show_progress, "raw probes"
@@ -146,9 +157,10 @@ async def probe_all(
         if evidence_plan
         else Collected(results=(), problems=())
     )
+    evidence = collected.evidence + second.results
     return Probed(
-        results=refine(collected.results, second.results),
-        evidence=second.results,
+        results=refine(collected.results, evidence),
+        evidence=evidence,
         problems=collected.problems,
         later_problems=tuple(
             f"raw probes from {p.endpoint} not measured: {p.message}" for p in second.problems

@@ -1,6 +1,9 @@
-"""The second pass: raw-packet evidence for what the mesh found, and the matrix refined by it.
+"""Raw-packet evidence for what the mesh found, and the matrix refined by it.
 
-Only agents that hold CAP_NET_RAW take part. What is asked, per source agent:
+Only agents that hold CAP_NET_RAW take part. Most of it comes as follow-ups of the mesh's own
+probes (agent/followup.py: the SYN and trace start beside a probe that has not answered, so
+they end when it times out); a second pass asks only for what the follow-ups left out. What is
+asked, per source agent:
   - every failing (timeout, unreachable, refused) pair and port: one raw SYN, to tell DROP
     from REJECT and to learn who answered; a TCP traceroute too when nothing or ICMP answered;
   - every pair with a port that connects: latency and loss (N SYNs), whose answers also give
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
+from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.topology import Topology
 
 EXPLAINED = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.REFUSED})
@@ -27,21 +30,64 @@ class EvidenceOptions:
     timeout_s: float = 1.0
 
 
+def follow_ups(
+    topology: Topology, plan: list[ProbeSpec], options: EvidenceOptions
+) -> dict[ProbeSpec, FollowUp]:
+    """The follow-ups each mesh probe carries: the same evidence plan_evidence asks for.
+
+    A trace group is the destination rack and port (the agent traces once per group); the
+    path MTU of a pair of racks is measured by one source in the source rack (the first by
+    name), to the first destination of the other rack that connects.
+    """
+    eps = {ep.name: ep for ep in topology.endpoints}
+    first_in_rack: dict[tuple[str, ...], str] = {}
+    for name in sorted({s.src for s in plan}):
+        first_in_rack.setdefault(eps[name].scope("rack"), name)
+    out: dict[ProbeSpec, FollowUp] = {}
+    for s in plan:
+        if s.kind.raw or s.kind in (ProbeKind.CQL, ProbeKind.MGMT):
+            continue
+        src_rack, dst_rack = eps[s.src].scope("rack"), "/".join(eps[s.dst].scope("rack"))
+        out[s] = FollowUp(
+            timeout_s=options.timeout_s,
+            trace_hops=options.max_hops,
+            trace_group=f"{dst_rack}:{s.port}",
+            latency_count=options.latency_count,
+            pmtu_group=dst_rack if first_in_rack[src_rack] == s.src else "",
+        )
+    return out
+
+
 def plan_evidence(
     topology: Topology,
     results: tuple[ProbeResult, ...],
     raw_capable: frozenset[str],
     options: EvidenceOptions,
+    done: tuple[ProbeResult, ...] = (),
 ) -> list[ProbeSpec]:
+    """done: evidence already gathered (the follow-ups); only what it lacks is planned."""
     eps = {ep.name: ep for ep in topology.endpoints}
+    outcome = {(r.src, r.dst, r.port): r.outcome for r in results}
+    have_syn = {(e.src, e.dst, e.port) for e in done if e.kind is ProbeKind.SYN}
+    have_latency = {(e.src, e.dst) for e in done if e.kind is ProbeKind.LATENCY}
     specs: list[ProbeSpec] = []
     connected: dict[tuple[str, str], int] = {}
-    traced: set[tuple[str, tuple[str, ...], int, Outcome]] = set()
+    traced: set[tuple[str, tuple[str, ...], int, Outcome]] = {
+        (e.src, eps[e.dst].scope("rack"), e.port, outcome[(e.src, e.dst, e.port)])
+        for e in done
+        if e.kind is ProbeKind.TRACE and (e.src, e.dst, e.port) in outcome
+    }
+    mtu_pairs: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str, int] | None] = {
+        (eps[e.src].scope("rack"), eps[e.dst].scope("rack")): None
+        for e in done
+        if e.kind is ProbeKind.PMTU
+    }
     for r in sorted(results, key=lambda r: (r.src, r.dst, r.port)):
         if r.src not in raw_capable:
             continue
         if r.outcome in EXPLAINED:
-            specs.append(ProbeSpec(src=r.src, dst=r.dst, port=r.port, kind=ProbeKind.SYN))
+            if (r.src, r.dst, r.port) not in have_syn:
+                specs.append(ProbeSpec(src=r.src, dst=r.dst, port=r.port, kind=ProbeKind.SYN))
             # One trace per source, destination rack, port and outcome: routers answer few
             # "time exceeded" per second to one sender, and one path serves the whole rack.
             group = (r.src, eps[r.dst].scope("rack"), r.port, r.outcome)
@@ -58,17 +104,19 @@ def plan_evidence(
                 )
         elif r.outcome.connected:
             connected.setdefault((r.src, r.dst), r.port)
-    mtu_pairs: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str, int]] = {}
     for (src, dst), port in connected.items():
-        specs.append(
-            ProbeSpec(
-                src=src, dst=dst, port=port, kind=ProbeKind.LATENCY, count=options.latency_count
+        if (src, dst) not in have_latency:
+            specs.append(
+                ProbeSpec(
+                    src=src, dst=dst, port=port, kind=ProbeKind.LATENCY, count=options.latency_count
+                )
             )
-        )
         key = (eps[src].scope("rack"), eps[dst].scope("rack"))
         mtu_pairs.setdefault(key, (src, dst, port))
-    for src, dst, port in mtu_pairs.values():
-        specs.append(ProbeSpec(src=src, dst=dst, port=port, kind=ProbeKind.PMTU))
+    for pair in mtu_pairs.values():
+        if pair is not None:
+            src, dst, port = pair
+            specs.append(ProbeSpec(src=src, dst=dst, port=port, kind=ProbeKind.PMTU))
     return specs
 
 

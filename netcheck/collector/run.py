@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from netcheck.agent.transport import AgentError, AgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec, Target
+from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec, Target, TargetResult
 from netcheck.model.topology import Topology
 
 
@@ -26,9 +26,26 @@ class Collected:
     problems: tuple[AgentProblem, ...]
     # endpoints whose agent answered and can send raw packets (it holds CAP_NET_RAW)
     raw_capable: frozenset[str] = frozenset()
+    # raw results the agents gathered as follow-ups of the probes (see agent/followup.py)
+    evidence: tuple[ProbeResult, ...] = ()
 
 
 ProgressFn = Callable[[str, int, int], None]  # (agent endpoint, probes done, its probes)
+
+
+def _result(spec: ProbeSpec, a: TargetResult) -> ProbeResult:
+    return ProbeResult(
+        src=spec.src,
+        dst=spec.dst,
+        port=spec.port,
+        kind=a.kind,
+        outcome=a.outcome,
+        latency_ms=a.latency_ms,
+        detail=a.detail,
+        evidence=a.evidence,
+        local_address=a.local_address,
+        observed_source=a.observed_source,
+    )
 
 
 def _not_measured(spec: ProbeSpec, why: str) -> ProbeResult:
@@ -50,7 +67,9 @@ async def collect(
     timeout_s: float,
     payload_bytes: int,
     progress: ProgressFn | None = None,
+    follow: Mapping[ProbeSpec, FollowUp] | None = None,
 ) -> Collected:
+    """follow: raw follow-ups for probes, asked of agents that hold CAP_NET_RAW."""
     address = {ep.name: ep.address for ep in topology.endpoints}
     by_src: dict[str, list[ProbeSpec]] = defaultdict(list)
     for spec in plan:
@@ -60,6 +79,7 @@ async def collect(
     # agent runs one batch at a time
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     raw_capable: set[str] = set()
+    followed: list[ProbeResult] = []
 
     async def one_agent(
         src: str, specs: list[ProbeSpec]
@@ -77,6 +97,7 @@ async def collect(
             info = await transport.info(agent)
             if info.raw_probes:
                 raw_capable.add(src)
+            follows = follow if follow is not None and info.raw_probes else {}
             for i in range(0, len(specs), info.max_batch):
                 chunk = specs[i : i + info.max_batch]
                 batch = ProbeBatch(
@@ -87,6 +108,7 @@ async def collect(
                             kind=s.kind,
                             echo=s.echo,
                             count=s.count,
+                            follow=follows.get(s),
                         )
                         for s in chunk
                     ),
@@ -94,20 +116,9 @@ async def collect(
                     payload_bytes=payload_bytes,
                 )
                 answers = await transport.probe(agent, batch, info)
-                out.extend(
-                    ProbeResult(
-                        src=s.src,
-                        dst=s.dst,
-                        port=s.port,
-                        kind=s.kind,
-                        outcome=a.outcome,
-                        latency_ms=a.latency_ms,
-                        detail=a.detail,
-                        evidence=a.evidence,
-                        local_address=a.local_address,
-                        observed_source=a.observed_source,
-                    )
-                    for s, a in zip(chunk, answers, strict=True)
+                out.extend(_result(s, a) for s, a in zip(chunk, answers, strict=True))
+                followed.extend(
+                    _result(s, f) for s, a in zip(chunk, answers, strict=True) for f in a.followed
                 )
                 if progress:
                     progress(src, len(out), len(specs))
@@ -125,6 +136,7 @@ async def collect(
         results=accounted(plan, results),
         problems=tuple(problems),
         raw_capable=frozenset(raw_capable),
+        evidence=tuple(followed),
     )
 
 

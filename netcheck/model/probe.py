@@ -32,6 +32,23 @@ RAW_KINDS = frozenset({ProbeKind.SYN, ProbeKind.TRACE, ProbeKind.PMTU, ProbeKind
 
 
 @dataclass(frozen=True, kw_only=True)
+class FollowUp:
+    """Raw evidence an agent with CAP_NET_RAW gathers for a plain probe in the same batch.
+
+    If the probe fails: a raw SYN, and a TCP traceroute for the first target of its trace
+    group. If it connects: latency (first target to each address) and the path MTU (first
+    target of its path-MTU group). Groups are the collector's words; the agent only keeps
+    one of each per batch.
+    """
+
+    timeout_s: float  # of each raw probe
+    trace_hops: int = 0  # 0: no traceroute
+    trace_group: str = ""
+    latency_count: int = 0  # 0: no latency
+    pmtu_group: str = ""  # "": no path MTU
+
+
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """One thing an agent is asked to probe."""
 
@@ -40,6 +57,7 @@ class Target:
     kind: ProbeKind = ProbeKind.TCP
     echo: bool = False  # the port is served by a netcheck agent: push a payload through it
     count: int = 0  # trace: the highest TTL; latency: how many SYNs (0: the agent's default)
+    follow: FollowUp | None = None  # plain kinds only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +88,7 @@ class TargetResult:
     local_address: str = ""
     observed_source: str = ""
     evidence: Evidence = NO_EVIDENCE
+    followed: tuple[TargetResult, ...] = ()  # raw results of the target's follow-ups
 
 
 @dataclass(frozen=True, kw_only=True)
