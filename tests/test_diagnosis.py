@@ -353,3 +353,100 @@ def test_a_timeout_the_port_answers_right_after_is_intermittent_not_a_firewall()
     silent = Reply(kind=ReplyKind.NONE)
     evidence = (raw(ProbeKind.SYN, cp, dp, 7000, Outcome.FILTERED, reply=silent),)
     assert diagnose(topo, results, (), evidence)[0].code != "PORT_INTERMITTENT"
+
+
+def lossy_latency(topo, received: int):
+    """Latency evidence of every cross-region pair: `received` of 10 SYNs answered."""
+    return [
+        raw(
+            ProbeKind.LATENCY,
+            s.name,
+            d.name,
+            7000,
+            Outcome.OPEN,
+            latency=Latency(sent=10, received=received, p50_ms=0.3, p99_ms=0.9),
+        )
+        for s in topo.endpoints
+        for d in topo.endpoints
+        if cross(s, d)
+    ]
+
+
+def test_probes_failing_now_and_then_on_a_lossy_path_are_the_loss_not_a_finding_each():
+    """Random loss between the regions: a few timeouts (the port answered raw SYNs) and a
+    stall (full-size packets do cross) here and there. One cause, one finding: the loss."""
+    topo = two_region_topology()
+    odd = {
+        ("cp-dc1-r1-p0", "dp-dc2-r1-p1", 7001): Outcome.TIMEOUT,
+        ("dp-dc2-r2-p0", "cp-dc1-r1-p1", 8080): Outcome.TIMEOUT,
+        ("cp-dc1-r2-p1", "dp-dc2-r1-p0", 7000): Outcome.STALLED,
+    }
+    results = results_for(topo, lambda s, d, p: odd.get((s.name, d.name, p)))
+    eps = {e.name: e for e in topo.endpoints}
+    answered = [
+        raw(
+            ProbeKind.SYN,
+            s,
+            d,
+            p,
+            Outcome.OPEN,
+            reply=Reply(kind=ReplyKind.SYN_ACK, source=eps[d].address, ttl=61),
+        )
+        for (s, d, p), o in odd.items()
+        if o is Outcome.TIMEOUT
+    ]
+    whole = PathMtu(local_mtu=1500, path_mtu=1500, smallest_lost=None)
+    mtu = [raw(ProbeKind.PMTU, "cp-dc1-r2-p0", "dp-dc2-r1-p0", 7000, Outcome.OPEN, path_mtu=whole)]
+    evidence = tuple(answered + mtu + lossy_latency(topo, received=8))
+    (f,) = diagnose(topo, results, (), evidence)
+    assert f.code == "PACKET_LOSS" and f.severity is Severity.ERROR
+    assert {f.src_cluster, f.dst_cluster} == {"CP_EAST", "DP_WEST"}
+    assert "both" not in f.summary and "20.0% of 160 SYNs from CP_EAST to DP_WEST and" in f.summary
+    assert "because of it probes failed now and then: " in f.summary
+    assert "7001 from cp-dc1-r1-p0 to dp-dc2-r1-p1 timed out" in f.summary
+    assert "7000 from cp-dc1-r2-p1 to dp-dc2-r1-p0 stalled" in f.summary
+    assert f.ports == (7000, 7001, 8080)
+    # without measured loss the same failures are findings of their own
+    codes = sorted(g.code for g in diagnose(topo, results, (), tuple(answered + mtu)))
+    assert codes == ["PORT_INTERMITTENT", "PORT_INTERMITTENT", "TRANSFER_STALLED"]
+    # loss measured and nothing failed: a warning
+    (w,) = diagnose(topo, results_for(topo), (), tuple(lossy_latency(topo, received=8)))
+    assert w.code == "PACKET_LOSS" and w.severity is Severity.WARNING
+
+
+def test_a_pair_whose_ports_all_timed_out_but_answered_raw_syns_is_not_a_dead_path():
+    """On a lossy path all three ports of one pair may time out in one run; the raw SYN that
+    the destination answered proves the route: the dropped port stays a firewall drop."""
+    topo = two_region_topology()
+    cp, dp = "cp-dc1-r1-p0", "dp-dc2-r1-p0"
+    results = results_for(
+        topo,
+        lambda s, d, p: Outcome.FILTERED if cross(s, d) and p == 7001 else None,
+        lambda s, d, p: Outcome.TIMEOUT if (s.name, d.name) == (cp, dp) else None,
+    )
+    silent_trace = Trace(
+        hops=(
+            Hop(ttl=1, reply=Reply(kind=ReplyKind.TIME_EXCEEDED, source="198.18.1.1")),
+            Hop(ttl=2, reply=Reply(kind=ReplyKind.TIME_EXCEEDED, source="198.19.126.2")),
+            Hop(ttl=3, reply=Reply(kind=ReplyKind.NONE)),
+        )
+    )
+    eps = {e.name: e for e in topo.endpoints}
+    evidence = [
+        raw(
+            ProbeKind.SYN,
+            cp,
+            dp,
+            p,
+            Outcome.OPEN,
+            reply=Reply(kind=ReplyKind.SYN_ACK, source=eps[dp].address, ttl=61),
+        )
+        for p in (7000, 8080)
+    ] + [
+        raw(ProbeKind.TRACE, s.name, d.name, 7001, Outcome.FILTERED, trace=silent_trace)
+        for s in topo.endpoints
+        for d in topo.endpoints
+        if cross(s, d)
+    ]
+    codes = {f.code for f in diagnose(topo, results, (), tuple(evidence))}
+    assert "ROUTE_MISSING" not in codes and "FIREWALL_DROP" in codes

@@ -258,3 +258,56 @@ def test_a_followed_result_cannot_nest_more_results():
     nested = GOOD_RESULT | {"kind": "syn", "followed": [GOOD_RESULT | {"kind": "trace"}]}
     r = result_from_json(GOOD_RESULT | {"followed": [nested]}, "r")
     assert r.followed[0].followed == ()  # ignored, never trusted as evidence
+
+
+def test_silence_on_a_lossy_path_is_asked_again_with_more_syns():
+    """Two silent SYNs prove little where the latency SYNs lost some: the second pass asks
+    those ports again with enough SYNs that the measured loss cannot silence them all."""
+    from netcheck.collector.evidence import combined, confirm_syns
+    from netcheck.model.evidence import Latency
+    from netcheck.model.probe import Evidence
+
+    topo = two_region_topology()
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if cross(s, d) and p == 7001 else None
+    )
+    agents = frozenset(e.name for e in topo.endpoints)
+    options = EvidenceOptions(latency_count=10)
+    followed = agent_like(results, topo, options)
+    assert plan_evidence(topo, results, agents, options, done=tuple(followed)) == []
+
+    def with_loss(e: ProbeResult, received: int) -> ProbeResult:
+        lat = Latency(sent=10, received=received, p50_ms=0.2, p99_ms=0.4)
+        return ProbeResult(
+            src=e.src,
+            dst=e.dst,
+            port=e.port,
+            kind=e.kind,
+            outcome=e.outcome,
+            evidence=Evidence(latency=lat),
+        )
+
+    lossy = tuple(
+        with_loss(e, 7) if e.kind is ProbeKind.LATENCY and cross_names(topo, e) else e
+        for e in followed
+    )
+    again = plan_evidence(topo, results, agents, options, done=lossy)
+    assert {(s.src, s.dst, s.port) for s in again} == {
+        (r.src, r.dst, r.port) for r in results if r.outcome is Outcome.TIMEOUT
+    }
+    assert {(s.kind, s.count) for s in again} == {(ProbeKind.SYN, confirm_syns(0.3))}
+    assert confirm_syns(0.3) == 8 and confirm_syns(0.01) == 6 and confirm_syns(1.0) == 16
+    # the confirmation replaces the first SYN of its port, nothing else
+    answered = tuple(
+        ProbeResult(src=s.src, dst=s.dst, port=s.port, kind=s.kind, outcome=Outcome.OPEN)
+        for s in again
+    )
+    merged = combined(lossy, answered)
+    syns = [e for e in merged if e.kind is ProbeKind.SYN]
+    assert len(syns) == len(again) and all(e.outcome is Outcome.OPEN for e in syns)
+    assert len(merged) == len(lossy)
+
+
+def cross_names(topo, e: ProbeResult) -> bool:
+    eps = {x.name: x for x in topo.endpoints}
+    return cross(eps[e.src], eps[e.dst])

@@ -302,3 +302,42 @@ def test_failed_api_reads_group_by_reason():
     assert unavailable.affected_pairs == 2 and unavailable.outcome == "refused"
     assert "east-0, east-1" in unavailable.summary
     assert found["MGMT_API_NOT_CHECKED"].affected_pairs == 1
+
+
+def test_7001_closed_by_design_stays_normal_when_one_refusal_came_late():
+    """Cassandra 4.0+ does not listen on 7001: refused there is normal. On a loaded host one
+    refusal may come too late (the plain connect times out) while the raw SYN beside it gets
+    the node's own RST: still closed by design, not a reason to fail every other refusal."""
+    from netcheck.diagnosis.gossip import expected_closed
+    from netcheck.model.evidence import Reply, ReplyKind
+    from netcheck.model.probe import ProbeResult
+
+    obs = [api_view(n) for n in PODS]
+
+    def probes(late: Reply | None) -> tuple[ProbeResult, ...]:
+        out = []
+        for s in PODS:
+            for d in PODS:
+                if s == d:
+                    continue
+                slow = late is not None and (s, d) == ("east-0", "west-0")
+                out.append(
+                    ProbeResult(
+                        src=s,
+                        dst=d,
+                        port=7001,
+                        kind=ProbeKind.TLS,
+                        outcome=Outcome.TIMEOUT if slow else Outcome.REFUSED,
+                        evidence=Evidence(reply=late) if slow else Evidence(),
+                    )
+                )
+        return tuple(out)
+
+    every = sorted((n, 7001) for n in PODS)
+    assert sorted(expected_closed(obs, topology(), probes(None))) == every
+    rst = Reply(kind=ReplyKind.RST, source=PODS["west-0"][0], ttl=62)
+    assert sorted(expected_closed(obs, topology(), probes(rst))) == every
+    # silence, or an RST from somewhere else, is no refusal by the node
+    for other in (Reply(kind=ReplyKind.NONE), Reply(kind=ReplyKind.RST, source="198.19.126.2")):
+        closed = expected_closed(obs, topology(), probes(other))
+        assert ("west-0", 7001) not in closed and ("west-1", 7001) in closed

@@ -16,7 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from netcheck.agent.transport import AgentTransport
 from netcheck.cassandra.collect import Collected as CassandraCollected
-from netcheck.collector.evidence import EvidenceOptions, follow_ups, plan_evidence, refine
+from netcheck.collector.evidence import (
+    EvidenceOptions,
+    combined,
+    follow_ups,
+    plan_evidence,
+    refine,
+)
 from netcheck.collector.node_reads import READ_TIMEOUT_S, attach, plan_cql, plan_mgmt
 from netcheck.collector.run import AgentProblem, Collected, collect
 from netcheck.diagnosis.findings import diagnose
@@ -157,7 +163,7 @@ async def probe_all(
         if evidence_plan
         else Collected(results=(), problems=())
     )
-    evidence = collected.evidence + second.results
+    evidence = combined(collected.evidence, second.results)
     return Probed(
         results=refine(collected.results, evidence),
         evidence=evidence,

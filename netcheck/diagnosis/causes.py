@@ -118,7 +118,7 @@ CAUSES: dict[str, Cause] = {
             code="PORT_INTERMITTENT",
             severity=Severity.ERROR,
             verb="times out now and then",
-            hint="the port answered raw SYNs sent right after the timeout, so no rule blocks "
+            hint="the port answered raw SYNs sent while the connect waited, so no rule blocks "
             "it: packets are lost on the way from {src} to {dst} (see PACKET_LOSS: a "
             "saturated link, a policer, a flapping tunnel) or the peer was too busy to answer "
             "within --timeout",
@@ -291,11 +291,13 @@ def assign(
     ports_of: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for (s, d, _), o in outcome_of.items():
         ports_of[(s, d)].append(o)
-    # the path, not a port, is broken: no port connects and at least two were tried
+    # the path, not a port, is broken: no port connects and at least two were tried, and no
+    # raw SYN got an answer from the destination (on a lossy path ports time out now and then)
+    answered = {(s, d) for (s, d, _), reply in evidence.syn.items() if _answered_by(reply, eps[d])}
     path_dead = {
         pair
         for pair, outcomes in ports_of.items()
-        if len(outcomes) >= 2 and not any(x.connected for x in outcomes)
+        if len(outcomes) >= 2 and not any(x.connected for x in outcomes) and pair not in answered
     }
     isolated = isolated_pods(eps, outcome_of)
     out: dict[Triple, Assigned] = {}
@@ -350,7 +352,7 @@ def _one(
         return Assigned(code="FIREWALL_RESET", where=f"RST from hop {hop}{router}")
     if o in SILENT and syn is not None and _answered_by(syn, eps[d]):
         # the plain connect timed out, yet the port answered the raw SYNs: loss, not a rule
-        return Assigned(code="PORT_INTERMITTENT", where="the port answered raw SYNs after it")
+        return Assigned(code="PORT_INTERMITTENT", where="the port answered raw SYNs meanwhile")
     if o is Outcome.FILTERED and trace is not None:
         last = trace.last_answered
         if not path_dead:

@@ -21,7 +21,7 @@ from netcheck.diagnosis.causes import (
     Triple,
     assign,
 )
-from netcheck.diagnosis.paths import path_findings, raw_skipped_finding
+from netcheck.diagnosis.paths import fold_into_loss, path_findings, raw_skipped_finding
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
@@ -85,6 +85,7 @@ def diagnose(
         outcomes = nat_view if code == "SOURCE_NAT" and nat_view is not None else usable
         findings.extend(_to_findings(topology, eps, outcomes, rects, CAUSES[code]))
     findings.extend(path_findings(topology, evidence, findings))
+    findings = fold_into_loss(findings)
     if raw_skipped:
         findings.append(raw_skipped_finding(topology, raw_skipped))
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}

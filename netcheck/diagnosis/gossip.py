@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.diagnosis.findings import group_text, in_scope
 from netcheck.diagnosis.mgmt import mgmt_findings
+from netcheck.model.evidence import ReplyKind
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import (
     DOWN_STATES,
@@ -668,6 +669,20 @@ def expected_closed(
     return _legacy_port(list(observations), topology, probes)[0]
 
 
+def _refused(p: ProbeResult, address: str) -> bool:
+    """Refused, or timed out while the raw SYN beside it got the destination's own RST (the
+    refusal was lost or late on a loaded host: the port is closed all the same)."""
+    if p.outcome is Outcome.REFUSED:
+        return True
+    reply = p.evidence.reply
+    return (
+        p.outcome is Outcome.TIMEOUT
+        and reply is not None
+        and reply.kind is ReplyKind.RST
+        and reply.source == address
+    )
+
+
 def _legacy_port(
     obs: list[Observation], topology: Topology | None, probes: tuple[ProbeResult, ...]
 ) -> tuple[tuple[tuple[str, int], ...], list[Finding]]:
@@ -687,17 +702,17 @@ def _legacy_port(
         for listener in o.listeners:
             if listener.port == SSL_STORAGE_PORT:
                 listens_7001.add(listener.address)
-    by_dst: dict[str, list[Outcome]] = defaultdict(list)
+    by_dst: dict[str, list[ProbeResult]] = defaultdict(list)
     for p in probes:
         if p.port == SSL_STORAGE_PORT:
-            by_dst[p.dst].append(p.outcome)
+            by_dst[p.dst].append(p)
     closed = []
     for ep in topology.endpoints:
         seen = by_dst.get(ep.name, [])
         version = _LEGACY_FREE.match(release.get(ep.address, ""))
         if (
-            seen
-            and all(o is Outcome.REFUSED for o in seen)
+            any(p.outcome is Outcome.REFUSED for p in seen)
+            and all(_refused(p, ep.address) for p in seen)
             and version is not None
             and int(version.group(1)) >= 4
             and ep.address not in listens_7001

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.paths import PathSummary, cluster_paths
 from netcheck.model.probe import ProbeResult
@@ -9,6 +11,8 @@ from netcheck.model.topology import Topology
 
 LOSS_WARN_PCT = 5.0  # below this a few lost SYNs are noise
 LOSS_MIN_SENT = 20
+# what a lossy path does to single probes: one cause (the loss), not one finding per probe
+EXPLAINED_BY_LOSS = {"PORT_INTERMITTENT": "timed out", "TRANSFER_STALLED": "stalled"}
 
 
 def path_findings(
@@ -34,26 +38,75 @@ def path_findings(
         elif p.path_mtu is not None and p.local_mtu is not None and p.path_mtu < p.local_mtu:
             done.add(pair)
             out.append(_reduced(p, back))
-    for (a, b), p in sorted(paths.items()):
-        if p.sent >= LOSS_MIN_SENT and p.loss_pct >= LOSS_WARN_PCT:
-            out.append(
-                Finding(
-                    severity=Severity.WARNING,
-                    code="PACKET_LOSS",
-                    summary=f"{p.loss_pct}% of {p.sent} SYNs from {a} to {b} got no answer "
-                    f"({p.pairs} pairs; p50 {p.p50_ms} ms, p99 {p.p99_ms} ms)",
-                    src_cluster=a,
-                    dst_cluster=b,
-                    ports=(),
-                    affected_pairs=p.pairs,
-                    hint="packets are lost on a path that otherwise works: look for a "
-                    "saturated link, a policer or a flapping tunnel between the clusters; "
-                    "Cassandra marks peers down under sustained loss",
-                    src_scope=f"every {a} endpoint",
-                    dst_scope=f"every {b} endpoint",
-                )
+    lossy = {
+        k: p for k, p in paths.items() if p.sent >= LOSS_MIN_SENT and p.loss_pct >= LOSS_WARN_PCT
+    }
+    for (a, b), p in sorted(lossy.items()):
+        back = lossy.get((b, a))
+        if back is not None and (b, a) < (a, b):
+            continue  # said with the other direction: a round trip cannot tell them apart
+        measured = f"{p.loss_pct}% of {p.sent} SYNs from {a} to {b}"
+        pairs = p.pairs
+        if back is not None and a != b:
+            measured += f" and {back.loss_pct}% of {back.sent} SYNs from {b} to {a}"
+            pairs += back.pairs
+        out.append(
+            Finding(
+                severity=Severity.WARNING,
+                code="PACKET_LOSS",
+                summary=f"{measured} got no answer "
+                f"({pairs} pairs; p50 {p.p50_ms} ms, p99 {p.p99_ms} ms from {a})",
+                src_cluster=a,
+                dst_cluster=b,
+                ports=(),
+                affected_pairs=pairs,
+                hint="packets are lost on a path that otherwise works: look for a "
+                "saturated link, a policer or a flapping tunnel between the clusters; "
+                "Cassandra marks peers down under sustained loss",
+                src_scope=f"every {a} endpoint",
+                dst_scope=f"every {b} endpoint",
             )
+        )
     return out
+
+
+def fold_into_loss(findings: list[Finding]) -> list[Finding]:
+    """Probes that timed out or stalled now and then on a path that measurably loses packets
+    are that loss's doing: they join its finding (an error then), not a finding each."""
+    loss = {(f.src_cluster, f.dst_cluster) for f in findings if f.code == "PACKET_LOSS"}
+    # a round trip loses the probe or its answer: either direction's finding explains it
+    folded: dict[tuple[str, str], list[Finding]] = {}
+    out: list[Finding] = []
+    for f in findings:
+        key = (f.src_cluster, f.dst_cluster)
+        key = key if key in loss else (f.dst_cluster, f.src_cluster)
+        if f.code in EXPLAINED_BY_LOSS and key in loss:
+            folded.setdefault(key, []).append(f)
+        else:
+            out.append(f)
+    return [
+        _explains(f, folded[(f.src_cluster, f.dst_cluster)])
+        if f.code == "PACKET_LOSS" and (f.src_cluster, f.dst_cluster) in folded
+        else f
+        for f in out
+    ]
+
+
+def _explains(loss: Finding, failed: list[Finding]) -> Finding:
+    what = [
+        f"{','.join(str(p) for p in f.ports)} from {f.src_scope} to {f.dst_scope} "
+        f"{EXPLAINED_BY_LOSS[f.code]}"
+        for f in sorted(failed, key=lambda f: (f.ports, f.src_scope, f.dst_scope))
+    ]
+    shown = "; ".join(what[:3]) + (f"; and {len(what) - 3} more" if len(what) > 3 else "")
+    return replace(
+        loss,
+        severity=Severity.ERROR,
+        summary=f"{loss.summary}; because of it probes failed now and then: {shown}",
+        ports=tuple(sorted({p for f in failed for p in f.ports})),
+        hint=f"{loss.hint}. The failed probes answered raw SYNs or carried data at other "
+        "times: no rule blocks them",
+    )
 
 
 def _both(p: PathSummary, back: PathSummary | None) -> str:
