@@ -6,7 +6,7 @@ NETCHECK := $(VENV)/bin/netcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: install system-deps demo test fuzz check bench lab-down clean
+.PHONY: install system-deps kube-bins demo test fuzz check bench lab-down clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,14 +14,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed kube-bins
 
-# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool, and Java 17
-# with Maven for the lab's Cassandra).
+# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool, Java 17
+# with Maven for the lab's Cassandra, etcd for the lab's Kubernetes API servers).
 system-deps:
 	@missing=""; \
 	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus \
-	         java:openjdk-17-jre-headless javac:openjdk-17-jdk-headless mvn:maven; do \
+	         java:openjdk-17-jre-headless javac:openjdk-17-jdk-headless mvn:maven \
+	         etcd:etcd-server; do \
 	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -29,6 +30,12 @@ system-deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# the lab's Kubernetes control plane (kube-apiserver, -controller-manager, -scheduler), built
+# once from the Go module proxy into ~/.cache/netcheck (pinned: netcheck/lab/controlplane)
+kube-bins: $(VENV)/.installed
+	@$(PY) -c "from netcheck.lab import kubebuild as k; k.built() or print('building', k.VERSION, 'once (8 to 12 min cold)')"
+	@$(PY) -c "from netcheck.lab import kubebuild as k; print('kubernetes binaries:', k.build(k.bin_dir() + '.log'))"
 
 demo: install
 	@mkdir -p $(OUT)

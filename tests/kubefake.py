@@ -366,6 +366,7 @@ class FakeApiServer:
                     "kind": "PartialObjectMetadataList",
                     "apiVersion": "meta.k8s.io/v1",
                     "metadata": {"resourceVersion": "1"},
+                    # as kube-apiserver v1.34 answers an empty metadata-only list
                     "items": [
                         {
                             "kind": "PartialObjectMetadata",
@@ -373,7 +374,8 @@ class FakeApiServer:
                             "metadata": o["metadata"],
                         }
                         for o in items
-                    ],
+                    ]
+                    or None,
                 }
             )
         kind = {v: k for k, v in PLURALS.items()}[plural]

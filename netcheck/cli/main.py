@@ -367,7 +367,14 @@ def lab() -> None:
     help="Run real Apache Cassandra 5.0 in every database pod (Maven Central jars, cached; "
     "Java 17; about 500 MB of memory per node).",
 )
-def lab_up(spec_file: str | None, raw: bool, cassandra: bool) -> None:
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Run a real Kubernetes control plane per cluster (kube-apiserver, etcd, "
+    "controller manager, scheduler; built once from the Go module proxy); "
+    "`netcheck lab kubeconfig` names its kubeconfig.",
+)
+def lab_up(spec_file: str | None, raw: bool, cassandra: bool, kubernetes: bool) -> None:
     """Build the lab and start its agents (idempotent)."""
     spec = None
     if spec_file:
@@ -379,7 +386,7 @@ def lab_up(spec_file: str | None, raw: bool, cassandra: bool) -> None:
         except LabSpecError as exc:
             fail(str(exc))
     try:
-        state, built = build.lab_up(spec, raw=raw, cassandra=cassandra)
+        state, built = build.lab_up(spec, raw=raw, cassandra=cassandra, kubernetes=kubernetes)
     except LabError as exc:
         fail(str(exc))
     what = "built" if built else "already up"
@@ -388,10 +395,21 @@ def lab_up(spec_file: str | None, raw: bool, cassandra: bool) -> None:
         what += (
             f", Cassandra {c['version']} on {len(c['nodes'])} nodes (started in {c['start_s']}s)"
         )
+    if state.get("kubernetes"):
+        what += f", Kubernetes control planes (kubeconfig {state['kubernetes']['kubeconfig']})"
     click.echo(
         f"lab {what}: {len(state['hosts'])} hosts in {len(state['clusters'])} clusters; "
         "`netcheck lab inventory > lab.yaml` then `netcheck run --inventory lab.yaml`"
     )
+
+
+@lab.command("kubeconfig")
+def lab_kubeconfig() -> None:
+    """Print the path of the lab's kubeconfig (contexts CLUSTER and CLUSTER-ci)."""
+    state = build.load_state()
+    if state is None or not state.get("kubernetes"):
+        fail("the lab runs no Kubernetes: start it with `netcheck lab up --kubernetes`")
+    click.echo(state["kubernetes"]["kubeconfig"])
 
 
 @lab.command("down")

@@ -209,11 +209,14 @@ class KubeClient:
                 params=params,
                 accept=METADATA_ONLY if metadata_only else None,
             )
-            if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+            # a real API server answers an empty metadata-only list with "items": null
+            if not isinstance(doc, dict) or not (
+                "items" in doc and isinstance(doc["items"] or [], list)
+            ):
                 raise ApiFailed(
                     self.context, f"list {kind.plural}: answer has no 'items' list", 200
                 )
-            items.extend(i for i in doc["items"] if isinstance(i, dict))
+            items.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
             cont = (doc.get("metadata") or {}).get("continue")
             if not cont:
                 return items

@@ -47,6 +47,18 @@ KINDS = {
         Kind(kind="Role", api_version="rbac.authorization.k8s.io/v1", plural="roles"),
         Kind(kind="RoleBinding", api_version="rbac.authorization.k8s.io/v1", plural="rolebindings"),
         Kind(
+            kind="ClusterRole",
+            api_version="rbac.authorization.k8s.io/v1",
+            plural="clusterroles",
+            namespaced=False,
+        ),
+        Kind(
+            kind="ClusterRoleBinding",
+            api_version="rbac.authorization.k8s.io/v1",
+            plural="clusterrolebindings",
+            namespaced=False,
+        ),
+        Kind(
             kind="ClientConfig", api_version="config.k8ssandra.io/v1beta1", plural="clientconfigs"
         ),
     )

@@ -15,12 +15,13 @@ from dataclasses import asdict
 from typing import Any
 
 from netcheck.lab import cassandra as cassandra_lab
-from netcheck.lab import mgmt_standin, net
+from netcheck.lab import control_plane, kubebuild, mgmt_standin, net
 from netcheck.lab.javac import compiled
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
     MGMT_HOST,
     MGMT_NET,
+    MGMT_NS,
     TRANSIT_NET,
     LabHost,
     LabSpec,
@@ -34,7 +35,6 @@ STATE_DIR_ENV = "NETCHECK_LAB_DIR"
 DEFAULT_STATE_DIR = "/run/netcheck-lab"
 AGENT_API_PORT = 9925
 WAN_NS = "ncl-wan"
-MGMT_NS = "ncl-mgmt"
 NOBODY = "65534"
 
 
@@ -77,6 +77,8 @@ def _healthy(state: dict[str, Any]) -> bool:
         cassandra_lab.cluster_running(state, state_dir()) and mgmt_standin.all_running(state)
     ):
         return False
+    if state.get("kubernetes") and not control_plane.all_ready(state["kubernetes"]):
+        return False
     return all(_agent_alive(h["mgmt_address"]) for h in state["hosts"])
 
 
@@ -97,6 +99,7 @@ def lab_up(
     raw: bool = True,
     cassandra: bool = False,
     cassandra_timeout_s: float = 600.0,
+    kubernetes: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Build the lab; returns (state, built). Idempotent: a healthy lab of the same spec stays.
 
@@ -114,16 +117,24 @@ def lab_up(
         and state["spec"] == spec_to_dict(spec)
         and state.get("raw", False) == raw
         and bool(state.get("cassandra")) == cassandra
+        and bool(state.get("kubernetes")) == kubernetes
         and _healthy(state)
     ):
         return state, False
     lib = cassandra_lab.ensure_runtime() if cassandra else None  # fail before building
+    bins = kubebuild.build(kubebuild.bin_dir() + ".log") if kubernetes else None
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
         save_state(_build(spec, raw, cassandra))
         state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
+        if bins is not None:
+            state["kubernetes"] = control_plane.start(
+                state["clusters"], state["hosts"], state_dir(), bins
+            )
+            save_state(state)
+            control_plane.start_kubelets(state["kubernetes"], state_path())
         if lib is not None:
             # the Management API first: in a real pod it is the process that starts Cassandra
             mgmt_standin.start_all(state, state_dir())

@@ -19,6 +19,7 @@ import yaml
 LAB_NET = ipaddress.ip_network("198.18.0.0/15")
 MGMT_NET = ipaddress.ip_network("198.19.128.0/17")
 MGMT_HOST = "198.19.128.1"
+MGMT_NS = "ncl-mgmt"  # the management bridge's namespace
 TRANSIT_NET = "198.19.126.0/24"
 CLUSTER_BLOCK = 8192
 MAX_CLUSTERS = 12

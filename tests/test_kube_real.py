@@ -1,0 +1,161 @@
+"""The lab's real Kubernetes control planes (`netcheck lab up --kubernetes`): kube-apiserver,
+etcd, kube-controller-manager and kube-scheduler v1.34.4, built from the Go module proxy.
+
+Nothing here is a fake: the API servers are the real ones a user's clusters run. The lab's own
+kubelet (lab/kubelet.py) registers the Nodes and keeps them Ready; it does not run pods yet, so
+these tests stop where a pod would have to run.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+import yaml
+
+from netcheck.lab import build
+from tests.lab_support import netcheck, require_root
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def kube_lab():
+    require_root()
+    state, _ = build.lab_up(kubernetes=True)
+    yield state["kubernetes"]
+    build.lab_down()
+
+
+def get(plane: dict[str, Any], path: str, token: str) -> tuple[int, str]:
+    ctx = ssl.create_default_context(cafile=plane["ca_file"])
+    req = urllib.request.Request(
+        plane["server"] + path, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_each_cluster_runs_a_real_api_server(kube_lab):
+    """What a user checks first: /readyz?verbose and /version of each context's server."""
+    assert [p["cluster"] for p in kube_lab["planes"]] == ["CP_EAST", "DP_WEST"]
+    for plane in kube_lab["planes"]:
+        status, body = get(plane, "/readyz?verbose", plane["admin_token"])
+        assert status == 200 and "[+]etcd ok" in body and "readyz check passed" in body
+        status, body = get(plane, "/version", plane["admin_token"])
+        assert status == 200 and json.loads(body)["gitVersion"] == "v1.34.4"
+        # the controller manager runs: it made the default ServiceAccount
+        status, _ = get(
+            plane, "/api/v1/namespaces/default/serviceaccounts/default", plane["admin_token"]
+        )
+        assert status == 200
+        # no anonymous access, and a wrong token is refused
+        assert get(plane, "/api/v1/namespaces", "not-a-token")[0] == 401
+
+
+def test_lab_kubeconfig_names_the_clusters_and_netcheck_reaches_them(kube_lab):
+    run = netcheck("lab", "kubeconfig")
+    assert run.returncode == 0 and run.stdout.strip() == kube_lab["kubeconfig"]
+    with open(kube_lab["kubeconfig"], encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    names = [c["name"] for c in doc["contexts"]]
+    assert names == ["CP_EAST", "CP_EAST-ci", "DP_WEST", "DP_WEST-ci"]
+    run = netcheck("contexts", "--kubeconfig", kube_lab["kubeconfig"])
+    assert run.returncode == 0, run.stderr
+    rows = [ln for ln in run.stdout.splitlines() if "https://198.19.128." in ln]
+    assert len(rows) == 4 and all("ok v1.34.4" in ln for ln in rows)
+    # the tokens are secrets: never printed
+    for plane in kube_lab["planes"]:
+        assert plane["admin_token"] not in run.stdout + run.stderr
+
+
+def test_the_ci_user_holds_exactly_netcheck_user_yaml(kube_lab):
+    """netcheck-ci is bound by probes/rbac/netcheck-user.yaml and nothing else: discover works
+    (an empty metadata-only Secret list comes back as "items": null from a real server), and
+    what the file does not grant is refused."""
+    kc = kube_lab["kubeconfig"]
+    run = netcheck("discover", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json")
+    assert run.returncode == 0, run.stderr
+    assert "items" not in run.stdout + run.stderr  # no "answer has no 'items' list"
+    plane = kube_lab["planes"][0]
+    ci = plane["ci_token"]
+    assert get(plane, "/api/v1/pods", ci)[0] == 200  # the reader role lists pods everywhere
+    assert get(plane, "/api/v1/namespaces/kube-system/secrets", ci)[0] == 403
+    assert get(plane, "/api/v1/namespaces/kube-system/secrets", plane["admin_token"])[0] == 200
+
+
+def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
+    kc = kube_lab["kubeconfig"]
+    run = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--dry-run")
+    assert run.returncode == 0, run.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(run.stdout) if d]
+    assert "DaemonSet" in kinds and "Secret" in kinds
+    plane = kube_lab["planes"][1]
+    # applied for real; the DaemonSet controller makes a pod per Node and the scheduler binds
+    # it, but the lab kubelet does not run pods yet: they stay Pending
+    applied = netcheck(
+        "deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--deploy-timeout", "3"
+    )
+    assert applied.returncode != 0 and "4 agent pod(s) not ready" in applied.stderr
+    status, body = get(plane, "/api/v1/namespaces/netcheck/pods", plane["admin_token"])
+    bound = sorted(p["spec"].get("nodeName", "") for p in json.loads(body)["items"])
+    assert bound == [
+        "node-dp-dc2-r1-p0",
+        "node-dp-dc2-r1-p1",
+        "node-dp-dc2-r2-p0",
+        "node-dp-dc2-r2-p1",
+    ]
+    status, body = get(
+        plane, "/apis/apps/v1/namespaces/netcheck/daemonsets/netcheck-agent", plane["admin_token"]
+    )
+    assert status == 200 and json.loads(body)["metadata"]["managedFields"][0]["manager"]
+    removed = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+    assert removed.returncode == 0, removed.stderr
+    status, _ = get(
+        plane, "/apis/apps/v1/namespaces/netcheck/daemonsets/netcheck-agent", plane["admin_token"]
+    )
+    assert status == 404
+
+
+def test_the_lab_kubelet_keeps_its_nodes_ready(kube_lab):
+    """Every database host is a Node as a kubelet registers it, Ready, with its lease renewed
+    (without renewals the node lifecycle controller marks a node NotReady after 40 s)."""
+    state = build.require_state()
+    for plane in kube_lab["planes"]:
+        hosts = [
+            h
+            for h in state["hosts"]
+            if h["cluster"] == plane["cluster"] and h["role"] == "database"
+        ]
+        status, body = get(plane, "/api/v1/nodes", plane["admin_token"])
+        assert status == 200
+        nodes = {n["metadata"]["name"]: n for n in json.loads(body)["items"]}
+        assert sorted(nodes) == sorted(f"node-{h['name']}" for h in hosts)
+        for h in hosts:
+            n = nodes[f"node-{h['name']}"]
+            ready = [c for c in n["status"]["conditions"] if c["type"] == "Ready"]
+            assert ready[0]["status"] == "True"
+            internal = [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"]
+            assert internal == [h["node_address"]]
+            assert n["spec"]["podCIDR"] == f"{h['address']}/32"
+            labels = n["metadata"]["labels"]
+            assert labels["topology.kubernetes.io/zone"] == h["zone"]
+            assert labels["topology.kubernetes.io/region"] == h["region"]
+    plane = kube_lab["planes"][0]
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-cp-dc1-r1-p0"
+
+    def renewed() -> str:
+        status, body = get(plane, lease, plane["admin_token"])
+        assert status == 200
+        return str(json.loads(body)["spec"]["renewTime"])
+
+    first = renewed()
+    time.sleep(11)
+    assert renewed() > first
