@@ -336,6 +336,8 @@ class FakeApiServer:
             obj["status"] = {
                 "desiredNumberScheduled": len(pods),
                 "currentNumberScheduled": len(pods),
+                # the fake makes every pod from the template just applied (no rollout)
+                "updatedNumberScheduled": len(pods),
                 "numberReady": sum(ready(p) for p in pods),
             }
         return obj

@@ -16,6 +16,7 @@ import yaml
 
 from netcheck.deploy.manifests import (
     COMPONENTS,
+    CONFIG_ANNOTATION,
     DeployOptions,
     default_root,
     load_manifests,
@@ -263,6 +264,13 @@ def test_manifests_equal_kubectl_kustomize(tmp_path):
     def key(d):
         return (d["kind"], d["metadata"]["name"])
 
+    # deploy's own addition: a hash of the token and allow list on the pod template, so that a
+    # deploy that changes them replaces the running agents (they read both once, at start)
+    for d in ours:
+        if d["kind"] == "DaemonSet":
+            annotations = d["spec"]["template"]["metadata"].pop("annotations")
+            assert list(annotations) == [CONFIG_ANNOTATION]
+            assert len(annotations[CONFIG_ANNOTATION]) == 16
     assert sorted(ours, key=key) == sorted(theirs, key=key)
     # every manifest file in probes/kubernetes is in what deploy applies
     files = {p.name for p in default_root().rglob("*.yaml") if p.name != "kustomization.yaml"}
@@ -520,3 +528,19 @@ def test_exec_and_logs_need_their_rbac_in_the_database_namespace(fakes):
     assert "pods/exec" in exec_in(fakes, "CP_EAST", ["nodetool", "status"]).error
     api.rules = rbac_from_manifest(RBAC, "netcheck-ci")  # the shipped one grants both
     assert exec_in(fakes, "CP_EAST", ["nodetool", "status"]).ok
+
+
+def test_a_new_token_or_allow_list_rolls_the_agents():
+    """The agents read their token and allow list once, at start: a deploy that changes either
+    changes the pod template, so the DaemonSet replaces the running agents."""
+
+    def stamp(token: str, allow: tuple[str, ...]) -> str:
+        objects = load_manifests(default_root(), DeployOptions(token=token, allow=allow))
+        (ds,) = [o for o in objects if o["kind"] == "DaemonSet"]
+        return str(ds["spec"]["template"]["metadata"]["annotations"][CONFIG_ANNOTATION])
+
+    first = stamp("a" * 32, ("198.18.0.0/20",))
+    assert stamp("a" * 32, ("198.18.0.0/20",)) == first
+    assert stamp("b" * 32, ("198.18.0.0/20",)) != first
+    assert stamp("a" * 32, ("198.18.0.0/20", "198.18.32.0/20")) != first
+    assert "a" * 32 not in first  # a hash, not the token

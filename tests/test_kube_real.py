@@ -2,14 +2,16 @@
 etcd, kube-controller-manager and kube-scheduler v1.34.4, built from the Go module proxy.
 
 Nothing here is a fake: the API servers are the real ones a user's clusters run. The lab's own
-kubelet (lab/kubelet.py) registers the Nodes and keeps them Ready; it does not run pods yet, so
-these tests stop where a pod would have to run.
+kubelet (lab/kubelet.py, lab/pods.py) registers the Nodes, keeps them Ready and runs the pods
+bound to them as processes in the nodes' network namespaces; it stands in for a kubelet and a
+container runtime, which this machine does not run.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import time
 import urllib.request
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netcheck.lab import build
+from netcheck.lab import build, faults
 from tests.lab_support import netcheck, require_root
 
 pytestmark = pytest.mark.lab
@@ -92,36 +94,97 @@ def test_the_ci_user_holds_exactly_netcheck_user_yaml(kube_lab):
 
 
 def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
+    """The DaemonSet controller makes an agent pod per Node, the scheduler binds it, the lab
+    kubelet runs it as the manifest says (uid 10001, no capability); undeploy removes it all."""
     kc = kube_lab["kubeconfig"]
     run = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--dry-run")
     assert run.returncode == 0, run.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(run.stdout) if d]
     assert "DaemonSet" in kinds and "Secret" in kinds
     plane = kube_lab["planes"][1]
-    # applied for real; the DaemonSet controller makes a pod per Node and the scheduler binds
-    # it, but the lab kubelet does not run pods yet: they stay Pending
-    applied = netcheck(
-        "deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--deploy-timeout", "3"
-    )
-    assert applied.returncode != 0 and "4 agent pod(s) not ready" in applied.stderr
+    applied = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+    assert applied.returncode == 0, applied.stderr
     status, body = get(plane, "/api/v1/namespaces/netcheck/pods", plane["admin_token"])
-    bound = sorted(p["spec"].get("nodeName", "") for p in json.loads(body)["items"])
-    assert bound == [
+    pods = json.loads(body)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == [
         "node-dp-dc2-r1-p0",
         "node-dp-dc2-r1-p1",
         "node-dp-dc2-r2-p0",
         "node-dp-dc2-r2-p1",
     ]
-    status, body = get(
-        plane, "/apis/apps/v1/namespaces/netcheck/daemonsets/netcheck-agent", plane["admin_token"]
-    )
-    assert status == 200 and json.loads(body)["metadata"]["managedFields"][0]["manager"]
+    state = build.require_state()
+    pod_ip = {f"node-{h['name']}": h["address"] for h in state["hosts"]}
+    for p in pods:
+        assert p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
+        assert p["status"]["phase"] == "Running"
+        assert p["status"]["podIP"] == pod_ip[p["spec"]["nodeName"]]
+    host = next(h for h in state["hosts"] if h["name"] == "dp-dc2-r1-p0")
+    agents = [
+        proc
+        for proc in net_pids(host["namespace"])
+        if "--token-file=/etc/netcheck/token/token" in cmdline(proc)
+    ]
+    assert len(agents) == 1
+    st = proc_status(agents[0])
+    assert st["Uid"].split()[0] == "10001" and st["Gid"].split()[0] == "10001"
+    assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0
     removed = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
     assert removed.returncode == 0, removed.stderr
     status, _ = get(
         plane, "/apis/apps/v1/namespaces/netcheck/daemonsets/netcheck-agent", plane["admin_token"]
     )
     assert status == 404
+    deadline = time.monotonic() + 30
+    while net_pids(host["namespace"]) and any(
+        "--token-file=/etc/netcheck/token/token" in cmdline(p) for p in net_pids(host["namespace"])
+    ):
+        assert time.monotonic() < deadline, "the agent process outlived its pod"
+        time.sleep(0.5)
+
+
+def test_preflight_passes_on_the_healthy_lab_and_names_a_dropped_port(kube_lab):
+    """The user's gate, through the real API servers' pod proxy to agents the DaemonSet made;
+    a second run over agents still deployed with another token replaces them first."""
+    kc = kube_lab["kubeconfig"]
+    args = ["preflight", "--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
+    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json"]
+    healthy = netcheck(*args, "--keep")
+    assert healthy.returncode == 0, healthy.stderr
+    report = json.loads(healthy.stdout)
+    assert report["verdict"] == "pass" and len(report["probes"]) > 150
+    faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
+    try:
+        dropped = netcheck(*args, "--raw-probes")
+    finally:
+        faults.clear_faults()
+    assert dropped.returncode == 1, dropped.stderr
+    said = [
+        (f["code"], f["location"])
+        for f in json.loads(dropped.stdout)["findings"]
+        if f["severity"] in ("error", "warning")
+    ]
+    assert len(said) == 1 and said[0][0] == "FIREWALL_DROP", said
+    assert "silent after hop 2 (198.19.126." in said[0][1]  # the WAN router
+
+
+def net_pids(namespace: str) -> list[int]:
+    out = subprocess.run(
+        ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in out.stdout.split()]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
 def test_the_lab_kubelet_keeps_its_nodes_ready(kube_lab):

@@ -64,7 +64,13 @@ async def wait_ready(
             ds = await client.get(KINDS["DaemonSet"], name, NAMESPACE)
             st = ds.get("status") or {}
             desired += int(st.get("desiredNumberScheduled") or 0)
-            ready += int(st.get("numberReady") or 0)
+            # a rollout in progress: only pods of the applied template count (old pods hold
+            # the previous token and allow list)
+            current = int(st.get("observedGeneration") or 0) >= int(
+                (ds.get("metadata") or {}).get("generation") or 0
+            )
+            updated = int(st.get("updatedNumberScheduled") or 0) if current else 0
+            ready += min(int(st.get("numberReady") or 0), updated)
         if progress:
             progress(client.context, ready, desired)
         if desired and ready >= desired:

@@ -8,6 +8,7 @@ replace, targeted by kind and name). A test checks the result equals `kubectl ku
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ RAW_PROBES = "raw-probes"
 COMPONENTS = (HOST_NETWORK, VECTOR_NODEPORT, RAW_PROBES)
 ALLOW_CONFIGMAP = "netcheck-agent"
 TOKEN_SECRET = "netcheck-agent-token"
+
+
+CONFIG_ANNOTATION = "netcheck.io/config-sha256"
 
 
 class ManifestError(ValueError):
@@ -149,12 +153,20 @@ def load_manifests(root: Path, options: DeployOptions) -> list[dict[str, Any]]:
         objects.extend(d for r in kust.get("resources") or [] for d in _read_yaml(comp / r))
         for patch in kust.get("patches") or []:
             _apply_patch(objects, comp, patch)
+    allow = "".join(f"{c}\n" for c in options.allow)
+    # the agents read their token and allow list once, at start: a deploy that changes either
+    # must replace the running pods (as a Helm chart's checksum annotation does)
+    config_hash = hashlib.sha256(f"{options.token}\0{allow}".encode()).hexdigest()[:16]
     for obj in objects:
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == ALLOW_CONFIGMAP:
-            obj["data"] = {"allow": "".join(f"{c}\n" for c in options.allow)}
-        if obj["kind"] == "DaemonSet" and options.image:
-            for c in obj["spec"]["template"]["spec"]["containers"]:
-                c["image"] = options.image
+            obj["data"] = {"allow": allow}
+        if obj["kind"] == "DaemonSet":
+            template = obj["spec"]["template"]
+            annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[CONFIG_ANNOTATION] = config_hash
+            if options.image:
+                for c in template["spec"]["containers"]:
+                    c["image"] = options.image
     return objects
 
 

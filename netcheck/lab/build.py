@@ -79,7 +79,14 @@ def _healthy(state: dict[str, Any]) -> bool:
         return False
     if state.get("kubernetes") and not control_plane.all_ready(state["kubernetes"]):
         return False
-    return all(_agent_alive(h["mgmt_address"]) for h in state["hosts"])
+    return all(_agent_alive(h["mgmt_address"]) for h in _with_lab_agent(state))
+
+
+def _with_lab_agent(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hosts whose agent the lab starts itself: all of them, except the Kubernetes nodes
+    of a lab with Kubernetes, where the netcheck DaemonSet's pods are the agents."""
+    skip = set(state.get("node_hosts") or ())
+    return [h for h in state["hosts"] if h["name"] not in skip]
 
 
 def _agent_alive(mgmt_address: str) -> bool:
@@ -126,7 +133,7 @@ def lab_up(
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
-        save_state(_build(spec, raw, cassandra))
+        save_state(_build(spec, raw, cassandra, kubernetes))
         state = require_state()  # as saved: one shape whether built now or read back
         _wait_agents(state, timeout_s)
         if bins is not None:
@@ -154,7 +161,7 @@ def lab_up(
     return state, True
 
 
-def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
+def _build(spec: LabSpec, raw: bool, cassandra: bool, kubernetes: bool) -> dict[str, Any]:
     clusters = cluster_nets(spec)
     hosts = lab_hosts(spec, cassandra=cassandra)
     token_file = os.path.join(state_dir(), "agent-token")
@@ -206,14 +213,17 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool) -> dict[str, Any]:
     allow = [c.site for c in clusters]
     if cassandra:
         _write_cql_secret()
+    node_hosts = [h.name for h in hosts if kubernetes and h.role == "database"]
     for h in hosts:
-        _start_agent(h, token_file, allow, raw)
+        if h.name not in node_hosts:
+            _start_agent(h, token_file, allow, raw)
     return {
         "spec": spec_to_dict(spec),
         "raw": raw,
         "clusters": [asdict(c) for c in clusters],
         "hosts": [asdict(h) for h in hosts],
         "token_file": token_file,
+        "node_hosts": node_hosts,
         "faults": [],
         "next_fault": 1,
     }
@@ -293,7 +303,7 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> No
 
 def _wait_agents(state: dict[str, Any], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    waiting = {h["name"]: h["mgmt_address"] for h in state["hosts"]}
+    waiting = {h["name"]: h["mgmt_address"] for h in _with_lab_agent(state)}
     while waiting and time.monotonic() < deadline:
         waiting = {n: a for n, a in waiting.items() if not _agent_alive(a)}
         if waiting:

@@ -1,4 +1,4 @@
-"""The lab's kubelet, part one: the Nodes.
+"""The lab's kubelet: the Nodes (here) and the pods bound to them (lab/pods.py).
 
 One process per lab cluster, in that cluster's control-plane namespace (so `lab down` and the
 crash clean-up stop it). For every database host of the cluster it registers a Node the way a
@@ -9,9 +9,8 @@ each Node Ready: a Lease in kube-node-lease renewed every 10 s and the Ready con
 heartbeat, as the node lifecycle controller expects. The DaemonSet controller then makes a pod
 per Node and the scheduler binds it.
 
-Not yet: running the pods bound to a node (their containers, volumes, probes and status) and
-the kubelet API for exec and logs. Why a kubelet of our own and not kwok: kwok simulates pods
-without running them, and the lab's pods must run (the agents probe for real).
+Not yet: the kubelet API for exec and logs. Why a kubelet of our own and not kwok: kwok
+simulates pods without running them, and the lab's pods must run (the agents probe for real).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -29,8 +29,10 @@ from typing import Any
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import Connection, connection
 from netcheck.kube.errors import Conflict, KubeError
+from netcheck.lab.pods import NodePods
 
 HEARTBEAT_S = 10.0
+POD_SYNC_S = 1.0
 LEASE_S = 40
 KUBELET_PORT = 10250
 KUBELET_VERSION = "v1.34.4"
@@ -194,28 +196,46 @@ async def heartbeat(client: KubeClient, n: LabNode) -> None:
         )
 
 
-async def keep_node(conn: Connection, n: LabNode, stop: asyncio.Event) -> None:
-    """Register the Node, then keep it Ready until stopped; errors are logged and retried."""
+async def keep_node(
+    conn: Connection, n: LabNode, host: dict[str, Any], pods_dir: str, stop: asyncio.Event
+) -> None:
+    """Register the Node, keep it Ready and run its pods until stopped; errors are logged and
+    retried."""
     async with KubeClient(conn) as client:
+        pods = NodePods(client, n.name, host, os.path.join(pods_dir, n.name))
         registered = False
-        while not stop.is_set():
-            try:
-                if not registered:
-                    await register(client, n)
-                    registered = True
-                else:
-                    await heartbeat(client, n)
-            except KubeError as exc:
-                print(f"kubelet {n.name}: {exc}", file=sys.stderr, flush=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
+        next_beat = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                try:
+                    if not registered:
+                        await register(client, n)
+                        registered = True
+                        next_beat = loop.time() + HEARTBEAT_S
+                    elif loop.time() >= next_beat:
+                        await heartbeat(client, n)
+                        next_beat = loop.time() + HEARTBEAT_S
+                    await pods.sync()
+                except KubeError as exc:
+                    print(f"kubelet {n.name}: {exc}", file=sys.stderr, flush=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POD_SYNC_S)
+        finally:
+            await pods.stop_all()
 
 
-async def run(state: dict[str, Any], cluster: str, stop: asyncio.Event) -> None:
+async def run(state: dict[str, Any], state_dir: str, cluster: str, stop: asyncio.Event) -> None:
     kube = state["kubernetes"]
     kubeconfig = kube["node_kubeconfigs"][cluster]
-    nodes = lab_nodes(state["hosts"], cluster)
-    await asyncio.gather(*(keep_node(connection(kubeconfig, n.name), n, stop) for n in nodes))
+    host_of = {node_name(h): h for h in state["hosts"]}
+    pods_dir = os.path.join(state_dir, "pods")
+    await asyncio.gather(
+        *(
+            keep_node(connection(kubeconfig, n.name), n, host_of[n.name], pods_dir, stop)
+            for n in lab_nodes(state["hosts"], cluster)
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,13 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with open(args.state, encoding="utf-8") as f:
         state = json.load(f)
+    state_dir = os.path.dirname(os.path.abspath(args.state))
 
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run(state, args.cluster, stop)
+        await run(state, state_dir, args.cluster, stop)
 
     asyncio.run(go())
 

@@ -1,0 +1,455 @@
+"""The lab kubelet, part two: the pods bound to a node, run as processes in the node's network
+namespace.
+
+A pod's container runs the command its image and spec give, as the user its securityContext
+names, with only the capabilities it adds (drop ALL is the only drop understood), its env (values
+and the downward API's fieldRefs, `$(VAR)` expanded in args) and its volumes (secret, configMap,
+emptyDir) mounted at their paths in a private mount namespace (a path whose top directory the
+host lacks, /etc/netcheck, lives in an overlay of that directory that only the pod sees). The
+pod's IP is the host's pod address. The readiness probe (httpGet) decides Ready; the status is
+written back as a kubelet writes it; a deleted pod's process is stopped and the pod finished.
+
+What it cannot do: run an image. The lab has no registry and no container runtime in its
+default install, so an image is mapped to the same program from the lab's own Python: the
+netcheck agent image (`netcheck agent`, or its raw-probes interpreter `python-netraw`, whose
+file capability becomes an ambient NET_RAW here). Any other image fails the pod with a reason
+that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from netcheck.kube.client import KubeClient
+from netcheck.kube.errors import KubeError, NotFound
+
+NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
+STOP_GRACE_S = 5.0
+RESTART_BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # as a kubelet backs off
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_files(directory: str, files: dict[str, bytes]) -> None:
+    for key, data in files.items():
+        path = os.path.join(directory, os.path.basename(key))  # a key is a file name
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+
+
+def _open_log(path: str) -> Any:
+    return open(path, "ab")
+
+
+class Unsupported(Exception):
+    """A pod the lab kubelet cannot run: the message is the pod's status reason text."""
+
+
+def program(container: dict[str, Any]) -> tuple[list[str], bool]:
+    """The command line of the container in the lab, and whether it is the raw-probes one."""
+    image = str(container.get("image", ""))
+    command = [str(c) for c in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    agent_image = "netcheck" in image and "agent" in image
+    if not agent_image:
+        raise Unsupported(f"image {image} cannot run in the lab (only the netcheck agent image)")
+    if not command:
+        return [sys.executable, "-m", "netcheck", "agent", *args], False
+    if command[0] == NETRAW_INTERPRETER:
+        return [sys.executable, *command[1:], *args], True
+    if command[:2] == ["netcheck", "agent"]:
+        return [sys.executable, "-m", "netcheck", *command[1:], *args], False
+    raise Unsupported(f"command {command[0]} of image {image} is not known to the lab kubelet")
+
+
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion; an unknown variable stays as written."""
+    return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+
+
+def field_ref(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    values = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+        "status.podIP": pod_ip,
+        "status.hostIP": host_ip,
+    }
+    return str(values.get(path, ""))
+
+
+@dataclass
+class Running:
+    uid: str
+    namespace: str
+    name: str
+    directory: str
+    process: asyncio.subprocess.Process | None = None
+    ready: bool = False
+    started_at: str = field(default_factory=_now)
+    failure: str = ""  # why it cannot run (Unsupported, or a volume missing)
+    restarts: int = 0
+    exited_at: float = 0.0  # loop time the process was seen gone
+
+
+class NodePods:
+    """The pods of one lab node."""
+
+    def __init__(self, client: KubeClient, node: str, host: dict[str, Any], pods_dir: str) -> None:
+        self.client = client
+        self.node = node
+        self.host = host  # the lab host: namespace, address (the pod IP), node_address
+        self.pods_dir = pods_dir
+        self.running: dict[str, Running] = {}
+
+    async def sync(self) -> None:
+        status, raw = await self.client.request(
+            "GET",
+            "/api/v1/pods",
+            verb="list",
+            resource="pods",
+            params={"fieldSelector": f"spec.nodeName={self.node}"},
+        )
+        if status != 200:
+            raise KubeError(self.client.context, f"list pods: HTTP {status}")
+        pods = json.loads(raw).get("items") or []
+        seen = set()
+        for pod in pods:
+            meta = pod["metadata"]
+            uid = meta["uid"]
+            seen.add(uid)
+            if meta.get("deletionTimestamp"):
+                await self._finish(pod)
+                continue
+            r = self.running.get(uid)
+            if r is None:
+                r = await self._start(pod)
+            elif self._due_restart(pod, r):
+                r = await self._restart(pod, r)
+            await self._report(pod, r)
+        for uid in [u for u in self.running if u not in seen]:
+            await self._stop(self.running.pop(uid))
+
+    async def stop_all(self) -> None:
+        for r in list(self.running.values()):
+            await self._stop(r)
+        self.running.clear()
+
+    # --- start ------------------------------------------------------------------------------
+
+    def _due_restart(self, pod: dict[str, Any], r: Running) -> bool:
+        """restartPolicy Always (a DaemonSet's): an exited process starts again after a
+        growing back-off."""
+        if r.process is None or r.process.returncode is None:
+            return False
+        if (pod.get("spec") or {}).get("restartPolicy", "Always") != "Always":
+            return False
+        now = asyncio.get_running_loop().time()
+        if not r.exited_at:
+            r.exited_at = now
+        wait = RESTART_BACKOFF_S[min(r.restarts, len(RESTART_BACKOFF_S) - 1)]
+        return now - r.exited_at >= wait
+
+    async def _restart(self, pod: dict[str, Any], r: Running) -> Running:
+        restarts = r.restarts + 1
+        await self._stop(r)
+        self.running.pop(r.uid, None)
+        again = await self._start(pod)
+        again.restarts = restarts
+        return again
+
+    async def _start(self, pod: dict[str, Any]) -> Running:
+        meta = pod["metadata"]
+        r = Running(
+            uid=meta["uid"],
+            namespace=meta["namespace"],
+            name=meta["name"],
+            directory=os.path.join(self.pods_dir, meta["uid"]),
+        )
+        self.running[r.uid] = r
+        os.makedirs(r.directory, mode=0o755, exist_ok=True)
+        try:
+            containers = (pod.get("spec") or {}).get("containers") or []
+            if len(containers) != 1:
+                raise Unsupported("the lab kubelet runs pods of one container")
+            mounts = await self._volumes(pod, r)
+            r.process = await self._spawn(pod, containers[0], r, mounts)
+        except Unsupported as exc:
+            r.failure = str(exc)
+        return r
+
+    async def _volumes(self, pod: dict[str, Any], r: Running) -> dict[str, str]:
+        """Each volume as a directory under the pod's; name -> path."""
+        out = {}
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            path = os.path.join(r.directory, "volumes", v["name"])
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            files: dict[str, bytes] = {}
+            if "secret" in v:
+                files = await self._read(
+                    "secrets", r.namespace, v["secret"].get("secretName", ""), v["secret"], True
+                )
+            elif "configMap" in v:
+                files = await self._read(
+                    "configmaps", r.namespace, v["configMap"].get("name", ""), v["configMap"], False
+                )
+            elif "emptyDir" in v:
+                os.chmod(path, 0o1777)
+            else:
+                raise Unsupported(f"volume {v['name']}: only secret, configMap and emptyDir")
+            _write_files(path, files)
+            out[v["name"]] = path
+        return out
+
+    async def _read(
+        self, plural: str, namespace: str, name: str, source: dict[str, Any], b64: bool
+    ) -> dict[str, bytes]:
+        try:
+            doc = await self.client.call(
+                "GET",
+                f"/api/v1/namespaces/{namespace}/{plural}/{name}",
+                verb="get",
+                resource=plural,
+                namespace=namespace,
+            )
+        except NotFound:
+            if source.get("optional"):
+                return {}
+            raise Unsupported(f"{plural[:-1]} {namespace}/{name} not found") from None
+        data = doc.get("data") or {}
+        return {k: base64.b64decode(v) if b64 else str(v).encode() for k, v in data.items()}
+
+    async def _spawn(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        r: Running,
+        volumes: dict[str, str],
+    ) -> asyncio.subprocess.Process:
+        argv, netraw = program(container)
+        pod_ip, host_ip = self.host["address"], self.host["node_address"]
+        env: dict[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
+        for e in container.get("env") or []:
+            if "value" in e:
+                env[e["name"]] = expand(str(e["value"]), env)
+            elif "fieldRef" in (e.get("valueFrom") or {}):
+                path = e["valueFrom"]["fieldRef"].get("fieldPath", "")
+                env[e["name"]] = field_ref(pod, path, pod_ip, host_ip)
+        argv = [expand(a, env) for a in argv]
+        ctx = {
+            **((pod.get("spec") or {}).get("securityContext") or {}),
+            **(container.get("securityContext") or {}),
+        }
+        uid, gid = int(ctx.get("runAsUser", 0)), int(ctx.get("runAsGroup", ctx.get("runAsUser", 0)))
+        adds = [str(c).lower() for c in (ctx.get("capabilities") or {}).get("add") or []]
+        if netraw and "net_raw" not in adds:
+            raise Unsupported("python-netraw needs NET_RAW in the container's capabilities")
+        caps = "".join(f",+{c}" for c in adds)
+        setpriv = [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            f"--inh-caps=-all{caps}",
+            f"--bounding-set=-all{caps}",
+            *([f"--ambient-caps={caps.lstrip(',')}"] if adds else []),
+        ]
+        script = self._mounts(container, r, volumes, bool(ctx.get("readOnlyRootFilesystem")))
+        script.append(
+            "exec "
+            + shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *setpriv, *argv])
+        )
+        log = _open_log(os.path.join(r.directory, "container.log"))
+        try:
+            return await asyncio.create_subprocess_exec(
+                "ip",
+                "netns",
+                "exec",
+                self.host["namespace"],
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-ec",
+                "\n".join(script),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd="/",
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def _mounts(
+        self, container: dict[str, Any], r: Running, volumes: dict[str, str], read_only: bool
+    ) -> list[str]:
+        lines: list[str] = []
+        overlaid: set[str] = set()
+        for m in container.get("volumeMounts") or []:
+            target = os.path.normpath(str(m["mountPath"]))
+            source = volumes.get(m["name"])
+            if source is None or not target.startswith("/") or target == "/":
+                raise Unsupported(f"volumeMount {m['name']} at {target} cannot be made")
+            top = "/" + target.strip("/").split("/")[0]
+            if not os.path.exists(target) and top not in overlaid and top != "/tmp":
+                # the host lacks it: an overlay of its top directory that only this pod sees
+                upper = os.path.join(r.directory, "overlay", top.strip("/"))
+                os.makedirs(os.path.join(upper, "upper"), exist_ok=True)
+                os.makedirs(os.path.join(upper, "work"), exist_ok=True)
+                lines.append(
+                    "mount -t overlay overlay -o "
+                    + shlex.quote(f"lowerdir={top},upperdir={upper}/upper,workdir={upper}/work")
+                    + f" {shlex.quote(top)}"
+                )
+                overlaid.add(top)
+            lines.append(f"mkdir -p {shlex.quote(target)}")
+            lines.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)}")
+            if m.get("readOnly"):
+                lines.append(f"mount -o remount,bind,ro {shlex.quote(target)}")
+        if read_only:
+            # the root filesystem read-only for this pod, where the host lets it be remounted
+            lines.append("mount --bind / / 2>/dev/null && mount -o remount,bind,ro / || true")
+        return lines
+
+    # --- status -----------------------------------------------------------------------------
+
+    async def _probe(self, container: dict[str, Any]) -> bool:
+        probe = (container.get("readinessProbe") or {}).get("httpGet")
+        if not probe:
+            return True
+        url = f"http://{self.host['address']}:{probe.get('port')}{probe.get('path', '/')}"
+        try:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp,
+            ):
+                return 200 <= resp.status < 400
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def _report(self, pod: dict[str, Any], r: Running) -> None:
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        c = containers[0]
+        alive = r.process is not None and r.process.returncode is None
+        if r.process is not None and not alive and not r.failure:
+            r.failure = f"the process exited with code {r.process.returncode}"
+        r.ready = alive and await self._probe(c)
+        cond = "True" if r.ready else "False"
+        now = _now()
+        state: dict[str, Any]
+        if alive:
+            state = {"running": {"startedAt": r.started_at}}
+        elif r.failure and r.process is None:
+            state = {"waiting": {"reason": "CreateContainerError", "message": r.failure}}
+        else:
+            state = {
+                "terminated": {
+                    "exitCode": r.process.returncode if r.process else 1,
+                    "reason": "Error",
+                    "message": r.failure,
+                    "finishedAt": now,
+                }
+            }
+        status = {
+            "phase": "Running" if alive else "Pending",
+            "hostIP": self.host["node_address"],
+            "hostIPs": [{"ip": self.host["node_address"]}],
+            "podIP": self.host["address"],
+            "podIPs": [{"ip": self.host["address"]}],
+            "startTime": r.started_at,
+            "conditions": [
+                {"type": t, "status": s, "lastTransitionTime": r.started_at}
+                for t, s in (
+                    ("PodReadyToStartContainers", "True"),
+                    ("Initialized", "True"),
+                    ("ContainersReady", cond),
+                    ("Ready", cond),
+                    ("PodScheduled", "True"),
+                )
+            ],
+            "containerStatuses": [
+                {
+                    "name": c.get("name", ""),
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "containerID": f"netcheck-lab://{r.uid}",
+                    "ready": r.ready,
+                    "started": alive,
+                    "restartCount": r.restarts,
+                    "state": state,
+                }
+            ],
+        }
+        body = json.dumps({"status": status}).encode()
+        await self.client.request(
+            "PATCH",
+            f"/api/v1/namespaces/{r.namespace}/pods/{r.name}/status",
+            verb="patch",
+            resource="pods/status",
+            namespace=r.namespace,
+            data=body,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    # --- stop -------------------------------------------------------------------------------
+
+    async def _stop(self, r: Running) -> None:
+        p = r.process
+        if p is not None and p.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(p.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                await p.wait()
+        shutil.rmtree(r.directory, ignore_errors=True)
+
+    async def _finish(self, pod: dict[str, Any]) -> None:
+        """A pod being deleted: stop its process, then let the API server remove it."""
+        meta = pod["metadata"]
+        r = self.running.pop(meta["uid"], None)
+        if r is not None:
+            await self._stop(r)
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": meta["uid"]},
+        }
+        with contextlib.suppress(NotFound):
+            await self.client.request(
+                "DELETE",
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                verb="delete",
+                resource="pods",
+                namespace=meta["namespace"],
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
