@@ -222,3 +222,56 @@ def test_the_lab_kubelet_keeps_its_nodes_ready(kube_lab):
     first = renewed()
     time.sleep(11)
     assert renewed() > first
+
+
+def test_an_exec_plugin_token_that_expires_during_a_run_is_fetched_again(kube_lab, tmp_path):
+    """kubectl-style exec credentials: the plugin's first token is refused (expired); netcheck
+    runs the plugin once more and carries on, without printing either token."""
+    plane = kube_lab["planes"][0]
+    calls = tmp_path / "calls"
+    plugin = tmp_path / "credential-plugin"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {calls} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {calls}\n"
+        f'if [ "$n" -eq 1 ]; then t=expired-0123456789; else t={plane["ci_token"]}; fi\n'
+        'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+        '"status":{"token":"%s"}}\' "$t"\n'
+    )
+    plugin.chmod(0o755)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "cp",
+                        "cluster": {
+                            "server": plane["server"],
+                            "certificate-authority": plane["ca_file"],
+                        },
+                    }
+                ],
+                "users": [
+                    {
+                        "name": "sso",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1",
+                                "command": str(plugin),
+                                "interactiveMode": "Never",
+                            }
+                        },
+                    }
+                ],
+                "contexts": [{"name": "CP_EAST", "context": {"cluster": "cp", "user": "sso"}}],
+                "current-context": "CP_EAST",
+            }
+        )
+    )
+    run = netcheck("discover", "--kubeconfig", str(kubeconfig), "-o", "json")
+    assert run.returncode == 0, run.stderr
+    assert calls.read_text().strip() == "2"  # once at the start, once after the 401
+    assert "expired-0123456789" not in run.stdout + run.stderr
+    assert plane["ci_token"] not in run.stdout + run.stderr

@@ -482,7 +482,7 @@ def deploy_cmd(
     )
     errors: dict[str, str] = {}
 
-    async def go() -> dict[str, list[dict[str, Any]]]:
+    async def go() -> tuple[dict[str, list[dict[str, Any]]], tuple[str, ...]]:
         async with clients_for(path, names, errors) as clients:
             found = await per_context(clients, errors, lambda cl: discover(cl))
             allow = allow_list(found, _api_servers(found, api_server_overrides))
@@ -491,10 +491,20 @@ def deploy_cmd(
                 await _deploy_everywhere(
                     clients, errors, rendered, deploy_timeout, sys.stderr.isatty()
                 )
-            return rendered
+            return rendered, allow
 
-    rendered = asyncio.run(go())
+    rendered, allow = asyncio.run(go())
     if dry_run:
+        # like kubectl's --dry-run=client: printing manifests needs no API server; a context
+        # that could not be discovered gets them with the allow list of the others
+        for ctx in names:
+            if ctx not in rendered:
+                click.echo(
+                    f"netcheck: {errors.pop(ctx, ctx)}; rendered without its discovery: its pod "
+                    "CIDRs, nodes and API server are not in the allow list (deploy adds them)",
+                    err=True,
+                )
+                rendered[ctx] = _manifests(manifests, token, allow, image, components)
         for ctx, objs in rendered.items():
             if output == "json":
                 click.echo(json.dumps({"context": ctx, "items": objs}, indent=2))

@@ -32,10 +32,16 @@ class ManifestError(ValueError):
 
 
 def default_root() -> Path:
+    """probes/kubernetes: $NETCHECK_MANIFESTS, else the checkout's, else the copy an installed
+    wheel carries (setup.py packs it as netcheck/bundled/probes)."""
     env = os.environ.get("NETCHECK_MANIFESTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "probes" / "kubernetes"
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "probes" / "kubernetes"
+    if checkout.is_dir():
+        return checkout
+    return package / "bundled" / "probes" / "kubernetes"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,6 +45,9 @@ class KubeClient:
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._upgraded = False  # a websocket (exec) was opened
+        self._auth: dict[str, str] = {}  # refreshed credentials (an exec plugin run again)
+        self._auth_generation = 0
+        self._refreshing = asyncio.Lock()
 
     async def __aenter__(self) -> KubeClient:
         self._session = aiohttp.ClientSession(
@@ -91,7 +94,38 @@ class KubeClient:
         headers: dict[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> tuple[int, bytes]:
-        """Send one request; map transport failures and 401/403/404/409 to KubeError kinds."""
+        """Send one request; map transport failures and 401/403/404/409 to KubeError kinds.
+
+        A 401 with an exec plugin's credentials runs the plugin again (its token expired during
+        the run) and sends the request once more."""
+        generation = self._auth_generation
+        status, raw = await self._send(method, path, params, body, data, headers, timeout_s)
+        if status == 401 and self.conn.refresh is not None:
+            async with self._refreshing:  # one plugin run for every request that got the 401
+                if self._auth_generation == generation:
+                    self._auth = dict(await asyncio.to_thread(self.conn.refresh))
+                    self._auth_generation += 1
+            status, raw = await self._send(method, path, params, body, data, headers, timeout_s)
+        if status == 401:
+            raise self._unauthorized()
+        if status == 403:
+            raise Forbidden(self.context, verb, resource, namespace)
+        if status == 404:
+            raise NotFound(self.context, f"{resource} {path} not found ({_status_message(raw)})")
+        if status == 409:
+            raise Conflict(self.context, f"{resource} already exists: {_status_message(raw)}")
+        return status, raw
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: Any,
+        data: bytes | None,
+        headers: dict[str, str] | None,
+        timeout_s: float | None,
+    ) -> tuple[int, bytes]:
         assert self._session is not None, "use KubeClient as an async context manager"
         total = timeout_s if timeout_s is not None else self._timeout_s
         try:
@@ -101,7 +135,7 @@ class KubeClient:
                 params=params,
                 json=body,
                 data=data,
-                headers=headers,
+                headers={**self._auth, **(headers or {})},
                 timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
             ) as resp:
                 raw = await resp.read()
@@ -124,14 +158,6 @@ class KubeClient:
             raise ApiUnreachable(
                 self.context, f"API server {self.conn.server}: {type(exc).__name__}: {exc}"
             ) from None
-        if status == 401:
-            raise self._unauthorized()
-        if status == 403:
-            raise Forbidden(self.context, verb, resource, namespace)
-        if status == 404:
-            raise NotFound(self.context, f"{resource} {path} not found ({_status_message(raw)})")
-        if status == 409:
-            raise Conflict(self.context, f"{resource} already exists: {_status_message(raw)}")
         return status, raw
 
     async def call(
@@ -296,6 +322,7 @@ class KubeClient:
             async with asyncio.timeout(timeout_s):
                 async with self._session.ws_connect(
                     url,
+                    headers=self._auth,
                     params=exec_params(container, argv),
                     protocols=PROTOCOLS,
                     autoping=True,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import ssl
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +38,9 @@ class Connection:
     server: str
     headers: tuple[tuple[str, str], ...]
     ssl: ssl.SSLContext | None
+    # an exec plugin's credentials expire during a long run: this runs the plugin again and
+    # gives the new headers (None: static credentials, nothing to refresh)
+    refresh: Callable[[], tuple[tuple[str, str], ...]] | None = field(default=None, compare=False)
 
     @property
     def host(self) -> str:
@@ -229,11 +234,30 @@ def connection(source: str | Kubeconfig, context: str) -> Connection:
     except KubeconfigError as exc:
         raise KubeconfigError(context, str(exc).removeprefix("context -: ")) from None
     try:
-        return _connection(kc, context)
+        conn = _connection(kc, context)
     except KubeconfigError as exc:
         # whatever the kubernetes library or ssl quoted, no credential leaves this function
         message = kc.redact(str(exc).removeprefix(f"context {context}: "))
         raise KubeconfigError(context, message) from None
+    if not _uses_exec_plugin(kc.doc, context):
+        return conn
+
+    def refresh() -> tuple[tuple[str, str], ...]:
+        try:
+            return _connection(kc, context).headers
+        except KubeconfigError as exc:
+            message = kc.redact(str(exc).removeprefix(f"context {context}: "))
+            raise KubeconfigError(context, message) from None
+
+    return dataclasses.replace(conn, refresh=refresh)
+
+
+def _uses_exec_plugin(doc: dict[str, Any], context: str) -> bool:
+    ctx = next((c for c in doc["contexts"] if c["name"] == context), None)
+    user = (ctx or {}).get("context", {}).get("user") if isinstance(ctx, dict) else None
+    entry: Any = next((u for u in doc["users"] if u.get("name") == user), {})
+    body = entry.get("user") if isinstance(entry, dict) else None
+    return isinstance(body, dict) and isinstance(body.get("exec"), dict)
 
 
 def _connection(kc: Kubeconfig, context: str) -> Connection:
