@@ -75,3 +75,24 @@ def results_for(topology: Topology, *rules: Rule) -> tuple[ProbeResult, ...]:
             )
         )
     return tuple(out)
+
+
+def one_context_kubeconfig(
+    context: str, server: str, user: dict[str, object], ca_file: str = ""
+) -> str:
+    """A kubeconfig of one context (YAML text)."""
+    import yaml
+
+    cluster: dict[str, object] = {"server": server}
+    if ca_file:
+        cluster["certificate-authority"] = ca_file
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": cluster}],
+            "users": [{"name": "u", "user": user}],
+            "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+            "current-context": context,
+        }
+    )

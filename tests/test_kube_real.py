@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from netcheck.lab import build, faults
+from tests.helpers import one_context_kubeconfig
 from tests.lab_support import netcheck, require_root
 
 pytestmark = pytest.mark.lab
@@ -239,36 +240,15 @@ def test_an_exec_plugin_token_that_expires_during_a_run_is_fetched_again(kube_la
     )
     plugin.chmod(0o755)
     kubeconfig = tmp_path / "kubeconfig"
+    exec_user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
     kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "cp",
-                        "cluster": {
-                            "server": plane["server"],
-                            "certificate-authority": plane["ca_file"],
-                        },
-                    }
-                ],
-                "users": [
-                    {
-                        "name": "sso",
-                        "user": {
-                            "exec": {
-                                "apiVersion": "client.authentication.k8s.io/v1",
-                                "command": str(plugin),
-                                "interactiveMode": "Never",
-                            }
-                        },
-                    }
-                ],
-                "contexts": [{"name": "CP_EAST", "context": {"cluster": "cp", "user": "sso"}}],
-                "current-context": "CP_EAST",
-            }
-        )
+        one_context_kubeconfig("CP_EAST", plane["server"], exec_user, plane["ca_file"])
     )
     run = netcheck("discover", "--kubeconfig", str(kubeconfig), "-o", "json")
     assert run.returncode == 0, run.stderr

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers import one_context_kubeconfig
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,17 +47,8 @@ def test_the_wheel_deploys_without_a_checkout(tmp_path):
     # a kubeconfig whose API server does not answer (a closed port on loopback)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "c", "cluster": {"server": f"https://127.0.0.1:{closed_port()}"}}
-                ],
-                "users": [{"name": "u", "user": {"token": "t0ken-not-shown"}}],
-                "contexts": [{"name": "DP_WEST", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "DP_WEST",
-            }
+        one_context_kubeconfig(
+            "DP_WEST", f"https://127.0.0.1:{closed_port()}", {"token": "t0ken-not-shown"}
         )
     )
     program = (
