@@ -58,6 +58,17 @@ def _open_log(path: str) -> Any:
     return open(path, "ab")
 
 
+def image_paths() -> set[str]:
+    """What the lab runs as the agent image: its Python environment and netcheck's source."""
+    import netcheck
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(netcheck.__file__)))
+    return {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, package)} | {
+        sys.prefix,
+        package,
+    }
+
+
 class Unsupported(Exception):
     """A pod the lab kubelet cannot run: the message is the pod's status reason text."""
 
@@ -79,12 +90,18 @@ def program(container: dict[str, Any]) -> tuple[list[str], bool]:
     raise Unsupported(f"command {command[0]} of image {image} is not known to the lab kubelet")
 
 
-_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion; an unknown variable stays as written."""
-    return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+    """Kubernetes' $(VAR) expansion: an unknown variable stays as written, $$ is a $."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR.sub(one, text)
 
 
 def field_ref(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
@@ -310,6 +327,22 @@ class NodePods:
     ) -> list[str]:
         lines: list[str] = []
         overlaid: set[str] = set()
+        targets = [
+            os.path.normpath(str(m.get("mountPath", "")))
+            for m in container.get("volumeMounts") or []
+        ]
+        # The lab's "image" is its own Python and netcheck: where a volume would hide them (a
+        # checkout under /tmp, where the agent mounts an emptyDir), they are kept aside first
+        # and put back at the same paths after the volumes are mounted.
+        hidden = sorted(
+            p
+            for p in image_paths()
+            if any(p == t or p.startswith(t.rstrip("/") + "/") for t in targets)
+        )
+        keep = {p: os.path.join(r.directory, "image", str(i)) for i, p in enumerate(hidden)}
+        for p, aside in keep.items():
+            os.makedirs(aside, exist_ok=True)
+            lines.append(f"mount --bind {shlex.quote(p)} {shlex.quote(aside)}")
         for m in container.get("volumeMounts") or []:
             target = os.path.normpath(str(m["mountPath"]))
             source = volumes.get(m["name"])
@@ -331,6 +364,9 @@ class NodePods:
             lines.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)}")
             if m.get("readOnly"):
                 lines.append(f"mount -o remount,bind,ro {shlex.quote(target)}")
+        for p, aside in keep.items():
+            lines.append(f"mkdir -p {shlex.quote(p)}")
+            lines.append(f"mount --bind {shlex.quote(aside)} {shlex.quote(p)}")
         if read_only:
             # the root filesystem read-only for this pod, where the host lets it be remounted
             lines.append("mount --bind / / 2>/dev/null && mount -o remount,bind,ro / || true")

@@ -1,0 +1,69 @@
+"""The lab kubelet's pod set-up that needs no lab: program mapping, $(VAR) expansion, mounts."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from netcheck.lab import pods
+from netcheck.lab.pods import NodePods, Running, Unsupported, expand, program
+
+
+def test_the_agent_image_runs_as_the_labs_python_and_other_images_fail_their_pod():
+    argv, netraw = program({"image": "ghcr.io/netcheck/agent:0.1.0", "args": ["--name=x"]})
+    assert argv == [sys.executable, "-m", "netcheck", "agent", "--name=x"] and not netraw
+    argv, netraw = program(
+        {
+            "image": "registry.local/netcheck-agent:dev",
+            "command": ["/usr/local/bin/python-netraw", "-m", "netcheck", "agent"],
+        }
+    )
+    assert argv[0] == sys.executable and netraw
+    with pytest.raises(Unsupported, match="cannot run in the lab"):
+        program({"image": "cr.dtsx.io/datastax/cassandra:5.0.2"})
+
+
+def test_args_expand_known_variables_only():
+    env = {"NODE_NAME": "node-a"}
+    assert expand("--name=$(NODE_NAME)", env) == "--name=node-a"
+    # as the kubelet does: an unknown variable stays, $$ escapes a literal $(...)
+    assert expand("$(UNKNOWN) $$(NODE_NAME)", env) == "$(UNKNOWN) $(NODE_NAME)"
+
+
+def test_a_volume_over_the_labs_own_python_puts_it_back(tmp_path, monkeypatch):
+    """A checkout under /tmp runs the lab; the agent mounts an emptyDir on /tmp: the pod must
+    still find the lab's Python at its own path (a clean CI clone found this)."""
+    monkeypatch.setattr(pods, "image_paths", lambda: {"/tmp/ci", "/tmp/ci/.venv", "/usr"})
+    r = Running(uid="u1", namespace="netcheck", name="agent", directory=str(tmp_path / "u1"))
+    container = {
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "token", "mountPath": "/etc/netcheck/token", "readOnly": True},
+        ]
+    }
+    lines = NodePods._mounts(
+        None,  # type: ignore[arg-type]  # uses nothing of the node
+        container,
+        r,
+        {"tmp": str(tmp_path / "v-tmp"), "token": str(tmp_path / "v-token")},
+        False,
+    )
+    text = "\n".join(lines)
+    aside = f"{tmp_path}/u1/image"
+    # kept aside before /tmp is covered, put back after, parents first; /usr is not touched
+    assert lines.index(f"mount --bind /tmp/ci {aside}/0") < lines.index(
+        f"mount --bind {tmp_path}/v-tmp /tmp"
+    )
+    assert lines[-4:] == [
+        "mkdir -p /tmp/ci",
+        f"mount --bind {aside}/0 /tmp/ci",
+        "mkdir -p /tmp/ci/.venv",
+        f"mount --bind {aside}/1 /tmp/ci/.venv",
+    ]
+    assert "/usr" not in text
+    # /etc/netcheck does not exist on the host: an overlay of /etc that only the pod sees
+    assert (
+        "mount -t overlay overlay" in text
+        and "mount -o remount,bind,ro /etc/netcheck/token" in text
+    )
