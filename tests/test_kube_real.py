@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from typing import Any
@@ -255,3 +256,43 @@ def test_an_exec_plugin_token_that_expires_during_a_run_is_fetched_again(kube_la
     assert calls.read_text().strip() == "2"  # once at the start, once after the 401
     assert "expired-0123456789" not in run.stdout + run.stderr
     assert plane["ci_token"] not in run.stdout + run.stderr
+
+
+def test_pod_logs_come_through_the_api_server_from_the_lab_kubelet(kube_lab):
+    """`pods/log` goes from the real API server to the kubelet port of the pod's node, which
+    answers only a client holding the API server's kubelet client certificate."""
+    kc = kube_lab["kubeconfig"]
+    assert netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci").returncode == 0
+    plane = kube_lab["planes"][1]
+    admin = plane["admin_token"]
+    try:
+        _, body = get(plane, "/api/v1/namespaces/netcheck/pods", admin)
+        pod = json.loads(body)["items"][0]
+        name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+        base = f"/api/v1/namespaces/netcheck/pods/{name}/log"
+        status, text = get(plane, base, admin)
+        assert status == 200 and f"netcheck agent {node} listening on 0.0.0.0:9925" in text
+        assert get(plane, base + "?tailLines=0", admin) == (200, "")
+        assert get(plane, base + "?limitBytes=7", admin) == (200, text[-7:])
+        # straight to the kubelet port without the API server's client certificate: refused
+        state = build.require_state()
+        node_ip = next(h["node_address"] for h in state["hosts"] if f"node-{h['name']}" == node)
+        probe = (
+            "import ssl, urllib.request, sys\n"
+            f"ctx = ssl.create_default_context(cafile={plane['ca_file']!r})\n"
+            "try:\n"
+            f"    urllib.request.urlopen('https://{node_ip}:10250/containerLogs/netcheck/"
+            f"{name}/agent', context=ctx, timeout=5)\n"
+            "except Exception as exc:\n"
+            "    print('refused', type(exc).__name__)\n"
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", plane["namespace"], sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert out.stdout.startswith("refused"), out.stdout + out.stderr
+    finally:
+        netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")

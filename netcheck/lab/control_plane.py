@@ -162,7 +162,7 @@ def _write(path: str, data: bytes, private: bool = False) -> None:
         f.write(data)
 
 
-def _pki(p: Plane, nodes: list[str]) -> dict[str, str]:
+def _pki(p: Plane, nodes: list[str], node_ips: list[str]) -> dict[str, str]:
     """CA, serving and kubelet-client certificates, service-account keys, static tokens."""
     d = os.path.join(p.directory, "pki")
     os.makedirs(d, mode=0o700, exist_ok=True)
@@ -199,6 +199,14 @@ def _pki(p: Plane, nodes: list[str]) -> dict[str, str]:
         (ca_name, ca_key),
         usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
     )
+    kubelet_key = _key()
+    kubelet = _cert(
+        _name("netcheck-lab-kubelet"),
+        kubelet_key,
+        (ca_name, ca_key),
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        sans=[x509.IPAddress(ipaddress.IPv4Address(a)) for a in node_ips],
+    )
     sa_key = _key()
     files = {
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
@@ -207,6 +215,8 @@ def _pki(p: Plane, nodes: list[str]) -> dict[str, str]:
         "apiserver.key": _pem_key(serving_key),
         "kubelet-client.crt": client.public_bytes(serialization.Encoding.PEM),
         "kubelet-client.key": _pem_key(client_key),
+        "kubelet.crt": kubelet.public_bytes(serialization.Encoding.PEM),
+        "kubelet.key": _pem_key(kubelet_key),
         "sa.key": _pem_key(sa_key),
         "sa.pub": sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -296,8 +306,12 @@ def _spawn(p: Plane, name: str, cmd: list[str]) -> None:
         log.close()
 
 
-def _network(p: Plane, hosts: list[dict[str, Any]]) -> None:
-    """The plane's namespace on the management bridge, with routes to pod and node addresses."""
+def _network(p: Plane, hosts: list[dict[str, Any]], own_nodes: list[str]) -> None:
+    """The plane's namespace on the management bridge, with routes to pod and node addresses.
+
+    The addresses of this cluster's own nodes are local here instead: the API server reaches
+    a node's kubelet port (10250) at its InternalIP, and the lab kubelet answers for every
+    node from this namespace. Nothing else here talks to node addresses."""
     net.add_namespace(p.namespace)
     net.ip(p.namespace, "link", "set", "lo", "up")
     link = f"k{p.short}"
@@ -307,7 +321,9 @@ def _network(p: Plane, hosts: list[dict[str, Any]]) -> None:
     net.ip(p.namespace, "link", "set", "mgmt0", "up")
     for h in hosts:
         for a in (h["address"], h.get("node_address") or ""):
-            if a:
+            if a in own_nodes:
+                net.ip(p.namespace, "addr", "add", f"{a}/32", "dev", "lo")
+            elif a:
                 net.ip(p.namespace, "route", "add", f"{a}/32", "via", h["mgmt_address"])
 
 
@@ -332,9 +348,10 @@ def start(
     later: list[tuple[Plane, dict[str, str]]] = []
     for p in planes(clusters, state_dir):
         os.makedirs(p.directory, mode=0o700, exist_ok=True)
-        pki = _pki(p, [n.name for n in lab_nodes(hosts, p.cluster)])
+        nodes = lab_nodes(hosts, p.cluster)
+        pki = _pki(p, [n.name for n in nodes], [n.internal_ip for n in nodes])
         out["node_kubeconfigs"][p.cluster] = pki["node-kubeconfig"]
-        _network(p, hosts)
+        _network(p, hosts, [n.internal_ip for n in nodes])
         _spawn(p, "etcd", _etcd(etcd, p))
         _spawn(p, "kube-apiserver", _apiserver(bins, p, pki))
         later.append((p, pki))
@@ -347,6 +364,8 @@ def start(
                 "admin_token": pki["token-admin"],
                 "ci_token": pki["token-ci"],
                 "directory": p.directory,
+                "kubelet_cert": pki["kubelet.crt"],
+                "kubelet_key": pki["kubelet.key"],
             }
         )
     for plane in out["planes"]:

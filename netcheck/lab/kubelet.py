@@ -9,8 +9,9 @@ each Node Ready: a Lease in kube-node-lease renewed every 10 s and the Ready con
 heartbeat, as the node lifecycle controller expects. The DaemonSet controller then makes a pod
 per Node and the scheduler binds it.
 
-Not yet: the kubelet API for exec and logs. Why a kubelet of our own and not kwok: kwok
-simulates pods without running them, and the lab's pods must run (the agents probe for real).
+It serves the kubelet API for `pods/log` (lab/kubelet_api.py); not yet for `pods/exec`. Why a
+kubelet of our own and not kwok: kwok simulates pods without running them, and the lab's pods
+must run (the agents probe for real).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from netcheck.kube.client import KubeClient
-from netcheck.kube.config import Connection, connection
+from netcheck.kube.config import connection
 from netcheck.kube.errors import Conflict, KubeError
+from netcheck.lab.kubelet_api import KUBELET_PORT, serve
 from netcheck.lab.pods import NodePods
 
 HEARTBEAT_S = 10.0
 POD_SYNC_S = 1.0
 LEASE_S = 40
-KUBELET_PORT = 10250
 KUBELET_VERSION = "v1.34.4"
 
 
@@ -196,46 +197,61 @@ async def heartbeat(client: KubeClient, n: LabNode) -> None:
         )
 
 
-async def keep_node(
-    conn: Connection, n: LabNode, host: dict[str, Any], pods_dir: str, stop: asyncio.Event
-) -> None:
+async def keep_node(client: KubeClient, n: LabNode, pods: NodePods, stop: asyncio.Event) -> None:
     """Register the Node, keep it Ready and run its pods until stopped; errors are logged and
     retried."""
-    async with KubeClient(conn) as client:
-        pods = NodePods(client, n.name, host, os.path.join(pods_dir, n.name))
-        registered = False
-        next_beat = 0.0
-        loop = asyncio.get_running_loop()
-        try:
-            while not stop.is_set():
-                try:
-                    if not registered:
-                        await register(client, n)
-                        registered = True
-                        next_beat = loop.time() + HEARTBEAT_S
-                    elif loop.time() >= next_beat:
-                        await heartbeat(client, n)
-                        next_beat = loop.time() + HEARTBEAT_S
-                    await pods.sync()
-                except KubeError as exc:
-                    print(f"kubelet {n.name}: {exc}", file=sys.stderr, flush=True)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), POD_SYNC_S)
-        finally:
-            await pods.stop_all()
+    registered = False
+    next_beat = 0.0
+    loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set():
+            try:
+                if not registered:
+                    await register(client, n)
+                    registered = True
+                    next_beat = loop.time() + HEARTBEAT_S
+                elif loop.time() >= next_beat:
+                    await heartbeat(client, n)
+                    next_beat = loop.time() + HEARTBEAT_S
+                await pods.sync()
+            except KubeError as exc:
+                print(f"kubelet {n.name}: {exc}", file=sys.stderr, flush=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), POD_SYNC_S)
+    finally:
+        await pods.stop_all()
 
 
 async def run(state: dict[str, Any], state_dir: str, cluster: str, stop: asyncio.Event) -> None:
     kube = state["kubernetes"]
+    plane = next(p for p in kube["planes"] if p["cluster"] == cluster)
     kubeconfig = kube["node_kubeconfigs"][cluster]
     host_of = {node_name(h): h for h in state["hosts"]}
     pods_dir = os.path.join(state_dir, "pods")
-    await asyncio.gather(
-        *(
-            keep_node(connection(kubeconfig, n.name), n, host_of[n.name], pods_dir, stop)
-            for n in lab_nodes(state["hosts"], cluster)
+    nodes = lab_nodes(state["hosts"], cluster)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            n.name: await stack.enter_async_context(KubeClient(connection(kubeconfig, n.name)))
+            for n in nodes
+        }
+        pods = {
+            n.name: NodePods(
+                clients[n.name], n.name, host_of[n.name], os.path.join(pods_dir, n.name)
+            )
+            for n in nodes
+        }
+        api = await serve(
+            {n.internal_ip: pods[n.name] for n in nodes},
+            plane["kubelet_cert"],
+            plane["kubelet_key"],
+            plane["ca_file"],
         )
-    )
+        try:
+            await asyncio.gather(
+                *(keep_node(clients[n.name], n, pods[n.name], stop) for n in nodes)
+            )
+        finally:
+            await api.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:
