@@ -252,54 +252,59 @@ def _pki(p: Plane, nodes: list[str], node_ips: list[str]) -> dict[str, str]:
 
 def _node_kubeconfig(p: Plane, ca_file: str, node_tokens: dict[str, str]) -> str:
     """One context per node, named after it, for the lab kubelet."""
-    path = os.path.join(p.directory, "nodes.kubeconfig")
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": p.cluster, "cluster": {"server": p.server, "certificate-authority": ca_file}}
-        ],
-        "users": [{"name": n, "user": {"token": t}} for n, t in node_tokens.items()],
-        "contexts": [
-            {"name": n, "context": {"cluster": p.cluster, "user": n}} for n in node_tokens
-        ],
-    }
-    _write(path, yaml.safe_dump(doc).encode(), private=True)
-    return path
+    return _write_kubeconfig(
+        os.path.join(p.directory, "nodes.kubeconfig"),
+        {p.cluster: (p.server, ca_file)},
+        node_tokens,
+        [(n, p.cluster, n) for n in node_tokens],
+    )
 
 
 def _kubeconfig(p: Plane, ca_file: str, user: str, token: str) -> str:
-    path = os.path.join(p.directory, f"{user}.kubeconfig")
+    return _write_kubeconfig(
+        os.path.join(p.directory, f"{user}.kubeconfig"),
+        {p.cluster: (p.server, ca_file)},
+        {user: token},
+        [(p.cluster, p.cluster, user)],
+    )
+
+
+def _write_kubeconfig(
+    path: str,
+    clusters: dict[str, tuple[str, str]],
+    tokens: dict[str, str],
+    contexts: list[tuple[str, str, str]],
+) -> str:
+    """A kubeconfig (0600): clusters (name -> server, CA file), users with tokens, and
+    (context, cluster, user) triples; the first context is the current one."""
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {
-                "name": p.cluster,
-                "cluster": {"server": p.server, "certificate-authority": ca_file},
-            }
+            {"name": n, "cluster": {"server": server, "certificate-authority": ca}}
+            for n, (server, ca) in clusters.items()
         ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": p.cluster, "context": {"cluster": p.cluster, "user": user}}],
-        "current-context": p.cluster,
+        "users": [{"name": u, "user": {"token": t}} for u, t in tokens.items()],
+        "contexts": [{"name": c, "context": {"cluster": cl, "user": u}} for c, cl, u in contexts],
+        "current-context": contexts[0][0] if contexts else "",
     }
-    _write(path, yaml.safe_dump(doc).encode(), private=True)
+    _write(path, yaml.safe_dump(doc, sort_keys=False).encode(), private=True)
     return path
 
 
 # --- processes -------------------------------------------------------------------------------
 
 
-def _spawn(p: Plane, name: str, cmd: list[str]) -> None:
-    """Detached in the plane's namespace (teardown finds it there), logging to NAME.log."""
-    log = open(os.path.join(p.directory, f"{name}.log"), "ab")  # noqa: SIM115
+def _spawn(namespace: str, directory: str, name: str, cmd: list[str]) -> None:
+    """Detached in a plane's namespace (teardown finds it there), logging to NAME.log."""
+    log = open(os.path.join(directory, f"{name}.log"), "ab")  # noqa: SIM115
     try:
         subprocess.run(
-            ["setsid", "--fork", "ip", "netns", "exec", p.namespace, *cmd],
+            ["setsid", "--fork", "ip", "netns", "exec", namespace, *cmd],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            cwd=p.directory,
+            cwd=directory,
             check=True,
         )
     finally:
@@ -352,8 +357,8 @@ def start(
         pki = _pki(p, [n.name for n in nodes], [n.internal_ip for n in nodes])
         out["node_kubeconfigs"][p.cluster] = pki["node-kubeconfig"]
         _network(p, hosts, [n.internal_ip for n in nodes])
-        _spawn(p, "etcd", _etcd(etcd, p))
-        _spawn(p, "kube-apiserver", _apiserver(bins, p, pki))
+        _spawn(p.namespace, p.directory, "etcd", _etcd(etcd, p))
+        _spawn(p.namespace, p.directory, "kube-apiserver", _apiserver(bins, p, pki))
         later.append((p, pki))
         out["planes"].append(
             {
@@ -374,8 +379,13 @@ def start(
     for p, pki in later:
         kcm = _kubeconfig(p, pki["ca.crt"], "controller-manager", pki["token-controller-manager"])
         sched = _kubeconfig(p, pki["ca.crt"], "scheduler", pki["token-scheduler"])
-        _spawn(p, "kube-controller-manager", _controller_manager(bins, p, pki, kcm))
-        _spawn(p, "kube-scheduler", _scheduler(bins, sched))
+        _spawn(
+            p.namespace,
+            p.directory,
+            "kube-controller-manager",
+            _controller_manager(bins, p, pki, kcm),
+        )
+        _spawn(p.namespace, p.directory, "kube-scheduler", _scheduler(bins, sched))
     for plane in out["planes"]:
         wait_ready(plane, timeout_s, controllers=True)
     out["kubeconfig"] = write_kubeconfig(out["planes"], state_dir)
@@ -479,16 +489,9 @@ def _scheduler(bins: str, kubeconfig: str) -> list[str]:
 def start_kubelets(kube: dict[str, Any], state_file: str, timeout_s: float = 60.0) -> None:
     """The lab kubelet of each cluster (lab/kubelet.py); waits until every Node is Ready."""
     for pl in kube["planes"]:
-        p = Plane(
-            cluster=pl["cluster"],
-            short="",
-            namespace=pl["namespace"],
-            address="",
-            service_cidr="",
-            directory=pl["directory"],
-        )
         _spawn(
-            p,
+            pl["namespace"],
+            pl["directory"],
             "kubelet",
             [
                 sys.executable,
@@ -497,7 +500,7 @@ def start_kubelets(kube: dict[str, Any], state_file: str, timeout_s: float = 60.
                 "--state",
                 state_file,
                 "--cluster",
-                p.cluster,
+                pl["cluster"],
             ],
         )
     deadline = time.monotonic() + timeout_s
@@ -563,30 +566,16 @@ def wait_ready(plane: dict[str, Any], timeout_s: float, controllers: bool = True
 
 def write_kubeconfig(plane_states: list[dict[str, Any]], state_dir: str) -> str:
     """Contexts named after the clusters (admin), and CLUSTER-ci for the user netcheck-ci."""
-    clusters, users, contexts = [], [], []
+    clusters: dict[str, tuple[str, str]] = {}
+    tokens: dict[str, str] = {}
+    contexts: list[tuple[str, str, str]] = []
     for pl in plane_states:
         name = pl["cluster"]
-        clusters.append(
-            {
-                "name": name,
-                "cluster": {"server": pl["server"], "certificate-authority": pl["ca_file"]},
-            }
-        )
-        users.append({"name": f"{name}-admin", "user": {"token": pl["admin_token"]}})
-        users.append({"name": f"{name}-ci", "user": {"token": pl["ci_token"]}})
-        contexts.append({"name": name, "context": {"cluster": name, "user": f"{name}-admin"}})
-        contexts.append({"name": f"{name}-ci", "context": {"cluster": name, "user": f"{name}-ci"}})
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": clusters,
-        "users": users,
-        "contexts": contexts,
-        "current-context": plane_states[0]["cluster"] if plane_states else "",
-    }
-    path = os.path.join(state_dir, "kubeconfig")
-    _write(path, yaml.safe_dump(doc, sort_keys=False).encode(), private=True)
-    return path
+        clusters[name] = (pl["server"], pl["ca_file"])
+        tokens[f"{name}-admin"] = pl["admin_token"]
+        tokens[f"{name}-ci"] = pl["ci_token"]
+        contexts += [(name, name, f"{name}-admin"), (f"{name}-ci", name, f"{name}-ci")]
+    return _write_kubeconfig(os.path.join(state_dir, "kubeconfig"), clusters, tokens, contexts)
 
 
 def versions(plane_states: list[dict[str, Any]]) -> dict[str, str]:

@@ -130,6 +130,8 @@ class Running:
     failure: str = ""  # why it cannot run (Unsupported, or a volume missing)
     restarts: int = 0
     exited_at: float = 0.0  # loop time the process was seen gone
+    reported: str = ""  # the status last written: a kubelet writes only what changed
+    finished_at: str = ""
 
 
 class NodePods:
@@ -403,12 +405,13 @@ class NodePods:
         elif r.failure and r.process is None:
             state = {"waiting": {"reason": "CreateContainerError", "message": r.failure}}
         else:
+            r.finished_at = r.finished_at or now
             state = {
                 "terminated": {
                     "exitCode": r.process.returncode if r.process else 1,
                     "reason": "Error",
                     "message": r.failure,
-                    "finishedAt": now,
+                    "finishedAt": r.finished_at,
                 }
             }
         status = {
@@ -442,6 +445,8 @@ class NodePods:
             ],
         }
         body = json.dumps({"status": status}).encode()
+        if body.decode() == r.reported and pod.get("status", {}).get("phase") == status["phase"]:
+            return
         await self.client.request(
             "PATCH",
             f"/api/v1/namespaces/{r.namespace}/pods/{r.name}/status",
@@ -451,6 +456,7 @@ class NodePods:
             data=body,
             headers={"Content-Type": "application/merge-patch+json"},
         )
+        r.reported = body.decode()
 
     # --- stop -------------------------------------------------------------------------------
 
