@@ -578,15 +578,6 @@ def write_kubeconfig(plane_states: list[dict[str, Any]], state_dir: str) -> str:
     return _write_kubeconfig(os.path.join(state_dir, "kubeconfig"), clusters, tokens, contexts)
 
 
-def versions(plane_states: list[dict[str, Any]]) -> dict[str, str]:
-    """Each API server's /version gitVersion (what a user checks first)."""
-    out = {}
-    for pl in plane_states:
-        status, body = _get(pl, "/version")
-        out[pl["cluster"]] = json.loads(body).get("gitVersion", "") if status == 200 else ""
-    return out
-
-
 def all_ready(kube: dict[str, Any]) -> bool:
     """Every API server of the lab answers /readyz."""
     try:
