@@ -8,7 +8,6 @@ lab agent on that host answers for the netcheck agent pod (through the fake's po
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from netcheck.lab.spec import default_spec, lab_hosts
@@ -218,49 +217,3 @@ def mission_control_world(
         populate(api, hosts, ctx, live=live)
         api.hooks.append(daemonset_controller(api))
     register_mission_control(fakes.apis["CP_EAST"], "DP_WEST")
-
-
-def lab_runtime(fakes: FakeClusters, state: dict[str, Any]) -> None:
-    """The kubelet and container runtime of every fake: a pod's `cassandra` container is the
-    lab host with the pod's IP (its namespace and Cassandra JVM); `server-system-logger` prints
-    that node's system.log, as cass-operator's sidecar does."""
-    import asyncio
-
-    from netcheck.lab import cassandra
-    from netcheck.lab.build import state_dir
-    from netcheck.lab.exec import recent
-
-    by_ip = {h["address"]: h for h in state["hosts"]}
-
-    async def run(pod: dict[str, Any], container: str, argv: list[str]):
-        host = by_ip.get(pod["status"].get("podIP", ""))
-        if container != "cassandra" or host is None or not argv or argv[0] != "nodetool":
-            what = argv[0] if argv else ""
-            return (
-                None,
-                b"",
-                (
-                    "OCI runtime exec failed: exec failed: unable to start container process: "
-                    f'exec: "{what}": executable file not found in $PATH: unknown'
-                ).encode(),
-            )
-        proc = await asyncio.create_subprocess_exec(
-            *cassandra.nodetool_argv(state, host["name"], argv[1:]),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        return proc.returncode, out, err
-
-    async def logs(pod: dict[str, Any], container: str, since_s: float | None) -> str:
-        host = by_ip.get(pod["status"].get("podIP", ""))
-        if container != "server-system-logger" or host is None:
-            return ""
-        path = cassandra.node_files(state_dir(), host).system_log
-        text = await asyncio.to_thread(Path(path).read_text, errors="replace")
-        return recent(text, since_s) if since_s else text
-
-    for api in fakes.apis.values():
-        api.exec_handler = run
-        api.log_handler = logs

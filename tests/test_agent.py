@@ -226,3 +226,46 @@ async def test_transport_errors_are_one_line(token_file, no_leftover_tasks):
                     )
         finally:
             await runner.cleanup()
+
+
+async def test_a_stand_in_port_another_process_holds_is_left_to_it(
+    token_file, no_leftover_tasks, capsys
+):
+    """A hostNetwork agent on a node whose Cassandra already listens on 7000: the agent starts,
+    leaves that port to Cassandra, says so, and /v1/info lists only what it stands in for.
+    The API port taken is still fatal."""
+    import socket
+
+    from netcheck.agent.process import AgentConfigError
+
+    api, held, free = free_ports(3)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", held))
+    holder.listen()
+    config = AgentConfig(
+        bind="127.0.0.1",
+        api_port=api,
+        serve_bind="127.0.0.1",
+        token_file=token_file,
+        serve=(ServeSpec(port=held, mode=ServeMode.TCP), ServeSpec(port=free, mode=ServeMode.TCP)),
+        allow=("127.0.0.1/32",),
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_agent(config, stop, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        status, body = await call(
+            {"url": f"http://127.0.0.1:{api}"}, "GET", "/v1/info", read_token(token_file)
+        )
+        assert status == 200
+        assert json.loads(body)["serving"] == [{"port": free, "mode": "tcp"}]
+        assert f"port {held} is already in use" in capsys.readouterr().err
+    finally:
+        stop.set()
+        await task
+    taken = AgentConfig(
+        bind="127.0.0.1", api_port=held, serve_bind="127.0.0.1", token_file=token_file
+    )
+    with pytest.raises(AgentConfigError, match="cannot listen"):
+        await run_agent(taken, asyncio.Event())
+    holder.close()

@@ -115,7 +115,8 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
         "node-dp-dc2-r2-p1",
     ]
     state = build.require_state()
-    pod_ip = {f"node-{h['name']}": h["address"] for h in state["hosts"]}
+    # pods on a lab node share its namespace, each with its own IP: the agent has the second
+    pod_ip = {f"node-{h['name']}": h["other_pod_address"] for h in state["hosts"]}
     for p in pods:
         assert p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
         assert p["status"]["phase"] == "Running"
@@ -209,7 +210,7 @@ def test_the_lab_kubelet_keeps_its_nodes_ready(kube_lab):
             assert ready[0]["status"] == "True"
             internal = [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"]
             assert internal == [h["node_address"]]
-            assert n["spec"]["podCIDR"] == f"{h['address']}/32"
+            assert n["spec"]["podCIDR"] == f"{h['other_pod_address']}/32"
             labels = n["metadata"]["labels"]
             assert labels["topology.kubernetes.io/zone"] == h["zone"]
             assert labels["topology.kubernetes.io/region"] == h["region"]
@@ -294,5 +295,36 @@ def test_pod_logs_come_through_the_api_server_from_the_lab_kubelet(kube_lab):
             check=False,
         )
         assert out.stdout.startswith("refused"), out.stdout + out.stderr
+    finally:
+        netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+
+
+def test_exec_goes_through_the_api_server_to_the_lab_kubelet(kube_lab):
+    """`pods/exec` as netcheck asks for it (a v4.channel.k8s.io websocket): the real API server
+    passes it to the kubelet of the pod's node, which runs the command in the container; the
+    exit code and the runtime's words for a missing command come back as a kubelet says them."""
+    import asyncio
+
+    from netcheck.kube.client import KubeClient
+    from netcheck.kube.config import connection
+
+    kc = kube_lab["kubeconfig"]
+    assert netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci").returncode == 0
+    plane = kube_lab["planes"][1]
+    try:
+        _, body = get(plane, "/api/v1/namespaces/netcheck/pods", plane["admin_token"])
+        name = json.loads(body)["items"][0]["metadata"]["name"]
+
+        async def run(*argv: str):
+            async with KubeClient(connection(kc, "DP_WEST")) as client:
+                return await client.exec("netcheck", name, "agent", list(argv), 60)
+
+        ok = asyncio.run(run("netcheck", "--version"))
+        assert ok.exit_code == 0 and "netcheck" in ok.stdout, ok
+        usage = asyncio.run(run("netcheck", "no-such-command"))
+        assert usage.exit_code == 2 and "No such command" in usage.stderr, usage
+        missing = asyncio.run(run("cat", "/etc/passwd"))
+        assert missing.exit_code is None and "executable file not found" in missing.message
+        assert missing.stdout == ""
     finally:
         netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")

@@ -4,21 +4,16 @@ netcheck's top finding."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from netcheck.lab import build, cassandra, faults
 from netcheck.lab.spec import spec_from_yaml
-from tests.kubefake import FakeClusters, rbac_from_manifest
-from tests.kubeworld import lab_runtime, mission_control_world
 from tests.lab_support import (
-    Run,
     netcheck,
     require_root,
     run_json,
@@ -165,97 +160,6 @@ def test_cql_login_refused_is_named_and_the_run_is_incomplete(lab):
     assert any("login was refused" in p for p in run.report["problems"])
     # nodetool and the network are unaffected
     assert all(n["state"] == "UN" for n in run.report["cassandra"]["nodes"])
-
-
-RBAC = (Path(__file__).resolve().parents[1] / "probes" / "rbac" / "netcheck-user.yaml").read_text()
-PODS = ("demo-dc1-r1-sts-0", "demo-dc1-r2-sts-0", "demo-dc2-r1-sts-0", "demo-dc2-r2-sts-0")
-
-
-@pytest.fixture(scope="module")
-def kube(lab, tmp_path_factory):
-    """CP_EAST and DP_WEST as fake API servers in front of the Cassandra lab: exec runs the
-    pod's nodetool in its namespace, the logs API reads its system.log."""
-    state, _ = lab
-    with FakeClusters(["CP_EAST", "DP_WEST"]) as fakes:
-        mission_control_world(fakes, state["hosts"], live=True)
-        lab_runtime(fakes, state)
-        for api in fakes.apis.values():
-            api.rules = rbac_from_manifest(RBAC, "netcheck-ci")
-        path = tmp_path_factory.mktemp("kube") / "kubeconfig"
-        path.write_text(fakes.kubeconfig())
-        args = ("--kubeconfig", str(path), "--all-contexts")
-        deploy = netcheck("deploy", *args, "--token-file", state["token_file"])
-        assert deploy.returncode == 0, deploy.stderr
-        yield fakes, args
-        netcheck("undeploy", *args)
-
-
-def run_context(args: tuple[str, ...], *extra: str) -> Run:
-    proc = netcheck("run", *args, "-o", "json", "--timeout", "1", *extra)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return Run(code=proc.returncode, report=json.loads(proc.stdout), stderr=proc.stderr)
-
-
-def test_run_context_reads_nodetool_and_logs_through_kubernetes_exec(lab, kube):
-    fakes, args = kube
-    for api in fakes.apis.values():
-        api.requests.clear()
-    t0 = time.monotonic()
-    run = run_context(args, "--logs-since", since(t0))
-    assert run.code == 0, (run.report["findings"], run.stderr)
-    nodes = run.report["cassandra"]["nodes"]
-    assert sorted(n["name"] for n in nodes) == sorted(PODS)  # pods, as discovery named them
-    for n in nodes:
-        assert n["state"] == "UN" and sorted(n["views"]) == sorted(PODS)
-    assert {(n["name"][:8], n["datacenter"]) for n in nodes} == {
-        ("demo-dc1", "dc1"),
-        ("demo-dc2", "dc2"),
-    }
-    # every pod: three nodetool commands through exec and one log read, in its own context
-    for ctx, api in fakes.apis.items():
-        mine = [p for p in PODS if ("dc1" in p) == (ctx == "CP_EAST")]
-        execs = sorted(p for m, p in api.requests if p.endswith("/exec"))
-        logs = sorted(p for m, p in api.requests if p.endswith("/log"))
-        assert execs == sorted(
-            f"/api/v1/namespaces/demo/pods/{p}/exec" for p in mine for _ in "abc"
-        )
-        assert logs == sorted(f"/api/v1/namespaces/demo/pods/{p}/log" for p in mine)
-    assert "LEGACY_SSL_PORT_UNUSED" in [f["code"] for f in run.report["findings"]]
-    # CQL through the agent on each pod's node, named like the pods
-    cql = {c["node"]: c for c in run.report["cassandra"]["cql"]}
-    assert sorted(cql) == sorted(PODS) and all(c["ok"] for c in cql.values())
-    assert all(len(c["peers"]) == 3 for c in cql.values())
-
-    # without exec rights in the database namespace: said once per output, with the fix;
-    # the matrix is still measured and passes
-    docs = [d for d in yaml.safe_load_all(RBAC) if d]
-    denied = [
-        d for d in docs if not (d["kind"] == "RoleBinding" and "cassandra" in d["metadata"]["name"])
-    ]
-    fakes.apis["DP_WEST"].rules = rbac_from_manifest(yaml.safe_dump_all(denied), "netcheck-ci")
-    try:
-        run = run_context(args, "--logs-since", since(t0))
-    finally:
-        fakes.apis["DP_WEST"].rules = rbac_from_manifest(RBAC, "netcheck-ci")
-    assert run.code == 3, run.stderr
-    assert all(p["outcome"] in ("open", "refused") for p in run.report["probes"])
-    lines = [ln for ln in run.stderr.splitlines() if "pods/exec" in ln or "pods/log" in ln]
-    # one line per distinct error: exec (3 commands on 2 pods), then logs (2 pods)
-    assert len(lines) == 2, lines
-    assert lines[0].startswith(
-        "netcheck: nodetool status, nodetool describecluster, nodetool gossipinfo on "
-        "demo-dc2-r1-sts-0, demo-dc2-r2-sts-0 (kubernetes exec): context DP_WEST: RBAC forbids "
-        "'get and create' on 'pods/exec' in namespace demo"
-    )
-    assert lines[1].startswith("netcheck: the log on demo-dc2-r1-sts-0, demo-dc2-r2-sts-0")
-    assert all("netcheck-user.yaml" in ln for ln in lines)
-    # the DP_WEST pods' views come from their Management API (the agent on their node asks
-    # it; no exec needed), so every node is still seen by all 4
-    assert run.report["cassandra"]["view_sources"] == {
-        p: "nodetool" if "dc1" in p else "management_api" for p in PODS
-    }
-    for n in run.report["cassandra"]["nodes"]:
-        assert sorted(n["views"]) == sorted(PODS) and set(n["states"].values()) == {"UN"}
 
 
 def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):

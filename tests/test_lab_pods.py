@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -9,19 +10,46 @@ import pytest
 from netcheck.lab import pods
 from netcheck.lab.pods import NodePods, Running, Unsupported, expand, program
 
+HOST = {"name": "cp-dc1-r1-p0", "role": "database", "address": "198.18.1.10"}
 
-def test_the_agent_image_runs_as_the_labs_python_and_other_images_fail_their_pod():
-    argv, netraw = program({"image": "ghcr.io/netcheck/agent:0.1.0", "args": ["--name=x"]})
+
+def test_the_agent_image_runs_as_the_labs_python_and_other_images_fail_their_pod(tmp_path):
+    lab = str(tmp_path)
+    argv, netraw = program(
+        {"image": "ghcr.io/netcheck/agent:0.1.0", "args": ["--name=x"]}, lab, HOST
+    )
     assert argv == [sys.executable, "-m", "netcheck", "agent", "--name=x"] and not netraw
     argv, netraw = program(
         {
             "image": "registry.local/netcheck-agent:dev",
             "command": ["/usr/local/bin/python-netraw", "-m", "netcheck", "agent"],
-        }
+        },
+        lab,
+        HOST,
     )
     assert argv[0] == sys.executable and netraw
     with pytest.raises(Unsupported, match="cannot run in the lab"):
-        program({"image": "cr.dtsx.io/datastax/cassandra:5.0.2"})
+        program({"image": "cr.dtsx.io/datastax/cassandra:5.0.2"}, lab, HOST)
+    # the lab's Cassandra image before the lab installed its runtime: the pod says so
+    with pytest.raises(Unsupported, match="Cassandra runtime is not installed"):
+        program({"image": "netcheck-lab/cassandra:5.0.8"}, lab, HOST)
+
+
+def test_exec_runs_only_the_commands_an_image_has(tmp_path):
+    lab = str(tmp_path)
+    argv = pods.exec_program("ghcr.io/netcheck/agent:0.1.0", ["netcheck", "--version"], lab)
+    assert argv == [sys.executable, "-m", "netcheck", "--version"]
+    for image, command in (
+        ("ghcr.io/netcheck/agent:0.1.0", ["sh", "-c", "id"]),
+        ("ghcr.io/netcheck/agent:0.1.0", []),
+        ("netcheck-lab/cassandra:5.0.8", ["cat", "/etc/shadow"]),
+    ):
+        with pytest.raises(Unsupported, match="executable file not found"):
+            pods.exec_program(image, command, lab)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "state.json").write_text(json.dumps({"cassandra": {"lib": str(tmp_path / "lib")}}))
+    argv = pods.exec_program("netcheck-lab/cassandra:5.0.8", ["nodetool", "status"], lab)
+    assert "org.apache.cassandra.tools.NodeTool" in argv and argv[-1] == "status"
 
 
 def test_args_expand_known_variables_only():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ssl
 import time
 from collections import deque
@@ -133,30 +134,47 @@ class Listeners:
         self._servers: list[asyncio.Server] = []
         self._runners: list[web.AppRunner] = []
 
-    async def start(self) -> None:
+    async def start(self) -> list[ServeSpec]:
+        """Listen on every served port; returns the ones another process already holds on
+        this address (a Cassandra pod sharing the node's network with a hostNetwork agent):
+        those are left to it, not a reason to stop. Any other error is raised."""
+        busy = []
         for spec in self._specs:
-            if spec.mode is ServeMode.HTTP:
-                runner = web.AppRunner(
-                    _http_app(spec.port, self._log),
-                    access_log=None,
-                    handle_signals=False,
-                    keepalive_timeout=IDLE_TIMEOUT_S,  # also bounds an unfinished request head
-                )
-                await runner.setup()
+            try:
+                await self._start_one(spec)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                busy.append(spec)
+        return busy
+
+    async def _start_one(self, spec: ServeSpec) -> None:
+        if spec.mode is ServeMode.HTTP:
+            runner = web.AppRunner(
+                _http_app(spec.port, self._log),
+                access_log=None,
+                handle_signals=False,
+                keepalive_timeout=IDLE_TIMEOUT_S,  # also bounds an unfinished request head
+            )
+            await runner.setup()
+            try:
                 await web.TCPSite(runner, self._bind, spec.port, reuse_address=True).start()
-                self._runners.append(runner)
-            else:
-                ctx = self._tls if spec.mode is ServeMode.TLS else None
-                server = await asyncio.start_server(
-                    _stream_handler(spec.port, self._log),
-                    self._bind,
-                    spec.port,
-                    ssl=ctx,
-                    reuse_address=True,
-                    limit=echo.MAX_LINE * 4,
-                    ssl_handshake_timeout=IDLE_TIMEOUT_S if ctx else None,
-                )
-                self._servers.append(server)
+            except OSError:
+                await runner.cleanup()
+                raise
+            self._runners.append(runner)
+        else:
+            ctx = self._tls if spec.mode is ServeMode.TLS else None
+            server = await asyncio.start_server(
+                _stream_handler(spec.port, self._log),
+                self._bind,
+                spec.port,
+                ssl=ctx,
+                reuse_address=True,
+                limit=echo.MAX_LINE * 4,
+                ssl_handshake_timeout=IDLE_TIMEOUT_S if ctx else None,
+            )
+            self._servers.append(server)
 
     async def stop(self) -> None:
         for server in self._servers:

@@ -6,7 +6,8 @@ import asyncio
 import ipaddress
 import os
 import ssl
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -133,21 +134,33 @@ async def run_agent(
     log = AcceptLog()
     listeners = Listeners(config.serve_bind, list(config.serve), tls, log)
     probe_runner = ProbeRunner(settings, StreamDialer(), open_raw if config.raw else None)
-    runner = web.AppRunner(
-        build_api(settings, probe_runner, log),
-        access_log=None,
-        handle_signals=False,
-        # armed when a connection opens: a request head must be complete by then
-        keepalive_timeout=config.limits.head_timeout_s,
-        lingering_time=0,  # a body we did not read (401) is not waited for
-    )
+    runner: web.AppRunner | None = None
     try:
-        await listeners.start()
+        busy = await listeners.start()
+        for spec in busy:
+            print(
+                f"netcheck agent: port {spec.port} is already in use on this address (another "
+                f"process serves it, e.g. Cassandra on a shared network): no {spec.mode.value} "
+                "stand-in there",
+                file=sys.stderr,
+                flush=True,
+            )
+        # /v1/info says what this agent stands in for: only the ports it holds
+        settings = replace(settings, serving=tuple(s for s in config.serve if s not in busy))
+        runner = web.AppRunner(
+            build_api(settings, probe_runner, log),
+            access_log=None,
+            handle_signals=False,
+            # armed when a connection opens: a request head must be complete by then
+            keepalive_timeout=config.limits.head_timeout_s,
+            lingering_time=0,  # a body we did not read (401) is not waited for
+        )
         await runner.setup()
         await web.TCPSite(runner, config.bind, config.api_port, reuse_address=True).start()
     except OSError as exc:
         await listeners.stop()
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         if probe_runner.raw is not None:
             probe_runner.raw.close()
         raise AgentConfigError(

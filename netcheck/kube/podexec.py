@@ -1,9 +1,13 @@
 """Kubernetes exec over websockets and the pod logs API: request shapes and answer parsing.
 
 Exec is `GET /api/v1/namespaces/NS/pods/POD/exec?command=...&container=C&stdout=1&stderr=1`
-upgraded to a websocket with subprotocol `v5.channel.k8s.io` (1.30+) or `v4.channel.k8s.io`.
-Every binary frame starts with its channel: 1 stdout, 2 stderr, 3 the final metav1.Status
-(JSON: Success, or Failure with reason NonZeroExitCode and the code in details.causes).
+upgraded to a websocket with subprotocol `v4.channel.k8s.io`. Only v4 is offered: the API
+server passes a v4 websocket through to the kubelet unchanged (every kubelet serves it; the
+Kubernetes Python client has always used it), while an offer of v5 makes API servers of 1.30+
+translate the stream to SPDY/3.1 for the kubelet; v5 adds only a close signal for stdin, which
+netcheck does not send. Every binary frame starts with its channel: 1 stdout, 2 stderr, 3 the
+final metav1.Status (JSON: Success, or Failure with reason NonZeroExitCode and the code in
+details.causes).
 RBAC: `create` on `pods/exec` (and `get` on API servers before the websocket-create check).
 Logs are `GET .../pods/POD/log?container=C&sinceSeconds=N&limitBytes=M` as plain text.
 """
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+PROTOCOLS = ("v4.channel.k8s.io",)
 STDOUT, STDERR, ERROR, CLOSE = 1, 2, 3, 255
 MAX_OUTPUT = 8 << 20  # bytes kept per stream: nodetool's answers are kilobytes
 LOG_LIMIT = 16 << 20  # limitBytes asked of the logs API

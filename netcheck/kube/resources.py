@@ -61,6 +61,23 @@ KINDS = {
         Kind(
             kind="ClientConfig", api_version="config.k8ssandra.io/v1beta1", plural="clientconfigs"
         ),
+        Kind(kind="StatefulSet", api_version="apps/v1", plural="statefulsets"),
+        Kind(
+            kind="CustomResourceDefinition",
+            api_version="apiextensions.k8s.io/v1",
+            plural="customresourcedefinitions",
+            namespaced=False,
+        ),
+        Kind(
+            kind="CassandraDatacenter",
+            api_version="cassandra.datastax.com/v1beta1",
+            plural="cassandradatacenters",
+        ),
+        Kind(
+            kind="MissionControlCluster",
+            api_version="missioncontrol.datastax.com/v1beta2",
+            plural="missioncontrolclusters",
+        ),
     )
 }
 

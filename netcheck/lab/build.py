@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from netcheck.lab import cassandra as cassandra_lab
-from netcheck.lab import control_plane, kubebuild, mgmt_standin, net
+from netcheck.lab import control_plane, kubebuild, mgmt_standin, net, operator
 from netcheck.lab.javac import compiled
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
@@ -142,12 +143,15 @@ def lab_up(
             )
             save_state(state)
             control_plane.start_kubelets(state["kubernetes"], state_path())
-        if lib is not None:
+        if lib is not None and bins is not None:
+            state["cassandra"] = _cassandra_pods(state, lib, cassandra_timeout_s)
+        elif lib is not None:
             # the Management API first: in a real pod it is the process that starts Cassandra
             mgmt_standin.start_all(state, state_dir())
             state["cassandra"] = cassandra_lab.start_cluster(
                 state, state_dir(), lib, cassandra_timeout_s
             )
+        if lib is not None:
             # compiled now (javac once per source, cached), not during the first run
             compiled(
                 cassandra_lab.NODETOOL_BATCH,
@@ -159,6 +163,23 @@ def lab_up(
         lab_down()
         raise
     return state, True
+
+
+def _cassandra_pods(state: dict[str, Any], lib: str, timeout_s: float) -> dict[str, Any]:
+    """Cassandra in pods of the lab's Kubernetes clusters (lab/operator.py): the runtime and
+    every node's configuration first (the pods' container reads them), then the objects; the
+    StatefulSet controller, the scheduler and the lab kubelet do the rest."""
+    started = time.monotonic()
+    run_lib = cassandra_lab.install_runtime(lib, state_dir())
+    classes = compiled(mgmt_standin.CLASS, state_dir())
+    cassandra_lab.configure_all(state, state_dir())
+    state["cassandra"] = operator.record(state, run_lib, classes)
+    save_state(state)  # the lab kubelet reads the runtime's place from it
+    asyncio.run(operator.install(state))
+    operator.wait_started(state, state_dir(), timeout_s)
+    cassandra_lab.wait_gossip(state, state_dir(), timeout_s - (time.monotonic() - started))
+    asyncio.run(operator.label_pods(state, started=True))
+    return {**state["cassandra"], "start_s": round(time.monotonic() - started, 1)}
 
 
 def _build(spec: LabSpec, raw: bool, cassandra: bool, kubernetes: bool) -> dict[str, Any]:
@@ -204,6 +225,8 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool, kubernetes: bool) -> dict[
         net.ip(h.namespace, "addr", "add", f"{h.address}/19", "dev", "eth0")
         if h.node_address:
             net.ip(h.namespace, "addr", "add", f"{h.node_address}/19", "dev", "eth0")
+        if kubernetes and h.other_pod_address:
+            net.ip(h.namespace, "addr", "add", f"{h.other_pod_address}/19", "dev", "eth0")
         net.ip(h.namespace, "link", "set", "eth0", "up")
         net.ip(h.namespace, "route", "add", "default", "via", c.router_address)
         net.veth(h.namespace, "mgmt0", MGMT_NS, f"m{i}")
@@ -217,6 +240,8 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool, kubernetes: bool) -> dict[
     for h in hosts:
         if h.name not in node_hosts:
             _start_agent(h, token_file, allow, raw)
+        elif h.node_serve:
+            _start_agent(h, token_file, [], False, nodeport_only=True)
     return {
         "spec": spec_to_dict(spec),
         "raw": raw,
@@ -251,7 +276,15 @@ def write_secret(path: str, text: str) -> None:
         f.write(text)
 
 
-def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> None:
+NODEPORT_API_PORT = 9926  # the NodePort stand-in's API: 9925 is the DaemonSet agent's
+
+
+def _start_agent(
+    h: LabHost, token_file: str, allow: list[str], raw: bool, nodeport_only: bool = False
+) -> None:
+    """The lab's agent on host h. nodeport_only: on a Kubernetes node of the lab, only what
+    kube-proxy would answer at the node's address (the Vector NodePort 30600 on the control
+    plane), probing nothing; the DaemonSet's agent pod does the rest."""
     # setsid --fork detaches the agent; teardown finds it through its namespace. It runs as
     # nobody with CAP_NET_RAW alone (ambient, so it survives the exec of Python) or nothing.
     caps = (
@@ -278,23 +311,24 @@ def _start_agent(h: LabHost, token_file: str, allow: list[str], raw: bool) -> No
         "--bind",
         h.mgmt_address,
         "--api-port",
-        str(AGENT_API_PORT),
+        str(NODEPORT_API_PORT if nodeport_only else AGENT_API_PORT),
         "--serve-bind",
-        "0.0.0.0",
+        h.node_address if nodeport_only else "0.0.0.0",
         "--token-file",
         token_file,
         "--name",
-        h.name,
+        f"{h.name}-nodeport" if nodeport_only else h.name,
         "--rate",
         "1000",
         "--cql-credentials",  # optional, as the Secret mount is: there with --cassandra only
         cql_secret_dir(),
     ]
-    for port, mode in (*h.serve, *h.node_serve):
+    for port, mode in h.node_serve if nodeport_only else (*h.serve, *h.node_serve):
         cmd += ["--serve", f"{port}:{mode}"]
     for cidr in allow:
         cmd += ["--allow", cidr]
-    log = open(os.path.join(state_dir(), f"agent-{h.name}.log"), "ab")  # noqa: SIM115
+    name = f"{h.name}-nodeport" if nodeport_only else h.name
+    log = open(os.path.join(state_dir(), f"agent-{name}.log"), "ab")  # noqa: SIM115
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", check=True)
     finally:

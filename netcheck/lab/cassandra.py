@@ -96,10 +96,15 @@ LOGBACK = """<configuration scan="false">
     <file>{log}</file>
     <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
   </appender>
-  <logger name="org.apache.cassandra" level="INFO"/>
+{console}  <logger name="org.apache.cassandra" level="INFO"/>
   <logger name="com.datastax" level="WARN"/>
-  <root level="INFO"><appender-ref ref="SYSTEMLOG"/></root>
+  <root level="INFO"><appender-ref ref="SYSTEMLOG"/>{console_ref}</root>
 </configuration>
+"""
+# In a pod Cassandra also logs to stdout (its own logback.xml does), so the pod's log is its log.
+CONSOLE = """  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
 """
 
 
@@ -395,6 +400,7 @@ def write_node_config(
     encryption: str,
     legacy_ssl: bool,
     tokens: str,
+    console: bool = False,
 ) -> None:
     for d in (files.conf, files.data, files.logs):
         os.makedirs(d, exist_ok=True)
@@ -403,7 +409,13 @@ def write_node_config(
     with open(os.path.join(files.conf, "cassandra-rackdc.properties"), "w", encoding="utf-8") as f:
         f.write(f"dc={host['datacenter']}\nrack={host['rack']}\nprefer_local=false\n")
     with open(os.path.join(files.conf, "logback.xml"), "w", encoding="utf-8") as f:
-        f.write(LOGBACK.format(log=files.system_log))
+        f.write(
+            LOGBACK.format(
+                log=files.system_log,
+                console=CONSOLE if console else "",
+                console_ref='<appender-ref ref="STDOUT"/>' if console else "",
+            )
+        )
     with open(os.path.join(files.conf, "ca.pem"), "wb") as f:
         f.write(ca.cert_pem)
     key_path = os.path.join(files.conf, "node.pem")
@@ -679,8 +691,15 @@ def _configure(
         encryption,
         host["cluster"] in _legacy_clusters(state),
         initial_tokens(index, len(hosts)),
+        console=bool(state.get("kubernetes")),
     )
     return files
+
+
+def configure_all(state: dict[str, Any], state_dir: str) -> None:
+    """Every node's configuration, before any starts (a Kubernetes lab's pods read it)."""
+    for h in database_hosts(state):
+        _configure(state, state_dir, h, "all")
 
 
 def start_cluster(
@@ -779,6 +798,11 @@ def restart_node(
     record = state.get("cassandra")
     if not record:
         raise LabError("the lab runs no Cassandra: run `netcheck lab up --cassandra` first")
+    if record.get("kubernetes"):
+        raise LabError(
+            "the lab's Cassandra runs in Kubernetes pods: delete the pod and its StatefulSet "
+            "makes it again"
+        )
     if encryption not in ENCRYPTIONS:
         raise LabError(f"--internode-encryption {encryption}: use one of {', '.join(ENCRYPTIONS)}")
     host = next((h for h in database_hosts(state) if h["name"] == name), None)

@@ -325,7 +325,7 @@ def _network(p: Plane, hosts: list[dict[str, Any]], own_nodes: list[str]) -> Non
     net.ip(p.namespace, "addr", "add", f"{p.address}/{MGMT_NET.prefixlen}", "dev", "mgmt0")
     net.ip(p.namespace, "link", "set", "mgmt0", "up")
     for h in hosts:
-        for a in (h["address"], h.get("node_address") or ""):
+        for a in (h["address"], h.get("node_address") or "", h.get("other_pod_address") or ""):
             if a in own_nodes:
                 net.ip(p.namespace, "addr", "add", f"{a}/32", "dev", "lo")
             elif a:

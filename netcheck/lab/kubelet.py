@@ -4,12 +4,14 @@ One process per lab cluster, in that cluster's control-plane namespace (so `lab 
 crash clean-up stop it). For every database host of the cluster it registers a Node the way a
 kubelet does, with the node's own credentials (user system:node:NAME in group system:nodes, so
 the API server's Node authorizer applies): InternalIP the host's node address, podCIDR the
-host's pod address, zone and region labels from the lab spec, kubelet port 10250. Then it keeps
+host's second pod address (the agent pods'; the Cassandra pods have the host's database
+address, outside the podCIDR, as hostNetwork pods do), zone and region labels from the lab
+spec, kubelet port 10250. Then it keeps
 each Node Ready: a Lease in kube-node-lease renewed every 10 s and the Ready condition's
 heartbeat, as the node lifecycle controller expects. The DaemonSet controller then makes a pod
 per Node and the scheduler binds it.
 
-It serves the kubelet API for `pods/log` (lab/kubelet_api.py); not yet for `pods/exec`. Why a
+It serves the kubelet API for `pods/log` and `pods/exec` (lab/kubelet_api.py). Why a
 kubelet of our own and not kwok: kwok simulates pods without running them, and the lab's pods
 must run (the agents probe for real).
 """
@@ -59,7 +61,7 @@ def lab_nodes(hosts: list[dict[str, Any]], cluster: str) -> list[LabNode]:
         LabNode(
             name=node_name(h),
             internal_ip=h["node_address"],
-            pod_cidr=f"{h['address']}/32",
+            pod_cidr=f"{h.get('other_pod_address') or h['address']}/32",
             zone=h["zone"],
             region=h["region"],
         )
@@ -236,7 +238,11 @@ async def run(state: dict[str, Any], state_dir: str, cluster: str, stop: asyncio
         }
         pods = {
             n.name: NodePods(
-                clients[n.name], n.name, host_of[n.name], os.path.join(pods_dir, n.name)
+                clients[n.name],
+                n.name,
+                host_of[n.name],
+                os.path.join(pods_dir, n.name),
+                state_dir,
             )
             for n in nodes
         }

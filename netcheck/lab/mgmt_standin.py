@@ -21,11 +21,9 @@ PORT = 8080
 CLASS = "ManagementApiStandIn"
 
 
-def start(namespace: str, address: str, classes: str, log_path: str) -> None:
-    cmd = [
-        "setsid",
-        "--fork",
-        *in_pod_as_nobody(namespace),
+def command(address: str, classes: str) -> list[str]:
+    """The stand-in's JVM, listening on address:8080, reading the local JMX."""
+    return [
         "java",
         "-Xmx32M",
         "-Xss256k",
@@ -40,6 +38,10 @@ def start(namespace: str, address: str, classes: str, log_path: str) -> None:
         str(PORT),
         str(JMX_PORT),
     ]
+
+
+def start(namespace: str, address: str, classes: str, log_path: str) -> None:
+    cmd = ["setsid", "--fork", *in_pod_as_nobody(namespace), *command(address, classes)]
     out = open(log_path, "ab")  # noqa: SIM115
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", check=True)

@@ -12,8 +12,14 @@ written back as a kubelet writes it; a deleted pod's process is stopped and the 
 What it cannot do: run an image. The lab has no registry and no container runtime in its
 default install, so an image is mapped to the same program from the lab's own Python: the
 netcheck agent image (`netcheck agent`, or its raw-probes interpreter `python-netraw`, whose
-file capability becomes an ambient NET_RAW here). Any other image fails the pod with a reason
-that says so.
+file capability becomes an ambient NET_RAW here), and the lab's Cassandra image
+(`netcheck-lab/cassandra`: lab/cassandra_pod.py, the Management API stand-in then Cassandra).
+Any other image fails the pod with a reason that says so.
+
+Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network
+and mount, as the container's user with its capabilities and env): the agent image has
+`netcheck`, the Cassandra image `nodetool`; any other command fails as a runtime says
+"executable file not found".
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import KubeError, NotFound
 
 NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
+CASSANDRA_IMAGE = "netcheck-lab/cassandra"
 STOP_GRACE_S = 5.0
 RESTART_BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # as a kubelet backs off
 
@@ -73,14 +80,36 @@ class Unsupported(Exception):
     """A pod the lab kubelet cannot run: the message is the pod's status reason text."""
 
 
-def program(container: dict[str, Any]) -> tuple[list[str], bool]:
-    """The command line of the container in the lab, and whether it is the raw-probes one."""
+def _agent_image(image: str) -> bool:
+    return "netcheck" in image and "agent" in image
+
+
+def _cassandra_image(image: str) -> bool:
+    return image.split(":")[0].endswith(CASSANDRA_IMAGE)
+
+
+def program(
+    container: dict[str, Any], lab_dir: str, host: dict[str, Any]
+) -> tuple[list[str], bool]:
+    """The command line of the container on the lab host, and whether it is the raw-probes
+    one."""
     image = str(container.get("image", ""))
     command = [str(c) for c in container.get("command") or []]
     args = [str(a) for a in container.get("args") or []]
-    agent_image = "netcheck" in image and "agent" in image
-    if not agent_image:
-        raise Unsupported(f"image {image} cannot run in the lab (only the netcheck agent image)")
+    if _cassandra_image(image):
+        if command:
+            raise Unsupported(f"image {image}: the lab's Cassandra image takes no command")
+        from netcheck.lab.cassandra_pod import image_argv
+
+        try:
+            return image_argv(lab_dir, host), False
+        except LookupError as exc:
+            raise Unsupported(f"image {image}: {exc}") from None
+    if not _agent_image(image):
+        raise Unsupported(
+            f"image {image} cannot run in the lab (only the netcheck agent image and "
+            f"{CASSANDRA_IMAGE})"
+        )
     if not command:
         return [sys.executable, "-m", "netcheck", "agent", *args], False
     if command[0] == NETRAW_INTERPRETER:
@@ -88,6 +117,27 @@ def program(container: dict[str, Any]) -> tuple[list[str], bool]:
     if command[:2] == ["netcheck", "agent"]:
         return [sys.executable, "-m", "netcheck", *command[1:], *args], False
     raise Unsupported(f"command {command[0]} of image {image} is not known to the lab kubelet")
+
+
+def exec_program(image: str, argv: list[str], lab_dir: str) -> list[str]:
+    """What `exec` of argv runs in a container of this image; Unsupported says why not, in the
+    words of a container runtime."""
+    what = argv[0] if argv else ""
+    if _agent_image(image) and what == "netcheck":
+        return [sys.executable, "-m", "netcheck", *argv[1:]]
+    if _cassandra_image(image) and what == "nodetool":
+        from netcheck.lab import cassandra
+
+        try:
+            with open(os.path.join(lab_dir, "state.json"), encoding="utf-8") as f:
+                lib = json.load(f)["cassandra"]["lib"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise Unsupported("the lab's Cassandra runtime is not installed yet") from None
+        return cassandra.nodetool_command(str(lib), *argv[1:])
+    raise Unsupported(
+        "OCI runtime exec failed: exec failed: unable to start container process: "
+        f'exec: "{what}": executable file not found in $PATH: unknown'
+    )
 
 
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -132,16 +182,24 @@ class Running:
     exited_at: float = 0.0  # loop time the process was seen gone
     reported: str = ""  # the status last written: a kubelet writes only what changed
     finished_at: str = ""
+    pod_ip: str = ""
+    container: str = ""  # its one container's name and image
+    image: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # as the container got them, for exec
+    privileges: list[str] = field(default_factory=list)  # setpriv's options: user, capabilities
 
 
 class NodePods:
     """The pods of one lab node."""
 
-    def __init__(self, client: KubeClient, node: str, host: dict[str, Any], pods_dir: str) -> None:
+    def __init__(
+        self, client: KubeClient, node: str, host: dict[str, Any], pods_dir: str, lab_dir: str
+    ) -> None:
         self.client = client
         self.node = node
         self.host = host  # the lab host: namespace, address (the pod IP), node_address
         self.pods_dir = pods_dir
+        self.lab_dir = lab_dir  # the lab's state directory (state.json: what the images need)
         self.running: dict[str, Running] = {}
 
     async def sync(self) -> None:
@@ -208,6 +266,7 @@ class NodePods:
             name=meta["name"],
             directory=os.path.join(self.pods_dir, meta["uid"]),
         )
+        r.pod_ip = self.pod_ip(pod)
         self.running[r.uid] = r
         os.makedirs(r.directory, mode=0o755, exist_ok=True)
         try:
@@ -219,6 +278,15 @@ class NodePods:
         except Unsupported as exc:
             r.failure = str(exc)
         return r
+
+    def pod_ip(self, pod: dict[str, Any]) -> str:
+        """A database pod (the lab's Cassandra image) has the host's address, any other pod
+        the host's second pod address: pods on one node share its network namespace, but each
+        has its own IP, so an agent's stand-in ports never answer for the database pod."""
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        if _cassandra_image(str(containers[0].get("image", ""))):
+            return str(self.host["address"])
+        return str(self.host.get("other_pod_address") or self.host["address"])
 
     async def _volumes(self, pod: dict[str, Any], r: Running) -> dict[str, str]:
         """Each volume as a directory under the pod's; name -> path."""
@@ -268,8 +336,8 @@ class NodePods:
         r: Running,
         volumes: dict[str, str],
     ) -> asyncio.subprocess.Process:
-        argv, netraw = program(container)
-        pod_ip, host_ip = self.host["address"], self.host["node_address"]
+        argv, netraw = program(container, self.lab_dir, self.host)
+        pod_ip, host_ip = r.pod_ip, self.host["node_address"]
         env: dict[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
         for e in container.get("env") or []:
             if "value" in e:
@@ -296,6 +364,8 @@ class NodePods:
             f"--bounding-set=-all{caps}",
             *([f"--ambient-caps={caps.lstrip(',')}"] if adds else []),
         ]
+        r.container, r.image = str(container.get("name", "")), str(container.get("image", ""))
+        r.env, r.privileges = env, setpriv[1:]
         script = self._mounts(container, r, volumes, bool(ctx.get("readOnlyRootFilesystem")))
         script.append(
             "exec "
@@ -374,13 +444,43 @@ class NodePods:
             lines.append("mount --bind / / 2>/dev/null && mount -o remount,bind,ro / || true")
         return lines
 
+    # --- exec -------------------------------------------------------------------------------
+
+    def find(self, namespace: str, name: str) -> Running | None:
+        return next(
+            (r for r in self.running.values() if (r.namespace, r.name) == (namespace, name)), None
+        )
+
+    def exec_argv(self, r: Running, argv: list[str]) -> list[str]:
+        """The command line that runs argv in the container's network and mount namespaces, as
+        its user with its capabilities and env; Unsupported when it cannot run."""
+        if r.process is None or r.process.returncode is not None:
+            raise Unsupported(f"container {r.container} is not running")
+        program = exec_program(r.image, argv, self.lab_dir)
+        env = [f"{k}={v}" for k, v in r.env.items()]
+        # the pod's process is the container's first process (ip netns exec, unshare and sh
+        # all exec): its namespaces are the container's
+        return [
+            "nsenter",
+            f"--target={r.process.pid}",
+            "--mount",
+            "--net",
+            "--",
+            "env",
+            "-i",
+            *env,
+            "setpriv",
+            *r.privileges,
+            *program,
+        ]
+
     # --- status -----------------------------------------------------------------------------
 
-    async def _probe(self, container: dict[str, Any]) -> bool:
+    async def _probe(self, container: dict[str, Any], pod_ip: str) -> bool:
         probe = (container.get("readinessProbe") or {}).get("httpGet")
         if not probe:
             return True
-        url = f"http://{self.host['address']}:{probe.get('port')}{probe.get('path', '/')}"
+        url = f"http://{pod_ip}:{probe.get('port')}{probe.get('path', '/')}"
         try:
             async with (
                 aiohttp.ClientSession() as s,
@@ -396,7 +496,7 @@ class NodePods:
         alive = r.process is not None and r.process.returncode is None
         if r.process is not None and not alive and not r.failure:
             r.failure = f"the process exited with code {r.process.returncode}"
-        r.ready = alive and await self._probe(c)
+        r.ready = alive and await self._probe(c, r.pod_ip)
         cond = "True" if r.ready else "False"
         now = _now()
         state: dict[str, Any]
@@ -418,8 +518,8 @@ class NodePods:
             "phase": "Running" if alive else "Pending",
             "hostIP": self.host["node_address"],
             "hostIPs": [{"ip": self.host["node_address"]}],
-            "podIP": self.host["address"],
-            "podIPs": [{"ip": self.host["address"]}],
+            "podIP": r.pod_ip,
+            "podIPs": [{"ip": r.pod_ip}],
             "startTime": r.started_at,
             "conditions": [
                 {"type": t, "status": s, "lastTransitionTime": r.started_at}

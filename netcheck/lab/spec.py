@@ -86,6 +86,9 @@ class LabHost:
     # node's InternalIP is a second address, and on the control plane it answers the NodePort.
     node_address: str = ""
     node_serve: tuple[tuple[int, str], ...] = ()
+    # On the lab's Kubernetes, the pods on a node share its namespace: a database pod has the
+    # host's address, every other pod (the agent) this one, so each pod has its own IP.
+    other_pod_address: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +133,12 @@ def _block(k: int) -> ipaddress.IPv4Address:
 def _node_address(base: ipaddress.IPv4Address, i: int) -> ipaddress.IPv4Address:
     """Node InternalIPs fill the /24s above the node network: .10 to .209 of each."""
     return base + (17 + i // 200) * 256 + 10 + i % 200
+
+
+def _other_pod_address(base: ipaddress.IPv4Address, i: int) -> ipaddress.IPv4Address:
+    """The second pod address of node i (lab Kubernetes): .10 to .209 of the /24s from the
+    24th of the cluster's /19 (room for 1,600 nodes)."""
+    return base + (24 + i // 200) * 256 + 10 + i % 200
 
 
 def cluster_nets(spec: LabSpec) -> list[ClusterNet]:
@@ -207,6 +216,7 @@ def lab_hosts(spec: LabSpec, *, cassandra: bool = False) -> list[LabHost]:
                             probes=True,
                             node_address=str(_node_address(base, node_index)),
                             node_serve=((VECTOR_NODEPORT, "tcp"),) if c.control_plane else (),
+                            other_pod_address=str(_other_pod_address(base, node_index)),
                         )
                     )
                     node_index += 1

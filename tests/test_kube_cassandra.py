@@ -1,0 +1,174 @@
+"""Real Cassandra in pods of the lab's real Kubernetes clusters (`lab up --kubernetes
+--cassandra`): the StatefulSet controller makes the pods, the scheduler places them, the lab
+kubelet runs Cassandra 5.0 in them; `netcheck run --context` reads nodetool through the API
+server's exec, the logs through its logs API, CQL through the agents and the Management API,
+as it would on a user's clusters. Nothing here is a fake but the kubelet (see test_kube_real)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from netcheck.deploy.apply import apply_all
+from netcheck.kube.client import KubeClient
+from netcheck.kube.config import connection
+from netcheck.kube.resources import KINDS
+from netcheck.lab import build
+from netcheck.lab.spec import spec_from_yaml
+from tests.lab_support import Run, netcheck, require_root
+from tests.test_kube_real import get
+from tests.test_lab_cassandra import SPEC
+
+pytestmark = pytest.mark.lab
+RBAC = (Path(__file__).resolve().parents[1] / "probes" / "rbac" / "netcheck-user.yaml").read_text()
+PODS = (
+    "netcheck-lab-dc1-r1-sts-0",
+    "netcheck-lab-dc1-r2-sts-0",
+    "netcheck-lab-dc2-r1-sts-0",
+    "netcheck-lab-dc2-r2-sts-0",
+)
+
+
+def admin(state: dict[str, Any], cluster: str) -> KubeClient:
+    return KubeClient(connection(state["kubernetes"]["kubeconfig"], cluster))
+
+
+async def _apply(state: dict[str, Any], cluster: str, objects: list[dict[str, Any]]) -> None:
+    async with admin(state, cluster) as client:
+        await apply_all(client, objects)
+
+
+def cql_secret() -> dict[str, Any]:
+    """The Secret the README tells a user to create for CQL reads (the lab's superuser)."""
+    data = {k: base64.b64encode(b"cassandra").decode() for k in ("username", "password")}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "netcheck-cql", "namespace": "netcheck"},
+        "data": data,
+    }
+
+
+@pytest.fixture(scope="module")
+def kube_cassandra():
+    require_root()
+    state, _ = build.lab_up(spec_from_yaml(SPEC, "test spec"), cassandra=True, kubernetes=True)
+    kc = state["kubernetes"]["kubeconfig"]
+    for plane in state["kubernetes"]["planes"]:
+        asyncio.run(_apply(state, plane["cluster"], [cql_secret()]))
+    args = ("--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci")
+    deploy = netcheck("deploy", *args)
+    assert deploy.returncode == 0, deploy.stderr
+    yield state, args
+    build.lab_down()
+
+
+def run_context(args: tuple[str, ...], *extra: str) -> Run:
+    proc = netcheck("run", *args, "-o", "json", "--timeout", "1", "--no-progress", *extra)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return Run(code=proc.returncode, report=json.loads(proc.stdout), stderr=proc.stderr)
+
+
+def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra):
+    state, _ = kube_cassandra
+    hosts = {h["address"]: h for h in state["hosts"] if h["role"] == "database"}
+    seeds = {"198.18.1.10", "198.18.33.10"}  # the first pod of each datacenter
+    for plane in state["kubernetes"]["planes"]:
+        token = plane["admin_token"]
+        status, body = get(plane, "/api/v1/namespaces/demo/pods", token)
+        assert status == 200
+        pods = json.loads(body)["items"]
+        assert len(pods) == 2
+        for pod in pods:
+            meta, st = pod["metadata"], pod["status"]
+            assert meta["ownerReferences"][0]["kind"] == "StatefulSet"
+            assert st["phase"] == "Running"
+            assert [c["status"] for c in st["conditions"] if c["type"] == "Ready"] == ["True"]
+            host = hosts[st["podIP"]]  # a pod has its node's lab address
+            assert pod["spec"]["nodeName"] == f"node-{host['name']}"
+            labels = meta["labels"]
+            assert labels["cassandra.datastax.com/rack"] == host["rack"]
+            assert labels["cassandra.datastax.com/node-state"] == "Started"
+            assert (labels.get("cassandra.datastax.com/seed-node") == "true") == (
+                st["podIP"] in seeds
+            )
+        # the pod's log is Cassandra's own, through the real API server and the lab kubelet
+        name = pods[0]["metadata"]["name"]
+        status, log = get(plane, f"/api/v1/namespaces/demo/pods/{name}/log", token)
+        assert status == 200 and "CassandraDaemon.java" in log and "Startup complete" in log
+        status, body = get(
+            plane,
+            "/apis/cassandra.datastax.com/v1beta1/namespaces/demo/cassandradatacenters",
+            token,
+        )
+        assert status == 200 and len(json.loads(body)["items"]) == 1
+    # registration on the control plane, found by netcheck's own discovery as the CI user
+    found = netcheck(
+        "discover", "--kubeconfig", state["kubernetes"]["kubeconfig"], "--context", "CP_EAST-ci"
+    )
+    assert found.returncode == 0, found.stderr
+    assert (
+        "clientconfig dp-west-dataplane1 -> context DP_WEST, secret dp-west-dataplane1-config "
+        "found" in found.stdout
+    )
+    assert (
+        "service demo/netcheck-lab-dc1-additional-seed-service (additional-seed): 198.18.33.10"
+        in (found.stdout)
+    )
+
+
+def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(kube_cassandra):
+    state, args = kube_cassandra
+    t0 = time.monotonic()
+    run = run_context(args)
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    c = run.report["cassandra"]
+    assert sorted(n["name"] for n in c["nodes"]) == sorted(PODS)  # pods, as discovery named them
+    for n in c["nodes"]:
+        assert n["state"] == "UN" and sorted(n["views"]) == sorted(PODS)
+    # every view from nodetool, run in the pod's cassandra container through pods/exec
+    assert c["view_sources"] == dict.fromkeys(PODS, "nodetool")
+    assert "LEGACY_SSL_PORT_UNUSED" in [f["code"] for f in run.report["findings"]]
+    # no read was refused: the logs came through pods/log
+    assert not [ln for ln in run.stderr.splitlines() if "pods/" in ln], run.stderr
+    # CQL through the agent on each pod's node, with the netcheck-cql Secret's login
+    cql = {x["node"]: x for x in c["cql"]}
+    assert sorted(cql) == sorted(PODS) and all(x["ok"] for x in cql.values())
+    assert all(len(x["peers"]) == 3 for x in cql.values())
+
+    # without exec rights in the database namespace of DP_WEST (its RoleBinding removed on the
+    # real server): said once per kind of read, with the fix; the matrix is still measured
+    async def unbind() -> None:
+        async with admin(state, "DP_WEST") as client:
+            await client.delete(KINDS["RoleBinding"], "netcheck-cassandra-exec", "demo")
+
+    asyncio.run(unbind())
+    try:
+        run = run_context(args, "--logs-since", str(int(time.monotonic() - t0) + 2))
+    finally:
+        docs = [d for d in yaml.safe_load_all(RBAC) if d and d["kind"] == "RoleBinding"]
+        asyncio.run(_apply(state, "DP_WEST", docs))
+    assert run.code == 3, run.stderr
+    assert all(p["outcome"] in ("open", "refused") for p in run.report["probes"])
+    lines = [ln for ln in run.stderr.splitlines() if "pods/exec" in ln or "pods/log" in ln]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "netcheck: nodetool status, nodetool describecluster, nodetool gossipinfo on "
+        "netcheck-lab-dc2-r1-sts-0, netcheck-lab-dc2-r2-sts-0 (kubernetes exec): context "
+        "DP_WEST-ci: RBAC forbids 'get and create' on 'pods/exec' in namespace demo"
+    ), lines
+    assert lines[1].startswith("netcheck: the log on netcheck-lab-dc2-r1-sts-0, ")
+    assert all("netcheck-user.yaml" in ln for ln in lines)
+    # the DP_WEST pods' views come from their Management API instead (no exec needed)
+    assert run.report["cassandra"]["view_sources"] == {
+        p: "nodetool" if "dc1" in p else "management_api" for p in PODS
+    }
+    for n in run.report["cassandra"]["nodes"]:
+        assert sorted(n["views"]) == sorted(PODS) and set(n["states"].values()) == {"UN"}
