@@ -598,6 +598,7 @@ def main() -> None:
     cass = bench_cassandra()
     verdicts = bench_cassandra_verdict()
     k8s = bench_kubernetes()
+    up_c, run_c = f"{k8s['up_cassandra']:.1f}", f"{k8s['run_cassandra']:.1f}"
     k8s_rss = "\n".join(
         f"| {name}, both clusters | {mib:.0f} MiB |" for name, mib in sorted(k8s["rss"].items())
     )
@@ -748,8 +749,8 @@ runs through the real pod proxy (each deploys, probes and undeploys).
 | `lab up --kubernetes` to every Node Ready | {k8s["up"]:.1f} s |
 | `deploy`, both contexts, to every agent Ready | {k8s["deploy"]:.1f} s |
 | `preflight`, median | {k8s["preflight"]:.1f} s |
-| `lab up --kubernetes --cassandra` to 8 Cassandra pods serving, gossip converged | {k8s["up_cassandra"]:.1f} s |
-| `run --context`, both contexts, with nodetool, logs and CQL, median of {RUNS} | {k8s["run_cassandra"]:.1f} s |
+| `lab up --kubernetes --cassandra` to 8 Cassandra pods serving, gossip converged | {up_c} s |
+| `run --context`, both contexts, with nodetool, logs and CQL, median of {RUNS} | {run_c} s |
 | target (issue 14) | control planes to agents running under 30 s |
 {k8s_rss}
 """

@@ -1,6 +1,7 @@
 """Kubernetes contexts, discovery, deploy and errors against fake API servers (no packets to pods).
 
-Everything that crosses the pod network is in test_kube_lab.py.
+Everything that crosses the pod network runs against the lab's real API servers:
+test_kube_real.py and test_kube_cassandra.py.
 """
 
 from __future__ import annotations

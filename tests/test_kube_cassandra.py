@@ -20,7 +20,7 @@ from netcheck.deploy.apply import apply_all
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
-from netcheck.lab import build
+from netcheck.lab import build, faults
 from netcheck.lab.spec import spec_from_yaml
 from tests.lab_support import Run, netcheck, require_root
 from tests.test_kube_real import get
@@ -172,3 +172,74 @@ def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(ku
     }
     for n in run.report["cassandra"]["nodes"]:
         assert sorted(n["views"]) == sorted(PODS) and set(n["states"].values()) == {"UN"}
+
+
+def test_run_context_names_pods_a_rejected_rack_a_denied_pod_proxy_and_missing_agents(
+    kube_cassandra,
+):
+    """Last in this module: the REJECT below disturbs Cassandra's own connections."""
+    state, args = kube_cassandra
+    kc = state["kubernetes"]["kubeconfig"]
+    base = run_context(args)
+    assert base.code == 0, base.stderr
+    ep = next(e for e in base.report["endpoints"] if e["name"] == "netcheck-lab-dc2-r2-sts-0")
+    assert (ep["cluster"], ep["namespace"], ep["node"]) == (
+        "DP_WEST-ci",
+        "demo",
+        "node-dp-dc2-r2-p0",
+    )
+    assert len(base.report["probes"]) == 4 * 3 * 3
+
+    # DP_WEST's pod proxy denied (its rule removed from netcheck-deployer on the real server):
+    # DP_WEST's agents are named, the rest is measured
+    docs = [d for d in yaml.safe_load_all(RBAC) if d]
+    deployer = next(d for d in docs if d["metadata"]["name"] == "netcheck-deployer")
+    without = {
+        **deployer,
+        "rules": [r for r in deployer["rules"] if "pods/proxy" not in r["resources"]],
+    }
+    asyncio.run(_apply(state, "DP_WEST", [without]))
+    try:
+        run = run_context(args)
+    finally:
+        asyncio.run(_apply(state, "DP_WEST", [deployer]))
+    assert run.code == 3, (run.stderr, run.report["findings"])
+    measured = [p for p in run.report["probes"] if p["outcome"] != "not_measured"]
+    assert len(measured) == 2 * 3 * 3
+    # 7001 refused by design is still told apart with half the agents unusable
+    assert all(p["outcome"] == ("refused" if p["port"] == 7001 else "open") for p in measured), (
+        measured
+    )
+    codes = {f["code"] for f in run.report["findings"]}
+    assert "LEGACY_SSL_PORT_UNUSED" in codes and "PORT_REFUSED" not in codes
+    assert "pods/proxy" in run.stderr, run.stderr
+    assert not [f for f in run.report["findings"] if f["severity"] == "error"]
+    unavailable = [f["summary"] for f in run.report["findings"] if f["code"] == "AGENT_UNAVAILABLE"]
+    assert len(unavailable) == 2 and all("netcheck-lab-dc2-" in u for u in unavailable)
+
+    # a NetworkPolicy-like REJECT on 7000 into one DP_WEST rack
+    faults.add_fault("reject", src="CP_EAST", dst="DP_WEST/r1", port=7000, both=False)
+    try:
+        run = run_context(args)
+    finally:
+        faults.clear_faults()
+    assert run.code == 1, run.stderr
+    # (7001 is refused by design: these nodes run without the legacy SSL port)
+    bad = {
+        (p["src"], p["dst"], p["port"]): p["outcome"]
+        for p in run.report["probes"]
+        if p["outcome"] != "open" and p["port"] != 7001
+    }
+    # the agents hold no NET_RAW here: the kernel's EHOSTUNREACH for the ICMP answer
+    assert set(bad.values()) == {"unreachable"} and len(bad) == 2, bad
+    assert {(d, port) for _, d, port in bad} == {("netcheck-lab-dc2-r1-sts-0", 7000)}
+    errors = [f for f in run.report["findings"] if f["severity"] == "error"]
+    assert any(f["ports"] == [7000] for f in errors), errors
+
+    # no agents on DP_WEST: said with the command that fixes it
+    assert netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci").returncode == 0
+    proc = netcheck("run", "--kubeconfig", kc, "--context", "DP_WEST-ci", "-o", "json")
+    assert proc.returncode == 3
+    assert (
+        "run `netcheck deploy --context DP_WEST-ci` first" in json.loads(proc.stdout)["problems"][0]
+    )

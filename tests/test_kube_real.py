@@ -170,6 +170,93 @@ def test_preflight_passes_on_the_healthy_lab_and_names_a_dropped_port(kube_lab):
     assert "silent after hop 2 (198.19.126." in said[0][1]  # the WAN router
 
 
+def preflight(kc: str, *extra: str) -> tuple[int, dict[str, Any], str]:
+    """preflight as the CI user; DP_WEST's API server probed at its address on the lab's
+    cluster network (the kubeconfig names its management address, which no fault reaches)."""
+    args = ["preflight", "--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
+    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json", "--timeout", "1"]
+    args += ["--api-server", "DP_WEST-ci=198.18.48.20:6443", *extra]
+    proc = netcheck(*args)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def failing(report: dict[str, Any]) -> dict[tuple[str, str, int], str]:
+    return {
+        (p["src"], p["dst"], p["port"]): p["outcome"]
+        for p in report["probes"]
+        if p["outcome"] != "open"
+    }
+
+
+def test_preflight_covers_every_pair_and_cleans_up(kube_lab, tmp_path):
+    """8 agents x 7 peers on each database port, every agent to the 4 control-plane nodes'
+    NodePort, the control plane's agents to the data plane's API server; afterwards no agent
+    is left on either cluster."""
+    junit = tmp_path / "preflight.xml"
+    code, report, err = preflight(kube_lab["kubeconfig"], "--junit", str(junit))
+    assert code == 0, (err, failing(report))
+    roles: dict[str, list[dict[str, Any]]] = {}
+    for e in report["endpoints"]:
+        roles.setdefault(e["role"], []).append(e)
+    assert len(roles["database"]) == 8
+    assert all(e["namespace"] == "netcheck" and e["node"] for e in roles["database"])
+    assert sorted(e["address"] for e in roles["control-plane-node"]) == [
+        "198.18.17.10",
+        "198.18.17.11",
+        "198.18.17.12",
+        "198.18.17.13",
+    ]
+    assert [(a["cluster"], a["address"]) for a in roles["api-server"]] == [
+        ("DP_WEST-ci", "198.18.48.20")
+    ]
+    by_port: dict[int, int] = {}
+    for p in report["probes"]:
+        by_port[p["port"]] = by_port.get(p["port"], 0) + 1
+    assert by_port == {7000: 56, 7001: 56, 8080: 56, 30600: 32, 6443: 4}
+    assert all(p["outcome"] == "open" for p in report["probes"])
+    assert 'failures="0"' in junit.read_text()
+    for plane in kube_lab["planes"]:
+        status, body = get(
+            plane, "/apis/apps/v1/namespaces/netcheck/daemonsets", plane["admin_token"]
+        )
+        assert status == 200 and json.loads(body)["items"] == []
+
+
+def test_preflight_finds_the_nodeport_and_api_server_blocked(kube_lab):
+    faults.add_fault(
+        "reject", src="DP_WEST", dst="CP_EAST", port=30600, both=False, reject_with="tcp-reset"
+    )
+    faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=6443, both=False)
+    try:  # with the raw-probes agents: a silent port is told apart from a slow one
+        code, report, _ = preflight(kube_lab["kubeconfig"], "--raw-probes")
+    finally:
+        faults.clear_faults()
+    assert code == 1
+    bad = failing(report)
+    nodeport = {k: v for k, v in bad.items() if k[2] == 30600}
+    api = {k: v for k, v in bad.items() if k[2] == 6443}
+    assert len(nodeport) == 16 and set(nodeport.values()) == {"refused"}
+    assert len(api) == 4 and set(api.values()) == {"filtered"}
+    assert len(bad) == 20
+    codes = {(f["code"], tuple(f["ports"])) for f in report["findings"]}
+    # 30600 is the node's only probed port: no SYN-ACK of its own to compare the RST with
+    assert ("PORT_REFUSED", (30600,)) in codes and ("FIREWALL_DROP", (6443,)) in codes
+
+
+def test_run_context_on_a_cluster_without_database_pods_names_the_selector(kube_lab):
+    proc = netcheck(
+        "run", "--kubeconfig", kube_lab["kubeconfig"], "--context", "DP_WEST-ci", "-o", "json"
+    )
+    assert proc.returncode == 3, proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert problems == [
+        "context DP_WEST-ci: no database pods found with label selector "
+        "'cassandra.datastax.com/cluster' in all namespaces; check --namespace and that "
+        "cass-operator created the datacenter"
+    ]
+
+
 def net_pids(namespace: str) -> list[int]:
     out = subprocess.run(
         ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False

@@ -341,3 +341,29 @@ def test_7001_closed_by_design_stays_normal_when_one_refusal_came_late():
     for other in (Reply(kind=ReplyKind.NONE), Reply(kind=ReplyKind.RST, source="198.19.126.2")):
         closed = expected_closed(obs, topology(), probes(other))
         assert ("west-0", 7001) not in closed and ("west-1", 7001) in closed
+
+
+def test_7001_closed_by_design_holds_when_some_agents_could_not_probe():
+    """One cluster's agents unusable (its pod proxy denied): their probes are not measured and
+    say nothing either way; the refusals the others measured still show 7001 closed by design
+    (found on the lab's real Kubernetes: every 7001 refusal became an error)."""
+    from netcheck.diagnosis.gossip import expected_closed
+    from netcheck.model.probe import ProbeResult
+
+    obs = [api_view(n) for n in PODS]
+    probes = tuple(
+        ProbeResult(
+            src=s,
+            dst=d,
+            port=7001,
+            kind=ProbeKind.TLS,
+            outcome=Outcome.NOT_MEASURED if s.startswith("west") else Outcome.REFUSED,
+        )
+        for s in PODS
+        for d in PODS
+        if s != d
+    )
+    assert sorted(expected_closed(obs, topology(), probes)) == sorted((n, 7001) for n in PODS)
+    # nothing measured at all towards a node: no evidence, no exemption
+    none = tuple(p for p in probes if p.dst != "east-0" or p.outcome is Outcome.NOT_MEASURED)
+    assert ("east-0", 7001) not in expected_closed(obs, topology(), none)

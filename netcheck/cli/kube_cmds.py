@@ -75,7 +75,7 @@ from netcheck.kube.config import (
     list_contexts,
     load_kubeconfig,
 )
-from netcheck.kube.errors import KubeconfigError, KubeError
+from netcheck.kube.errors import KubeconfigError, KubeError, NotFound
 from netcheck.kube.resources import KINDS
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.probe import ProbeResult
@@ -661,7 +661,15 @@ async def _tokens_from_secrets(
     clients: dict[str, KubeClient], errors: dict[str, str]
 ) -> dict[str, str]:
     async def one(client: KubeClient) -> str:
-        secret = await client.get(KINDS["Secret"], TOKEN_SECRET, NAMESPACE)
+        try:
+            secret = await client.get(KINDS["Secret"], TOKEN_SECRET, NAMESPACE)
+        except NotFound:
+            # undeployed (agent pods may still be terminating): the same advice as no agents
+            raise NotFound(
+                client.context,
+                f"no Secret {NAMESPACE}/{TOKEN_SECRET} (the agents' token); "
+                f"run `netcheck deploy --context {client.context}` first",
+            ) from None
         raw = (secret.get("data") or {}).get("token", "")
         try:
             return base64.b64decode(raw).decode().strip()

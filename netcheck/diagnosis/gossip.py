@@ -704,7 +704,8 @@ def _legacy_port(
                 listens_7001.add(listener.address)
     by_dst: dict[str, list[ProbeResult]] = defaultdict(list)
     for p in probes:
-        if p.port == SSL_STORAGE_PORT:
+        # a probe that was not measured (its agent unusable) says nothing either way
+        if p.port == SSL_STORAGE_PORT and p.outcome is not Outcome.NOT_MEASURED:
             by_dst[p.dst].append(p)
     closed = []
     for ep in topology.endpoints:
