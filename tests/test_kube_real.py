@@ -415,3 +415,97 @@ def test_exec_goes_through_the_api_server_to_the_lab_kubelet(kube_lab):
         assert missing.stdout == ""
     finally:
         netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+
+
+def ci_kubeconfig(kube_lab: dict[str, Any], tmp_path: Any, **tokens: str) -> str:
+    """The lab's kubeconfig with only the CI user's contexts; tokens: cluster -> a token to
+    put in place of that context's own (a revoked or expired one)."""
+    with open(kube_lab["kubeconfig"], encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"].endswith("-ci")]
+    users = {c["context"]["user"]: c["name"].removesuffix("-ci") for c in doc["contexts"]}
+    doc["users"] = [u for u in doc["users"] if u["name"] in users]
+    for u in doc["users"]:
+        if users[u["name"]] in tokens:
+            u["user"] = {"token": tokens[users[u["name"]]]}
+    doc["current-context"] = "CP_EAST-ci"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_contexts_says_which_api_server_is_down(kube_lab, tmp_path):
+    kc = ci_kubeconfig(kube_lab, tmp_path)
+    with open(kc, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    dp = next(c for c in doc["contexts"] if c["name"] == "DP_WEST-ci")["context"]["cluster"]
+    for c in doc["clusters"]:
+        if c["name"] == dp:
+            c["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens there
+    (tmp_path / "down").write_text(yaml.safe_dump(doc))
+    proc = netcheck("contexts", "--kubeconfig", str(tmp_path / "down"))
+    assert proc.returncode == 3, proc.stderr
+    rows = {
+        ln.split()[1] if ln.lstrip().startswith("*") else ln.split()[0]: ln
+        for ln in proc.stdout.splitlines()
+        if "-ci" in ln
+    }
+    assert "unreachable" in rows["DP_WEST-ci"] and "ok v1.34.4" in rows["CP_EAST-ci"]
+    assert rows["CP_EAST-ci"].lstrip().startswith("*")  # the current context
+
+
+def test_a_refused_token_keeps_the_other_context(kube_lab, tmp_path):
+    """A token the real API server does not know (revoked, or expired) on DP_WEST: 401 there,
+    one line that says so, and CP_EAST is still discovered."""
+    kc = ci_kubeconfig(kube_lab, tmp_path, DP_WEST="expired-0123456789abcdef")
+    proc = netcheck("discover", "--kubeconfig", kc, "--all-contexts", "-o", "json")
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [c["context"] for c in doc["contexts"]] == ["CP_EAST-ci"]
+    assert len(doc["contexts"][0]["nodes"]) == 4
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln]
+    assert "context DP_WEST-ci" in err and "401" in err and "expired" in err
+    assert "expired-0123456789abcdef" not in proc.stdout + proc.stderr
+
+
+def test_rbac_denied_names_verb_resource_and_namespace(kube_lab, tmp_path):
+    """The CI user loses `list pods` on the real CP_EAST server (the reader ClusterRole
+    without pods): the one-line error names the verb, the resource and where, with the file
+    that grants it; DP_WEST is still discovered."""
+    import asyncio
+
+    from netcheck.deploy.apply import apply_all
+    from netcheck.kube.client import KubeClient
+    from netcheck.kube.config import connection
+
+    docs = [d for d in yaml.safe_load_all(control_plane_rbac()) if d]
+    reader = next(d for d in docs if d["metadata"]["name"] == "netcheck-reader")
+    fewer = {
+        **reader,
+        "rules": [
+            {**r, "resources": ["nodes"]} if "pods" in r.get("resources", []) else r
+            for r in reader["rules"]
+        ],
+    }
+
+    async def put(obj: dict[str, Any]) -> None:
+        async with KubeClient(connection(kube_lab["kubeconfig"], "CP_EAST")) as client:
+            await apply_all(client, [obj])
+
+    asyncio.run(put(fewer))
+    try:
+        kc = ci_kubeconfig(kube_lab, tmp_path)
+        proc = netcheck("discover", "--kubeconfig", kc, "--all-contexts", "-o", "json")
+    finally:
+        asyncio.run(put(reader))
+    assert proc.returncode == 3, proc.stderr
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln]
+    assert "context CP_EAST-ci" in err
+    assert "'list' on 'pods' cluster-wide" in err and "netcheck-user.yaml" in err
+    assert [c["context"] for c in json.loads(proc.stdout)["contexts"]] == ["DP_WEST-ci"]
+
+
+def control_plane_rbac() -> str:
+    from netcheck.lab.control_plane import user_rbac
+
+    return user_rbac().read_text()
