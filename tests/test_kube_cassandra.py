@@ -66,8 +66,24 @@ def kube_cassandra():
     args = ("--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci")
     deploy = netcheck("deploy", *args)
     assert deploy.returncode == 0, deploy.stderr
+    wait_cql(args)
     yield state, args
     build.lab_down()
+
+
+def wait_cql(args: tuple[str, ...], timeout_s: float = 90.0) -> None:
+    """Until every node answers CQL with the lab's login: a cluster that has just started
+    creates its default superuser and writes its peers' rows some seconds after its nodes
+    serve (see lab_support.wait_peer_rows); that readiness is not what the tests check."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = run_context(args)
+        cql = (run.report.get("cassandra") or {}).get("cql") or []
+        if cql and all(x["ok"] and len(x["peers"]) == len(cql) - 1 for x in cql):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"CQL not readable on every node after {timeout_s:.0f}s: {cql}")
+        time.sleep(2)
 
 
 def run_context(args: tuple[str, ...], *extra: str) -> Run:
@@ -140,7 +156,7 @@ def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(ku
     assert not [ln for ln in run.stderr.splitlines() if "pods/" in ln], run.stderr
     # CQL through the agent on each pod's node, with the netcheck-cql Secret's login
     cql = {x["node"]: x for x in c["cql"]}
-    assert sorted(cql) == sorted(PODS) and all(x["ok"] for x in cql.values())
+    assert sorted(cql) == sorted(PODS) and all(x["ok"] for x in cql.values()), cql
     assert all(len(x["peers"]) == 3 for x in cql.values())
 
     # without exec rights in the database namespace of DP_WEST (its RoleBinding removed on the
