@@ -647,7 +647,7 @@ def database_hosts(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [h for h in state["hosts"] if h["role"] == "database"]
 
 
-def _legacy_clusters(state: dict[str, Any]) -> set[str]:
+def legacy_clusters(state: dict[str, Any]) -> set[str]:
     return {c["name"] for c in state["spec"]["clusters"] if c.get("legacy_ssl_port")}
 
 
@@ -689,7 +689,7 @@ def _configure(
         seeds_of(hosts),
         _ca(state_dir),
         encryption,
-        host["cluster"] in _legacy_clusters(state),
+        host["cluster"] in legacy_clusters(state),
         initial_tokens(index, len(hosts)),
         console=bool(state.get("kubernetes")),
     )
@@ -741,7 +741,7 @@ def start_cluster(
         "nodes": [h["name"] for h in hosts],
         "encryption": {h["name"]: "all" for h in hosts},
         "legacy_ssl_port": sorted(
-            h["name"] for h in hosts if h["cluster"] in _legacy_clusters(state)
+            h["name"] for h in hosts if h["cluster"] in legacy_clusters(state)
         ),
         "start_s": round(time.monotonic() - started, 1),
     }

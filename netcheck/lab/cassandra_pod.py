@@ -40,16 +40,35 @@ from netcheck.lab.cassandra import (
 SEED_WAIT_S = 600.0  # bounded: the container exits and the kubelet starts it again
 
 
-def image_argv(lab_dir: str, host: dict[str, Any]) -> list[str]:
-    """The container's command line on the lab host `host` (read by the lab kubelet, as root,
-    from the lab's state): its address, files, runtime and the cluster's seeds."""
+NOT_INSTALLED = "the lab's Cassandra runtime is not installed yet"
+
+
+def lab_state(lab_dir: str) -> dict[str, Any]:
+    """The lab's state (state.json), read as root by the lab kubelet; none yet (or not
+    readable) means the runtime is not installed either."""
     try:
         with open(os.path.join(lab_dir, "state.json"), encoding="utf-8") as f:
             state = json.load(f)
-        record = state["cassandra"]
-        lib, classes = str(record["lib"]), str(record["mgmt_classes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise LookupError("the lab's Cassandra runtime is not installed yet") from None
+    except (OSError, ValueError):
+        raise LookupError(NOT_INSTALLED) from None
+    if not isinstance(state, dict):
+        raise LookupError(NOT_INSTALLED)
+    return state
+
+
+def runtime(state: dict[str, Any], key: str) -> str:
+    """A path of the lab's Cassandra runtime record (lib, mgmt_classes)."""
+    try:
+        return str(state["cassandra"][key])
+    except (KeyError, TypeError):
+        raise LookupError(NOT_INSTALLED) from None
+
+
+def image_argv(lab_dir: str, host: dict[str, Any]) -> list[str]:
+    """The container's command line on the lab host `host` (read by the lab kubelet, as root,
+    from the lab's state): its address, files, runtime and the cluster's seeds."""
+    state = lab_state(lab_dir)
+    lib, classes = runtime(state, "lib"), runtime(state, "mgmt_classes")
     if host["role"] != "database":
         raise LookupError(f"lab host {host['name']} is not a database host")
     return [

@@ -18,6 +18,7 @@ tokens for the lab's admin (system:masters), the controller manager, the schedul
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import ipaddress
 import json
@@ -277,19 +278,36 @@ def _write_kubeconfig(
 ) -> str:
     """A kubeconfig (0600): clusters (name -> server, CA file), users with tokens, and
     (context, cluster, user) triples; the first context is the current one."""
-    doc = {
+    doc = kubeconfig_doc(clusters, tokens, contexts)
+    _write(path, yaml.safe_dump(doc, sort_keys=False).encode(), private=True)
+    return path
+
+
+def kubeconfig_doc(
+    clusters: dict[str, tuple[str, str]],
+    tokens: dict[str, str],
+    contexts: list[tuple[str, str, str]],
+    embed_ca: bool = False,
+) -> dict[str, Any]:
+    """The kubeconfig of _write_kubeconfig; embed_ca: the CA file's PEM inline
+    (certificate-authority-data), for a kubeconfig that travels (mcctl's Secret)."""
+
+    def ca(path: str) -> dict[str, str]:
+        if not embed_ca:
+            return {"certificate-authority": path}
+        return {"certificate-authority-data": base64.b64encode(Path(path).read_bytes()).decode()}
+
+    return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": n, "cluster": {"server": server, "certificate-authority": ca}}
-            for n, (server, ca) in clusters.items()
+            {"name": n, "cluster": {"server": server, **ca(ca_file)}}
+            for n, (server, ca_file) in clusters.items()
         ],
         "users": [{"name": u, "user": {"token": t}} for u, t in tokens.items()],
         "contexts": [{"name": c, "context": {"cluster": cl, "user": u}} for c, cl, u in contexts],
         "current-context": contexts[0][0] if contexts else "",
     }
-    _write(path, yaml.safe_dump(doc, sort_keys=False).encode(), private=True)
-    return path
 
 
 # --- processes -------------------------------------------------------------------------------

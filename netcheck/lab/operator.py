@@ -38,11 +38,13 @@ from netcheck.lab.cassandra import (
     CLUSTER_NAME,
     STARTED,
     database_hosts,
+    legacy_clusters,
     log_contains,
     log_tail,
     node_files,
     seeds_of,
 )
+from netcheck.lab.control_plane import kubeconfig_doc
 from netcheck.lab.mgmt_standin import PORT as MGMT_PORT
 from netcheck.lab.net import LabError
 from netcheck.lab.pods import CASSANDRA_IMAGE
@@ -451,12 +453,7 @@ def record(state: dict[str, Any], lib: str, mgmt_classes: str) -> dict[str, Any]
         "nodes": [h["name"] for h in hosts],
         "encryption": {h["name"]: "all" for h in hosts},
         "legacy_ssl_port": sorted(
-            h["name"]
-            for h in hosts
-            if any(
-                c["name"] == h["cluster"] and c.get("legacy_ssl_port")
-                for c in state["spec"]["clusters"]
-            )
+            h["name"] for h in hosts if h["cluster"] in legacy_clusters(state)
         ),
     }
 
@@ -464,26 +461,12 @@ def record(state: dict[str, Any], lib: str, mgmt_classes: str) -> dict[str, Any]
 def kubeconfig_for(plane: dict[str, Any]) -> str:
     """The kubeconfig registration stores for a data plane (a service account's token in a
     real install; here the plane's CI user, bound by netcheck-user.yaml)."""
-    with open(plane["ca_file"], "rb") as f:
-        ca = base64.b64encode(f.read()).decode()
-    context = plane["cluster"]
+    context, user = plane["cluster"], f"{plane['cluster']}-registration"
     return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": context,
-                    "cluster": {"server": plane["server"], "certificate-authority-data": ca},
-                }
-            ],
-            "users": [{"name": f"{context}-registration", "user": {"token": plane["ci_token"]}}],
-            "contexts": [
-                {
-                    "name": context,
-                    "context": {"cluster": context, "user": f"{context}-registration"},
-                }
-            ],
-            "current-context": context,
-        }
+        kubeconfig_doc(
+            {context: (plane["server"], plane["ca_file"])},
+            {user: plane["ci_token"]},
+            [(context, context, user)],
+            embed_ca=True,
+        )
     )

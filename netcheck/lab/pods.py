@@ -127,13 +127,13 @@ def exec_program(image: str, argv: list[str], lab_dir: str) -> list[str]:
         return [sys.executable, "-m", "netcheck", *argv[1:]]
     if _cassandra_image(image) and what == "nodetool":
         from netcheck.lab import cassandra
+        from netcheck.lab.cassandra_pod import lab_state, runtime
 
         try:
-            with open(os.path.join(lab_dir, "state.json"), encoding="utf-8") as f:
-                lib = json.load(f)["cassandra"]["lib"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise Unsupported("the lab's Cassandra runtime is not installed yet") from None
-        return cassandra.nodetool_command(str(lib), *argv[1:])
+            lib = runtime(lab_state(lab_dir), "lib")
+        except LookupError as exc:
+            raise Unsupported(str(exc)) from None
+        return cassandra.nodetool_command(lib, *argv[1:])
     raise Unsupported(
         "OCI runtime exec failed: exec failed: unable to start container process: "
         f'exec: "{what}": executable file not found in $PATH: unknown'
