@@ -6,7 +6,7 @@ NETCHECK := $(VENV)/bin/netcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: install system-deps kube-bins demo test fuzz check bench lab-down clean
+.PHONY: install system-deps kube-bins image demo test fuzz check bench lab-down clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,12 +17,13 @@ $(VENV)/.installed: pyproject.toml
 install: system-deps $(VENV)/.installed kube-bins
 
 # Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool, Java 17
-# with Maven for the lab's Cassandra, etcd for the lab's Kubernetes API servers).
+# with Maven for the lab's Cassandra, etcd for the lab's Kubernetes API servers, debootstrap and
+# buildah for the agent image).
 system-deps:
 	@missing=""; \
 	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus \
 	         java:openjdk-17-jre-headless javac:openjdk-17-jdk-headless mvn:maven \
-	         etcd:etcd-server; do \
+	         etcd:etcd-server debootstrap:debootstrap buildah:buildah; do \
 	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -37,6 +38,12 @@ kube-bins: $(VENV)/.installed
 	@$(PY) -c "from netcheck.lab import kubebuild as k; k.built() or print('building', k.VERSION, 'once (8 to 12 min cold)')"
 	@$(PY) -c "from netcheck.lab import kubebuild as k; print('kubernetes binaries:', k.build(k.bin_dir() + '.log'))"
 
+# the agent image from probes/Dockerfile, built with buildah on a Debian base made by
+# debootstrap (cached), tagged as the manifests name it; nothing to do when it is current
+image: install
+	@mkdir -p $(OUT)
+	@$(SUDO) $(NETCHECK) lab image --log $(OUT)/image.log
+
 demo: install
 	@mkdir -p $(OUT)
 	$(SUDO) $(NETCHECK) lab up
@@ -47,7 +54,7 @@ demo: install
 	  echo "netcheck run exit code: $$? (1 = failures found, as expected with the fault)"
 	$(SUDO) $(NETCHECK) lab down
 
-test: install
+test: install image
 	$(SUDO) $(PY) -m pytest -q -p no:cacheprovider
 
 # the property tests with 10,000 generated inputs each (make test runs 500)

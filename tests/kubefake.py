@@ -121,7 +121,6 @@ class FakeNode:
     region: str
     pod_cidr: str
     taints: list[dict[str, str]] = field(default_factory=list)
-    image_pull_fails: bool = False
 
 
 class FakeApiServer:
@@ -605,31 +604,14 @@ def daemonset_controller(api: FakeApiServer) -> Callable[[str, dict[str, Any]], 
             pod_name = f"{obj['metadata']['name']}-{node.name[-5:].replace('_', '-')}"
             container = spec["containers"][0]
             probe = container.get("readinessProbe", {}).get("httpGet", {})
-            if node.image_pull_fails:
-                conditions = [{"type": "Ready", "status": "False"}]
-                statuses = [
-                    {
-                        "name": container["name"],
-                        "ready": False,
-                        "state": {
-                            "waiting": {
-                                "reason": "ImagePullBackOff",
-                                "message": f'Back-off pulling image "{container["image"]}"',
-                            }
-                        },
-                    }
-                ]
-                api.put(event_for(ns, pod_name, "Failed", "Failed to pull image: not found"))
-                phase = "Pending"
-            else:
-                # kubelet readiness: the container's own readinessProbe, against the lab agent
-                port = probe.get("port")
-                path = probe.get("path", "/")
-                url = node.agent_url.rsplit(":", 1)[0] + f":{port}{path}"
-                ok = bool(node.agent_url) and healthy(url)
-                conditions = [{"type": "Ready", "status": "True" if ok else "False"}]
-                statuses = [{"name": container["name"], "ready": ok, "state": {"running": {}}}]
-                phase = "Running"
+            # kubelet readiness: the container's own readinessProbe, against the lab agent
+            port = probe.get("port")
+            path = probe.get("path", "/")
+            url = node.agent_url.rsplit(":", 1)[0] + f":{port}{path}"
+            ok = bool(node.agent_url) and healthy(url)
+            conditions = [{"type": "Ready", "status": "True" if ok else "False"}]
+            statuses = [{"name": container["name"], "ready": ok, "state": {"running": {}}}]
+            phase = "Running"
             api.put(
                 {
                     "apiVersion": "v1",

@@ -22,6 +22,17 @@ def require_root() -> None:
         pytest.fail("the lab tests need root (network namespaces): run `make test`", False)
 
 
+def require_agent_image() -> str:
+    """The agent image id, when the one in storage was built from these sources: the lab's
+    Kubernetes runs it for the agent pods (a stale one would test old code)."""
+    from netcheck.lab import image
+
+    img = image.current()
+    if img is None:
+        pytest.fail("the agent image is missing or older than the sources: run `make image`", False)
+    return img.id
+
+
 @dataclass
 class Run:
     code: int

@@ -22,7 +22,7 @@ from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
 from netcheck.lab import build, faults
 from netcheck.lab.spec import spec_from_yaml
-from tests.lab_support import Run, netcheck, require_root
+from tests.lab_support import Run, netcheck, require_agent_image, require_root
 from tests.test_kube_real import get
 from tests.test_lab_cassandra import SPEC
 
@@ -59,6 +59,7 @@ def cql_secret() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def kube_cassandra():
     require_root()
+    require_agent_image()
     state, _ = build.lab_up(spec_from_yaml(SPEC, "test spec"), cassandra=True, kubernetes=True)
     kc = state["kubernetes"]["kubeconfig"]
     for plane in state["kubernetes"]["planes"]:

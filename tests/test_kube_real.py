@@ -4,12 +4,16 @@ etcd, kube-controller-manager and kube-scheduler v1.34.4, built from the Go modu
 Nothing here is a fake: the API servers are the real ones a user's clusters run. The lab's own
 kubelet (lab/kubelet.py, lab/pods.py) registers the Nodes, keeps them Ready and runs the pods
 bound to them as processes in the nodes' network namespaces; it stands in for a kubelet and a
-container runtime, which this machine does not run.
+container runtime, which this machine does not run. The agent pods run the agent image that
+`make image` built, chrooted into a working container of it (lab/image.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -20,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from netcheck.lab import build, faults
+from netcheck.lab import build, faults, image, net
 from tests.helpers import one_context_kubeconfig
-from tests.lab_support import netcheck, require_root
+from tests.lab_support import netcheck, require_agent_image, require_root
 
 pytestmark = pytest.mark.lab
 
@@ -30,6 +34,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def kube_lab():
     require_root()
+    require_agent_image()
     state, _ = build.lab_up(kubernetes=True)
     yield state["kubernetes"]
     build.lab_down()
@@ -97,7 +102,8 @@ def test_the_ci_user_holds_exactly_netcheck_user_yaml(kube_lab):
 
 def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
     """The DaemonSet controller makes an agent pod per Node, the scheduler binds it, the lab
-    kubelet runs it as the manifest says (uid 10001, no capability); undeploy removes it all."""
+    kubelet runs the built image as the manifest says (uid 10001, no capability, no privilege
+    escalation, read-only root); undeploy removes it all."""
     kc = kube_lab["kubeconfig"]
     run = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--dry-run")
     assert run.returncode == 0, run.stderr
@@ -117,20 +123,20 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
     state = build.require_state()
     # pods on a lab node share its namespace, each with its own IP: the agent has the second
     pod_ip = {f"node-{h['name']}": h["other_pod_address"] for h in state["hosts"]}
+    image_id = require_agent_image()
     for p in pods:
         assert p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
         assert p["status"]["phase"] == "Running"
         assert p["status"]["podIP"] == pod_ip[p["spec"]["nodeName"]]
+        assert p["status"]["containerStatuses"][0]["imageID"] == image_id
     host = next(h for h in state["hosts"] if h["name"] == "dp-dc2-r1-p0")
-    agents = [
-        proc
-        for proc in net_pids(host["namespace"])
-        if "--token-file=/etc/netcheck/token/token" in cmdline(proc)
-    ]
+    agents = agent_pids(host["namespace"])
     assert len(agents) == 1
     st = proc_status(agents[0])
     assert st["Uid"].split()[0] == "10001" and st["Gid"].split()[0] == "10001"
     assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0
+    assert st["NoNewPrivs"] == "1"
+    assert in_image_read_only(agents[0])
     removed = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
     assert removed.returncode == 0, removed.stderr
     status, _ = get(
@@ -138,11 +144,58 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
     )
     assert status == 404
     deadline = time.monotonic() + 30
-    while net_pids(host["namespace"]) and any(
-        "--token-file=/etc/netcheck/token/token" in cmdline(p) for p in net_pids(host["namespace"])
-    ):
-        assert time.monotonic() < deadline, "the agent process outlived its pod"
+    working = {image.WORKING_PREFIX + p["metadata"]["uid"] for p in pods}
+    while agent_pids(host["namespace"]) or working & working_containers():
+        assert time.monotonic() < deadline, "the agent process or its container outlived its pod"
         time.sleep(0.5)
+
+
+def working_containers() -> set[str]:
+    out = subprocess.run(
+        ["buildah", "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+def test_the_raw_probes_agents_get_net_raw_from_the_image_only(kube_lab):
+    """--raw-probes: NET_RAW in the bounding set, privilege escalation allowed, and the agent
+    (python-netraw, uid 10001) holds NET_RAW and nothing else, from the image's file
+    capability; a SYN probe through it tells a dropped port from an open one."""
+    kc = kube_lab["kubeconfig"]
+    applied = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--raw-probes")
+    assert applied.returncode == 0, applied.stderr
+    try:
+        state = build.require_state()
+        host = next(h for h in state["hosts"] if h["name"] == "dp-dc2-r2-p1")
+        (pid,) = agent_pids(host["namespace"])
+        st = proc_status(pid)
+        net_raw = 1 << 13
+        assert "python-netraw" in cmdline(pid) and st["Uid"].split()[0] == "10001"
+        assert int(st["CapEff"], 16) == net_raw and int(st["CapBnd"], 16) == net_raw
+        assert st["NoNewPrivs"] == "0" and in_image_read_only(pid)
+    finally:
+        removed = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+        assert removed.returncode == 0, removed.stderr
+
+
+def test_an_image_no_node_has_is_named_with_the_node(kube_lab):
+    """No registry is reachable: an image the local storage lacks fails to pull, and deploy
+    names the node and the kubelet's reason."""
+    kc = kube_lab["kubeconfig"]
+    args = ("--kubeconfig", kc, "--context", "DP_WEST-ci")
+    try:
+        proc = netcheck(
+            "deploy", *args, "--image", "registry.invalid/netcheck:missing", "--deploy-timeout", "8"
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert "node-dp-dc2-r1-p0 (" in proc.stderr and "ErrImagePull" in proc.stderr
+        assert 'Failed to pull image "registry.invalid/netcheck:missing"' in proc.stderr
+    finally:
+        removed = netcheck("undeploy", *args)
+        assert removed.returncode == 0, removed.stderr
 
 
 def test_preflight_passes_on_the_healthy_lab_and_names_a_dropped_port(kube_lab):
@@ -262,6 +315,26 @@ def net_pids(namespace: str) -> list[int]:
         ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
     )
     return [int(p) for p in out.stdout.split()]
+
+
+def agent_pids(namespace: str) -> list[int]:
+    """The agent pods' processes in a node's network namespace."""
+    return [
+        p for p in net_pids(namespace) if "--token-file=/etc/netcheck/token/token" in cmdline(p)
+    ]
+
+
+def in_image_read_only(pid: int) -> bool:
+    """The process's root is a working container of the image, mounted read-only."""
+    root = os.readlink(f"/proc/{pid}/root")
+    with open(f"/proc/{pid}/mountinfo", encoding="utf-8") as f:
+        mounts = [line.split() for line in f]
+    top = [m for m in mounts if m[4] == "/"]
+    return (
+        root.startswith("/var/lib/containers/storage/")
+        and bool(top)
+        and "ro" in top[-1][5].split(",")
+    )
 
 
 def cmdline(pid: int) -> str:
@@ -389,7 +462,8 @@ def test_pod_logs_come_through_the_api_server_from_the_lab_kubelet(kube_lab):
 def test_exec_goes_through_the_api_server_to_the_lab_kubelet(kube_lab):
     """`pods/exec` as netcheck asks for it (a v4.channel.k8s.io websocket): the real API server
     passes it to the kubelet of the pod's node, which runs the command in the container; the
-    exit code and the runtime's words for a missing command come back as a kubelet says them."""
+    exit code and the runtime's words for a missing command come back as a kubelet says them.
+    The command sees the container's files: the image's, and the kubelet's /etc/hostname."""
     import asyncio
 
     from netcheck.kube.client import KubeClient
@@ -410,7 +484,10 @@ def test_exec_goes_through_the_api_server_to_the_lab_kubelet(kube_lab):
         assert ok.exit_code == 0 and "netcheck" in ok.stdout, ok
         usage = asyncio.run(run("netcheck", "no-such-command"))
         assert usage.exit_code == 2 and "No such command" in usage.stderr, usage
-        missing = asyncio.run(run("cat", "/etc/passwd"))
+        files = asyncio.run(run("cat", "/etc/hostname", "/etc/passwd"))
+        assert files.exit_code == 0 and files.stdout.startswith(name + "\n"), files
+        assert "netcheck:x:10001:10001:" in files.stdout  # the image's user, not the host's
+        missing = asyncio.run(run("nodetool", "status"))
         assert missing.exit_code is None and "executable file not found" in missing.message
         assert missing.stdout == ""
     finally:
@@ -509,3 +586,22 @@ def control_plane_rbac() -> str:
     from netcheck.lab.control_plane import user_rbac
 
     return user_rbac().read_text()
+
+
+def test_lab_down_after_a_crash_leaves_no_container_behind(kube_lab):
+    """Last in this module: with agent pods running from the image, every lab process is
+    killed hard (control planes, kubelets, pods); `lab down` still removes the namespaces and
+    the pods' working containers, and no mount of them stays."""
+    kc = kube_lab["kubeconfig"]
+    assert netcheck("deploy", "--kubeconfig", kc, "--context", "CP_EAST-ci").returncode == 0
+    assert any(n.startswith(image.WORKING_PREFIX) for n in working_containers())
+    for ns in net.lab_namespaces():
+        for pid in net_pids(ns):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    proc = netcheck("lab", "down")
+    assert proc.returncode == 0, proc.stderr
+    assert net.lab_namespaces() == []
+    assert not any(n.startswith(image.WORKING_PREFIX) for n in working_containers())
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        assert "/var/lib/containers/storage/overlay" not in f.read()

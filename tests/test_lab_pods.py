@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from netcheck.lab import pods
-from netcheck.lab.pods import NodePods, Running, Unsupported, expand, program
+from netcheck.lab.image import Image
+from netcheck.lab.pods import NodePods, Running, Unsupported, expand, image_argv, program
 
 HOST = {"name": "cp-dc1-r1-p0", "role": "database", "address": "198.18.1.10"}
 
@@ -28,8 +29,9 @@ def test_the_agent_image_runs_as_the_labs_python_and_other_images_fail_their_pod
         HOST,
     )
     assert argv[0] == sys.executable and netraw
-    with pytest.raises(Unsupported, match="cannot run in the lab"):
+    with pytest.raises(Unsupported, match='Failed to pull image "cr') as pulled:
         program({"image": "cr.dtsx.io/datastax/cassandra:5.0.2"}, lab, HOST)
+    assert pulled.value.reason == "ErrImagePull"  # the pod's waiting reason, as a kubelet's
     # the lab's Cassandra image before the lab installed its runtime: the pod says so
     with pytest.raises(Unsupported, match="Cassandra runtime is not installed"):
         program({"image": "netcheck-lab/cassandra:5.0.8"}, lab, HOST)
@@ -50,6 +52,28 @@ def test_exec_runs_only_the_commands_an_image_has(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps({"cassandra": {"lib": str(tmp_path / "lib")}}))
     argv = pods.exec_program("netcheck-lab/cassandra:5.0.8", ["nodetool", "status"], lab)
     assert "org.apache.cassandra.tools.NodeTool" in argv and argv[-1] == "status"
+
+
+def test_command_and_args_replace_the_images_entrypoint_and_cmd_as_kubernetes_says():
+    img = Image(
+        name="x",
+        id="sha",
+        entrypoint=("netcheck", "agent"),
+        cmd=("--listen=:9925",),
+        env=(),
+        user="10001:10002",
+        workdir="",
+        labels=(),
+    )
+    assert image_argv({}, img) == ["netcheck", "agent", "--listen=:9925"]
+    assert image_argv({"args": ["--x"]}, img) == ["netcheck", "agent", "--x"]
+    assert image_argv({"command": ["python3"]}, img) == ["python3"]  # the image's cmd dropped
+    assert image_argv({"command": ["sh"], "args": ["-c", "id"]}, img) == ["sh", "-c", "id"]
+    assert pods._user({}, img.user) == (10001, 10002)
+    assert pods._user({"runAsUser": 7}, img.user) == (7, 10002)
+    assert pods._user({}, "") == (0, 0)
+    with pytest.raises(Unsupported, match="not numeric: set runAsUser"):
+        pods._user({}, "netcheck")
 
 
 def test_args_expand_known_variables_only():

@@ -412,6 +412,24 @@ def lab_kubeconfig() -> None:
     click.echo(state["kubernetes"]["kubeconfig"])
 
 
+@lab.command("image")
+@click.option(
+    "--log", "log_file", type=click.Path(dir_okay=False), default=None, help="Build output."
+)
+def lab_image(log_file: str | None) -> None:
+    """Build the agent image from this checkout (buildah, on a debootstrap base; needs root).
+
+    Tagged as the manifests name it, so the lab's Kubernetes runs it; nothing to do when the
+    image in storage is current."""
+    from netcheck.lab import image
+
+    try:
+        built = image.build(log_file)
+    except LabError as exc:
+        fail(str(exc))
+    click.echo(f"agent image: {built.name} {built.id[:12]}")
+
+
 @lab.command("down")
 def lab_down() -> None:
     """Remove everything the lab made (also after a crash)."""

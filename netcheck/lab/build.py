@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from netcheck.lab import cassandra as cassandra_lab
-from netcheck.lab import control_plane, kubebuild, mgmt_standin, net, operator
+from netcheck.lab import control_plane, image, kubebuild, mgmt_standin, net, operator
 from netcheck.lab.javac import compiled
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import (
@@ -352,6 +352,8 @@ def _wait_agents(state: dict[str, Any], timeout_s: float) -> None:
 
 def lab_down() -> list[str]:
     removed = net.teardown_everything()
+    # the working containers of the image-backed pods (lab/image.py), after their processes
+    removed += [f"container {n}" for n in image.release_all()]
     if os.path.isdir(state_dir()):
         shutil.rmtree(state_dir(), ignore_errors=True)
     return removed

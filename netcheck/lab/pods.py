@@ -9,12 +9,20 @@ host lacks, /etc/netcheck, lives in an overlay of that directory that only the p
 pod's IP is the host's pod address. The readiness probe (httpGet) decides Ready; the status is
 written back as a kubelet writes it; a deleted pod's process is stopped and the pod finished.
 
-What it cannot do: run an image. The lab has no registry and no container runtime in its
-default install, so an image is mapped to the same program from the lab's own Python: the
-netcheck agent image (`netcheck agent`, or its raw-probes interpreter `python-netraw`, whose
-file capability becomes an ambient NET_RAW here), and the lab's Cassandra image
-(`netcheck-lab/cassandra`: lab/cassandra_pod.py, the Management API stand-in then Cassandra).
-Any other image fails the pod with a reason that says so.
+An image in the local container storage (the agent image after `make image`: lab/image.py)
+runs as a runtime runs it: the pod's process is chrooted into a buildah working container of
+the image (its layers under a writable layer), with /proc, a small /dev, a read-only /sys,
+the kubelet's /etc/hosts, /etc/hostname and /etc/resolv.conf and the pod's volumes; command
+and args replace the image's entrypoint and cmd as Kubernetes says; the image's env comes
+first; capabilities go to the bounding set only, as for any non-root container, so NET_RAW
+reaches the agent through python-netraw's file capability, and allowPrivilegeEscalation:
+false sets no_new_privs, which makes the kernel ignore that capability.
+
+Without the image in storage, an image is mapped to the same program from the lab's own
+Python: the netcheck agent image (`netcheck agent`, or its raw-probes interpreter
+`python-netraw`, whose file capability becomes an ambient NET_RAW here), and the lab's
+Cassandra image (`netcheck-lab/cassandra`: lab/cassandra_pod.py, the Management API stand-in
+then Cassandra, always mapped). Any other image fails to pull: no registry is reachable.
 
 Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network
 and mount, as the container's user with its capabilities and env): the agent image has
@@ -42,6 +50,8 @@ import aiohttp
 
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import KubeError, NotFound
+from netcheck.lab import image
+from netcheck.lab.net import LabError
 
 NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
 CASSANDRA_IMAGE = "netcheck-lab/cassandra"
@@ -79,6 +89,14 @@ def image_paths() -> set[str]:
 class Unsupported(Exception):
     """A pod the lab kubelet cannot run: the message is the pod's status reason text."""
 
+    reason = "CreateContainerError"
+
+
+class PullFailed(Unsupported):
+    """An image neither in the local storage nor mapped: no registry is reachable."""
+
+    reason = "ErrImagePull"
+
 
 def _agent_image(image: str) -> bool:
     return "netcheck" in image and "agent" in image
@@ -106,9 +124,10 @@ def program(
         except LookupError as exc:
             raise Unsupported(f"image {image}: {exc}") from None
     if not _agent_image(image):
-        raise Unsupported(
-            f"image {image} cannot run in the lab (only the netcheck agent image and "
-            f"{CASSANDRA_IMAGE})"
+        raise PullFailed(
+            f'Failed to pull image "{image}": not in the local storage and no registry is '
+            f"reachable from the lab (the lab runs images that `make image` built, the netcheck "
+            f"agent image, and {CASSANDRA_IMAGE})"
         )
     if not command:
         return [sys.executable, "-m", "netcheck", "agent", *args], False
@@ -117,6 +136,29 @@ def program(
     if command[:2] == ["netcheck", "agent"]:
         return [sys.executable, "-m", "netcheck", *command[1:], *args], False
     raise Unsupported(f"command {command[0]} of image {image} is not known to the lab kubelet")
+
+
+def image_argv(container: dict[str, Any], img: image.Image) -> list[str]:
+    """command replaces the image's entrypoint and drops its cmd; args replace the cmd."""
+    command = [str(c) for c in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    if command:
+        return [*command, *args]
+    argv = [*img.entrypoint, *(args or img.cmd)]
+    if not argv:
+        raise Unsupported(f"image {img.name}: no command specified")
+    return argv
+
+
+def _user(ctx: dict[str, Any], image_user: str) -> tuple[int, int]:
+    """runAsUser/runAsGroup, else the image's numeric USER (uid[:gid]), else root."""
+    uid_s, _, gid_s = image_user.partition(":")
+    try:
+        uid = int(ctx.get("runAsUser", uid_s or 0))
+        gid = int(ctx.get("runAsGroup", gid_s or uid))
+    except ValueError:
+        raise Unsupported(f"image user {image_user!r} is not numeric: set runAsUser") from None
+    return uid, gid
 
 
 def exec_program(image: str, argv: list[str], lab_dir: str) -> list[str]:
@@ -134,10 +176,27 @@ def exec_program(image: str, argv: list[str], lab_dir: str) -> list[str]:
         except LookupError as exc:
             raise Unsupported(str(exc)) from None
         return cassandra.nodetool_command(lib, *argv[1:])
-    raise Unsupported(
+    raise _not_found(what)
+
+
+def _not_found(what: str) -> Unsupported:
+    return Unsupported(
         "OCI runtime exec failed: exec failed: unable to start container process: "
         f'exec: "{what}": executable file not found in $PATH: unknown'
     )
+
+
+def _in_image(rootfs: str, argv: list[str], path: str) -> None:
+    """Unsupported, in a runtime's words, unless argv[0] is an executable of the image."""
+    what = argv[0] if argv else ""
+    dirs = [""] if "/" in what else [d for d in path.split(":") if d.startswith("/")]
+    for d in dirs:
+        candidate = os.path.join(rootfs, (d or "/").lstrip("/"), what.lstrip("/"))
+        # an absolute symlink points into the image, not the host: taken as it is
+        ok = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+        if what and (ok or os.path.islink(candidate)):
+            return
+    raise _not_found(what)
 
 
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -178,6 +237,7 @@ class Running:
     ready: bool = False
     started_at: str = field(default_factory=_now)
     failure: str = ""  # why it cannot run (Unsupported, or a volume missing)
+    reason: str = ""  # the waiting reason that goes with it
     restarts: int = 0
     exited_at: float = 0.0  # loop time the process was seen gone
     reported: str = ""  # the status last written: a kubelet writes only what changed
@@ -187,6 +247,9 @@ class Running:
     image: str = ""
     env: dict[str, str] = field(default_factory=dict)  # as the container got them, for exec
     privileges: list[str] = field(default_factory=list)  # setpriv's options: user, capabilities
+    image_id: str = ""  # the image run from the local storage, if any
+    work: str = ""  # its buildah working container
+    rootfs: str = ""  # and that container's mounted root filesystem
 
 
 class NodePods:
@@ -276,7 +339,8 @@ class NodePods:
             mounts = await self._volumes(pod, r)
             r.process = await self._spawn(pod, containers[0], r, mounts)
         except Unsupported as exc:
-            r.failure = str(exc)
+            r.failure, r.reason = str(exc), exc.reason
+            await self._release(r)
         return r
 
     def pod_ip(self, pod: dict[str, Any]) -> str:
@@ -336,9 +400,17 @@ class NodePods:
         r: Running,
         volumes: dict[str, str],
     ) -> asyncio.subprocess.Process:
-        argv, netraw = program(container, self.lab_dir, self.host)
+        name = str(container.get("image", ""))
+        img = None if _cassandra_image(name) else await asyncio.to_thread(image.find, name)
+        if img is not None:
+            argv, netraw = image_argv(container, img), False
+            env = dict(e.split("=", 1) for e in img.env if "=" in e)
+            env.setdefault("HOME", "/")
+        else:
+            argv, netraw = program(container, self.lab_dir, self.host)
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
         pod_ip, host_ip = r.pod_ip, self.host["node_address"]
-        env: dict[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
+        env["HOSTNAME"] = r.name
         for e in container.get("env") or []:
             if "value" in e:
                 env[e["name"]] = expand(str(e["value"]), env)
@@ -350,7 +422,9 @@ class NodePods:
             **((pod.get("spec") or {}).get("securityContext") or {}),
             **(container.get("securityContext") or {}),
         }
-        uid, gid = int(ctx.get("runAsUser", 0)), int(ctx.get("runAsGroup", ctx.get("runAsUser", 0)))
+        uid, gid = _user(ctx, img.user if img else "")
+        if ctx.get("runAsNonRoot") and uid == 0:
+            raise Unsupported("container has runAsNonRoot and image will run as root")
         adds = [str(c).lower() for c in (ctx.get("capabilities") or {}).get("add") or []]
         if netraw and "net_raw" not in adds:
             raise Unsupported("python-netraw needs NET_RAW in the container's capabilities")
@@ -362,15 +436,27 @@ class NodePods:
             "--clear-groups",
             f"--inh-caps=-all{caps}",
             f"--bounding-set=-all{caps}",
-            *([f"--ambient-caps={caps.lstrip(',')}"] if adds else []),
         ]
-        r.container, r.image = str(container.get("name", "")), str(container.get("image", ""))
+        if img is None and adds:
+            # the mapped agent has no file capability to carry NET_RAW: an ambient one stands in
+            setpriv.append(f"--ambient-caps={caps.lstrip(',')}")
+        if img is not None and ctx.get("allowPrivilegeEscalation") is False:
+            setpriv.append("--no-new-privs")
+        r.container, r.image = str(container.get("name", "")), name
         r.env, r.privileges = env, setpriv[1:]
-        script = self._mounts(container, r, volumes, bool(ctx.get("readOnlyRootFilesystem")))
-        script.append(
-            "exec "
-            + shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *setpriv, *argv])
-        )
+        read_only = bool(ctx.get("readOnlyRootFilesystem"))
+        if img is not None:
+            try:
+                r.work, r.rootfs = await asyncio.to_thread(image.mount, img, r.uid)
+            except LabError as exc:
+                raise Unsupported(str(exc)) from None
+            r.image_id = img.id
+            script = self._rootfs_mounts(container, r, volumes, read_only)
+            chroot = ["unshare", f"--root={r.rootfs}", f"--wd={img.workdir or '/'}"]
+        else:
+            script, chroot = self._mounts(container, r, volumes, read_only), []
+        env_args = [f"{k}={v}" for k, v in env.items()]
+        script.append("exec " + shlex.join(["env", "-i", *env_args, *chroot, *setpriv, *argv]))
         log = _open_log(os.path.join(r.directory, "container.log"))
         try:
             return await asyncio.create_subprocess_exec(
@@ -380,6 +466,7 @@ class NodePods:
                 self.host["namespace"],
                 "unshare",
                 "--mount",
+                "--uts",
                 "--propagation",
                 "private",
                 "sh",
@@ -393,6 +480,53 @@ class NodePods:
             )
         finally:
             log.close()
+
+    def _rootfs_mounts(
+        self, container: dict[str, Any], r: Running, volumes: dict[str, str], read_only: bool
+    ) -> list[str]:
+        """The mounts a runtime makes in the image's root filesystem, as shell lines."""
+        root = r.rootfs
+        etc = os.path.join(r.directory, "etc")
+        os.makedirs(etc, exist_ok=True)
+        files = {
+            "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{r.pod_ip}\t{r.name}\n",
+            "hostname": f"{r.name}\n",
+            "resolv.conf": "# the lab has no cluster DNS\n",
+        }
+        for n, text in files.items():
+            with open(os.path.join(etc, n), "w", encoding="utf-8") as f:
+                f.write(text)
+
+        def q(*parts: str) -> str:
+            return shlex.quote(os.path.join(*parts))
+
+        lines = [
+            f"hostname {shlex.quote(r.name)}",
+            f"mount --bind {q(root)} {q(root)}",
+            f"mount -t proc -o nosuid,nodev,noexec proc {q(root, 'proc')}",
+            f"mount -t tmpfs -o nosuid,mode=755,size=64k tmpfs {q(root, 'dev')}",
+        ]
+        for d in ("null", "zero", "full", "random", "urandom", "tty"):
+            lines += [f": > {q(root, 'dev', d)}", f"mount --bind /dev/{d} {q(root, 'dev', d)}"]
+        lines += [
+            f"mkdir -p {q(root, 'dev', 'shm')}",
+            f"mount -t tmpfs -o nosuid,nodev,size=64m tmpfs {q(root, 'dev', 'shm')}",
+            f"mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {q(root, 'sys')}",
+        ]
+        for n in files:
+            lines += [f": >> {q(root, 'etc', n)}", f"mount --bind {q(etc, n)} {q(root, 'etc', n)}"]
+        for m in container.get("volumeMounts") or []:
+            target = os.path.normpath(str(m.get("mountPath", "")))
+            source = volumes.get(m.get("name", ""))
+            if source is None or not target.startswith("/") or target == "/":
+                raise Unsupported(f"volumeMount {m.get('name')} at {target} cannot be made")
+            inside = q(root, target.lstrip("/"))
+            lines += [f"mkdir -p {inside}", f"mount --bind {shlex.quote(source)} {inside}"]
+            if m.get("readOnly"):
+                lines.append(f"mount -o remount,bind,ro {inside}")
+        if read_only:
+            lines.append(f"mount -o remount,bind,ro {q(root)}")
+        return lines
 
     def _mounts(
         self, container: dict[str, Any], r: Running, volumes: dict[str, str], read_only: bool
@@ -456,19 +590,25 @@ class NodePods:
         its user with its capabilities and env; Unsupported when it cannot run."""
         if r.process is None or r.process.returncode is not None:
             raise Unsupported(f"container {r.container} is not running")
-        program = exec_program(r.image, argv, self.lab_dir)
-        env = [f"{k}={v}" for k, v in r.env.items()]
-        # the pod's process is the container's first process (ip netns exec, unshare and sh
-        # all exec): its namespaces are the container's
+        if r.rootfs:
+            # in the image: its files and PATH, its root and working directory
+            _in_image(r.rootfs, argv, r.env.get("PATH", image.PATH))
+            program, into_root = argv, ["--root", "--wd"]
+        else:
+            program, into_root = exec_program(r.image, argv, self.lab_dir), []
+        # the pod's process is the container's first process (ip netns exec, unshare, sh and
+        # the chroot all exec): its namespaces and root are the container's
         return [
             "nsenter",
             f"--target={r.process.pid}",
             "--mount",
             "--net",
+            "--uts",
+            *into_root,
             "--",
             "env",
             "-i",
-            *env,
+            *(f"{k}={v}" for k, v in r.env.items()),
             "setpriv",
             *r.privileges,
             *program,
@@ -503,7 +643,9 @@ class NodePods:
         if alive:
             state = {"running": {"startedAt": r.started_at}}
         elif r.failure and r.process is None:
-            state = {"waiting": {"reason": "CreateContainerError", "message": r.failure}}
+            state = {
+                "waiting": {"reason": r.reason or "CreateContainerError", "message": r.failure}
+            }
         else:
             r.finished_at = r.finished_at or now
             state = {
@@ -535,7 +677,7 @@ class NodePods:
                 {
                     "name": c.get("name", ""),
                     "image": c.get("image", ""),
-                    "imageID": "",
+                    "imageID": r.image_id,
                     "containerID": f"netcheck-lab://{r.uid}",
                     "ready": r.ready,
                     "started": alive,
@@ -571,7 +713,13 @@ class NodePods:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 await p.wait()
+        await self._release(r)
         shutil.rmtree(r.directory, ignore_errors=True)
+
+    async def _release(self, r: Running) -> None:
+        if r.work:
+            await asyncio.to_thread(image.release, r.work)
+            r.work = r.rootfs = ""
 
     async def _finish(self, pod: dict[str, Any]) -> None:
         """A pod being deleted: stop its process, then let the API server remove it."""
