@@ -141,6 +141,141 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
     )
 
 
+INTERNODE_POLICY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "cassandra-internode", "namespace": "demo"},
+    "spec": {
+        "podSelector": {"matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "podSelector": {
+                            "matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}
+                        }
+                    }
+                ],
+                "ports": [{"port": 7000}, {"port": 7001}],
+            }
+        ],
+    },
+}
+
+
+def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
+    """Each context's database pods (rack, seed, ports, node), its nodes (zone, region,
+    InternalIP), the cass-operator services with their endpoints, a NetworkPolicy on the
+    internode ports, and on the control plane the registration of DP_WEST; the registration
+    Secret is named, its content (a kubeconfig with a token) never printed."""
+    state, args = kube_cassandra
+    hosts = {h["address"]: h for h in state["hosts"] if h["role"] == "database"}
+    asyncio.run(_apply(state, "CP_EAST", [INTERNODE_POLICY]))
+    try:
+        proc = netcheck("discover", *args, "-o", "json")
+    finally:
+        asyncio.run(_delete(state, "CP_EAST", INTERNODE_POLICY))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["errors"] == []
+    cp, dp = doc["contexts"]
+    assert (cp["context"], dp["context"]) == ("CP_EAST-ci", "DP_WEST-ci")
+    for ctx in (cp, dp):
+        assert sorted(p["name"] for p in ctx["database_pods"]) == [
+            n for n in PODS if ("dc1" in n) == (ctx is cp)
+        ]
+        for p in ctx["database_pods"]:
+            h = hosts[p["pod_ip"]]
+            assert (p["datacenter"], p["rack"], p["namespace"]) == (
+                h["datacenter"],
+                h["rack"],
+                "demo",
+            )
+            assert p["node"] == f"node-{h['name']}" and p["seed"] == p["name"].endswith("r1-sts-0")
+            assert {7000, 7001, 8080, 9042} <= set(p["ports"])
+        for n in ctx["nodes"]:
+            h = next(h for h in hosts.values() if n["name"] == f"node-{h['name']}")
+            assert n["internal_ip"] == h["node_address"]
+            assert n["region"] == ("east" if ctx is cp else "west") and n["zone"].startswith(
+                n["region"]
+            )
+        roles = {s["role"]: s["endpoints"] for s in ctx["services"]}
+        own = sorted(p["pod_ip"] for p in ctx["database_pods"])
+        assert roles["all-pods"] == own and roles["datacenter"] == own
+        other = dp if ctx is cp else cp
+        assert roles["additional-seed"] == [
+            p["pod_ip"] for p in other["database_pods"] if p["seed"]
+        ]
+    (pol,) = cp["network_policies"]
+    assert pol["restricts_internode"] and pol["ingress_ports"] == [7000, 7001]
+    assert dp["network_policies"] == []
+    assert cp["client_configs"] == [
+        {
+            "name": "dp-west-dataplane1",
+            "context_name": "DP_WEST",
+            "secret": "dp-west-dataplane1-config",
+            "secret_found": True,
+        }
+    ]
+    assert dp["client_configs"] == []
+    for plane in state["kubernetes"]["planes"]:
+        assert plane["ci_token"] not in proc.stdout + proc.stderr
+        assert plane["admin_token"] not in proc.stdout + proc.stderr
+    one = netcheck("discover", *args[:4], "-o", "yaml")
+    assert (
+        one.returncode == 0 and yaml.safe_load(one.stdout)["contexts"][0]["context"] == "CP_EAST-ci"
+    )
+
+
+async def _delete(state: dict[str, Any], cluster: str, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    async with admin(state, cluster) as client:
+        await client.call(
+            "DELETE",
+            f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/networkpolicies/{meta['name']}",
+            verb="delete",
+            resource="networkpolicies",
+            namespace=meta["namespace"],
+        )
+
+
+def exec_in(state: dict[str, Any], argv: list[str], *, pod: str = PODS[0], **kw: Any) -> Any:
+    """netcheck's Kubernetes exec backend, as `run --context` uses it, as the CI user."""
+    from netcheck.cassandra.exec import ExecTarget
+    from netcheck.cassandra.kube_exec import KubeExec
+
+    context = "CP_EAST-ci"
+    target = ExecTarget(endpoint=pod, address="", namespace="demo", context=context, pod=pod, **kw)
+
+    async def go() -> Any:
+        async with KubeClient(connection(state["kubernetes"]["kubeconfig"], context)) as client:
+            return await KubeExec({context: client}).run(target, argv, 60)
+
+    return asyncio.run(go())
+
+
+def test_exec_runs_nodetool_in_the_cassandra_container(kube_cassandra):
+    """Through the real API server to the lab kubelet: nodetool's output whole (also when it
+    spans many websocket frames), its failure as its exit code and first error line, the
+    runtime's words for a command the image lacks, and a missing pod or container named."""
+    state, _ = kube_cassandra
+    status = exec_in(state, ["nodetool", "status"])
+    assert status.ok and status.output.count("\nUN  ") == 4, status  # both datacenters
+    big = exec_in(state, ["nodetool", "tablestats"])  # the lab kubelet sends 32 KiB frames
+    tables = int(big.output.split("Total number of tables: ")[1].split()[0]) if big.ok else -1
+    assert len(big.output) > 48 << 10 and big.output.count("\t\tTable: ") == tables > 0, big.error
+    failed = exec_in(state, ["nodetool", "-p", "1", "status"])
+    assert not failed.ok and failed.error.startswith("exit 1: nodetool: Failed to connect"), failed
+    assert "\n" not in failed.error
+    missing = exec_in(state, ["sh", "-c", "true"])
+    assert not missing.ok and "executable file not found" in missing.error, missing
+    gone = exec_in(state, ["nodetool", "status"], pod="netcheck-lab-dc1-r1-sts-9")
+    assert "pod demo/netcheck-lab-dc1-r1-sts-9 not found" in gone.error, gone
+    wrong = exec_in(state, ["nodetool", "status"], container="db")
+    assert "HTTP 400" in wrong.error and "a container named 'db'" in wrong.error, wrong
+
+
 def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(kube_cassandra):
     state, args = kube_cassandra
     t0 = time.monotonic()

@@ -40,10 +40,15 @@ def kube_lab():
     build.lab_down()
 
 
-def get(plane: dict[str, Any], path: str, token: str) -> tuple[int, str]:
+def get(
+    plane: dict[str, Any], path: str, token: str, method: str = "GET", body: Any = None
+) -> tuple[int, str]:
     ctx = ssl.create_default_context(cafile=plane["ca_file"])
     req = urllib.request.Request(
-        plane["server"] + path, headers={"Authorization": f"Bearer {token}"}
+        plane["server"] + path,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
     )
     try:
         with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
@@ -100,15 +105,35 @@ def test_the_ci_user_holds_exactly_netcheck_user_yaml(kube_lab):
     assert get(plane, "/api/v1/namespaces/kube-system/secrets", plane["admin_token"])[0] == 200
 
 
-def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
-    """The DaemonSet controller makes an agent pod per Node, the scheduler binds it, the lab
+def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab, token_file):
+    """`--dry-run` prints exactly what deploy applies (the server holds every printed field);
+    the DaemonSet controller makes an agent pod per Node, the scheduler binds it, the lab
     kubelet runs the built image as the manifest says (uid 10001, no capability, no privilege
-    escalation, read-only root); undeploy removes it all."""
+    escalation, read-only root); undeploy removes it all, and again finds nothing."""
     kc = kube_lab["kubeconfig"]
-    run = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci", "--dry-run")
+    args = ("--kubeconfig", kc, "--context", "DP_WEST-ci", "--token-file", token_file)
+    run = netcheck("deploy", *args, "--dry-run")
     assert run.returncode == 0, run.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(run.stdout) if d]
-    assert "DaemonSet" in kinds and "Secret" in kinds
+    printed = [d for d in yaml.safe_load_all(run.stdout) if d]
+    assert [d["kind"] for d in printed] == [
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "DaemonSet",
+        "Secret",
+    ]
+    allow = next(d for d in printed if d["kind"] == "ConfigMap")["data"]["allow"].split()
+    # only what discovery found: the nodes' addresses and pod CIDRs, the API server
+    dp_nodes = [h for h in build.require_state()["hosts"] if h["cluster"] == "DP_WEST"]
+    assert {f"{h['node_address']}/32" for h in dp_nodes if h["role"] == "database"} <= set(allow)
+    assert all(int(a.rsplit("/", 1)[1]) >= 24 for a in allow), allow
+    plane = kube_lab["planes"][1]
+    applied = netcheck("deploy", *args)
+    assert applied.returncode == 0, applied.stderr
+    for obj in printed:
+        status, body = get(plane, object_path(obj), plane["admin_token"])
+        assert status == 200, (obj["kind"], body)
+        assert holds(json.loads(body), obj), obj["kind"]
     plane = kube_lab["planes"][1]
     applied = netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
     assert applied.returncode == 0, applied.stderr
@@ -138,16 +163,41 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab):
     assert st["NoNewPrivs"] == "1"
     assert in_image_read_only(agents[0])
     removed = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
-    assert removed.returncode == 0, removed.stderr
-    status, _ = get(
-        plane, "/apis/apps/v1/namespaces/netcheck/daemonsets/netcheck-agent", plane["admin_token"]
-    )
-    assert status == 404
+    assert removed.returncode == 0 and "removed 4 object(s)" in removed.stdout, removed
+    for obj in printed[1:]:  # the namespace stays: the RBAC binds the user in it
+        assert get(plane, object_path(obj), plane["admin_token"])[0] == 404, obj["kind"]
+    again = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
+    assert again.returncode == 0 and "nothing was deployed" in again.stdout, again
     deadline = time.monotonic() + 30
     working = {image.WORKING_PREFIX + p["metadata"]["uid"] for p in pods}
     while agent_pids(host["namespace"]) or working & working_containers():
         assert time.monotonic() < deadline, "the agent process or its container outlived its pod"
         time.sleep(0.5)
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    plural = {"ServiceAccount": "serviceaccounts", "ConfigMap": "configmaps", "Secret": "secrets"}
+    name, ns = obj["metadata"]["name"], obj["metadata"].get("namespace")
+    if obj["kind"] == "Namespace":
+        return f"/api/v1/namespaces/{name}"
+    if obj["kind"] == "DaemonSet":
+        return f"/apis/apps/v1/namespaces/{ns}/daemonsets/{name}"
+    return f"/api/v1/namespaces/{ns}/{plural[obj['kind']]}/{name}"
+
+
+def holds(server: Any, printed: Any) -> bool:
+    """Every field printed is on the server with the same value (the server adds defaults)."""
+    if isinstance(printed, dict):
+        return isinstance(server, dict) and all(
+            k in server and holds(server[k], v) for k, v in printed.items()
+        )
+    if isinstance(printed, list):
+        return (
+            isinstance(server, list)
+            and len(server) == len(printed)
+            and all(holds(a, b) for a, b in zip(server, printed, strict=True))
+        )
+    return bool(server == printed)
 
 
 def working_containers() -> set[str]:
@@ -274,6 +324,38 @@ def test_preflight_covers_every_pair_and_cleans_up(kube_lab, tmp_path):
             plane, "/apis/apps/v1/namespaces/netcheck/daemonsets", plane["admin_token"]
         )
         assert status == 200 and json.loads(body)["items"] == []
+
+
+def test_preflight_leaves_a_taken_nodeport_alone(kube_lab):
+    """Mission Control's Vector aggregator already holds NodePort 30600 on the control plane:
+    preflight says so, leaves that Service as it was (no Service of its own in front of the
+    agents) and still probes 30600 on every control-plane node (in the lab a stand-in answers
+    there for kube-proxy)."""
+    plane = kube_lab["planes"][0]
+    path = "/api/v1/namespaces/mission-control/services"
+    vector = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "vector-aggregator", "namespace": "mission-control"},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app.kubernetes.io/name": "vector"},
+            "ports": [{"port": 6000, "nodePort": 30600}],
+        },
+    }
+    status, body = get(plane, path, plane["admin_token"], "POST", vector)
+    assert status == 201, body
+    before = json.loads(body)["metadata"]["resourceVersion"]
+    try:
+        code, report, err = preflight(kube_lab["kubeconfig"])
+        status, body = get(plane, f"{path}/vector-aggregator", plane["admin_token"])
+    finally:
+        get(plane, f"{path}/vector-aggregator", plane["admin_token"], "DELETE")
+    assert code == 0, (err, failing(report))
+    (taken,) = [f for f in report["findings"] if f["code"] == "NODEPORT_TAKEN"]
+    assert "service mission-control/vector-aggregator" in taken["summary"]
+    assert json.loads(body)["metadata"]["resourceVersion"] == before
+    assert len([p for p in report["probes"] if p["port"] == 30600]) == 8 * 4
 
 
 def test_preflight_finds_the_nodeport_and_api_server_blocked(kube_lab):
@@ -509,6 +591,21 @@ def ci_kubeconfig(kube_lab: dict[str, Any], tmp_path: Any, **tokens: str) -> str
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(doc))
     return str(path)
+
+
+def test_unknown_context_and_broken_kubeconfig_are_one_line_errors(kube_lab, tmp_path):
+    proc = netcheck("discover", "--kubeconfig", kube_lab["kubeconfig"], "--context", "DP_EAST")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "DP_EAST" in proc.stderr and "CP_EAST, CP_EAST-ci, DP_WEST, DP_WEST-ci" in proc.stderr
+
+    broken = tmp_path / "broken"
+    broken.write_text("apiVersion: v1\nclusters: [\n")
+    proc = netcheck("discover", "--kubeconfig", str(broken), "--context", "CP_EAST")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and str(broken) in proc.stderr
+
+    proc = netcheck("contexts", "--kubeconfig", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
 def test_contexts_says_which_api_server_is_down(kube_lab, tmp_path):

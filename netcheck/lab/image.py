@@ -44,7 +44,7 @@ _SOURCES = ("netcheck", "probes", "reports", "pyproject.toml", "setup.py")
 _TIMEOUT_S = 1200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Image:
     """An image in the local storage, as a runtime reads its config."""
 
