@@ -23,6 +23,7 @@ from netcheck.agent.server import AgentSettings, parse_probe_request
 from netcheck.agent.transport import AgentError, _info_from_json
 from netcheck.agent.wire import WireError, result_from_json
 from netcheck.discovery.inventory import InventoryError, load_inventory, parse_inventory
+from netcheck.kube.client import forbidden_verb
 from netcheck.kube.config import connection, list_contexts
 from netcheck.kube.errors import KubeconfigError
 from netcheck.model.text import ascii_int, load_yaml
@@ -336,6 +337,47 @@ def test_kubeconfig_alias_bomb(tmp_path):
     started = time.monotonic()
     out = kube_outcome(path)
     assert "alias" in out and time.monotonic() - started < 10  # was 37 s, then MemoryError
+
+
+# --- API server answers ----------------------------------------------------------------------
+
+REAL_403 = (
+    '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+    '"serviceaccounts \\"netcheck-agent\\" is forbidden: User \\"netcheck-ci\\" cannot create '
+    'resource \\"serviceaccounts\\" in API group \\"\\" in the namespace \\"netcheck\\"",'
+    '"reason":"Forbidden","details":{"name":"netcheck-agent","kind":"serviceaccounts"},"code":403}'
+)
+
+
+def test_the_refused_verb_is_read_off_a_real_403():
+    # as kube-apiserver v1.34.4 answered a server-side apply that would create the object
+    assert forbidden_verb(REAL_403.encode()) == "create"
+    assert forbidden_verb(REAL_403.replace("create", "patch").encode()) == "patch"
+    assert forbidden_verb(REAL_403.replace("create", "explode").encode()) is None
+    assert forbidden_verb(b"<html>403 Forbidden</html>") is None
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: json.dumps({"message": t}).encode()),
+        st.sampled_from(["get", "list", "frobnicate", "", "CREATE"]).map(
+            lambda v: json.dumps({"message": f'x cannot {v} resource "y"'}).encode()
+        ),
+    )
+)
+def test_a_403_of_any_shape_gives_a_known_verb_or_none(raw):
+    verb = forbidden_verb(raw)
+    assert verb is None or verb in (
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    )
 
 
 # --- nodetool and logs -----------------------------------------------------------------------

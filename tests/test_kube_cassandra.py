@@ -23,7 +23,13 @@ from netcheck.kube.resources import KINDS
 from netcheck.lab import build, faults
 from netcheck.lab.spec import spec_from_yaml
 from tests.lab_support import Run, netcheck, require_agent_image, require_root
-from tests.test_kube_real import get
+from tests.test_kube_real import (
+    FOR_NEWER_SERVERS,
+    ONLY_WITHOUT_CASSANDRA,
+    audited,
+    get,
+    unused_grants,
+)
 from tests.test_lab_cassandra import SPEC
 
 pytestmark = pytest.mark.lab
@@ -395,3 +401,18 @@ def test_run_context_names_pods_a_rejected_rack_a_denied_pod_proxy_and_missing_a
     assert (
         "run `netcheck deploy --context DP_WEST-ci` first" in json.loads(proc.stdout)["problems"][0]
     )
+
+
+def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_cassandra):
+    """Last in this module, from the API servers' audit logs (see test_kube_real): every
+    request granted, nothing refused but the rules the tests removed, Secrets listed as
+    metadata only, and every grant used but those only test_kube_real's commands need."""
+    state, _ = kube_cassandra
+    used, refused = audited(state["kubernetes"]["planes"])
+    # the tests took away exec and logs (test_run_context_reads_...) and the pod proxy
+    assert refused == {
+        ("get", "pods/exec", "demo"),
+        ("get", "pods/log", "demo"),
+        ("get", "pods/proxy", "netcheck"),
+    }
+    assert unused_grants(used) == ONLY_WITHOUT_CASSANDRA | FOR_NEWER_SERVERS

@@ -685,6 +685,103 @@ def control_plane_rbac() -> str:
     return user_rbac().read_text()
 
 
+Atom = tuple[str, str, str]
+
+
+def audit_events(planes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CI user's requests, answered, from every API server's audit log."""
+    from netcheck.lab.control_plane import audit_log
+
+    events = []
+    for plane in planes:
+        with open(audit_log(plane["directory"]), encoding="utf-8") as f:
+            for line in f:
+                e = json.loads(line)
+                if e["user"]["username"] == "netcheck-ci" and e["stage"] == "ResponseComplete":
+                    events.append({**e, "cluster": plane["cluster"]})
+    return events
+
+
+def granted() -> set[tuple[str, str, str]]:
+    """(verb, resource, namespace) that netcheck-user.yaml grants; namespace "*" where its
+    binding is cluster-wide."""
+    docs = [d for d in yaml.safe_load_all(control_plane_rbac()) if d]
+    roles = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "ClusterRole"}
+    out = set()
+    for b in docs:
+        if b["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        where = b["metadata"].get("namespace", "*") if b["kind"] == "RoleBinding" else "*"
+        for rule in roles[b["roleRef"]["name"]]:
+            for r in rule["resources"]:
+                out |= {(v, r, where) for v in rule["verbs"]}
+    return out
+
+
+def audited(planes: list[dict[str, Any]]) -> tuple[set[Atom], set[Atom]]:
+    """What the CI user asked for, from the audit logs: (granted, refused) as (verb, resource,
+    namespace); every list of Secrets checked to have been answered with metadata only
+    (PartialObjectMetadataList, no data)."""
+    used, refused = set(), set()
+    for e in audit_events(planes):
+        ref = e.get("objectRef")
+        if not ref:
+            continue  # /version and API discovery, which every authenticated user may read
+        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        atom = (e["verb"], resource, ref.get("namespace", ""))
+        (refused if e["responseStatus"]["code"] == 403 else used).add(atom)
+        if e["verb"] == "patch" and e["responseStatus"]["code"] == 201:
+            used.add(("create", resource, atom[2]))  # an apply that made the object
+        if ref["resource"] == "secrets" and e["verb"] == "list" and atom not in refused:
+            answer = e["responseObject"]
+            assert answer["kind"] == "PartialObjectMetadataList", (e["requestURI"], answer)
+            assert all("data" not in item for item in answer.get("items") or [])
+    grants = granted()
+    for verb, resource, namespace in used:
+        assert {(verb, resource, namespace), (verb, resource, "*")} & grants, (verb, resource)
+    return used, refused
+
+
+def unused_grants(used: set[Atom]) -> set[Atom]:
+    return {
+        (v, r, ns)
+        for v, r, ns in granted()
+        if not any(u[:2] == (v, r) and (ns == "*" or u[2] == ns) for u in used)
+    }
+
+
+# The grants of netcheck-user.yaml that only one of the two Kubernetes modules uses: each
+# module checks that all the others were used, so together every grant is needed, but
+# `create` on pods/exec, which API servers from 1.35 on check on exec's websocket GET (the
+# lab runs 1.34.4).
+FOR_NEWER_SERVERS: set[Atom] = {("create", "pods/exec", "demo")}
+ONLY_WITH_CASSANDRA: set[Atom] = {
+    ("get", "pods/exec", "demo"),
+    ("get", "pods/log", "demo"),
+    ("get", "secrets", "netcheck"),
+    ("list", "endpointslices", "*"),
+    ("list", "networkpolicies", "*"),
+}
+ONLY_WITHOUT_CASSANDRA: set[Atom] = {  # preflight's Service for NodePort 30600; a failed deploy
+    ("create", "services", "netcheck"),
+    ("patch", "services", "netcheck"),
+    ("list", "events", "netcheck"),
+}
+
+
+def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_lab):
+    """Read off the API servers' audit logs after the tests above ran netcheck as the CI user
+    (contexts, discover, deploy, preflight, run, undeploy): every request was granted by
+    netcheck-user.yaml, nothing was refused but what the tests provoked, Secrets were listed
+    as metadata only, and every grant was used but those only the Cassandra reads need
+    (test_kube_cassandra checks those)."""
+    used, refused = audited(kube_lab["planes"])
+    # the RBAC test took `list pods` away; the first test asks for kube-system's Secrets
+    assert refused == {("list", "pods", ""), ("list", "secrets", "kube-system")}
+    assert unused_grants(used) == ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS
+    assert not ONLY_WITH_CASSANDRA & ONLY_WITHOUT_CASSANDRA
+
+
 def test_lab_down_after_a_crash_leaves_no_container_behind(kube_lab):
     """Last in this module: with agent pods running from the image, every lab process is
     killed hard (control planes, kubelets, pods); `lab down` still removes the namespaces and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -109,7 +110,9 @@ class KubeClient:
         if status == 401:
             raise self._unauthorized()
         if status == 403:
-            raise Forbidden(self.context, verb, resource, namespace)
+            # the server's own verb: a server-side apply (patch) that would create the object
+            # is refused for `create`
+            raise Forbidden(self.context, forbidden_verb(raw) or verb, resource, namespace)
         if status == 404:
             raise NotFound(self.context, f"{resource} {path} not found ({_status_message(raw)})")
         if status == 409:
@@ -399,6 +402,22 @@ class KubeClient:
                 status,
             )
         return raw.decode("utf-8", "replace")
+
+
+_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+_CANNOT = re.compile(r'cannot ([a-z]{1,16}) resource "')
+
+
+def forbidden_verb(raw: bytes) -> str | None:
+    """The verb RBAC refused, as a 403's Status message names it (`User "u" cannot create
+    resource "serviceaccounts" ...`); None when the answer does not say."""
+    try:
+        doc = json.loads(raw[:65536])
+    except ValueError:
+        return None
+    message = doc.get("message") if isinstance(doc, dict) else None
+    m = _CANNOT.search(message[:2048]) if isinstance(message, str) else None
+    return m.group(1) if m and m.group(1) in _VERBS else None
 
 
 def _status_message(raw: bytes) -> str:

@@ -245,6 +245,8 @@ def _pki(p: Plane, nodes: list[str], node_ips: list[str]) -> dict[str, str]:
     ]
     out["tokens.csv"] = os.path.join(d, "tokens.csv")
     _write(out["tokens.csv"], ("\n".join(rows) + "\n").encode(), private=True)
+    out["audit-policy.yaml"] = os.path.join(d, "audit-policy.yaml")
+    _write(out["audit-policy.yaml"], AUDIT_POLICY.encode(), private=False)
     for user, token in tokens.items():
         out[f"token-{user}"] = token
     out["node-kubeconfig"] = _node_kubeconfig(p, out["ca.crt"], node_tokens)
@@ -447,6 +449,27 @@ def _etcd(etcd: str, p: Plane) -> list[str]:
     ]
 
 
+# What the CI user does, in each API server's audit log (audit.log in the plane's folder), as a
+# cluster admin would record it: every request's verb, resource and namespace, and for lists of
+# Secrets the answer as sent, which shows whether netcheck asked for metadata only.
+AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: RequestResponse
+    users: ["{CI_USER}"]
+    verbs: ["list"]
+    resources: [{{group: "", resources: ["secrets"]}}]
+  - level: Metadata
+    users: ["{CI_USER}"]
+  - level: None
+"""
+
+
+def audit_log(plane_directory: str) -> str:
+    return os.path.join(plane_directory, "audit.log")
+
+
 def _apiserver(bins: str, p: Plane, pki: dict[str, str]) -> list[str]:
     return [
         os.path.join(bins, "kube-apiserver"),
@@ -469,6 +492,10 @@ def _apiserver(bins: str, p: Plane, pki: dict[str, str]) -> list[str]:
         "--allow-privileged=true",
         "--profiling=false",
         f"--cert-dir={os.path.join(p.directory, 'certs')}",
+        f"--audit-policy-file={pki['audit-policy.yaml']}",
+        f"--audit-log-path={audit_log(p.directory)}",
+        "--audit-log-maxsize=64",
+        "--audit-log-maxbackup=1",
     ]
 
 

@@ -93,15 +93,16 @@ def source_digest(root: Path) -> str:
 
 
 def _run(cmd: list[str], what: str, log: str | None = None) -> str:
-    """Run one build or storage command; its stdout; LabError naming it on failure."""
+    """Run one build or storage command; its stdout, or with a log its output goes there;
+    LabError naming the command and its last line on failure."""
     if shutil.which(cmd[0]) is None and not os.path.isabs(cmd[0]):
         raise LabError(f"{cmd[0]} is missing ({what}): run `make system-deps`")
     out = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115
     try:
         proc = subprocess.run(
             cmd,
-            stdout=subprocess.PIPE,
-            stderr=out if out else subprocess.PIPE,
+            stdout=out if out else subprocess.PIPE,
+            stderr=subprocess.STDOUT if out else subprocess.PIPE,
             text=True,
             check=False,
             timeout=_TIMEOUT_S,
@@ -112,9 +113,14 @@ def _run(cmd: list[str], what: str, log: str | None = None) -> str:
         if out:
             out.close()
     if proc.returncode != 0:
-        lines = (proc.stderr or "").strip().splitlines() or [f"see {log}" if log else "no output"]
-        raise LabError(f"{what} failed (exit {proc.returncode}): {lines[-1][:240]}")
-    return proc.stdout
+        text = proc.stderr or ""
+        if log:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                text = f.read()[-4096:]
+        lines = text.strip().splitlines() or ["no output"]
+        where = f" (all of it in {log})" if log else ""
+        raise LabError(f"{what} failed (exit {proc.returncode}): {lines[-1][:240]}{where}")
+    return proc.stdout or ""
 
 
 def find(name: str) -> Image | None:
