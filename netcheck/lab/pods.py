@@ -24,10 +24,11 @@ Python: the netcheck agent image (`netcheck agent`, or its raw-probes interprete
 Cassandra image (`netcheck-lab/cassandra`: lab/cassandra_pod.py, the Management API stand-in
 then Cassandra, always mapped). Any other image fails to pull: no registry is reachable.
 
-Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network
-and mount, as the container's user with its capabilities and env): the agent image has
-`netcheck`, the Cassandra image `nodetool`; any other command fails as a runtime says
-"executable file not found".
+Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network,
+mount and UTS, and its root when it runs an image; as the container's user with its
+capabilities and env): any executable of the image, or for a mapped image `netcheck` (agent)
+and `nodetool` (Cassandra); any other command fails as a runtime says "executable file not
+found".
 """
 
 from __future__ import annotations
