@@ -129,11 +129,9 @@ class FakeApiServer:
         self.token = token
         self.cert = cert
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self.requests: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []
         self.rules: list[tuple[Rule, str | None]] | None = None  # None: everything allowed
         self.applied: list[dict[str, Any]] = []
-        self.secret_reads_with_data = 0  # Secrets of mission-control served with their data
         self.proxy_enabled = True
         self.expired = False
         self.nodes: list[FakeNode] = []
@@ -210,7 +208,6 @@ class FakeApiServer:
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
         if request.headers.get("Authorization") != f"Bearer {self.token}" or self.expired:
             return status(401, "Unauthorized", "Unauthorized")
         if request.path == "/version":
@@ -359,8 +356,6 @@ class FakeApiServer:
             and matches_fields(o, fields)
         ]
         metadata_only = "as=PartialObjectMetadataList" in request.headers.get("Accept", "")
-        if plural == "secrets" and namespace == "mission-control" and not metadata_only:
-            self.secret_reads_with_data += 1
         if metadata_only:
             return web.json_response(
                 {

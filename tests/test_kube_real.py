@@ -774,7 +774,8 @@ def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_la
     (contexts, discover, deploy, preflight, run, undeploy): every request was granted by
     netcheck-user.yaml, nothing was refused but what the tests provoked, Secrets were listed
     as metadata only, and every grant was used but those only the Cassandra reads need
-    (test_kube_cassandra checks those)."""
+    (test_kube_cassandra checks those). It reads what the module's tests did: run it with
+    them, not alone."""
     used, refused = audited(kube_lab["planes"])
     # the RBAC test took `list pods` away; the first test asks for kube-system's Secrets
     assert refused == {("list", "pods", ""), ("list", "secrets", "kube-system")}

@@ -259,18 +259,6 @@ class KubeClient:
             raise ApiFailed(self.context, f"get {kind.plural}/{name}: not an object", 200)
         return doc
 
-    async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        namespace = (obj.get("metadata") or {}).get("namespace")
-        doc = await self.call(
-            "POST",
-            kind.path(namespace),
-            verb="create",
-            resource=kind.plural,
-            namespace=namespace,
-            body=obj,
-        )
-        return doc if isinstance(doc, dict) else {}
-
     async def apply(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: creates or updates, so deploy can run again."""
         meta = obj.get("metadata") or {}
