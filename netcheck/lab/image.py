@@ -201,11 +201,12 @@ def _ensure_base(log: str | None) -> None:
 
 
 def _wheels(root: Path, into: str, log: str | None) -> None:
-    """netcheck's wheel and its dependencies' into `into`: the dependencies come from the cache
-    folder when it has them all, else from PyPI (then they are kept for the next build)."""
+    """netcheck's wheel and its dependencies' into `into`, exactly those: the dependencies
+    from the cache folder when it has them all, else from PyPI (then kept there for the next
+    build)."""
     cache = os.path.join(cache_root(), "agent-wheels")
     os.makedirs(cache, exist_ok=True)
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", cache]
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", into]
     _run([*pip, "--no-deps", str(root)], "pip wheel netcheck", log)
     with open(root / "pyproject.toml", "rb") as fp:
         needs = [str(d) for d in tomllib.load(fp)["project"]["dependencies"]]
@@ -213,10 +214,9 @@ def _wheels(root: Path, into: str, log: str | None) -> None:
         _run([*pip, "--no-index", "--find-links", cache, *needs], "pip wheel (cached)", log)
     except LabError:
         _run([*pip, "--find-links", cache, *needs], "pip wheel (from PyPI)", log)
-    os.makedirs(into, exist_ok=True)
-    for wheel in os.listdir(cache):
-        if wheel.endswith(".whl"):
-            shutil.copy2(os.path.join(cache, wheel), os.path.join(into, wheel))
+    for wheel in os.listdir(into):
+        if wheel.endswith(".whl") and not wheel.startswith("netcheck-"):
+            shutil.copy2(os.path.join(into, wheel), os.path.join(cache, wheel))
 
 
 def build(log: str | None = None, name: str | None = None) -> Image:

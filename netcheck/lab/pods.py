@@ -200,6 +200,15 @@ def _in_image(rootfs: str, argv: list[str], path: str) -> None:
     raise _not_found(what)
 
 
+def _volume_mount(m: dict[str, Any], volumes: dict[str, str]) -> tuple[str, str]:
+    """A volumeMount's source directory and its absolute target; Unsupported if it has none."""
+    target = os.path.normpath(str(m.get("mountPath", "")))
+    source = volumes.get(str(m.get("name", "")))
+    if source is None or not target.startswith("/") or target == "/":
+        raise Unsupported(f"volumeMount {m.get('name')} at {target} cannot be made")
+    return source, target
+
+
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -517,10 +526,7 @@ class NodePods:
         for n in files:
             lines += [f": >> {q(root, 'etc', n)}", f"mount --bind {q(etc, n)} {q(root, 'etc', n)}"]
         for m in container.get("volumeMounts") or []:
-            target = os.path.normpath(str(m.get("mountPath", "")))
-            source = volumes.get(m.get("name", ""))
-            if source is None or not target.startswith("/") or target == "/":
-                raise Unsupported(f"volumeMount {m.get('name')} at {target} cannot be made")
+            source, target = _volume_mount(m, volumes)
             inside = q(root, target.lstrip("/"))
             lines += [f"mkdir -p {inside}", f"mount --bind {shlex.quote(source)} {inside}"]
             if m.get("readOnly"):
@@ -551,10 +557,7 @@ class NodePods:
             os.makedirs(aside, exist_ok=True)
             lines.append(f"mount --bind {shlex.quote(p)} {shlex.quote(aside)}")
         for m in container.get("volumeMounts") or []:
-            target = os.path.normpath(str(m["mountPath"]))
-            source = volumes.get(m["name"])
-            if source is None or not target.startswith("/") or target == "/":
-                raise Unsupported(f"volumeMount {m['name']} at {target} cannot be made")
+            source, target = _volume_mount(m, volumes)
             top = "/" + target.strip("/").split("/")[0]
             if not os.path.exists(target) and top not in overlaid and top != "/tmp":
                 # the host lacks it: an overlay of its top directory that only this pod sees
