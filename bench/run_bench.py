@@ -5,13 +5,16 @@
 (b) TCP probes per second one agent sustains against open ports on loopback;
 (c) resident memory of a lab agent;
 (d) diagnosis time on larger meshes;
-(e) `netcheck preflight` and `netcheck run --context` through the pod proxy of fake API servers
-    in front of the lab, next to `netcheck run --inventory` on the same lab;
+(e) `netcheck run --context --no-cassandra` through the real API servers' pod proxy, next to
+    `netcheck run --inventory` (direct HTTP) on the same lab spec;
 (f) time to diagnosis of every lab scenario (tests/test_lab_scenarios.py), and whether the
     top finding is the scenario's cause;
 (g) raw probes per second one agent sends and matches (SYN, and latency packets);
 (h) real Cassandra 5.0 in the lab: start-up time and memory per node, and the time of the
-    Cassandra checks (nodetool and logs of every node, parsed, checked, cross-checked).
+    Cassandra checks (nodetool and logs of every node, parsed, checked, cross-checked);
+(i) verdicts and time to verdict on the healthy 8-node Cassandra lab;
+(j) the lab's real Kubernetes: image rebuild, control planes up, deploy, preflight, and
+    `run --context` with Cassandra in pods.
 """
 
 from __future__ import annotations
@@ -251,51 +254,24 @@ def _timed(args: list[str], expect: int) -> float:
     return wall
 
 
-def bench_kube() -> dict[str, float]:
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from tests.kubefake import FakeClusters
-    from tests.kubeworld import mission_control_world
-
-    state, _ = build.lab_up()
+def bench_inventory() -> dict[str, float]:
+    """`run --inventory` on the healthy default lab, agents reached directly: the peer of
+    `run --context --no-cassandra` through the real pod proxy (bench_kubernetes)."""
+    build.lab_up()
     faults.clear_faults()
-    out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp, FakeClusters(["CP_EAST", "DP_WEST"]) as fakes:
-        mission_control_world(fakes, state["hosts"], live=True)
-        kubeconfig = os.path.join(tmp, "kubeconfig")
+    with tempfile.TemporaryDirectory() as tmp:
         inventory = _write_inventory(tmp)
-        with open(kubeconfig, "w", encoding="utf-8") as f:
-            f.write(fakes.kubeconfig())
-        kc = ["--kubeconfig", kubeconfig, "--context", "CP_EAST", "--context", "DP_WEST"]
-        token = ["--token-file", state["token_file"]]
-        pre = [
-            _timed(
-                [
-                    "preflight",
-                    *kc,
-                    *token,
-                    "--control-plane",
-                    "CP_EAST",
-                    "--api-server",
-                    "DP_WEST=198.18.48.20:6443",
-                    "-o",
-                    "json",
-                ],
-                0,
-            )
-            for _ in range(RUNS)
-        ]
-        _timed(["deploy", *kc, *token], 0)
-        # this lab runs no Cassandra: the network part only (section h times Cassandra)
-        ctx = [_timed(["run", *kc, "--no-cassandra", "-o", "json"], 0) for _ in range(RUNS)]
-        _timed(["undeploy", *kc], 0)
-        inv = [_timed(["run", "--inventory", inventory, "-o", "json"], 0) for _ in range(RUNS)]
-        out = {
-            "preflight": statistics.median(pre),
-            "run_context": statistics.median(ctx),
-            "run_inventory": statistics.median(inv),
-        }
+        walls = [_timed(["run", "--inventory", inventory, "-o", "json"], 0) for _ in range(RUNS)]
+        probes = _probe_count(["run", "--inventory", inventory, "-o", "json"])
     build.lab_down()
-    return out
+    return {"run_inventory": statistics.median(walls), "probes": probes}
+
+
+def _probe_count(args: list[str]) -> int:
+    proc = subprocess.run(
+        [sys.executable, "-m", "netcheck", *args], capture_output=True, text=True, check=False
+    )
+    return len(json.loads(proc.stdout)["probes"])
 
 
 def _rss_by_name(namespaces: list[str]) -> dict[str, float]:
@@ -362,6 +338,9 @@ def bench_kubernetes() -> dict[str, Any]:
     ctx = ["--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
     _timed(["deploy", *ctx], 0)
     runs = [_timed(["run", *ctx, "-o", "json"], 0) for _ in range(RUNS)]
+    # the network part alone, through the real pod proxy: the peer of (e)'s direct run
+    network = [_timed(["run", *ctx, "--no-cassandra", "-o", "json"], 0) for _ in range(RUNS)]
+    network_probes = _probe_count(["run", *ctx, "--no-cassandra", "-o", "json"])
     build.lab_down()
     return {
         "image_rebuild": rebuild,
@@ -372,6 +351,8 @@ def bench_kubernetes() -> dict[str, Any]:
         "preflight": statistics.median(pre),
         "up_cassandra": up_cassandra,
         "run_cassandra": statistics.median(runs),
+        "run_network": statistics.median(network),
+        "network_probes": network_probes,
     }
 
 
@@ -610,7 +591,7 @@ def main() -> None:
     args = parser.parse_args()
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     wall = bench_run_wall_time()
-    kube = bench_kube()
+    inventory = bench_inventory()
     scenarios = bench_scenarios()
     raw_rate = asyncio.run(bench_raw_rate())
     cass = bench_cassandra()
@@ -681,18 +662,22 @@ another and one pod unreachable on every port; time of `diagnose()` alone.
 | --- | --- | --- | --- |
 {diag_rows}
 
-## (e) Through the Kubernetes pod proxy (fake API servers in front of the lab)
+## (e) Through the real pod proxy, beside the agents reached directly
 
-Median of {RUNS} CLI runs on the healthy default lab, process start included. `preflight`
-deploys the agents (server-side apply), waits for readiness, runs 204 probes through each
-context's pod proxy and undeploys; `run --context` discovers the 8 database pods and runs 168
-probes through the pod proxy; `run --inventory` is the same lab reached directly.
+The same default lab (8 database pods, 2 clusters), the same agents: `run --context
+--no-cassandra` on `lab up --kubernetes --cassandra` (discovery through the real API servers,
+the agents' token from their Secret, every probe batch through kube-apiserver's pod proxy to
+agent pods the DaemonSet made), and `run --inventory` on the plain lab (direct HTTP to the
+lab's agents). Median of {RUNS} CLI runs each, process start included; the preflight through
+the pod proxy is in (j).
 
-| command | wall time, median |
-| --- | --- |
-| `netcheck preflight` (deploy, 204 probes, undeploy) | {kube["preflight"]:.2f} s |
-| `netcheck run --context --no-cassandra` x2 (168 probes) | {kube["run_context"]:.2f} s |
-| `netcheck run --inventory` (lab inventory, direct HTTP) | {kube["run_inventory"]:.2f} s |
+| command | probes | wall time, median |
+| --- | --- | --- |
+| `netcheck run --context --no-cassandra` x2, through the pod proxy | {k8s["network_probes"]} | \
+{k8s["run_network"]:.2f} s |
+| `netcheck run --inventory` (direct HTTP) | {inventory["probes"]} | \
+{inventory["run_inventory"]:.2f} s |
+| ratio, pod proxy / direct | | {k8s["run_network"] / inventory["run_inventory"]:.2f} x |
 
 ## (f) Time to diagnosis per lab scenario
 

@@ -1,14 +1,13 @@
-"""A thin fake Kubernetes API server, one per kubeconfig context, for tests only.
+"""A thin fake Kubernetes API server, one per kubeconfig context, for the two tests that a
+real one cannot show (tests/test_kube.py names them: a second container in a database pod, and
+the `create` check Kubernetes 1.35 adds on exec's websocket GET; the lab runs 1.34.4 and pods of
+one container). Everything else runs against the lab's real API servers.
 
-No Kubernetes cluster runs on this machine. Each fake serves HTTPS on loopback with a bearer
-token, answers the REST paths netcheck uses the way kube-apiserver does (lists with label
-selectors, metadata-only lists, create/get/delete, Status bodies, 401/403/404/409), evaluates
-RBAC from the ClusterRole netcheck ships (probes/rbac/netcheck-user.yaml), and forwards pod-proxy
-calls to the lab agents (stripping Authorization, like the real proxy), and serves websocket exec
+Each fake serves HTTPS on loopback with a bearer token, answers reads (get, lists with label
+selectors, metadata-only lists) with Status bodies on errors, evaluates RBAC from the
+ClusterRole netcheck ships (probes/rbac/netcheck-user.yaml), and serves websocket exec
 (v5/v4.channel.k8s.io frames and Status) and the logs API through handlers that play the
-kubelet and container runtime (the lab runs the command in the pod's namespace). A minimal DaemonSet
-controller and kubelet turn a created DaemonSet into pods on the fake's nodes, Ready when the lab
-agent behind that pod answers its readiness probe. All product logic runs in netcheck itself.
+kubelet and container runtime. All product logic runs in netcheck itself.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import trustme
 import yaml
 from aiohttp import web
@@ -111,12 +109,11 @@ def matches_selector(labels: dict[str, str], selector: str) -> bool:
 
 @dataclass
 class FakeNode:
-    """A Kubernetes node backed by a lab host (its agent answers for the pod scheduled there)."""
+    """A Kubernetes node of the fake cluster."""
 
     name: str
     internal_ip: str
     pod_ip: str  # the address pods on this node get in the lab
-    agent_url: str  # where the lab agent for this node answers (management network); "" = none
     zone: str
     region: str
     pod_cidr: str
@@ -129,15 +126,11 @@ class FakeApiServer:
         self.token = token
         self.cert = cert
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self.created: list[dict[str, Any]] = []
         self.rules: list[tuple[Rule, str | None]] | None = None  # None: everything allowed
-        self.applied: list[dict[str, Any]] = []
-        self.proxy_enabled = True
         self.expired = False
         self.nodes: list[FakeNode] = []
         self.port = 0
         self.version = "v1.31.4"
-        self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
         # the kubelet's side of exec and logs (the lab plays the container runtime)
         self.exec_handler: ExecHandler | None = None
         self.log_handler: LogHandler | None = None
@@ -242,79 +235,20 @@ class FakeApiServer:
             if not self.allowed("", "pods/log", "get", None, namespace):
                 return self.forbidden("get", "pods/log", "", namespace)
             return await self.log(request, namespace, name)
-        if sub and plural == "pods" and sub[0] == "proxy" and name is not None:
-            verb = {"GET": "get", "POST": "create"}.get(request.method, "update")
-            if not self.allowed("", "pods/proxy", verb, None, namespace):
-                return self.forbidden(verb, "pods/proxy", "", namespace)
-            return await self.proxy(request, namespace, name, "/" + "/".join(sub[1:]))
-        verb = {
-            "GET": "get" if name else "list",
-            "POST": "create",
-            "DELETE": "delete",
-            "PATCH": "patch",
-        }.get(request.method)
-        if verb is None:
-            return status(405, "MethodNotAllowed", "method not allowed")
+        if request.method != "GET":  # writes: the real servers (test_kube_real)
+            return status(405, "MethodNotAllowed", "this fake serves reads only")
+        verb = "get" if name else "list"
         # a namespace object's own name is its namespace for RBAC
         rbac_ns = name if plural == "namespaces" and name else namespace
         if not self.allowed(group, plural, verb, name, rbac_ns):
             return self.forbidden(verb, plural, group, namespace)
-        key_ns = namespace
-        if request.method == "GET" and name is None:
+        if name is None:
             return self.list(request, api_version, plural, namespace or None)
-        if request.method == "GET":
-            with self._lock:
-                obj = self.objects.get((api_version, plural, key_ns, name or ""))
-            if obj is None:
-                return status(404, "NotFound", f'{plural} "{name}" not found')
-            return web.json_response(self.with_status(obj))
-        if request.method == "POST":
-            obj = await request.json()
-            meta = obj.get("metadata", {})
-            if namespace and meta.get("namespace", namespace) != namespace:
-                return status(400, "BadRequest", "the namespace of the object does not match")
-            if namespace and ("v1", "namespaces", "", namespace) not in self.objects:
-                return status(404, "NotFound", f'namespaces "{namespace}" not found')
-            key = (api_version, plural, namespace, meta.get("name", ""))
-            if key in self.objects:
-                return status(409, "AlreadyExists", f'{plural} "{key[3]}" already exists')
-            self.created.append(copy.deepcopy(obj))
-            self.put(obj)
-            for hook in self.hooks:
-                hook("create", obj)
-            return web.json_response(self.objects[key], status=201)
-        if request.method == "PATCH":
-            if request.content_type != "application/apply-patch+yaml":
-                return status(415, "UnsupportedMediaType", "only server-side apply is served")
-            obj = yaml.safe_load(await request.text())
-            if obj.get("metadata", {}).get("name") != name:
-                return status(400, "BadRequest", "the name of the object does not match the URL")
-            if namespace and ("v1", "namespaces", "", namespace) not in self.objects:
-                return status(404, "NotFound", f'namespaces "{namespace}" not found')
-            self.applied.append(copy.deepcopy(obj))
-            key = (api_version, plural, namespace, name or "")
-            old = self.objects.get(key)
-            if old is not None:
-                obj["metadata"]["uid"] = old["metadata"]["uid"]
-                for hook in self.hooks:
-                    hook("delete", old)
-            self.put(obj)
-            for hook in self.hooks:
-                hook("create", obj)
-            return web.json_response(self.objects[key], status=200 if old else 201)
-        # DELETE
-        key = (api_version, plural, key_ns, name or "")
         with self._lock:
-            obj = self.objects.pop(key, None)
+            obj = self.objects.get((api_version, plural, namespace, name))
         if obj is None:
             return status(404, "NotFound", f'{plural} "{name}" not found')
-        if plural == "namespaces":
-            with self._lock:
-                for k in [k for k in self.objects if k[2] == name]:
-                    self.objects.pop(k)
-        for hook in self.hooks:
-            hook("delete", obj)
-        return web.json_response({"kind": "Status", "status": "Success"})
+        return web.json_response(obj)
 
     def forbidden(self, verb: str, resource: str, group: str, namespace: str) -> web.Response:
         where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
@@ -324,19 +258,6 @@ class FakeApiServer:
             f'{resource} is forbidden: User "netcheck-ci" cannot {verb} resource "{resource}" '
             f'in API group "{group}"{where}',
         )
-
-    def with_status(self, obj: dict[str, Any]) -> dict[str, Any]:
-        if obj["kind"] == "DaemonSet":
-            obj = copy.deepcopy(obj)
-            pods = [p for p in self.all("Pod", obj["metadata"]["namespace"]) if owned(p, obj)]
-            obj["status"] = {
-                "desiredNumberScheduled": len(pods),
-                "currentNumberScheduled": len(pods),
-                # the fake makes every pod from the template just applied (no rollout)
-                "updatedNumberScheduled": len(pods),
-                "numberReady": sum(ready(p) for p in pods),
-            }
-        return obj
 
     def list(
         self, request: web.Request, api_version: str, plural: str, namespace: str | None
@@ -350,7 +271,7 @@ class FakeApiServer:
                 if av == api_version and p == plural and (namespace is None or ns == namespace)
             ]
         items = [
-            self.with_status(o)
+            o
             for o in items
             if matches_selector(o["metadata"].get("labels", {}), selector)
             and matches_fields(o, fields)
@@ -383,52 +304,6 @@ class FakeApiServer:
                 "items": items,
             }
         )
-
-    async def proxy(
-        self, request: web.Request, namespace: str, name_port: str, path: str
-    ) -> web.StreamResponse:
-        name, _, port = name_port.partition(":")
-        with self._lock:
-            pod = self.objects.get(("v1", "pods", namespace, name))
-        if pod is None:
-            return status(404, "NotFound", f'pods "{name}" not found')
-        if not self.proxy_enabled:
-            # what a private cluster without a path from the control plane to pods answers
-            return status(
-                503,
-                "ServiceUnavailable",
-                f"error trying to reach service: dial tcp {pod['status'].get('podIP')}:{port}: "
-                "i/o timeout",
-            )
-        node = self.node(pod["spec"].get("nodeName", ""))
-        if node is None or not node.agent_url:
-            return status(503, "ServiceUnavailable", "pod has no node")
-        base = node.agent_url.rsplit(":", 1)[0]
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in {"authorization", "host", "content-length"}
-        }
-        body = await request.read()
-        try:
-            async with (
-                aiohttp.ClientSession() as s,
-                s.request(
-                    request.method,
-                    f"{base}:{port or 80}{path}",
-                    data=body or None,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=120),
-                ) as resp,
-            ):
-                data = await resp.read()
-                return web.Response(
-                    body=data,
-                    status=resp.status,
-                    content_type=resp.content_type,
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return status(503, "ServiceUnavailable", f"error trying to reach service: {exc}")
 
     def container_of(
         self, request: web.Request, namespace: str, name: str
@@ -504,9 +379,6 @@ class FakeApiServer:
             data = data[: int(limit)]
         return web.Response(body=data, content_type="text/plain")
 
-    def node(self, name: str) -> FakeNode | None:
-        return next((n for n in self.nodes if n.name == name), None)
-
 
 def matches_fields(obj: dict[str, Any], selector: str) -> bool:
     for term in filter(None, selector.split(",")):
@@ -517,19 +389,6 @@ def matches_fields(obj: dict[str, Any], selector: str) -> bool:
         if str(cur) != v:
             return False
     return True
-
-
-def owned(pod: dict[str, Any], owner: dict[str, Any]) -> bool:
-    return any(
-        r.get("uid") == owner["metadata"]["uid"] for r in pod["metadata"].get("ownerReferences", [])
-    )
-
-
-def ready(pod: dict[str, Any]) -> bool:
-    return any(
-        c["type"] == "Ready" and c["status"] == "True"
-        for c in pod.get("status", {}).get("conditions", [])
-    )
 
 
 PLURALS = {
@@ -549,107 +408,6 @@ PLURALS = {
     "ClientConfig": "clientconfigs",
     "ServiceCIDR": "servicecidrs",
 }
-
-
-# ---------------------------------------------------------------- controllers
-
-
-def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
-    for t in tolerations:
-        if t.get("operator") == "Exists" and not t.get("key"):
-            return True
-        if t.get("key") != taint.get("key"):
-            continue
-        if t.get("effect") and t["effect"] != taint.get("effect"):
-            continue
-        if t.get("operator") == "Exists" or t.get("value") == taint.get("value"):
-            return True
-    return False
-
-
-def healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
-def daemonset_controller(api: FakeApiServer) -> Callable[[str, dict[str, Any]], None]:
-    """Like the DaemonSet controller plus kubelet: one pod per schedulable node, owned by it."""
-
-    def hook(event: str, obj: dict[str, Any]) -> None:
-        if obj.get("kind") != "DaemonSet":
-            return
-        ns = obj["metadata"]["namespace"]
-        if event == "delete":
-            for pod in api.all("Pod", ns):
-                if owned(pod, obj):
-                    with api._lock:
-                        api.objects.pop(("v1", "pods", ns, pod["metadata"]["name"]), None)
-            return
-        owner = api.objects[("apps/v1", "daemonsets", ns, obj["metadata"]["name"])]
-        template = obj["spec"]["template"]
-        spec = template["spec"]
-        for node in api.nodes:
-            if not all(tolerates(spec.get("tolerations", []), t) for t in node.taints):
-                continue  # the controller never places a pod on a node it does not tolerate
-            pod_name = f"{obj['metadata']['name']}-{node.name[-5:].replace('_', '-')}"
-            container = spec["containers"][0]
-            probe = container.get("readinessProbe", {}).get("httpGet", {})
-            # kubelet readiness: the container's own readinessProbe, against the lab agent
-            port = probe.get("port")
-            path = probe.get("path", "/")
-            url = node.agent_url.rsplit(":", 1)[0] + f":{port}{path}"
-            ok = bool(node.agent_url) and healthy(url)
-            conditions = [{"type": "Ready", "status": "True" if ok else "False"}]
-            statuses = [{"name": container["name"], "ready": ok, "state": {"running": {}}}]
-            phase = "Running"
-            api.put(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "name": pod_name,
-                        "namespace": ns,
-                        "labels": dict(template["metadata"].get("labels", {})),
-                        "ownerReferences": [
-                            {
-                                "apiVersion": "apps/v1",
-                                "kind": "DaemonSet",
-                                "name": obj["metadata"]["name"],
-                                "uid": owner["metadata"]["uid"],
-                                "controller": True,
-                            }
-                        ],
-                    },
-                    "spec": {"nodeName": node.name, **copy.deepcopy(spec)},
-                    "status": {
-                        "phase": phase,
-                        "podIP": node.pod_ip,
-                        "podIPs": [{"ip": node.pod_ip}],
-                        "hostIP": node.internal_ip,
-                        "conditions": conditions,
-                        "containerStatuses": statuses,
-                    },
-                }
-            )
-
-    return hook
-
-
-def event_for(ns: str, pod: str, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{pod}.{uuid.uuid4().hex[:8]}", "namespace": ns},
-        "involvedObject": {"kind": "Pod", "name": pod, "namespace": ns},
-        "reason": reason,
-        "message": message,
-        "type": "Warning",
-    }
 
 
 # ---------------------------------------------------------------- running them

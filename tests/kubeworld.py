@@ -1,8 +1,7 @@
-"""Objects shaped like a Mission Control install, fed to the fake API servers.
+"""Objects shaped like a Mission Control install, fed to the fake API servers (tests/kubefake.py).
 
-One Kubernetes node per lab database host: the node's InternalIP is the host's second address
-(where the control plane answers NodePort 30600), pods on it get the host's address, and the
-lab agent on that host answers for the netcheck agent pod (through the fake's pod proxy).
+One Kubernetes node per host of the default lab spec (no lab is started: nothing answers and
+no packet leaves loopback); pods on it get the host's address.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ def cassandra_pod(h: dict[str, Any], node: str, index: int) -> dict[str, Any]:
     }
 
 
-def populate(api: FakeApiServer, hosts: list[dict[str, Any]], cluster: str, *, live: bool) -> None:
+def populate(api: FakeApiServer, hosts: list[dict[str, Any]], cluster: str) -> None:
     mine = [h for h in hosts if h["cluster"] == cluster and h["role"] == "database"]
     for ns in ("default", "kube-system", DB_NAMESPACE, "netcheck"):
         api.put(namespace(ns))
@@ -90,8 +89,6 @@ def populate(api: FakeApiServer, hosts: list[dict[str, Any]], cluster: str, *, l
                 name=node,
                 internal_ip=h["node_address"],
                 pod_ip=h["address"],
-                # without a lab nothing answers and no packet leaves loopback
-                agent_url=f"http://{h['mgmt_address']}:9925" if live else "",
                 zone=h["zone"],
                 region=h["region"],
                 pod_cidr=f"{h['address']}/32",
@@ -208,12 +205,7 @@ def register_mission_control(api: FakeApiServer, data_plane: str) -> None:
     )
 
 
-def mission_control_world(
-    fakes: FakeClusters, hosts: list[dict[str, Any]], *, live: bool = False
-) -> None:
-    from tests.kubefake import daemonset_controller
-
+def mission_control_world(fakes: FakeClusters, hosts: list[dict[str, Any]]) -> None:
     for ctx, api in fakes.apis.items():
-        populate(api, hosts, ctx, live=live)
-        api.hooks.append(daemonset_controller(api))
+        populate(api, hosts, ctx)
     register_mission_control(fakes.apis["CP_EAST"], "DP_WEST")

@@ -59,3 +59,29 @@ def test_bad_input(tmp_path, files, args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert words in lines[0]
+
+
+def test_agents_failing_alike_are_one_line_and_others_keep_theirs():
+    """A pod proxy RBAC denies every agent of a context the same way: one line naming the
+    first three and how many more; an agent failing its own way keeps its own line."""
+    from netcheck.cli.common import agent_problem_lines
+    from netcheck.collector.run import AgentProblem
+
+    denied = "context C: RBAC forbids 'get' on 'pods/proxy' in namespace netcheck; grant it"
+    alike = [
+        AgentProblem(
+            endpoint=f"e{i}",
+            agent=f"kube://C/netcheck/a{i}",
+            message=f"agent kube://C/netcheck/a{i}: {denied}",
+        )
+        for i in range(5)
+    ]
+    own = AgentProblem(
+        endpoint="e9", agent="http://x:9925", message="agent http://x:9925: token refused"
+    )
+    problems = (*alike, own)
+    assert agent_problem_lines(problems) == [
+        "5 agents (kube://C/netcheck/a0, kube://C/netcheck/a1, kube://C/netcheck/a2 and 2 more): "
+        + denied,
+        "agent http://x:9925: token refused",
+    ]

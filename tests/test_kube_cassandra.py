@@ -25,10 +25,18 @@ from netcheck.lab.spec import spec_from_yaml
 from tests.lab_support import Run, netcheck, require_agent_image, require_root
 from tests.test_kube_real import (
     FOR_NEWER_SERVERS,
+    NEEDED_BY,
+    ONLY_WITH_CASSANDRA,
     ONLY_WITHOUT_CASSANDRA,
+    Atom,
+    Without,
     audited,
+    error,
     get,
+    grant_failures,
+    granted,
     unused_grants,
+    warning,
 )
 from tests.test_lab_cassandra import SPEC
 
@@ -332,6 +340,40 @@ def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(ku
         assert sorted(n["views"]) == sorted(PODS) and set(n["states"].values()) == {"UN"}
 
 
+# The grants only the Cassandra side exercises, and what `run --context` says without each.
+CASSANDRA_NEEDS: dict[Atom, Without] = {
+    ("list", "endpointslices", "*"): warning("run", "'list' on 'endpointslices' in namespace demo"),
+    ("list", "networkpolicies", "*"): warning(
+        "run", "'list' on 'networkpolicies' in namespace demo"
+    ),
+    ("get", "secrets", "netcheck"): error("run"),  # the agents' token
+    ("get", "pods/exec", "demo"): Without(
+        "run",
+        3,
+        "netcheck: nodetool status, nodetool describecluster, nodetool gossipinfo on "
+        "netcheck-lab-dc1-r1-sts-0, netcheck-lab-dc1-r2-sts-0 (kubernetes exec): ",
+        "'get and create' on 'pods/exec' in namespace demo",
+    ),
+    ("get", "pods/log", "demo"): Without(
+        "run", 3, "netcheck: the log on netcheck-lab-dc1-r1-sts-0"
+    ),
+}
+
+
+def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
+    """As test_kube_real's test of every grant, for the reads only `run --context` with
+    Cassandra makes: each taken out of a copy of its ClusterRole on CP_EAST, one line that
+    names it (a warning where the read is optional); with test_kube_real's table, every
+    grant but the one for newer servers."""
+    state, _ = kube_cassandra
+    kc = state["kubernetes"]["kubeconfig"]
+    assert set(CASSANDRA_NEEDS) == ONLY_WITH_CASSANDRA
+    assert set(NEEDED_BY) | ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS == granted()
+    run = ("run", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json", "--timeout", "1")
+    failures = grant_failures(kc, CASSANDRA_NEEDS, {"run": (*run, "--no-progress")})
+    assert not failures, "\n".join(failures)
+
+
 def test_run_context_names_pods_a_rejected_rack_a_denied_pod_proxy_and_missing_agents(
     kube_cassandra,
 ):
@@ -409,10 +451,14 @@ def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_ca
     metadata only, and every grant used but those only test_kube_real's commands need."""
     state, _ = kube_cassandra
     used, refused = audited(state["kubernetes"]["planes"])
-    # the tests took away exec and logs (test_run_context_reads_...) and the pod proxy
+    # the tests took away exec and logs (test_run_context_reads_...), the pod proxy and each
+    # grant only the Cassandra side uses
     assert refused == {
         ("get", "pods/exec", "demo"),
         ("get", "pods/log", "demo"),
         ("get", "pods/proxy", "netcheck"),
+        ("list", "endpointslices", "demo"),
+        ("list", "networkpolicies", "demo"),
+        ("get", "secrets", "netcheck"),
     }
     assert unused_grants(used) == ONLY_WITHOUT_CASSANDRA | FOR_NEWER_SERVERS

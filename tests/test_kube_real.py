@@ -11,6 +11,7 @@ container runtime, which this machine does not run. The agent pods run the agent
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -241,8 +243,13 @@ def test_an_image_no_node_has_is_named_with_the_node(kube_lab):
             "deploy", *args, "--image", "registry.invalid/netcheck:missing", "--deploy-timeout", "8"
         )
         assert proc.returncode == 3, proc.stderr
-        assert "node-dp-dc2-r1-p0 (" in proc.stderr and "ErrImagePull" in proc.stderr
-        assert 'Failed to pull image "registry.invalid/netcheck:missing"' in proc.stderr
+        (err,) = proc.stderr.splitlines()
+        assert "4 agent pod(s) not ready after 8s" in err
+        for node in ("r1-p0", "r1-p1", "r2-p0", "r2-p1"):
+            assert f" on node-dp-dc2-{node}" in err
+        # the four pods fail alike: the kubelet's reason said once
+        assert "ErrImagePull" in err
+        assert err.count('Failed to pull image "registry.invalid/netcheck:missing"') == 1
     finally:
         removed = netcheck("undeploy", *args)
         assert removed.returncode == 0, removed.stderr
@@ -781,6 +788,184 @@ def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_la
     assert refused == {("list", "pods", ""), ("list", "secrets", "kube-system")}
     assert unused_grants(used) == ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS
     assert not ONLY_WITH_CASSANDRA & ONLY_WITHOUT_CASSANDRA
+
+
+@dataclasses.dataclass(frozen=True)
+class Without:
+    """What the user gets when one grant is taken away: the command that needs it, its exit
+    code, how its one line on stderr starts, and what the line says is forbidden where that
+    is not simply the grant (a cluster-wide grant asked for in one namespace)."""
+
+    command: str
+    code: int
+    lead: str
+    said: str = ""
+
+
+def error(command: str, said: str = "") -> Without:
+    return Without(command, 3, "netcheck: error: context CP_EAST-ci: ", said)
+
+
+def warning(command: str, said: str = "") -> Without:
+    return Without(command, 0, "netcheck: warning: context CP_EAST-ci: ", said)
+
+
+# Each grant of netcheck-user.yaml that the lab without Cassandra exercises, and what the
+# user gets without it (the Cassandra reads: test_kube_cassandra).
+NEEDED_BY: dict[Atom, Without] = {
+    ("list", "nodes", "*"): error("discover"),
+    ("list", "pods", "*"): error("discover"),
+    ("list", "services", "*"): error("preflight"),  # who holds NodePort 30600
+    ("list", "servicecidrs", "*"): warning("preflight"),
+    ("list", "clientconfigs", "*"): warning(
+        "preflight", "'list' on 'clientconfigs' in namespace mission-control"
+    ),
+    ("patch", "namespaces", "*"): error("deploy"),
+    **{
+        (verb, kind, "netcheck"): error("deploy")
+        for kind in ("serviceaccounts", "configmaps", "secrets", "daemonsets")
+        for verb in ("create", "patch")
+    },
+    **{
+        ("delete", kind, "netcheck"): error("undeploy")
+        for kind in ("serviceaccounts", "configmaps", "services", "secrets", "daemonsets")
+    },
+    ("create", "services", "netcheck"): error("preflight"),  # the NodePort 30600 Service
+    ("patch", "services", "netcheck"): error("preflight"),
+    ("get", "daemonsets", "netcheck"): error("deploy"),  # the rollout
+    ("list", "events", "netcheck"): error("deploy a missing image"),
+    # every agent of the context fails alike: one line for them all
+    ("get", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
+    ("create", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
+    ("list", "secrets", "mission-control"): warning("preflight"),
+}
+
+
+def without_grant(role: dict[str, Any], verb: str, resource: str) -> dict[str, Any]:
+    """The ClusterRole with one verb on one resource taken out, every other grant kept."""
+    rules = []
+    for r in role["rules"]:
+        if resource not in r["resources"] or verb not in r["verbs"]:
+            rules.append(r)
+            continue
+        if others := [x for x in r["resources"] if x != resource]:
+            rules.append({**r, "resources": others})
+        if verbs := [v for v in r["verbs"] if v != verb]:
+            rules.append({**r, "resources": [resource], "verbs": verbs})
+    return {**role, "rules": rules}
+
+
+def ci_user_may(kubeconfig: str, verb: str, resource: str, namespace: str, group: str) -> bool:
+    """What CP_EAST's authorizer answers for netcheck-ci now: a SubjectAccessReview (kubectl
+    auth can-i would not ask about a resource the server does not serve, like ClientConfig
+    here)."""
+    kind, _, sub = resource.partition("/")
+    attributes = {"verb": verb, "group": group, "resource": kind, "subresource": sub}
+    if namespace != "*":
+        attributes["namespace"] = namespace
+    if kind == "namespaces":
+        attributes["name"] = "netcheck"  # granted for that one name only
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": "netcheck-ci", "resourceAttributes": attributes},
+    }
+    proc = subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, "--context", "CP_EAST", "create", "-f", "-",
+         "-o", "jsonpath={.status.allowed}"],
+        input=json.dumps(review), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip() == "true"
+
+
+def grant_failures(
+    kubeconfig: str,
+    rows: dict[Atom, Without],
+    commands: dict[str, tuple[str, ...]],
+    after_each: Callable[[], None] = lambda: None,
+) -> list[str]:
+    """Take each grant of rows out of a copy of its ClusterRole on CP_EAST, run the command
+    that needs it as the CI user, put the grant back; what did not go as rows say."""
+    import asyncio
+
+    from netcheck.deploy.apply import apply_all
+    from netcheck.kube.client import KubeClient
+    from netcheck.kube.config import connection
+
+    docs = [d for d in yaml.safe_load_all(control_plane_rbac()) if d]
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterRole"}
+    role_of: dict[Atom, dict[str, Any]] = {}
+    group_of: dict[str, str] = {}
+    for b in docs:
+        if b["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            where = b["metadata"].get("namespace", "*") if b["kind"] == "RoleBinding" else "*"
+            role = roles[b["roleRef"]["name"]]
+            for rule in role["rules"]:
+                role_of |= {(v, r, where): role for r in rule["resources"] for v in rule["verbs"]}
+                group_of |= {r: rule["apiGroups"][0] for r in rule["resources"]}
+
+    async def put(obj: dict[str, Any]) -> None:
+        async with KubeClient(connection(kubeconfig, "CP_EAST")) as client:
+            await apply_all(client, [obj])
+
+    def until(verb: str, resource: str, namespace: str, allowed: bool) -> None:
+        deadline = time.monotonic() + 10
+        while ci_user_may(kubeconfig, verb, resource, namespace, group_of[resource]) != allowed:
+            assert time.monotonic() < deadline, (verb, resource, namespace, allowed)
+            time.sleep(0.05)
+
+    failures = []
+    for (verb, resource, namespace), want in sorted(rows.items()):
+        role = role_of[(verb, resource, namespace)]
+        asyncio.run(put(without_grant(role, verb, resource)))
+        try:
+            until(verb, resource, namespace, allowed=False)
+            proc = netcheck(*commands[want.command])
+        finally:
+            asyncio.run(put(role))
+            until(verb, resource, namespace, allowed=True)
+            after_each()
+        where = "cluster-wide" if namespace == "*" else f"in namespace {namespace}"
+        said = "RBAC forbids " + (want.said or f"'{verb}' on '{resource}' {where}")
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        if not (
+            proc.returncode == want.code
+            and len(lines) == 1
+            and lines[0].startswith(want.lead)
+            and "context CP_EAST-ci" in lines[0]
+            and said in lines[0]
+            and "probes/rbac/netcheck-user.yaml" in lines[0]
+        ):
+            failures.append(
+                f"{verb} {resource} {namespace} via {want.command}: {proc.returncode} {lines}"
+            )
+    return failures
+
+
+def test_each_grant_taken_away_gives_its_one_line(kube_lab):
+    """The RBAC file is the documented minimum: each grant, taken out of a copy of its
+    ClusterRole on the real CP_EAST, makes the command that needs it say so in one line that
+    names the verb, the resource, where, and the file (an error and exit 3, or a warning
+    where the read is optional), with no traceback. Every grant is in a table (a new one
+    must say who needs it). After the audit-log test: its refusals are provoked here."""
+    kc = kube_lab["kubeconfig"]
+    assert set(NEEDED_BY) == granted() - ONLY_WITH_CASSANDRA - FOR_NEWER_SERVERS
+    ctx = ("--kubeconfig", kc, "--context", "CP_EAST-ci")
+    commands = {
+        "discover": ("discover", *ctx, "-o", "json"),
+        "deploy": ("deploy", *ctx),
+        "undeploy": ("undeploy", *ctx),
+        "preflight": ("preflight", *ctx, "--control-plane", "CP_EAST-ci", "-o", "json"),
+        "deploy a missing image": (
+            "deploy", *ctx, "--image", "registry.invalid/netcheck:missing", "--deploy-timeout", "6"
+        ),
+    }  # fmt: skip
+
+    def undeploy_as_admin() -> None:  # the next grant starts from nothing deployed
+        assert netcheck("undeploy", "--kubeconfig", kc, "--context", "CP_EAST").returncode == 0
+
+    failures = grant_failures(kc, NEEDED_BY, commands, undeploy_as_admin)
+    assert not failures, "\n".join(failures)
 
 
 def test_lab_down_after_a_crash_leaves_no_container_behind(kube_lab):

@@ -216,6 +216,23 @@ def with_node_reads(
     )
 
 
+def agent_problem_lines(problems: tuple[AgentProblem, ...], named: int = 3) -> list[str]:
+    """One line per distinct problem: agents that fail the same way (a pod proxy RBAC denies
+    every agent of a context) are one line naming the first few, not a line each."""
+    groups: dict[str, list[AgentProblem]] = {}
+    for p in problems:
+        groups.setdefault(p.message.removeprefix(f"agent {p.agent}: "), []).append(p)
+    lines = []
+    for rest, same in groups.items():
+        if len(same) == 1:
+            lines.append(same[0].message)
+            continue
+        names = ", ".join(p.agent for p in same[:named])
+        more = f" and {len(same) - named} more" if len(same) > named else ""
+        lines.append(f"{len(same)} agents ({names}{more}): {rest}")
+    return lines
+
+
 def report_of(
     topology: Topology,
     probed: Probed,
@@ -229,8 +246,8 @@ def report_of(
 
     cassandra: what nodetool and the logs said, checked and merged with the network findings.
     """
-    for problem in probed.problems:
-        click.echo(f"netcheck: {problem.message}", err=True)
+    for line in agent_problem_lines(probed.problems):
+        click.echo(f"netcheck: {line}", err=True)
     for line in probed.later_problems:
         click.echo(f"netcheck: {line}", err=True)
     closed: set[tuple[str, int]] = set()

@@ -169,6 +169,13 @@ async def per_context(
     return {c: r for c, r in pairs if c not in errors}
 
 
+def say_denied(found: dict[str, ContextDiscovery]) -> None:
+    """The optional reads RBAC refused: the run goes on without what they would have told."""
+    for ctx, d in found.items():
+        for line in d.denied:
+            click.echo(f"netcheck: warning: context {ctx}: {line}", err=True)
+
+
 def report_errors(errors: dict[str, str]) -> None:
     for message in errors.values():
         click.echo(f"netcheck: error: {message}", err=True)
@@ -702,6 +709,7 @@ def run_contexts(
             found = await per_context(
                 clients, errors, lambda cl: discover(cl, namespaces=namespaces)
             )
+            say_denied(found)
             selector = "cassandra.datastax.com/cluster"
             where = f"namespace(s) {', '.join(namespaces)}" if namespaces else "all namespaces"
             for ctx, d in list(found.items()):
@@ -737,7 +745,7 @@ def run_contexts(
             )
 
     report = asyncio.run(go())
-    _finish(report, outputs, {})
+    _finish(report, outputs, errors)
 
 
 @click.command("preflight")
@@ -791,15 +799,22 @@ def preflight_cmd(
     async def go() -> RunReport:
         async with clients_for(path, names, errors) as clients:
             found = await per_context(clients, errors, lambda cl: discover(cl))
+            say_denied(found)
             api_servers = _api_servers(found, api_server_overrides)
             allow = allow_list(found, api_servers)
             rendered: dict[str, list[dict[str, Any]]] = {}
+            # who holds NodePort 30600 (list services): a context that may not ask is a problem
+            holders = await per_context(
+                {c: clients[c] for c in found if c == control_plane}, errors, nodeport_holder
+            )
             for ctx in found:
                 comps: tuple[str, ...] = ((HOST_NETWORK,) if host_network else ()) + (
                     (RAW_PROBES,) if raw_probes else ()
                 )
+                if ctx in errors:
+                    continue
                 if ctx == control_plane:
-                    holder = await nodeport_holder(clients[ctx])
+                    holder = holders[ctx]
                     if holder:
                         notes.append(
                             Finding(
@@ -856,7 +871,7 @@ def preflight_cmd(
                         )
 
     report = asyncio.run(go())
-    _finish(report, outputs, {})
+    _finish(report, outputs, errors)
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd)

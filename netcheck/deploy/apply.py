@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netcheck.kube.client import KubeClient
-from netcheck.kube.errors import KubeError
+from netcheck.kube.errors import Forbidden, KubeError
 from netcheck.kube.resources import KINDS, kind_of
 
 NAMESPACE = "netcheck"
@@ -83,13 +83,17 @@ async def wait_ready(
 
 async def _why_not_ready(client: KubeClient, daemonsets: list[str], timeout_s: float) -> str:
     pods = await client.list(KINDS["Pod"], NAMESPACE)
-    events = await client.list(KINDS["Event"], NAMESPACE)
+    unread = ""
+    try:  # the kubelet's reasons are in events; without them, the pods' own status
+        events = await client.list(KINDS["Event"], NAMESPACE)
+    except Forbidden as exc:
+        events, unread = [], f"; events not read: {str(exc).split(': ', 1)[1]}"
     last_event: dict[str, str] = {}
     for ev in events:
         involved = ev.get("involvedObject") or {}
         if ev.get("type") == "Warning":
             last_event[str(involved.get("name"))] = f"{ev.get('reason')}: {ev.get('message')}"
-    bad = []
+    bad: dict[str, list[str]] = {}  # reason -> "pod on node", pods failing alike together
     for pod in pods:
         labels = (pod.get("metadata") or {}).get("labels") or {}
         if labels.get("app.kubernetes.io/name") not in daemonsets:
@@ -99,16 +103,28 @@ async def _why_not_ready(client: KubeClient, daemonsets: list[str], timeout_s: f
             continue
         name = str((pod.get("metadata") or {}).get("name"))
         node = (pod.get("spec") or {}).get("nodeName") or "unscheduled"
-        bad.append(f"{name} on {node} ({last_event.get(name) or _pod_reason(pod)})")
+        reason = last_event.get(name) or _pod_reason(pod)
+        bad.setdefault(reason, []).append(f"{name} on {node}")
     if not bad:
         return (
             f"no agent pod was created within {timeout_s:.0f}s; check the DaemonSet's events "
             "(`kubectl -n netcheck describe daemonset`): quota, admission or node selectors"
+            + unread
         )
+    groups = sorted(bad.items(), key=lambda kv: -len(kv[1]))
+    said = [
+        ", ".join(where[:4])
+        + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+        + f" ({reason})"
+        for reason, where in groups[:4]
+    ]
+    others = sum(len(w) for _, w in groups[4:])
     return (
-        f"{len(bad)} agent pod(s) not ready after {timeout_s:.0f}s: "
-        + "; ".join(bad[:8])
-        + (f"; +{len(bad) - 8} more" if len(bad) > 8 else "")
+        f"{sum(len(w) for w in bad.values())} agent pod(s) not ready after {timeout_s:.0f}s"
+        + unread
+        + ": "
+        + "; ".join(said)
+        + (f"; {others} more for other reasons" if others else "")
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.kube.client import KubeClient
@@ -104,6 +104,8 @@ class ContextDiscovery:
     agents: tuple[AgentPod, ...]
     service_cidrs: tuple[str, ...]
     warnings: tuple[str, ...]
+    # the optional reads RBAC refused (also in warnings): the report lacks what they tell
+    denied: tuple[str, ...] = ()
 
     @property
     def pod_cidrs(self) -> tuple[str, ...]:
@@ -221,15 +223,30 @@ def parse_policy(obj: dict[str, Any]) -> PolicyInfo:
     )
 
 
-async def _optional(coro: Any, warnings: list[str], what: str) -> list[dict[str, Any]]:
-    """A part of discovery the rest does not depend on: a failure becomes a warning."""
+@dataclass(frozen=True)
+class _Notes:
+    """What discovery could not read: every problem, and those RBAC refused."""
+
+    warnings: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+
+
+async def _optional(
+    coro: Any, notes: _Notes, what: str, absent_ok: bool = False
+) -> list[dict[str, Any]]:
+    """A part of discovery the rest does not depend on: a failure becomes a warning.
+    absent_ok: an API this server does not serve is no news (ServiceCIDR before 1.33)."""
     try:
         result: list[dict[str, Any]] = await coro
         return result
     except NotFound:
-        warnings.append(f"{what}: not served by this API server")
+        if not absent_ok:
+            notes.warnings.append(f"{what}: not served by this API server")
     except (Forbidden, ApiFailed) as exc:
-        warnings.append(f"{what}: {str(exc).split(': ', 1)[1]}")
+        line = f"{what}: {str(exc).split(': ', 1)[1]}"
+        notes.warnings.append(line)
+        if isinstance(exc, Forbidden):
+            notes.denied.append(line)
     return []
 
 
@@ -248,25 +265,23 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         pod_objs = await client.list(pod_kind, label_selector=DATABASE_SELECTOR)
     pods = tuple(parse_database_pod(p) for p in pod_objs)
     db_namespaces = sorted({p.namespace for p in pods} | set(namespaces))
-    warnings: list[str] = []
+    notes = _Notes()
 
     async def per_namespace(ns: str) -> tuple[list[ServiceInfo], list[PolicyInfo]]:
         svcs, slices, pols = await asyncio.gather(
             _optional(
                 client.list(KINDS["Service"], ns, label_selector=CASS_CLUSTER),
-                warnings,
+                notes,
                 f"services in {ns}",
             ),
             _optional(
                 client.list(
                     KINDS["EndpointSlice"], ns, label_selector="kubernetes.io/service-name"
                 ),
-                warnings,
+                notes,
                 f"endpointslices in {ns}",
             ),
-            _optional(
-                client.list(KINDS["NetworkPolicy"], ns), warnings, f"networkpolicies in {ns}"
-            ),
+            _optional(client.list(KINDS["NetworkPolicy"], ns), notes, f"networkpolicies in {ns}"),
         )
         # cass-operator's additional-seed service has no selector, so no label either: by name
         names = {_name(s) for s in svcs}
@@ -294,20 +309,20 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
     ccs, secrets, agents, cidrs = await asyncio.gather(
         _optional(
             client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
-            warnings,
+            notes,
             f"clientconfigs in {MISSION_CONTROL_NS}",
         ),
         _optional(
             client.list(KINDS["Secret"], MISSION_CONTROL_NS, metadata_only=True),
-            warnings,
+            notes,
             f"secrets in {MISSION_CONTROL_NS}",
         ),
         _optional(
             client.list(pod_kind, AGENT_NAMESPACE, label_selector=AGENT_SELECTOR),
-            warnings,
+            notes,
             f"netcheck agents in {AGENT_NAMESPACE}",
         ),
-        _optional(client.list(KINDS["ServiceCIDR"]), [], "servicecidrs"),
+        _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
     )
     secret_names = tuple(sorted(_name(s) for s in secrets))
     client_configs = []
@@ -338,7 +353,8 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         service_cidrs=tuple(
             str(c) for obj in cidrs for c in (obj.get("spec") or {}).get("cidrs") or []
         ),
-        warnings=tuple(warnings),
+        warnings=tuple(notes.warnings),
+        denied=tuple(notes.denied),
     )
 
 
