@@ -87,7 +87,7 @@ async def _why_not_ready(client: KubeClient, daemonsets: list[str], timeout_s: f
     try:  # the kubelet's reasons are in events; without them, the pods' own status
         events = await client.list(KINDS["Event"], NAMESPACE)
     except Forbidden as exc:
-        events, unread = [], f"; events not read: {str(exc).split(': ', 1)[1]}"
+        events, unread = [], f"; events not read: {exc.detail}"
     last_event: dict[str, str] = {}
     for ev in events:
         involved = ev.get("involvedObject") or {}

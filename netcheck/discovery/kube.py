@@ -243,7 +243,7 @@ async def _optional(
         if not absent_ok:
             notes.warnings.append(f"{what}: not served by this API server")
     except (Forbidden, ApiFailed) as exc:
-        line = f"{what}: {str(exc).split(': ', 1)[1]}"
+        line = f"{what}: {exc.detail}"
         notes.warnings.append(line)
         if isinstance(exc, Forbidden):
             notes.denied.append(line)

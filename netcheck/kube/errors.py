@@ -24,6 +24,7 @@ class KubeError(Exception):
         # names and values quoted from files and servers must not break the line
         super().__init__(one_line(f"context {context}: {message}", limit=1000))
         self.context = context
+        self.detail = one_line(message, limit=1000)  # without the context, for a line naming it
 
 
 class KubeconfigError(KubeError):
