@@ -113,7 +113,6 @@ class FakeNode:
 
     name: str
     internal_ip: str
-    pod_ip: str  # the address pods on this node get in the lab
     zone: str
     region: str
     pod_cidr: str
@@ -127,8 +126,6 @@ class FakeApiServer:
         self.cert = cert
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.rules: list[tuple[Rule, str | None]] | None = None  # None: everything allowed
-        self.expired = False
-        self.nodes: list[FakeNode] = []
         self.port = 0
         self.version = "v1.31.4"
         # the kubelet's side of exec and logs (the lab plays the container runtime)
@@ -149,7 +146,6 @@ class FakeApiServer:
             self.objects[(api_version, plural, meta.get("namespace", ""), meta["name"])] = obj
 
     def add_node(self, node: FakeNode) -> None:
-        self.nodes.append(node)
         self.put(
             {
                 "apiVersion": "v1",
@@ -201,7 +197,7 @@ class FakeApiServer:
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {self.token}" or self.expired:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
             return status(401, "Unauthorized", "Unauthorized")
         if request.path == "/version":
             return web.json_response(

@@ -88,7 +88,6 @@ def populate(api: FakeApiServer, hosts: list[dict[str, Any]], cluster: str) -> N
             FakeNode(
                 name=node,
                 internal_ip=h["node_address"],
-                pod_ip=h["address"],
                 zone=h["zone"],
                 region=h["region"],
                 pod_cidr=f"{h['address']}/32",
