@@ -1,13 +1,12 @@
-"""A thin fake Kubernetes API server, one per kubeconfig context, for the two tests that a
-real one cannot show (tests/test_kube.py names them: a second container in a database pod, and
-the `create` check Kubernetes 1.35 adds on exec's websocket GET; the lab runs 1.34.4 and pods of
-one container). Everything else runs against the lab's real API servers.
+"""A thin fake Kubernetes API server, one per kubeconfig context, for the one thing a real one
+here cannot show (tests/test_kube.py names it: the `create` check Kubernetes 1.35 adds on exec's
+websocket GET; the lab runs 1.34.4). Everything else runs against the lab's real API servers.
 
 Each fake serves HTTPS on loopback with a bearer token, answers reads (get, lists with label
 selectors, metadata-only lists) with Status bodies on errors, evaluates RBAC from the
 ClusterRole netcheck ships (probes/rbac/netcheck-user.yaml), and serves websocket exec
-(v5/v4.channel.k8s.io frames and Status) and the logs API through handlers that play the
-kubelet and container runtime. All product logic runs in netcheck itself.
+(v5/v4.channel.k8s.io frames and Status) through a handler that plays the kubelet and container
+runtime. All product logic runs in netcheck itself.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ CORE_GROUPS = {"v1": ""}
 # (pod, container, argv) -> (exit code or None when it cannot start, stdout, stderr)
 ExecHandler = Callable[[dict[str, Any], str, list[str]], Awaitable[tuple[int | None, bytes, bytes]]]
 # (pod, container, sinceSeconds or None) -> the log text
-LogHandler = Callable[[dict[str, Any], str, float | None], Awaitable[str]]
 
 
 def status(code: int, reason: str, message: str) -> web.Response:
@@ -128,9 +126,8 @@ class FakeApiServer:
         self.rules: list[tuple[Rule, str | None]] | None = None  # None: everything allowed
         self.port = 0
         self.version = "v1.31.4"
-        # the kubelet's side of exec and logs (the lab plays the container runtime)
+        # the kubelet's side of exec (the test plays the container runtime)
         self.exec_handler: ExecHandler | None = None
-        self.log_handler: LogHandler | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- store
@@ -227,10 +224,6 @@ class FakeApiServer:
                 if not self.allowed("", "pods/exec", verb, None, namespace):
                     return self.forbidden(verb, "pods/exec", "", namespace)
             return await self.exec(request, namespace, name)
-        if sub == ["log"] and plural == "pods" and name is not None:
-            if not self.allowed("", "pods/log", "get", None, namespace):
-                return self.forbidden("get", "pods/log", "", namespace)
-            return await self.log(request, namespace, name)
         if request.method != "GET":  # writes: the real servers (test_kube_real)
             return status(405, "MethodNotAllowed", "this fake serves reads only")
         verb = "get" if name else "list"
@@ -359,21 +352,6 @@ class FakeApiServer:
         await ws.send_bytes(b"\x03" + json.dumps(doc).encode())
         await ws.close()
         return ws
-
-    async def log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
-        found = self.container_of(request, namespace, name)
-        if isinstance(found, web.Response):
-            return found
-        pod, container = found
-        if self.log_handler is None:
-            return status(500, "InternalError", "no container runtime behind this fake")
-        since = float(request.query.get("sinceSeconds", "0") or 0) or None
-        text = await self.log_handler(pod, container, since)
-        data = text.encode()
-        limit = request.query.get("limitBytes")
-        if limit:
-            data = data[: int(limit)]
-        return web.Response(body=data, content_type="text/plain")
 
 
 def matches_fields(obj: dict[str, Any], selector: str) -> bool:

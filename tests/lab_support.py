@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,40 @@ def require_agent_image() -> str:
     return img.id
 
 
+LOGS_KEPT = "/tmp/netcheck-lab-logs"
+
+
+def lab_down_keeping_logs(
+    request: pytest.FixtureRequest, failed_before: int, *, failed: bool = False
+) -> None:
+    """lab down; if a test failed while the lab was up, its logs (API servers, lab kubelets with
+    each container's readiness, pods' containers, lab agents, Cassandra) are first copied under
+    LOGS_KEPT and the folder is named in pytest's output: a failure in CI can be read after the
+    lab is gone. failed: the fixture's own setup failed."""
+    where = ""
+    try:
+        failed = failed or request.session.testsfailed > failed_before
+        if failed and os.path.isdir(build.state_dir()):
+            where = os.path.join(LOGS_KEPT, f"{request.node.name}-{time.strftime('%Y%m%dT%H%M%S')}")
+            shutil.copytree(
+                build.state_dir(),
+                where,
+                ignore=lambda d, names: [
+                    n
+                    for n in names
+                    if not (n.endswith(".log") or os.path.isdir(os.path.join(d, n)))
+                ],
+                ignore_dangling_symlinks=True,
+                dirs_exist_ok=True,
+            )
+    finally:
+        build.lab_down()
+    if where:
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(f"\na test failed with the lab up: its logs are kept in {where}", flush=True)
+
+
 @dataclass
 class Run:
     code: int
@@ -48,11 +84,14 @@ class Run:
 
 
 def netcheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it. Its time limit is well above `--deploy-timeout`'s default
+    (120 s) plus a run: a deploy that does not get ready ends with netcheck's own line saying
+    why, not with the test killing it."""
     return subprocess.run(
         [sys.executable, "-m", "netcheck", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         env={**os.environ, **(env or {})},
         check=False,
     )
@@ -69,34 +108,3 @@ def write_inventory(path: str) -> Topology:
     with open(path, "w", encoding="utf-8") as f:
         f.write(dump_inventory(topo))
     return topo
-
-
-def wait_peer_rows(state: dict[str, Any], timeout_s: float = 60.0) -> None:
-    """Until every lab node's system.peers_v2 lists all the others (through its agent's CQL).
-
-    Cassandra writes a peer's row some time after gossip marks it UP, so a lab that has just
-    started (every view UN) can still lack rows for a few seconds."""
-    import asyncio
-    import time
-
-    from netcheck.agent.process import read_token
-    from netcheck.agent.transport import HttpAgentTransport
-    from netcheck.collector.node_reads import READ_TIMEOUT_S, plan_cql
-    from netcheck.collector.run import collect
-
-    topology = lab_topology(state)
-    plan = plan_cql(topology)
-
-    async def complete() -> bool:
-        async with HttpAgentTransport(read_token(state["token_file"])) as transport:
-            done = await collect(
-                topology, plan, transport, timeout_s=READ_TIMEOUT_S, payload_bytes=0
-            )
-        views = [r.evidence.cql for r in done.results]
-        return all(v is not None and len(v.peers) == len(plan) - 1 for v in views)
-
-    deadline = time.monotonic() + timeout_s
-    while not asyncio.run(complete()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"system.peers_v2 still incomplete after {timeout_s:.0f}s")
-        time.sleep(1)

@@ -26,7 +26,6 @@ from netcheck.discovery.kube import AgentPod, ContextDiscovery, DatabasePod, Nod
 from netcheck.discovery.kube_topology import run_topology
 from tests.kubefake import FakeClusters, rbac_from_manifest
 from tests.kubeworld import mission_control_world, spec_hosts
-from tests.lab_support import netcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 RBAC = (ROOT / "probes" / "rbac" / "netcheck-user.yaml").read_text()
@@ -42,12 +41,6 @@ def fakes(tmp_path):
         path.write_text(f.kubeconfig())
         f.path = str(path)  # type: ignore[attr-defined]
         yield f
-
-
-def kc(fakes, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = netcheck(*args, "--kubeconfig", fakes.path)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def test_manifests_equal_kubectl_kustomize(tmp_path):
@@ -193,18 +186,17 @@ def test_run_topology_probes_from_the_agent_on_the_node_or_rack():
     assert [p.port for p in kt.topology.endpoint("a").ports] == [7000, 8080]  # as declared
 
 
-# ---------------------------------------------------------------- exec and logs
+# ---------------------------------------------------------------- exec on 1.35
 
 
 STATUS = (ROOT / "tests/data/nodetool/c50-lab-cp-dc1-r1-p0-status-healthy.txt").read_text()
 REFUSED = (
     "nodetool: Failed to connect to '127.0.0.1:7199' - ConnectException: 'Connection refused'."
 )
-LOG = "INFO  [main] 2026-11-24 10:00:00,000 CassandraDaemon.java:1 - Startup complete\n"
 
 
 def container_runtime(api, calls: list) -> None:
-    """The kubelet's side: a canned cassandra container and its logger sidecar."""
+    """The kubelet's side: a canned cassandra container."""
 
     async def run(pod, container, argv):
         calls.append((pod["metadata"]["name"], container, argv))
@@ -216,14 +208,10 @@ def container_runtime(api, calls: list) -> None:
             return 1, b"", REFUSED.encode()
         return None, b"", b'OCI runtime exec failed: exec: "sh": executable file not found'
 
-    async def logs(pod, container, since_s):
-        calls.append((pod["metadata"]["name"], container, since_s))
-        return LOG if container == "server-system-logger" else ""
-
-    api.exec_handler, api.log_handler = run, logs
+    api.exec_handler = run
 
 
-def exec_in(fakes, context: str, argv: list[str], *, pod="demo-dc1-r1-sts-0", logs=False, **kw):
+def exec_in(fakes, context: str, argv: list[str], *, pod="demo-dc1-r1-sts-0", **kw):
     import asyncio
 
     from netcheck.cassandra.exec import ExecTarget
@@ -235,31 +223,15 @@ def exec_in(fakes, context: str, argv: list[str], *, pod="demo-dc1-r1-sts-0", lo
 
     async def go():
         async with KubeClient(connection(fakes.path, context)) as client:
-            backend = KubeExec({context: client})
-            if logs:
-                return await backend.logs(target, 600, 10)
-            return await backend.run(target, argv, 10)
+            return await KubeExec({context: client}).run(target, argv, 10)
 
     return asyncio.run(go())
 
 
-def test_logs_come_from_the_logger_sidecar_since_the_window(fakes):
-    """A fake on purpose: cass-operator's pods tail system.log in a second container,
-    server-system-logger; the lab kubelet runs pods of one container (exec into the real
-    Cassandra container is in test_kube_cassandra)."""
-    calls: list = []
-    container_runtime(fakes.apis["DP_WEST"], calls)
-    got = exec_in(fakes, "DP_WEST", [], pod="demo-dc2-r1-sts-0", logs=True)
-    assert got.ok and got.output == LOG
-    assert calls == [("demo-dc2-r1-sts-0", "server-system-logger", 600.0)]
-    bad = exec_in(fakes, "DP_WEST", [], pod="demo-dc2-r1-sts-0", logs=True, log_container="x")
-    assert not bad.ok and "container x is not valid for pod demo-dc2-r1-sts-0" in bad.error
-
-
-def test_exec_and_logs_need_their_rbac_in_the_database_namespace(fakes):
-    """A fake on purpose for its second half: Kubernetes 1.35 also checks `create` on the
-    websocket GET of pods/exec, and the lab runs 1.34.4. (The RoleBinding removed on a real
-    server: test_kube_cassandra.)"""
+def test_exec_needs_create_too_from_kubernetes_1_35(fakes):
+    """A fake on purpose: Kubernetes 1.35 also checks `create` on the websocket GET of
+    pods/exec, and the lab runs 1.34.4. (Each grant taken away on a real server, pods/exec and
+    pods/log among them: test_kube_cassandra.)"""
     container_runtime(fakes.apis["CP_EAST"], [])
     api = fakes.apis["CP_EAST"]
     # the shipped RBAC without its per-namespace RoleBinding for Cassandra
@@ -269,8 +241,6 @@ def test_exec_and_logs_need_their_rbac_in_the_database_namespace(fakes):
     api.rules = rbac_from_manifest(yaml.safe_dump_all(without + roles), "netcheck-ci")
     denied = exec_in(fakes, "CP_EAST", ["nodetool", "status"])
     assert "RBAC forbids 'get and create' on 'pods/exec' in namespace demo" in denied.error
-    nolog = exec_in(fakes, "CP_EAST", [], logs=True)
-    assert "RBAC forbids 'get' on 'pods/log' in namespace demo" in nolog.error
 
     # 1.35+ also checks `create` on the websocket GET: a get-only role stops working there
     get_only = [

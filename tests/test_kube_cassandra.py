@@ -21,8 +21,15 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
 from netcheck.lab import build, faults
+from netcheck.lab.cassandra import node_files
 from netcheck.lab.spec import spec_from_yaml
-from tests.lab_support import Run, netcheck, require_agent_image, require_root
+from tests.lab_support import (
+    Run,
+    lab_down_keeping_logs,
+    netcheck,
+    require_agent_image,
+    require_root,
+)
 from tests.test_kube_real import (
     FOR_NEWER_SERVERS,
     NEEDED_BY,
@@ -71,34 +78,23 @@ def cql_secret() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def kube_cassandra():
+def kube_cassandra(request):
     require_root()
     require_agent_image()
+    failed = request.session.testsfailed
     state, _ = build.lab_up(spec_from_yaml(SPEC, "test spec"), cassandra=True, kubernetes=True)
-    kc = state["kubernetes"]["kubeconfig"]
-    for plane in state["kubernetes"]["planes"]:
-        asyncio.run(_apply(state, plane["cluster"], [cql_secret()]))
-    args = ("--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci")
-    deploy = netcheck("deploy", *args)
-    assert deploy.returncode == 0, deploy.stderr
-    wait_cql(args)
-    yield state, args
-    build.lab_down()
-
-
-def wait_cql(args: tuple[str, ...], timeout_s: float = 90.0) -> None:
-    """Until every node answers CQL with the lab's login: a cluster that has just started
-    creates its default superuser and writes its peers' rows some seconds after its nodes
-    serve (see lab_support.wait_peer_rows); that readiness is not what the tests check."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = run_context(args)
-        cql = (run.report.get("cassandra") or {}).get("cql") or []
-        if cql and all(x["ok"] and len(x["peers"]) == len(cql) - 1 for x in cql):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"CQL not readable on every node after {timeout_s:.0f}s: {cql}")
-        time.sleep(2)
+    set_up = False
+    try:
+        kc = state["kubernetes"]["kubeconfig"]
+        for plane in state["kubernetes"]["planes"]:
+            asyncio.run(_apply(state, plane["cluster"], [cql_secret()]))
+        args = ("--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci")
+        deploy = netcheck("deploy", *args)
+        assert deploy.returncode == 0, deploy.stderr
+        set_up = True
+        yield state, args
+    finally:
+        lab_down_keeping_logs(request, failed, failed=not set_up)
 
 
 def run_context(args: tuple[str, ...], *extra: str) -> Run:
@@ -122,6 +118,11 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
             assert meta["ownerReferences"][0]["kind"] == "StatefulSet"
             assert st["phase"] == "Running"
             assert [c["status"] for c in st["conditions"] if c["type"] == "Ready"] == ["True"]
+            # as cass-operator's: the cassandra container and the server-system-logger sidecar
+            assert [(c["name"], c["ready"]) for c in st["containerStatuses"]] == [
+                ("cassandra", True),
+                ("server-system-logger", True),
+            ]
             host = hosts[st["podIP"]]  # a pod has its node's lab address
             assert pod["spec"]["nodeName"] == f"node-{host['name']}"
             labels = meta["labels"]
@@ -130,10 +131,14 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
             assert (labels.get("cassandra.datastax.com/seed-node") == "true") == (
                 st["podIP"] in seeds
             )
-        # the pod's log is Cassandra's own, through the real API server and the lab kubelet
+        # the cassandra container's log is Cassandra's own, through the real API server and
+        # the lab kubelet; a pod of two containers needs the container named
         name = pods[0]["metadata"]["name"]
-        status, log = get(plane, f"/api/v1/namespaces/demo/pods/{name}/log", token)
+        log_path = f"/api/v1/namespaces/demo/pods/{name}/log"
+        status, log = get(plane, f"{log_path}?container=cassandra", token)
         assert status == 200 and "CassandraDaemon.java" in log and "Startup complete" in log
+        status, body = get(plane, log_path, token)
+        assert status == 400 and "choose one of: [cassandra server-system-logger]" in body, body
         status, body = get(
             plane,
             "/apis/cassandra.datastax.com/v1beta1/namespaces/demo/cassandradatacenters",
@@ -288,6 +293,37 @@ def test_exec_runs_nodetool_in_the_cassandra_container(kube_cassandra):
     assert "pod demo/netcheck-lab-dc1-r1-sts-9 not found" in gone.error, gone
     wrong = exec_in(state, ["nodetool", "status"], container="db")
     assert "HTTP 400" in wrong.error and "a container named 'db'" in wrong.error, wrong
+
+
+def logs_of(state: dict[str, Any], *, pod: str = PODS[0], **kw: Any) -> Any:
+    """The pod's log as `run --context` reads it (cass-operator's logger sidecar by default)."""
+    from netcheck.cassandra.exec import ExecTarget
+    from netcheck.cassandra.kube_exec import KubeExec
+
+    context = "CP_EAST-ci"
+    target = ExecTarget(endpoint=pod, address="", namespace="demo", context=context, pod=pod, **kw)
+
+    async def go() -> Any:
+        async with KubeClient(connection(state["kubernetes"]["kubeconfig"], context)) as client:
+            return await KubeExec({context: client}).logs(target, 600, 30)
+
+    return asyncio.run(go())
+
+
+def test_logs_come_from_the_logger_sidecar(kube_cassandra):
+    """cass-operator's pods print system.log in a second container, server-system-logger;
+    netcheck reads the pod's log from it through the real API server and the lab kubelet:
+    system.log's own lines (not Cassandra's stdout), and a container the pod lacks named."""
+    state, _ = kube_cassandra
+    got = logs_of(state)
+    host = next(h for h in state["hosts"] if h["address"] == "198.18.1.10")  # PODS[0]'s node
+    with open(node_files(build.state_dir(), host).system_log, encoding="utf-8") as f:
+        system_log = f.read()
+    assert got.ok and "Startup complete" in got.output, got
+    lines = got.output.splitlines()
+    assert len(lines) > 50 and set(lines) <= set(system_log.splitlines())
+    bad = logs_of(state, log_container="x")
+    assert not bad.ok and "container x is not valid for pod" in bad.error, bad
 
 
 def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(kube_cassandra):

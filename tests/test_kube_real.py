@@ -28,18 +28,24 @@ import yaml
 
 from netcheck.lab import build, faults, image, net
 from tests.helpers import one_context_kubeconfig
-from tests.lab_support import netcheck, require_agent_image, require_root
+from tests.lab_support import (
+    lab_down_keeping_logs,
+    netcheck,
+    require_agent_image,
+    require_root,
+)
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def kube_lab():
+def kube_lab(request):
     require_root()
     require_agent_image()
+    failed = request.session.testsfailed
     state, _ = build.lab_up(kubernetes=True)
     yield state["kubernetes"]
-    build.lab_down()
+    lab_down_keeping_logs(request, failed)
 
 
 def get(

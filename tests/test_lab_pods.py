@@ -9,7 +9,7 @@ import pytest
 
 from netcheck.lab import pods
 from netcheck.lab.image import Image
-from netcheck.lab.pods import NodePods, Running, Unsupported, expand, image_argv, program
+from netcheck.lab.pods import Container, NodePods, Unsupported, expand, image_argv, program
 
 HOST = {"name": "cp-dc1-r1-p0", "role": "database", "address": "198.18.1.10"}
 
@@ -87,7 +87,7 @@ def test_a_volume_over_the_labs_own_python_puts_it_back(tmp_path, monkeypatch):
     """A checkout under /tmp runs the lab; the agent mounts an emptyDir on /tmp: the pod must
     still find the lab's Python at its own path (a clean CI clone found this)."""
     monkeypatch.setattr(pods, "image_paths", lambda: {"/tmp/ci", "/tmp/ci/.venv", "/usr"})
-    r = Running(uid="u1", namespace="netcheck", name="agent", directory=str(tmp_path / "u1"))
+    c = Container(name="agent", image="netcheck/agent", directory=str(tmp_path / "u1"))
     container = {
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
@@ -97,7 +97,7 @@ def test_a_volume_over_the_labs_own_python_puts_it_back(tmp_path, monkeypatch):
     lines = NodePods._mounts(
         None,  # type: ignore[arg-type]  # uses nothing of the node
         container,
-        r,
+        c,
         {"tmp": str(tmp_path / "v-tmp"), "token": str(tmp_path / "v-token")},
         False,
     )

@@ -13,7 +13,7 @@ import pytest
 from netcheck.collector.plan import plan_mesh
 from netcheck.lab import build, faults
 from netcheck.model.topology import Endpoint, Topology
-from tests.lab_support import require_root, run_json, write_inventory
+from tests.lab_support import lab_down_keeping_logs, require_root, run_json, write_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -21,13 +21,14 @@ Expect = Callable[[Endpoint, Endpoint, int], str | None]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(request, tmp_path_factory):
     require_root()
+    failed = request.session.testsfailed
     build.lab_up()
     inventory = str(tmp_path_factory.mktemp("lab") / "inventory.yaml")
     topo = write_inventory(inventory)
     yield inventory, topo
-    build.lab_down()
+    lab_down_keeping_logs(request, failed)
 
 
 @pytest.fixture

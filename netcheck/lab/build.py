@@ -100,6 +100,9 @@ def _agent_alive(mgmt_address: str) -> bool:
         return False
 
 
+CQL_READY_S = 120.0
+
+
 def lab_up(
     spec: LabSpec | None = None,
     *,
@@ -152,6 +155,7 @@ def lab_up(
                 state, state_dir(), lib, cassandra_timeout_s
             )
         if lib is not None:
+            _wait_cql(state, CQL_READY_S)
             # compiled now (javac once per source, cached), not during the first run
             compiled(
                 cassandra_lab.NODETOOL_BATCH,
@@ -163,6 +167,47 @@ def lab_up(
         lab_down()
         raise
     return state, True
+
+
+def _wait_cql(state: dict[str, Any], timeout_s: float) -> None:
+    """Until every database node accepts the lab's CQL login and lists all the others in
+    system.peers_v2 (lab/cql_ready.py, in each node's namespace, all at once): the cluster a
+    user runs netcheck against right after `lab up` answers as it will stay."""
+    nodes = [h for h in state["hosts"] if h["role"] == "database"]
+    procs = {
+        h["name"]: subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                h["namespace"],
+                sys.executable,
+                "-m",
+                "netcheck.lab.cql_ready",
+                f"--address={h['address']}",
+                f"--peers={len(nodes) - 1}",
+                f"--timeout={timeout_s}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for h in nodes
+    }
+    failed = {}
+    for name, proc in procs.items():
+        try:
+            _, err = proc.communicate(timeout=timeout_s + 30)
+        except subprocess.TimeoutExpired:  # its own deadline is timeout_s: not expected
+            proc.kill()
+            _, err = proc.communicate()
+        if proc.returncode != 0:
+            failed[name] = (
+                err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
+            )
+    if failed:
+        said = "; ".join(f"{n}: {why}" for n, why in sorted(failed.items()))
+        raise LabError(f"CQL not ready within {timeout_s:.0f}s on {len(failed)} node(s): {said}")
 
 
 def _cassandra_pods(state: dict[str, Any], lib: str, timeout_s: float) -> dict[str, Any]:

@@ -262,9 +262,10 @@ def build(log: str | None = None, name: str | None = None) -> Image:
 # --- the lab kubelet's side: working containers ---------------------------------------------
 
 
-def mount(image: Image, pod_uid: str) -> tuple[str, str]:
-    """A working container of the image for one pod; its name and its mounted root."""
-    work = WORKING_PREFIX + pod_uid
+def mount(image: Image, key: str) -> tuple[str, str]:
+    """A working container of the image for one container of a pod (key: the pod's uid and
+    the container's name); its name and its mounted root."""
+    work = WORKING_PREFIX + key
     subprocess.run(["buildah", "rm", work], capture_output=True, check=False, timeout=60)
     _run(
         ["buildah", "from", "--pull-never", "--name", work, image.id or image.name], "buildah from"

@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from netcheck.lab.pods import NodePods, Running, Unsupported
+from netcheck.lab.pods import Container, NodePods, Unsupported
 
 KUBELET_PORT = 10250
 MAX_LOG_BYTES = 16 << 20
@@ -138,7 +138,7 @@ def build_app(node_of: Callable[[str], NodePods | None]) -> web.Application:
     """node_of: the node whose InternalIP a request came to."""
     running_execs = asyncio.Semaphore(EXEC_PARALLEL)
 
-    def pod_of(request: web.Request) -> tuple[NodePods, Running]:
+    def container_of(request: web.Request) -> tuple[NodePods, Container]:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         node = node_of(str(sockname[0])) if sockname else None
         if node is None:
@@ -147,15 +147,14 @@ def build_app(node_of: Callable[[str], NodePods | None]) -> web.Application:
         running = node.find(ns, pod)
         if running is None:
             raise web.HTTPNotFound(text=f"pod {ns}/{pod} does not run on node {node.node}")
-        return node, running
+        name = request.match_info["container"]
+        container = running.containers.get(name)
+        if container is None:
+            raise web.HTTPBadRequest(text=f"container {name} is not valid for pod {ns}/{pod}")
+        return node, container
 
     async def container_exec(request: web.Request) -> web.StreamResponse:
-        node, running = pod_of(request)
-        if request.match_info["container"] != running.container:
-            raise web.HTTPBadRequest(
-                text=f"container {request.match_info['container']} is not valid for pod "
-                f"{running.namespace}/{running.name}"
-            )
+        node, container = container_of(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(
                 text="the lab kubelet serves exec over websockets (v4.channel.k8s.io), not "
@@ -176,7 +175,7 @@ def build_app(node_of: Callable[[str], NodePods | None]) -> web.Application:
         for ch in (STDOUT, STDERR, ERROR):
             await ws.send_bytes(bytes([ch]))
         try:
-            argv = node.exec_argv(running, list(command))
+            argv = node.exec_argv(container, list(command))
         except Unsupported as exc:
             await ws.send_bytes(bytes([ERROR]) + _status(str(exc)))
         else:
@@ -186,12 +185,11 @@ def build_app(node_of: Callable[[str], NodePods | None]) -> web.Application:
         return ws
 
     async def container_logs(request: web.Request) -> web.StreamResponse:
-        # one container per lab pod: its name is not needed to find the log
-        _, running = pod_of(request)
+        _, container = container_of(request)
         lines = _int_param(request, "tailLines")
         limit = min(_int_param(request, "limitBytes") or MAX_LOG_BYTES, MAX_LOG_BYTES)
         since = _int_param(request, "sinceSeconds")
-        data = _read_log(os.path.join(running.directory, "container.log"), since)
+        data = _read_log(container.log, since)
         return web.Response(
             body=_tail(data, lines, limit), content_type="text/plain", charset="utf-8"
         )

@@ -47,10 +47,11 @@ from netcheck.lab.cassandra import (
 from netcheck.lab.control_plane import kubeconfig_doc
 from netcheck.lab.mgmt_standin import PORT as MGMT_PORT
 from netcheck.lab.net import LabError
-from netcheck.lab.pods import CASSANDRA_IMAGE
+from netcheck.lab.pods import CASSANDRA_IMAGE, LOGGER_IMAGE
 
 NAMESPACE = "demo"
 IMAGE = f"{CASSANDRA_IMAGE}:{CASSANDRA_VERSION}"
+LOGGER_CONTAINER = "server-system-logger"
 NOBODY = 65534  # the lab's Cassandra files belong to nobody (cass-operator's images use 999)
 CLUSTER = "cassandra.datastax.com/cluster"
 DATACENTER = "cassandra.datastax.com/datacenter"
@@ -138,6 +139,19 @@ def statefulset(dc: str, rack: str, hosts: list[dict[str, Any]]) -> dict[str, An
             "periodSeconds": 5,
         },
     }
+    # cass-operator's sidecar: system.log on its stdout, what `kubectl logs -c` reads
+    logger = {
+        "name": LOGGER_CONTAINER,
+        "image": f"{LOGGER_IMAGE}:{CASSANDRA_VERSION}",
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "CLUSTER_NAME", "value": CLUSTER_NAME},
+            {"name": "DATACENTER_NAME", "value": dc},
+            {"name": "RACK_NAME", "value": rack},
+        ],
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -183,7 +197,7 @@ def statefulset(dc: str, rack: str, hosts: list[dict[str, Any]]) -> dict[str, An
                             ]
                         },
                     },
-                    "containers": [container],
+                    "containers": [container, logger],
                 },
             },
         },

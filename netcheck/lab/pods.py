@@ -1,13 +1,16 @@
 """The lab kubelet, part two: the pods bound to a node, run as processes in the node's network
 namespace.
 
-A pod's container runs the command its image and spec give, as the user its securityContext
-names, with only the capabilities it adds (drop ALL is the only drop understood), its env (values
-and the downward API's fieldRefs, `$(VAR)` expanded in args) and its volumes (secret, configMap,
-emptyDir) mounted at their paths in a private mount namespace (a path whose top directory the
-host lacks, /etc/netcheck, lives in an overlay of that directory that only the pod sees). The
-pod's IP is the host's pod address. The readiness probe (httpGet) decides Ready; the status is
-written back as a kubelet writes it; a deleted pod's process is stopped and the pod finished.
+Each container of a pod is a process of its own (its own mount and UTS namespaces, the pod's
+network namespace, the pod's volumes), restarted on its own, with its own log; the pod is Ready
+when every container is. A container runs the command its image and spec give, as the user its
+securityContext names, with only the capabilities it adds (drop ALL is the only drop
+understood), its env (values and the downward API's fieldRefs, `$(VAR)` expanded in args) and
+its volumes (secret, configMap, emptyDir) mounted at their paths in a private mount namespace (a
+path whose top directory the host lacks, /etc/netcheck, lives in an overlay of that directory
+that only the pod sees). The pod's IP is the host's pod address. The readiness probe (httpGet)
+decides Ready; the status is written back as a kubelet writes it; a deleted pod's processes are
+stopped and the pod finished.
 
 An image in the local container storage (the agent image after `make image`: lab/image.py)
 runs as a runtime runs it: the pod's process is chrooted into a buildah working container of
@@ -22,7 +25,10 @@ Without the image in storage, an image is mapped to the same program from the la
 Python: the netcheck agent image (`netcheck agent`, or its raw-probes interpreter
 `python-netraw`, whose file capability becomes an ambient NET_RAW here), and the lab's
 Cassandra image (`netcheck-lab/cassandra`: lab/cassandra_pod.py, the Management API stand-in
-then Cassandra, always mapped). Any other image fails to pull: no registry is reachable.
+then Cassandra, always mapped), and the lab's `netcheck-lab/system-logger` (cass-operator's
+server-system-logger sidecar: it prints the pod's node's system.log, followed as `tail -F`
+does; the lab's Cassandra writes system.log in the lab's folder, so no shared log volume is
+needed). Any other image fails to pull: no registry is reachable.
 
 Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network,
 mount and UTS, and its root when it runs an image; as the container's user with its
@@ -56,6 +62,7 @@ from netcheck.lab.net import LabError
 
 NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
 CASSANDRA_IMAGE = "netcheck-lab/cassandra"
+LOGGER_IMAGE = "netcheck-lab/system-logger"  # cass-operator's server-system-logger sidecar
 STOP_GRACE_S = 5.0
 RESTART_BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # as a kubelet backs off
 
@@ -107,6 +114,10 @@ def _cassandra_image(image: str) -> bool:
     return image.split(":")[0].endswith(CASSANDRA_IMAGE)
 
 
+def _logger_image(image: str) -> bool:
+    return image.split(":")[0].endswith(LOGGER_IMAGE)
+
+
 def program(
     container: dict[str, Any], lab_dir: str, host: dict[str, Any]
 ) -> tuple[list[str], bool]:
@@ -124,11 +135,20 @@ def program(
             return image_argv(lab_dir, host), False
         except LookupError as exc:
             raise Unsupported(f"image {image}: {exc}") from None
+    if _logger_image(image):
+        if command:
+            raise Unsupported(f"image {image}: the lab's system logger takes no command")
+        from netcheck.lab.cassandra import node_files
+
+        # what cass-operator's sidecar prints: system.log, from its first line, followed
+        # across Cassandra's restarts (tail's own notes about the file go nowhere)
+        log = node_files(lab_dir, host).system_log
+        return ["sh", "-c", 'exec tail -n +1 -F "$0" 2>/dev/null', log], False
     if not _agent_image(image):
         raise PullFailed(
             f'Failed to pull image "{image}": not in the local storage and no registry is '
             f"reachable from the lab (the lab runs images that `make image` built, the netcheck "
-            f"agent image, and {CASSANDRA_IMAGE})"
+            f"agent image, {CASSANDRA_IMAGE} and {LOGGER_IMAGE})"
         )
     if not command:
         return [sys.executable, "-m", "netcheck", "agent", *args], False
@@ -238,11 +258,12 @@ def field_ref(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
 
 
 @dataclass
-class Running:
-    uid: str
-    namespace: str
+class Container:
+    """One container of a running pod: its own process, mount namespace and log."""
+
     name: str
-    directory: str
+    image: str
+    directory: str  # its files: log, kept-aside paths, overlays, /etc files
     process: asyncio.subprocess.Process | None = None
     ready: bool = False
     started_at: str = field(default_factory=_now)
@@ -250,16 +271,36 @@ class Running:
     reason: str = ""  # the waiting reason that goes with it
     restarts: int = 0
     exited_at: float = 0.0  # loop time the process was seen gone
-    reported: str = ""  # the status last written: a kubelet writes only what changed
     finished_at: str = ""
-    pod_ip: str = ""
-    container: str = ""  # its one container's name and image
-    image: str = ""
+    said: str = "-"  # the last reason for not being Ready it logged ("" Ready)
     env: dict[str, str] = field(default_factory=dict)  # as the container got them, for exec
     privileges: list[str] = field(default_factory=list)  # setpriv's options: user, capabilities
     image_id: str = ""  # the image run from the local storage, if any
     work: str = ""  # its buildah working container
     rootfs: str = ""  # and that container's mounted root filesystem
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.directory, "container.log")
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+@dataclass
+class Running:
+    """A pod bound to the node: its volumes, IP and containers (in the spec's order)."""
+
+    uid: str
+    namespace: str
+    name: str
+    directory: str
+    started_at: str = field(default_factory=_now)
+    reported: str = ""  # the status last written: a kubelet writes only what changed
+    pod_ip: str = ""
+    volumes: dict[str, str] = field(default_factory=dict)  # name -> its directory
+    containers: dict[str, Container] = field(default_factory=dict)
 
 
 class NodePods:
@@ -297,8 +338,8 @@ class NodePods:
             r = self.running.get(uid)
             if r is None:
                 r = await self._start(pod)
-            elif self._due_restart(pod, r):
-                r = await self._restart(pod, r)
+            else:
+                await self._restart_exited(pod, r)
             await self._report(pod, r)
         for uid in [u for u in self.running if u not in seen]:
             await self._stop(self.running.pop(uid))
@@ -310,26 +351,23 @@ class NodePods:
 
     # --- start ------------------------------------------------------------------------------
 
-    def _due_restart(self, pod: dict[str, Any], r: Running) -> bool:
-        """restartPolicy Always (a DaemonSet's): an exited process starts again after a
-        growing back-off."""
-        if r.process is None or r.process.returncode is None:
-            return False
-        if (pod.get("spec") or {}).get("restartPolicy", "Always") != "Always":
-            return False
+    async def _restart_exited(self, pod: dict[str, Any], r: Running) -> None:
+        """restartPolicy Always (a DaemonSet's, a StatefulSet's): a container whose process
+        exited starts again after a growing back-off, the pod's other containers go on."""
+        spec = pod.get("spec") or {}
+        if spec.get("restartPolicy", "Always") != "Always":
+            return
         now = asyncio.get_running_loop().time()
-        if not r.exited_at:
-            r.exited_at = now
-        wait = RESTART_BACKOFF_S[min(r.restarts, len(RESTART_BACKOFF_S) - 1)]
-        return now - r.exited_at >= wait
-
-    async def _restart(self, pod: dict[str, Any], r: Running) -> Running:
-        restarts = r.restarts + 1
-        await self._stop(r)
-        self.running.pop(r.uid, None)
-        again = await self._start(pod)
-        again.restarts = restarts
-        return again
+        for c_spec in spec.get("containers") or []:
+            c = r.containers.get(str(c_spec.get("name", "")))
+            if c is None or c.process is None or c.alive:
+                continue
+            if not c.exited_at:
+                c.exited_at = now
+            wait = RESTART_BACKOFF_S[min(c.restarts, len(RESTART_BACKOFF_S) - 1)]
+            if now - c.exited_at >= wait:
+                await self._stop_container(c)
+                await self._start_container(pod, c_spec, r, restarts=c.restarts + 1)
 
     async def _start(self, pod: dict[str, Any]) -> Running:
         meta = pod["metadata"]
@@ -342,16 +380,39 @@ class NodePods:
         r.pod_ip = self.pod_ip(pod)
         self.running[r.uid] = r
         os.makedirs(r.directory, mode=0o755, exist_ok=True)
+        specs = (pod.get("spec") or {}).get("containers") or []
         try:
-            containers = (pod.get("spec") or {}).get("containers") or []
-            if len(containers) != 1:
-                raise Unsupported("the lab kubelet runs pods of one container")
-            mounts = await self._volumes(pod, r)
-            r.process = await self._spawn(pod, containers[0], r, mounts)
+            r.volumes = await self._volumes(pod, r)
         except Unsupported as exc:
-            r.failure, r.reason = str(exc), exc.reason
-            await self._release(r)
+            for c_spec in specs:
+                c = self._container(r, c_spec)
+                c.failure, c.reason = str(exc), exc.reason
+            return r
+        for c_spec in specs:
+            await self._start_container(pod, c_spec, r)
         return r
+
+    def _container(self, r: Running, spec: dict[str, Any]) -> Container:
+        name = str(spec.get("name", ""))
+        c = Container(
+            name=name,
+            image=str(spec.get("image", "")),
+            directory=os.path.join(r.directory, "containers", name),
+        )
+        os.makedirs(c.directory, mode=0o755, exist_ok=True)
+        r.containers[name] = c
+        return c
+
+    async def _start_container(
+        self, pod: dict[str, Any], spec: dict[str, Any], r: Running, *, restarts: int = 0
+    ) -> None:
+        c = self._container(r, spec)
+        c.restarts = restarts
+        try:
+            c.process = await self._spawn(pod, spec, r, c)
+        except Unsupported as exc:
+            c.failure, c.reason = str(exc), exc.reason
+            await self._release(c)
 
     def pod_ip(self, pod: dict[str, Any]) -> str:
         """A database pod (the lab's Cassandra image) has the host's address, any other pod
@@ -408,10 +469,11 @@ class NodePods:
         pod: dict[str, Any],
         container: dict[str, Any],
         r: Running,
-        volumes: dict[str, str],
+        c: Container,
     ) -> asyncio.subprocess.Process:
-        name = str(container.get("image", ""))
-        img = None if _cassandra_image(name) else await asyncio.to_thread(image.find, name)
+        name = c.image
+        mapped = _cassandra_image(name) or _logger_image(name)
+        img = None if mapped else await asyncio.to_thread(image.find, name)
         if img is not None:
             argv, netraw = image_argv(container, img), False
             env = dict(e.split("=", 1) for e in img.env if "=" in e)
@@ -452,22 +514,21 @@ class NodePods:
             setpriv.append(f"--ambient-caps={caps.lstrip(',')}")
         if img is not None and ctx.get("allowPrivilegeEscalation") is False:
             setpriv.append("--no-new-privs")
-        r.container, r.image = str(container.get("name", "")), name
-        r.env, r.privileges = env, setpriv[1:]
+        c.env, c.privileges = env, setpriv[1:]
         read_only = bool(ctx.get("readOnlyRootFilesystem"))
         if img is not None:
             try:
-                r.work, r.rootfs = await asyncio.to_thread(image.mount, img, r.uid)
+                c.work, c.rootfs = await asyncio.to_thread(image.mount, img, f"{r.uid}-{c.name}")
             except LabError as exc:
                 raise Unsupported(str(exc)) from None
-            r.image_id = img.id
-            script = self._rootfs_mounts(container, r, volumes, read_only)
-            chroot = ["unshare", f"--root={r.rootfs}", f"--wd={img.workdir or '/'}"]
+            c.image_id = img.id
+            script = self._rootfs_mounts(container, r, c, read_only)
+            chroot = ["unshare", f"--root={c.rootfs}", f"--wd={img.workdir or '/'}"]
         else:
-            script, chroot = self._mounts(container, r, volumes, read_only), []
+            script, chroot = self._mounts(container, c, r.volumes, read_only), []
         env_args = [f"{k}={v}" for k, v in env.items()]
         script.append("exec " + shlex.join(["env", "-i", *env_args, *chroot, *setpriv, *argv]))
-        log = _open_log(os.path.join(r.directory, "container.log"))
+        log = _open_log(c.log)
         try:
             return await asyncio.create_subprocess_exec(
                 "ip",
@@ -492,11 +553,11 @@ class NodePods:
             log.close()
 
     def _rootfs_mounts(
-        self, container: dict[str, Any], r: Running, volumes: dict[str, str], read_only: bool
+        self, container: dict[str, Any], r: Running, c: Container, read_only: bool
     ) -> list[str]:
         """The mounts a runtime makes in the image's root filesystem, as shell lines."""
-        root = r.rootfs
-        etc = os.path.join(r.directory, "etc")
+        root, volumes = c.rootfs, r.volumes
+        etc = os.path.join(c.directory, "etc")
         os.makedirs(etc, exist_ok=True)
         files = {
             "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{r.pod_ip}\t{r.name}\n",
@@ -536,7 +597,7 @@ class NodePods:
         return lines
 
     def _mounts(
-        self, container: dict[str, Any], r: Running, volumes: dict[str, str], read_only: bool
+        self, container: dict[str, Any], c: Container, volumes: dict[str, str], read_only: bool
     ) -> list[str]:
         lines: list[str] = []
         overlaid: set[str] = set()
@@ -552,7 +613,7 @@ class NodePods:
             for p in image_paths()
             if any(p == t or p.startswith(t.rstrip("/") + "/") for t in targets)
         )
-        keep = {p: os.path.join(r.directory, "image", str(i)) for i, p in enumerate(hidden)}
+        keep = {p: os.path.join(c.directory, "image", str(i)) for i, p in enumerate(hidden)}
         for p, aside in keep.items():
             os.makedirs(aside, exist_ok=True)
             lines.append(f"mount --bind {shlex.quote(p)} {shlex.quote(aside)}")
@@ -561,7 +622,7 @@ class NodePods:
             top = "/" + target.strip("/").split("/")[0]
             if not os.path.exists(target) and top not in overlaid and top != "/tmp":
                 # the host lacks it: an overlay of its top directory that only this pod sees
-                upper = os.path.join(r.directory, "overlay", top.strip("/"))
+                upper = os.path.join(c.directory, "overlay", top.strip("/"))
                 os.makedirs(os.path.join(upper, "upper"), exist_ok=True)
                 os.makedirs(os.path.join(upper, "work"), exist_ok=True)
                 lines.append(
@@ -589,22 +650,22 @@ class NodePods:
             (r for r in self.running.values() if (r.namespace, r.name) == (namespace, name)), None
         )
 
-    def exec_argv(self, r: Running, argv: list[str]) -> list[str]:
+    def exec_argv(self, c: Container, argv: list[str]) -> list[str]:
         """The command line that runs argv in the container's network and mount namespaces, as
         its user with its capabilities and env; Unsupported when it cannot run."""
-        if r.process is None or r.process.returncode is not None:
-            raise Unsupported(f"container {r.container} is not running")
-        if r.rootfs:
+        if c.process is None or c.process.returncode is not None:
+            raise Unsupported(f"container {c.name} is not running")
+        if c.rootfs:
             # in the image: its files and PATH, its root and working directory
-            _in_image(r.rootfs, argv, r.env.get("PATH", image.PATH))
+            _in_image(c.rootfs, argv, c.env.get("PATH", image.PATH))
             program, into_root = argv, ["--root", "--wd"]
         else:
-            program, into_root = exec_program(r.image, argv, self.lab_dir), []
-        # the pod's process is the container's first process (ip netns exec, unshare, sh and
-        # the chroot all exec): its namespaces and root are the container's
+            program, into_root = exec_program(c.image, argv, self.lab_dir), []
+        # the container's first process (ip netns exec, unshare, sh and the chroot all exec):
+        # its namespaces and root are the container's
         return [
             "nsenter",
-            f"--target={r.process.pid}",
+            f"--target={c.process.pid}",
             "--mount",
             "--net",
             "--uts",
@@ -612,54 +673,88 @@ class NodePods:
             "--",
             "env",
             "-i",
-            *(f"{k}={v}" for k, v in r.env.items()),
+            *(f"{k}={v}" for k, v in c.env.items()),
             "setpriv",
-            *r.privileges,
+            *c.privileges,
             *program,
         ]
 
     # --- status -----------------------------------------------------------------------------
 
-    async def _probe(self, container: dict[str, Any], pod_ip: str) -> bool:
+    async def _probe(self, container: dict[str, Any], pod_ip: str) -> str:
+        """Why the readiness probe fails, in a kubelet's words; "" when it passes."""
         probe = (container.get("readinessProbe") or {}).get("httpGet")
         if not probe:
-            return True
+            return ""
         url = f"http://{pod_ip}:{probe.get('port')}{probe.get('path', '/')}"
         try:
             async with (
                 aiohttp.ClientSession() as s,
                 s.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp,
             ):
-                return 200 <= resp.status < 400
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            return False
+                if 200 <= resp.status < 400:
+                    return ""
+                return f"Readiness probe failed: HTTP probe failed with statuscode: {resp.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"Readiness probe failed: Get {url}: {type(exc).__name__} {exc}".rstrip()
 
-    async def _report(self, pod: dict[str, Any], r: Running) -> None:
-        containers = (pod.get("spec") or {}).get("containers") or [{}]
-        c = containers[0]
-        alive = r.process is not None and r.process.returncode is None
-        if r.process is not None and not alive and not r.failure:
-            r.failure = f"the process exited with code {r.process.returncode}"
-        r.ready = alive and await self._probe(c, r.pod_ip)
-        cond = "True" if r.ready else "False"
-        now = _now()
+    def _say(self, r: Running, c: Container, why: str) -> None:
+        """The kubelet's log (its stderr: kubelet.log in the plane's directory) gets a line
+        each time a container's reason for not being Ready changes, so a deploy that timed out
+        in a test can be read afterwards."""
+        if why != c.said:
+            c.said = why
+            print(
+                f"{_now()} pod {r.namespace}/{r.name} container {c.name} on {self.node}: "
+                f"{why or 'Ready'}",
+                file=sys.stderr,
+            )
+
+    async def _container_status(self, spec: dict[str, Any], r: Running) -> dict[str, Any]:
+        c = r.containers.get(str(spec.get("name", "")))
+        if c is None:  # cannot happen: every container of the spec was started
+            c = self._container(r, spec)
+            c.failure, c.reason = "not started", "ContainerCreating"
+        if c.process is not None and not c.alive and not c.failure:
+            c.failure = f"the process exited with code {c.process.returncode}"
+        why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "not running")
+        c.ready = c.alive and not why
+        self._say(r, c, why)
         state: dict[str, Any]
-        if alive:
-            state = {"running": {"startedAt": r.started_at}}
-        elif r.failure and r.process is None:
+        if c.alive:
+            state = {"running": {"startedAt": c.started_at}}
+        elif c.failure and c.process is None:
             state = {
-                "waiting": {"reason": r.reason or "CreateContainerError", "message": r.failure}
+                "waiting": {"reason": c.reason or "CreateContainerError", "message": c.failure}
             }
         else:
-            r.finished_at = r.finished_at or now
+            c.finished_at = c.finished_at or _now()
             state = {
                 "terminated": {
-                    "exitCode": r.process.returncode if r.process else 1,
+                    "exitCode": c.process.returncode if c.process else 1,
                     "reason": "Error",
-                    "message": r.failure,
-                    "finishedAt": r.finished_at,
+                    "message": c.failure,
+                    "finishedAt": c.finished_at,
                 }
             }
+        return {
+            "name": c.name,
+            "image": c.image,
+            "imageID": c.image_id,
+            "containerID": f"netcheck-lab://{r.uid}/{c.name}",
+            "ready": c.ready,
+            "started": c.alive,
+            "restartCount": c.restarts,
+            "state": state,
+        }
+
+    async def _report(self, pod: dict[str, Any], r: Running) -> None:
+        specs = (pod.get("spec") or {}).get("containers") or []
+        statuses = [await self._container_status(spec, r) for spec in specs]
+        # Running once every container was created and one still runs; Ready when all are
+        created = [c.process is not None for c in r.containers.values()]
+        alive = bool(created) and all(created) and any(st["started"] for st in statuses)
+        cond = "True" if statuses and all(st["ready"] for st in statuses) else "False"
         status = {
             "phase": "Running" if alive else "Pending",
             "hostIP": self.host["node_address"],
@@ -677,18 +772,7 @@ class NodePods:
                     ("PodScheduled", "True"),
                 )
             ],
-            "containerStatuses": [
-                {
-                    "name": c.get("name", ""),
-                    "image": c.get("image", ""),
-                    "imageID": r.image_id,
-                    "containerID": f"netcheck-lab://{r.uid}",
-                    "ready": r.ready,
-                    "started": alive,
-                    "restartCount": r.restarts,
-                    "state": state,
-                }
-            ],
+            "containerStatuses": statuses,
         }
         body = json.dumps({"status": status}).encode()
         if body.decode() == r.reported and pod.get("status", {}).get("phase") == status["phase"]:
@@ -707,7 +791,13 @@ class NodePods:
     # --- stop -------------------------------------------------------------------------------
 
     async def _stop(self, r: Running) -> None:
-        p = r.process
+        """Every container stopped at once (a kubelet stops a pod's containers in parallel),
+        then the pod's files removed."""
+        await asyncio.gather(*(self._stop_container(c) for c in r.containers.values()))
+        shutil.rmtree(r.directory, ignore_errors=True)
+
+    async def _stop_container(self, c: Container) -> None:
+        p = c.process
         if p is not None and p.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
@@ -717,16 +807,15 @@ class NodePods:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 await p.wait()
-        await self._release(r)
-        shutil.rmtree(r.directory, ignore_errors=True)
+        await self._release(c)
 
-    async def _release(self, r: Running) -> None:
-        if r.work:
-            await asyncio.to_thread(image.release, r.work)
-            r.work = r.rootfs = ""
+    async def _release(self, c: Container) -> None:
+        if c.work:
+            await asyncio.to_thread(image.release, c.work)
+            c.work = c.rootfs = ""
 
     async def _finish(self, pod: dict[str, Any]) -> None:
-        """A pod being deleted: stop its process, then let the API server remove it."""
+        """A pod being deleted: stop its containers, then let the API server remove it."""
         meta = pod["metadata"]
         r = self.running.pop(meta["uid"], None)
         if r is not None:

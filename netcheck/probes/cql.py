@@ -102,7 +102,7 @@ def make_probe(credentials: CqlCredentials | None) -> ProbeFn:
         try:
             view = await asyncio.wait_for(
                 asyncio.to_thread(
-                    _read_tables,
+                    read_tables,
                     target.address,
                     target.port,
                     username,
@@ -139,7 +139,7 @@ def make_probe(credentials: CqlCredentials | None) -> ProbeFn:
     return probe
 
 
-def _read_tables(address: str, port: int, username: str, password: str, timeout: float) -> CqlView:
+def read_tables(address: str, port: int, username: str, password: str, timeout: float) -> CqlView:
     # imported here: the driver is only loaded by agents that are asked for CQL
     from cassandra import AuthenticationFailed, InvalidRequest
     from cassandra.auth import PlainTextAuthProvider
