@@ -119,3 +119,43 @@ def test_a_volume_over_the_labs_own_python_puts_it_back(tmp_path, monkeypatch):
         "mount -t overlay overlay" in text
         and "mount -o remount,bind,ro /etc/netcheck/token" in text
     )
+
+
+class _RefusedOnce:
+    """The kubelet's API client where the Node authorizer has not yet seen the pod that lets
+    the node read its Secret: the first read is refused, the next one answers. A stand-in for
+    a race of the real API server that a test cannot provoke at will."""
+
+    context = "node-cp-dc1-r1-p0"
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def call(self, *args: object, **kw: object) -> dict[str, object]:
+        from netcheck.kube.errors import KubeError
+
+        self.reads += 1
+        if self.reads == 1:
+            raise KubeError(self.context, "RBAC forbids 'get' on 'secrets' in namespace netcheck")
+        return {"data": {}}
+
+
+def test_a_refused_volume_is_mounted_again_at_the_next_sync(tmp_path):
+    """A real kubelet retries a volume it could not mount; the lab kubelet did not, and the pod
+    stayed ContainerCreating for good (a deploy in CI timed out on it)."""
+    import asyncio
+
+    client = _RefusedOnce()
+    node = NodePods(client, "node-cp-dc1-r1-p0", HOST, str(tmp_path / "pods"), str(tmp_path))  # type: ignore[arg-type]
+    pod = {
+        "metadata": {"uid": "u1", "namespace": "netcheck", "name": "agent"},
+        "spec": {
+            "volumes": [{"name": "token", "secret": {"secretName": "netcheck-agent-token"}}],
+            "containers": [{"name": "agent", "image": "registry.invalid/other:1"}],
+        },
+    }
+    first = asyncio.run(node._start(pod))
+    assert "u1" not in node.running and not first.containers  # tried again at the next sync
+    again = asyncio.run(node._start(pod))
+    assert node.running["u1"] is again and client.reads == 2
+    assert again.containers["agent"].reason == "ErrImagePull"  # mounted; on to the image

@@ -383,6 +383,13 @@ class NodePods:
         specs = (pod.get("spec") or {}).get("containers") or []
         try:
             r.volumes = await self._volumes(pod, r)
+        except KubeError as exc:
+            # e.g. the Node authorizer has not yet seen the pod that lets this node read its
+            # Secret: a kubelet retries the mount, here at the next sync
+            print(f"{_now()} pod {r.namespace}/{r.name}: volumes: {exc}", file=sys.stderr)
+            self.running.pop(r.uid, None)
+            shutil.rmtree(r.directory, ignore_errors=True)
+            return r
         except Unsupported as exc:
             for c_spec in specs:
                 c = self._container(r, c_spec)
@@ -712,9 +719,11 @@ class NodePods:
 
     async def _container_status(self, spec: dict[str, Any], r: Running) -> dict[str, Any]:
         c = r.containers.get(str(spec.get("name", "")))
-        if c is None:  # cannot happen: every container of the spec was started
-            c = self._container(r, spec)
-            c.failure, c.reason = "not started", "ContainerCreating"
+        if c is None:  # its volumes are not mounted yet: tried again at the next sync
+            c = Container(
+                name=str(spec.get("name", "")), image=str(spec.get("image", "")), directory=""
+            )
+            c.failure, c.reason = "volumes not mounted yet", "ContainerCreating"
         if c.process is not None and not c.alive and not c.failure:
             c.failure = f"the process exited with code {c.process.returncode}"
         why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "not running")
