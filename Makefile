@@ -32,11 +32,13 @@ system-deps:
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# the lab's Kubernetes control plane (kube-apiserver, -controller-manager, -scheduler), built
-# once from the Go module proxy into ~/.cache/netcheck (pinned: netcheck/lab/controlplane)
+# the lab's Kubernetes control plane (kube-apiserver, -controller-manager, -scheduler) and its
+# NetworkPolicy enforcer (kube-network-policies), built once from the Go module proxy into
+# ~/.cache/netcheck (pinned: netcheck/lab/controlplane, netcheck/lab/netpolicy)
 kube-bins: $(VENV)/.installed
 	@$(PY) -c "from netcheck.lab import kubebuild as k; k.built() or print('building', k.VERSION, 'once (8 to 12 min cold)')"
 	@$(PY) -c "from netcheck.lab import kubebuild as k; print('kubernetes binaries:', k.build(k.bin_dir() + '.log'))"
+	@$(PY) -c "from netcheck.lab import kubebuild as k; print('networkpolicy enforcer:', k.build_netpol(k.netpol_dir() + '.log'))"
 
 # the agent image from probes/Dockerfile, built with buildah on a Debian base made by
 # debootstrap (cached), tagged as the manifests name it; nothing to do when it is current

@@ -155,7 +155,12 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab, 
     ]
     state = build.require_state()
     # pods on a lab node share its namespace, each with its own IP: the agent has the second
-    pod_ip = {f"node-{h['name']}": h["other_pod_address"] for h in state["hosts"]}
+    # each agent the first address of its node's podCIDR
+    pod_ip = {
+        f"node-{h['name']}": h["node_pod_cidr"].split("/")[0]
+        for h in state["hosts"]
+        if h["node_pod_cidr"]
+    }
     image_id = require_agent_image()
     for p in pods:
         assert p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
@@ -177,7 +182,7 @@ def test_deploy_and_undeploy_as_the_ci_user_through_server_side_apply(kube_lab, 
     again = netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci")
     assert again.returncode == 0 and "nothing was deployed" in again.stdout, again
     deadline = time.monotonic() + 30
-    working = {image.WORKING_PREFIX + p["metadata"]["uid"] for p in pods}
+    working = {f"{image.WORKING_PREFIX}{p['metadata']['uid']}-agent" for p in pods}
     while agent_pids(host["namespace"]) or working & working_containers():
         assert time.monotonic() < deadline, "the agent process or its container outlived its pod"
         time.sleep(0.5)
@@ -283,7 +288,8 @@ def test_preflight_passes_on_the_healthy_lab_and_names_a_dropped_port(kube_lab):
         if f["severity"] in ("error", "warning")
     ]
     assert len(said) == 1 and said[0][0] == "FIREWALL_DROP", said
-    assert "silent after hop 2 (198.19.126." in said[0][1]  # the WAN router
+    # hop 1 is the pod's node, 2 its cluster's router, 3 the WAN router
+    assert "silent after hop 3 (198.19.126." in said[0][1]
 
 
 def preflight(kc: str, *extra: str) -> tuple[int, dict[str, Any], str]:
@@ -412,10 +418,26 @@ def net_pids(namespace: str) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def agent_pids(namespace: str) -> list[int]:
-    """The agent pods' processes in a node's network namespace."""
+def pod_namespaces(node_namespace: str) -> list[str]:
+    """The network namespaces of the pods of a node: each pod's veth ends in the node's
+    namespace as vp<uid8>, its namespace is ncl-pod-<uid8> (lab/pods.py)."""
+    out = subprocess.run(
+        ["ip", "-n", node_namespace, "-o", "link", "show"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    links = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+    return [f"ncl-pod-{name[2:]}" for name in links if name.startswith("vp")]
+
+
+def agent_pids(node_namespace: str) -> list[int]:
+    """The agent pods' processes on a node (in their pods' network namespaces)."""
     return [
-        p for p in net_pids(namespace) if "--token-file=/etc/netcheck/token/token" in cmdline(p)
+        p
+        for ns in pod_namespaces(node_namespace)
+        for p in net_pids(ns)
+        if "--token-file=/etc/netcheck/token/token" in cmdline(p)
     ]
 
 
@@ -465,7 +487,7 @@ def test_the_lab_kubelet_keeps_its_nodes_ready(kube_lab):
             assert ready[0]["status"] == "True"
             internal = [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"]
             assert internal == [h["node_address"]]
-            assert n["spec"]["podCIDR"] == f"{h['other_pod_address']}/32"
+            assert n["spec"]["podCIDR"] == h["node_pod_cidr"]
             labels = n["metadata"]["labels"]
             assert labels["topology.kubernetes.io/zone"] == h["zone"]
             assert labels["topology.kubernetes.io/region"] == h["region"]
@@ -823,6 +845,7 @@ NEEDED_BY: dict[Atom, Without] = {
     ("list", "pods", "*"): error("discover"),
     ("list", "services", "*"): error("preflight"),  # who holds NodePort 30600
     ("list", "servicecidrs", "*"): warning("preflight"),
+    ("list", "namespaces", "*"): warning("preflight", "'list' on 'namespaces' cluster-wide"),
     ("list", "clientconfigs", "*"): warning(
         "preflight", "'list' on 'clientconfigs' in namespace mission-control"
     ),
@@ -985,9 +1008,15 @@ def test_lab_down_after_a_crash_leaves_no_container_behind(kube_lab):
         for pid in net_pids(ns):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    pods_of_nodes = [ns for ns in net.lab_namespaces() if ns.startswith("ncl-pod-")]
+    assert pods_of_nodes  # the agents' pods have network namespaces of their own
     proc = netcheck("lab", "down")
     assert proc.returncode == 0, proc.stderr
     assert net.lab_namespaces() == []
+    # no pod's process outlives its namespace's name (a namespace the kubelet mounted where
+    # `lab down` could not see it once kept agents running after the lab was gone)
+    left = [p for p in os.listdir("/proc") if p.isdigit() and "netcheck/token" in cmdline(int(p))]
+    assert not left, [cmdline(int(p)) for p in left]
     assert not any(n.startswith(image.WORKING_PREFIX) for n in working_containers())
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
         assert "/var/lib/containers/storage/overlay" not in f.read()

@@ -140,13 +140,16 @@ class _RefusedOnce:
         return {"data": {}}
 
 
-def test_a_refused_volume_is_mounted_again_at_the_next_sync(tmp_path):
+def test_a_refused_volume_is_mounted_again_at_the_next_sync(tmp_path, monkeypatch):
     """A real kubelet retries a volume it could not mount; the lab kubelet did not, and the pod
-    stayed ContainerCreating for good (a deploy in CI timed out on it)."""
+    stayed ContainerCreating for good (a deploy in CI timed out on it). The pod's network
+    namespace is left out: the lab's pod network is tested on the lab (test_kube_real)."""
     import asyncio
 
+    monkeypatch.setattr(NodePods, "_pod_network", lambda self, uid, ip: "")
     client = _RefusedOnce()
-    node = NodePods(client, "node-cp-dc1-r1-p0", HOST, str(tmp_path / "pods"), str(tmp_path))  # type: ignore[arg-type]
+    host = {**HOST, "node_pod_cidr": "198.18.24.8/30"}
+    node = NodePods(client, "node-cp-dc1-r1-p0", host, str(tmp_path / "pods"), str(tmp_path))  # type: ignore[arg-type]
     pod = {
         "metadata": {"uid": "u1", "namespace": "netcheck", "name": "agent"},
         "spec": {

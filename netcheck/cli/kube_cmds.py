@@ -59,6 +59,7 @@ from netcheck.deploy.manifests import (
     to_yaml,
 )
 from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.diagnosis.isolation import isolation_findings
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
     KubeTopology,
@@ -248,6 +249,9 @@ async def _server_and_version(client: KubeClient) -> tuple[str, int, str]:
 def _discovery_dict(d: ContextDiscovery) -> dict[str, Any]:
     out = dataclasses.asdict(d)
     out["pod_cidrs"] = list(d.pod_cidrs)
+    del out["policies"]  # evaluated form of network_policies, for the audit only
+    out["namespace_labels"] = {ns: dict(labels) for ns, labels in d.namespace_labels}
+    out["policy_unread"] = [{"namespace": ns, "why": why} for ns, why in d.policy_unread]
     return out
 
 
@@ -738,7 +742,10 @@ def run_contexts(
                 tokens,
                 outputs,
                 control_plane=None,
-                extra_findings=cidr_findings(list(found.values())),
+                extra_findings=(
+                    *cidr_findings(list(found.values())),
+                    *isolation_findings(list(found.values())),
+                ),
                 problems=[errors[c] for c in names if c in errors],
                 started=started,
                 t0=t0,

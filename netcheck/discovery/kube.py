@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from netcheck.discovery import netpol
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import ApiFailed, Forbidden, KubeError, NotFound
 from netcheck.kube.resources import KINDS
@@ -50,6 +51,18 @@ class DatabasePod:
     ready: bool
     ports: tuple[int, ...]  # declared by the cassandra container (declared is not listening)
     containers: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  # what a NetworkPolicy's podSelector matches
+    named_ports: tuple[tuple[str, str, int], ...] = ()  # (name, protocol, port), every container
+
+    def as_policy_pod(self) -> netpol.Pod:
+        """The pod as NetworkPolicies see it (discovery/netpol.py)."""
+        return netpol.Pod(
+            namespace=self.namespace,
+            name=self.name,
+            labels=dict(self.labels),
+            address=self.pod_ip,
+            named_ports={(n, proto): port for n, proto, port in self.named_ports},
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +119,19 @@ class ContextDiscovery:
     warnings: tuple[str, ...]
     # the optional reads RBAC refused (also in warnings): the report lacks what they tell
     denied: tuple[str, ...] = ()
+    # the database namespaces' NetworkPolicies as Kubernetes evaluates them, and every
+    # namespace's labels (what their namespaceSelectors match; without `list namespaces` only
+    # each namespace's own name label is known); policy_unread: the policies that could not be
+    # read (RBAC) or parsed: the isolation audit of their namespace is not done
+    policies: tuple[netpol.NetworkPolicy, ...] = ()
+    namespace_labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    policy_unread: tuple[tuple[str, str], ...] = ()  # (namespace, why)
+
+    def policy_cluster(self) -> netpol.Cluster:
+        return netpol.Cluster(
+            policies=self.policies,
+            namespace_labels={ns: dict(labels) for ns, labels in self.namespace_labels},
+        )
 
     @property
     def pod_cidrs(self) -> tuple[str, ...]:
@@ -168,6 +194,16 @@ def parse_database_pod(obj: dict[str, Any]) -> DatabasePod:
         ready=_ready(obj),
         ports=ports,
         containers=tuple(str(c.get("name", "")) for c in containers if isinstance(c, dict)),
+        labels=tuple(sorted(labels.items())),
+        named_ports=tuple(
+            sorted(
+                (str(p["name"]), str(p.get("protocol") or "TCP"), int(p["containerPort"]))
+                for c in containers
+                if isinstance(c, dict)
+                for p in c.get("ports") or []
+                if isinstance(p, dict) and p.get("name") and isinstance(p.get("containerPort"), int)
+            )
+        ),
     )
 
 
@@ -267,7 +303,11 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
     db_namespaces = sorted({p.namespace for p in pods} | set(namespaces))
     notes = _Notes()
 
-    async def per_namespace(ns: str) -> tuple[list[ServiceInfo], list[PolicyInfo]]:
+    unread: list[tuple[str, str]] = []
+
+    async def per_namespace(
+        ns: str,
+    ) -> tuple[list[ServiceInfo], list[PolicyInfo], list[netpol.NetworkPolicy]]:
         svcs, slices, pols = await asyncio.gather(
             _optional(
                 client.list(KINDS["Service"], ns, label_selector=CASS_CLUSTER),
@@ -303,10 +343,17 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
             )
             for s in svcs
         ]
-        return services, [parse_policy(p) for p in pols]
+        parsed = []
+        for p in pols:
+            try:
+                parsed.append(netpol.parse_policy(p))
+            except netpol.PolicyError as exc:
+                unread.append((ns, str(exc)))
+        unread.extend((ns, w) for w in notes.warnings if w.startswith(f"networkpolicies in {ns}:"))
+        return services, [parse_policy(p) for p in pols], parsed
 
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    ccs, secrets, agents, cidrs = await asyncio.gather(
+    ccs, secrets, agents, cidrs, ns_objs = await asyncio.gather(
         _optional(
             client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
             notes,
@@ -323,6 +370,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
             f"netcheck agents in {AGENT_NAMESPACE}",
         ),
         _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
+        _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
     )
     secret_names = tuple(sorted(_name(s) for s in secrets))
     client_configs = []
@@ -345,8 +393,13 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         version=str(version.get("gitVersion", "")),
         nodes=tuple(parse_node(n) for n in node_objs),
         database_pods=pods,
-        services=tuple(s for svcs, _ in per_ns for s in svcs),
-        network_policies=tuple(p for _, pols in per_ns for p in pols),
+        services=tuple(s for svcs, _, _ in per_ns for s in svcs),
+        network_policies=tuple(p for _, pols, _ in per_ns for p in pols),
+        policies=tuple(p for _, _, parsed in per_ns for p in parsed),
+        namespace_labels=tuple(
+            sorted((_name(n), tuple(sorted(_labels(n).items()))) for n in ns_objs)
+        ),
+        policy_unread=tuple(unread),
         client_configs=tuple(client_configs),
         secrets=secret_names,
         agents=tuple(parse_agent_pod(a) for a in agents),

@@ -134,6 +134,7 @@ def lab_up(
         return state, False
     lib = cassandra_lab.ensure_runtime() if cassandra else None  # fail before building
     bins = kubebuild.build(kubebuild.bin_dir() + ".log") if kubernetes else None
+    netpol = kubebuild.build_netpol(kubebuild.netpol_dir() + ".log") if kubernetes else None
     lab_down()
     os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     try:
@@ -146,6 +147,8 @@ def lab_up(
             )
             save_state(state)
             control_plane.start_kubelets(state["kubernetes"], state_path())
+            if netpol is not None:
+                control_plane.start_enforcers(state["kubernetes"], state["hosts"], netpol)
         if lib is not None and bins is not None:
             state["cassandra"] = _cassandra_pods(state, lib, cassandra_timeout_s)
         elif lib is not None:
@@ -267,11 +270,16 @@ def _build(spec: LabSpec, raw: bool, cassandra: bool, kubernetes: bool) -> dict[
         net.add_namespace(h.namespace)
         net.veth(h.namespace, "eth0", c.router_ns, f"h{i}")
         net.ip(c.router_ns, "link", "set", f"h{i}", "master", "br0", "up")
-        net.ip(h.namespace, "addr", "add", f"{h.address}/19", "dev", "eth0")
-        if h.node_address:
+        if kubernetes and h.role == "database":
+            # a Kubernetes node: its own address here, its pods' in namespaces of their own
+            # behind it (lab/pods.py), which it routes to and answers ARP for
             net.ip(h.namespace, "addr", "add", f"{h.node_address}/19", "dev", "eth0")
-        if kubernetes and h.other_pod_address:
-            net.ip(h.namespace, "addr", "add", f"{h.other_pod_address}/19", "dev", "eth0")
+            net.sysctl(h.namespace, "net.ipv4.ip_forward", "1")
+            net.sysctl(h.namespace, "net.ipv4.conf.eth0.proxy_arp", "1")
+        else:
+            net.ip(h.namespace, "addr", "add", f"{h.address}/19", "dev", "eth0")
+            if h.node_address:
+                net.ip(h.namespace, "addr", "add", f"{h.node_address}/19", "dev", "eth0")
         net.ip(h.namespace, "link", "set", "eth0", "up")
         net.ip(h.namespace, "route", "add", "default", "via", c.router_address)
         net.veth(h.namespace, "mgmt0", MGMT_NS, f"m{i}")

@@ -47,7 +47,7 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.config import connection
 from netcheck.kube.errors import KubeError
 from netcheck.lab import net
-from netcheck.lab.kubelet import lab_nodes
+from netcheck.lab.kubelet import lab_nodes, node_name
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import MGMT_HOST, MGMT_NET, MGMT_NS
 
@@ -315,12 +315,23 @@ def kubeconfig_doc(
 # --- processes -------------------------------------------------------------------------------
 
 
-def _spawn(namespace: str, directory: str, name: str, cmd: list[str]) -> None:
-    """Detached in a plane's namespace (teardown finds it there), logging to NAME.log."""
+def _spawn(
+    namespace: str, directory: str, name: str, cmd: list[str], *, host_mounts: bool = False
+) -> None:
+    """Detached in a plane's namespace (teardown finds it there), logging to NAME.log.
+
+    host_mounts: in this machine's mount namespace (nsenter, not `ip netns exec`, which makes
+    a mount namespace of its own): the lab kubelet makes the pods' network namespaces, and a
+    namespace it mounts under /run/netns must be one `lab down` can see and enter."""
     log = open(os.path.join(directory, f"{name}.log"), "ab")  # noqa: SIM115
+    enter = (
+        ["nsenter", f"--net=/run/netns/{namespace}", "--"]
+        if host_mounts
+        else ["ip", "netns", "exec", namespace]
+    )
     try:
         subprocess.run(
-            ["setsid", "--fork", "ip", "netns", "exec", namespace, *cmd],
+            ["setsid", "--fork", *enter, *cmd],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -345,7 +356,9 @@ def _network(p: Plane, hosts: list[dict[str, Any]], own_nodes: list[str]) -> Non
     net.ip(p.namespace, "addr", "add", f"{p.address}/{MGMT_NET.prefixlen}", "dev", "mgmt0")
     net.ip(p.namespace, "link", "set", "mgmt0", "up")
     for h in hosts:
-        for a in (h["address"], h.get("node_address") or "", h.get("other_pod_address") or ""):
+        if h.get("node_pod_cidr"):
+            net.ip(p.namespace, "route", "add", h["node_pod_cidr"], "via", h["mgmt_address"])
+        for a in (h["address"], h.get("node_address") or ""):
             if a in own_nodes:
                 net.ip(p.namespace, "addr", "add", f"{a}/32", "dev", "lo")
             elif a:
@@ -547,6 +560,7 @@ def start_kubelets(kube: dict[str, Any], state_file: str, timeout_s: float = 60.
                 "--cluster",
                 pl["cluster"],
             ],
+            host_mounts=True,
         )
     deadline = time.monotonic() + timeout_s
     for pl in kube["planes"]:
@@ -562,6 +576,61 @@ def start_kubelets(kube: dict[str, Any], state_file: str, timeout_s: float = 60.
                     f"({len(ready)} of {len(nodes)}); see {pl['directory']}/kubelet.log"
                 )
             time.sleep(0.5)
+
+
+NETPOL_QUEUE = 100  # the enforcer's NFQUEUE number (its default)
+
+
+def start_enforcers(kube: dict[str, Any], hosts: list[dict[str, Any]], binary: str) -> None:
+    """The NetworkPolicy enforcer (kube-network-policies, lab/netpolicy) on every node, in the
+    node's network namespace, where every packet of the node's pods passes (they sit behind
+    it: lab/pods.py). It reads pods, namespaces and policies as the cluster's admin (the lab's
+    own machinery, as a CNI's agent reads them with its service account).
+
+    The first packet of each connection from or to a pod of the node goes to the enforcer's
+    NFQUEUE, which accepts or drops it as the policies say. kube-network-policies puts it there
+    with an nftables `queue` rule, which this machine's kernel lacks (no nft_queue: the rule
+    fails with ENOENT and the enforcer logs it at each sync); the lab puts it there with
+    iptables' NFQUEUE target instead (xt_NFQUEUE through nft_compat), in the forward path where
+    pods' packets cross the node, for new connections only, as the enforcer's own rules do.
+    The decisions stay the enforcer's; --queue-bypass lets packets through while it starts."""
+    for pl in kube["planes"]:
+        for h in hosts:
+            if h["cluster"] != pl["cluster"] or h["role"] != "database":
+                continue
+            node = node_name(h)
+            for way in ("-i", "-o"):  # from a pod of this node, or to one
+                net.iptables(
+                    h["namespace"],
+                    "-t",
+                    "mangle",
+                    "-A",
+                    "FORWARD",
+                    way,
+                    "vp+",
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "NEW",
+                    "-j",
+                    "NFQUEUE",
+                    "--queue-num",
+                    str(NETPOL_QUEUE),
+                    "--queue-bypass",
+                )
+            _spawn(
+                h["namespace"],
+                pl["directory"],
+                f"netpol-{node}",
+                [
+                    binary,
+                    f"--kubeconfig={kube['kubeconfig']}",
+                    f"--context={pl['cluster']}",
+                    f"--node={node}",
+                    f"--nfqueue-id={NETPOL_QUEUE}",
+                    "-v=1",
+                ],
+            )
 
 
 def _ready(node: dict[str, Any]) -> bool:

@@ -104,13 +104,22 @@ class _Undo:
             net.run(*cmd, check=False)
 
 
-def _filter(u: _Undo, src: Selection, dst: Selection, port: int, target: list[str]) -> None:
+def _host_chains(state: dict[str, Any], h: dict[str, Any]) -> tuple[str, ...]:
+    """Where a host filters what comes to it: INPUT, and FORWARD too on a Kubernetes node,
+    whose pods sit behind it in namespaces of their own (lab/pods.py)."""
+    return ("INPUT", "FORWARD") if h["name"] in (state.get("node_hosts") or ()) else ("INPUT",)
+
+
+def _filter(
+    u: _Undo, state: dict[str, Any], src: Selection, dst: Selection, port: int, target: list[str]
+) -> None:
     match = ["-s", src.cidr, "-d", dst.cidr, "-p", "tcp", "--dport", str(port)]
     if src.cluster != dst.cluster:
         u.iptables(WAN_NS, "filter", "FORWARD", [*match, "-j", *target])
         return
     for h in dst.hosts:
-        u.iptables(h["namespace"], "filter", "INPUT", [*match, "-j", *target])
+        for chain in _host_chains(state, h):
+            u.iptables(h["namespace"], "filter", chain, [*match, "-j", *target])
 
 
 def _route(u: _Undo, state: dict[str, Any], src: Selection, dst: Selection, pref: int) -> None:
@@ -205,7 +214,8 @@ def _apply(
                 u.iptables(WAN_NS, "filter", "FORWARD", [*match, *rule, "-j", "DROP"])
             else:
                 for h in d.hosts:
-                    u.iptables(h["namespace"], "filter", "INPUT", [*match, *rule, "-j", "DROP"])
+                    for chain in _host_chains(state, h):
+                        u.iptables(h["namespace"], "filter", chain, [*match, *rule, "-j", "DROP"])
     elif kind in ("drop", "reject"):
         src = select(state, _need(src_t, "--src", kind))
         dst = select(state, _need(dst_t, "--dst", kind))
@@ -213,13 +223,14 @@ def _apply(
         if reject_with not in REJECT_WITH:
             raise LabError(f"--with {reject_with!r}: use one of {', '.join(REJECT_WITH)}")
         target = ["DROP"] if kind == "drop" else ["REJECT", "--reject-with", reject_with]
-        _filter(u, src, dst, p, target)
+        _filter(u, state, src, dst, p, target)
         if both:
-            _filter(u, dst, src, p, target)
+            _filter(u, state, dst, src, p, target)
     elif kind == "blackhole":
         sel = select(state, _need(src_t, "--src", kind))
         for h in sel.hosts:
-            u.iptables(h["namespace"], "filter", "INPUT", ["-i", "eth0", "-j", "DROP"])
+            for chain in _host_chains(state, h):
+                u.iptables(h["namespace"], "filter", chain, ["-i", "eth0", "-j", "DROP"])
     elif kind == "route":
         src = select(state, _need(src_t, "--src", kind))
         dst = select(state, _need(dst_t, "--dst", kind))
@@ -281,6 +292,6 @@ def clear_faults() -> int:
     save_state(state)
     # Path MTUs the hosts learned under an MTU fault would outlive it (10 minutes) and hide
     # the next one: forget them, as a fresh cluster would not know them either.
-    for h in state["hosts"]:
-        net.ip(h["namespace"], "route", "flush", "cache", check=False)
+    for ns in net.lab_namespaces():  # the hosts, and the pods of the lab's Kubernetes
+        net.ip(ns, "route", "flush", "cache", check=False)
     return n

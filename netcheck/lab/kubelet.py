@@ -3,13 +3,13 @@
 One process per lab cluster, in that cluster's control-plane namespace (so `lab down` and the
 crash clean-up stop it). For every database host of the cluster it registers a Node the way a
 kubelet does, with the node's own credentials (user system:node:NAME in group system:nodes, so
-the API server's Node authorizer applies): InternalIP the host's node address, podCIDR the
-host's second pod address (the agent pods'; the Cassandra pods have the host's database
-address, outside the podCIDR, as hostNetwork pods do), zone and region labels from the lab
-spec, kubelet port 10250. Then it keeps
-each Node Ready: a Lease in kube-node-lease renewed every 10 s and the Ready condition's
-heartbeat, as the node lifecycle controller expects. The DaemonSet controller then makes a pod
-per Node and the scheduler binds it.
+the API server's Node authorizer applies): InternalIP the host's node address, podCIDR a /30 of
+the cluster's network (the addresses of its pods other than Cassandra's; the Cassandra pods have
+the host's database address, outside the podCIDR, as pods of a routed network can), zone and
+region labels from the lab spec, kubelet port 10250. Then it keeps each Node Ready: a Lease in
+kube-node-lease renewed every 10 s and the Ready condition's heartbeat, as the node lifecycle
+controller expects. The DaemonSet controller then makes a pod per Node and the scheduler binds
+it.
 
 It serves the kubelet API for `pods/log` and `pods/exec` (lab/kubelet_api.py). Why a
 kubelet of our own and not kwok: kwok simulates pods without running them, and the lab's pods
@@ -55,13 +55,13 @@ def node_name(host: dict[str, Any]) -> str:
 
 
 def lab_nodes(hosts: list[dict[str, Any]], cluster: str) -> list[LabNode]:
-    """The cluster's Kubernetes nodes: its database hosts (a pod and the node it runs on share
-    the host's network namespace: the pod address and the node address)."""
+    """The cluster's Kubernetes nodes: its database hosts (the node in the host's network
+    namespace, each pod in one of its own behind it: lab/pods.py)."""
     return [
         LabNode(
             name=node_name(h),
             internal_ip=h["node_address"],
-            pod_cidr=f"{h.get('other_pod_address') or h['address']}/32",
+            pod_cidr=h.get("node_pod_cidr") or f"{h['address']}/32",
             zone=h["zone"],
             region=h["region"],
         )

@@ -1,5 +1,5 @@
-"""The lab kubelet, part two: the pods bound to a node, run as processes in the node's network
-namespace.
+"""The lab kubelet, part two: the pods bound to a node, each in a network namespace of its own
+behind the node's, its containers run as processes there.
 
 Each container of a pod is a process of its own (its own mount and UTS namespaces, the pod's
 network namespace, the pod's volumes), restarted on its own, with its own log; the pod is Ready
@@ -8,9 +8,10 @@ securityContext names, with only the capabilities it adds (drop ALL is the only 
 understood), its env (values and the downward API's fieldRefs, `$(VAR)` expanded in args) and
 its volumes (secret, configMap, emptyDir) mounted at their paths in a private mount namespace (a
 path whose top directory the host lacks, /etc/netcheck, lives in an overlay of that directory
-that only the pod sees). The pod's IP is the host's pod address. The readiness probe (httpGet)
-decides Ready; the status is written back as a kubelet writes it; a deleted pod's processes are
-stopped and the pod finished.
+that only the pod sees). A pod's network namespace is wired to its node's as a CNI plugin wires
+it (see _pod_network): a database pod has the host's address, other pods the node's other pod
+addresses. The readiness probe (httpGet) decides Ready; the status is written back as a kubelet
+writes it; a deleted pod's processes are stopped and the pod finished.
 
 An image in the local container storage (the agent image after `make image`: lab/image.py)
 runs as a runtime runs it: the pod's process is chrooted into a buildah working container of
@@ -57,14 +58,26 @@ import aiohttp
 
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import KubeError, NotFound
-from netcheck.lab import image
+from netcheck.lab import image, net
 from netcheck.lab.net import LabError
+from netcheck.lab.spec import pod_addresses
 
 NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
 CASSANDRA_IMAGE = "netcheck-lab/cassandra"
 LOGGER_IMAGE = "netcheck-lab/system-logger"  # cass-operator's server-system-logger sidecar
 STOP_GRACE_S = 5.0
+POD_GATEWAY = "169.254.1.1"  # the node's end of every pod's veth, as Calico's
 RESTART_BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # as a kubelet backs off
+
+
+def pod_netns(uid: str) -> str:
+    """A pod's network namespace: under the lab's prefix, so `lab down` removes it too."""
+    return f"{net.PREFIX}pod-{uid[:8]}"
+
+
+def _remove_netns(ns: str) -> None:
+    net.kill_namespace_processes(ns, grace_s=1.0)
+    net.run("ip", "netns", "del", ns, check=False)  # its veth pair goes with it
 
 
 def _now() -> str:
@@ -299,6 +312,8 @@ class Running:
     started_at: str = field(default_factory=_now)
     reported: str = ""  # the status last written: a kubelet writes only what changed
     pod_ip: str = ""
+    netns: str = ""  # its own network namespace, once made
+    netns_shared: str = ""  # or the node's, for a hostNetwork pod
     volumes: dict[str, str] = field(default_factory=dict)  # name -> its directory
     containers: dict[str, Container] = field(default_factory=dict)
 
@@ -377,17 +392,25 @@ class NodePods:
             name=meta["name"],
             directory=os.path.join(self.pods_dir, meta["uid"]),
         )
-        r.pod_ip = self.pod_ip(pod)
         self.running[r.uid] = r
         os.makedirs(r.directory, mode=0o755, exist_ok=True)
         specs = (pod.get("spec") or {}).get("containers") or []
         try:
+            if (pod.get("spec") or {}).get("hostNetwork"):
+                # the node's own namespace and address, as a runtime runs hostNetwork pods
+                r.pod_ip = str(self.host.get("node_address") or self.host["address"])
+                r.netns_shared = self.host["namespace"]
+            else:
+                r.pod_ip = self.pod_ip(pod)
+                r.netns = await asyncio.to_thread(self._pod_network, r.uid, r.pod_ip)
             r.volumes = await self._volumes(pod, r)
         except KubeError as exc:
             # e.g. the Node authorizer has not yet seen the pod that lets this node read its
             # Secret: a kubelet retries the mount, here at the next sync
             print(f"{_now()} pod {r.namespace}/{r.name}: volumes: {exc}", file=sys.stderr)
             self.running.pop(r.uid, None)
+            if r.netns:
+                await asyncio.to_thread(_remove_netns, r.netns)
             shutil.rmtree(r.directory, ignore_errors=True)
             return r
         except Unsupported as exc:
@@ -422,13 +445,51 @@ class NodePods:
             await self._release(c)
 
     def pod_ip(self, pod: dict[str, Any]) -> str:
-        """A database pod (the lab's Cassandra image) has the host's address, any other pod
-        the host's second pod address: pods on one node share its network namespace, but each
-        has its own IP, so an agent's stand-in ports never answer for the database pod."""
+        """A database pod (the lab's Cassandra image) has the host's address; any other pod
+        the first free address of the node's podCIDR."""
         containers = (pod.get("spec") or {}).get("containers") or [{}]
         if _cassandra_image(str(containers[0].get("image", ""))):
             return str(self.host["address"])
-        return str(self.host.get("other_pod_address") or self.host["address"])
+        used = {r.pod_ip for r in self.running.values()}
+        for a in pod_addresses(self.host):
+            if a not in used:
+                return a
+        raise Unsupported(f"node {self.node} has no pod address left (the lab gives 4 per node)")
+
+    def _pod_network(self, uid: str, pod_ip: str) -> str:
+        """The pod's own network namespace, as a CNI plugin makes it (Calico's shape): eth0
+        with the pod's /32 and a default route to a link-local gateway that the node's end of
+        the veth answers; the node routes the pod's address to that veth and answers ARP for
+        it on its own eth0 (proxy ARP, lab/build.py), so the cluster reaches the pod through
+        its node, as in a real cluster. Returns the namespace's name."""
+        node_ns, pod_ns, link = self.host["namespace"], pod_netns(uid), f"vp{uid[:8]}"
+        try:
+            net.add_namespace(pod_ns)
+            net.ip(
+                node_ns,
+                "link",
+                "add",
+                link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                pod_ns,
+            )
+            net.ip(node_ns, "addr", "add", f"{POD_GATEWAY}/32", "dev", link)
+            net.ip(node_ns, "link", "set", link, "up")
+            src = self.host.get("node_address") or self.host["address"]
+            net.ip(node_ns, "route", "add", f"{pod_ip}/32", "dev", link, "src", src)
+            net.ip(pod_ns, "addr", "add", f"{pod_ip}/32", "dev", "eth0")
+            net.ip(pod_ns, "link", "set", "eth0", "up")
+            net.ip(pod_ns, "route", "add", POD_GATEWAY, "dev", "eth0", "scope", "link")
+            net.ip(pod_ns, "route", "add", "default", "via", POD_GATEWAY, "dev", "eth0")
+        except LabError as exc:
+            _remove_netns(pod_ns)
+            raise Unsupported(f"pod network: {exc}") from None
+        return pod_ns
 
     async def _volumes(self, pod: dict[str, Any], r: Running) -> dict[str, str]:
         """Each volume as a directory under the pod's; name -> path."""
@@ -541,7 +602,7 @@ class NodePods:
                 "ip",
                 "netns",
                 "exec",
-                self.host["namespace"],
+                r.netns or r.netns_shared,
                 "unshare",
                 "--mount",
                 "--uts",
@@ -801,8 +862,10 @@ class NodePods:
 
     async def _stop(self, r: Running) -> None:
         """Every container stopped at once (a kubelet stops a pod's containers in parallel),
-        then the pod's files removed."""
+        then the pod's network namespace and files removed."""
         await asyncio.gather(*(self._stop_container(c) for c in r.containers.values()))
+        if r.netns:
+            await asyncio.to_thread(_remove_netns, r.netns)
         shutil.rmtree(r.directory, ignore_errors=True)
 
     async def _stop_container(self, c: Container) -> None:

@@ -86,9 +86,10 @@ class LabHost:
     # node's InternalIP is a second address, and on the control plane it answers the NodePort.
     node_address: str = ""
     node_serve: tuple[tuple[int, str], ...] = ()
-    # On the lab's Kubernetes, the pods on a node share its namespace: a database pod has the
-    # host's address, every other pod (the agent) this one, so each pod has its own IP.
-    other_pod_address: str = ""
+    # On the lab's Kubernetes each pod has its own network namespace behind the node's: a
+    # database pod has the host's address (a routed network allows one outside the podCIDR),
+    # other pods (the agent, a test's outsider) the addresses of the node's podCIDR.
+    node_pod_cidr: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,10 +136,22 @@ def _node_address(base: ipaddress.IPv4Address, i: int) -> ipaddress.IPv4Address:
     return base + (17 + i // 200) * 256 + 10 + i % 200
 
 
-def _other_pod_address(base: ipaddress.IPv4Address, i: int) -> ipaddress.IPv4Address:
-    """The second pod address of node i (lab Kubernetes): .10 to .209 of the /24s from the
-    24th of the cluster's /19 (room for 1,600 nodes)."""
-    return base + (24 + i // 200) * 256 + 10 + i % 200
+MAX_NODES = 512  # per cluster: the pod CIDRs below fill the 24th to 31st /24 of its /19
+
+
+def pod_addresses(host: dict[str, Any]) -> list[str]:
+    """The addresses of a lab host's podCIDR (as the lab's state keeps hosts: dicts)."""
+    cidr = host.get("node_pod_cidr") or ""
+    return [str(a) for a in ipaddress.IPv4Network(cidr)] if cidr else []
+
+
+def _node_pod_cidr(base: ipaddress.IPv4Address, i: int) -> str:
+    """Node i's podCIDR (lab Kubernetes): a /30 from the cluster's 24th /24 on, four pod
+    addresses routed to the node, each a /32 behind it (lab/pods.py). Nodes past MAX_NODES
+    get none: their pods other than Cassandra's fail with "no pod address left"."""
+    if i >= MAX_NODES:
+        return ""
+    return str(ipaddress.IPv4Network(f"{base + 24 * 256 + 4 * i}/30"))
 
 
 def cluster_nets(spec: LabSpec) -> list[ClusterNet]:
@@ -216,7 +229,7 @@ def lab_hosts(spec: LabSpec, *, cassandra: bool = False) -> list[LabHost]:
                             probes=True,
                             node_address=str(_node_address(base, node_index)),
                             node_serve=((VECTOR_NODEPORT, "tcp"),) if c.control_plane else (),
-                            other_pod_address=str(_other_pod_address(base, node_index)),
+                            node_pod_cidr=_node_pod_cidr(base, node_index),
                         )
                     )
                     node_index += 1

@@ -1,0 +1,211 @@
+"""The static audit of NetworkPolicy isolation of the internode ports (7000, 7001).
+
+Mission Control's multi-region guide requires that only database pods reach the internode
+ports. From the policies of the database namespaces as Kubernetes evaluates them
+(discovery/netpol.py), per database pod and internode port: may the other database pods reach
+it (of its own cluster, and of the other clusters, which its policies know only by address)?
+May pods that are not database pods reach it (the netcheck agents, and any pod of another
+namespace)? And who do the policies let in, in their own words.
+
+Findings:
+- NETWORK_POLICY_BLOCKS_INTERNODE (error): a policy refuses a database pod the internode port
+  of another: Cassandra cannot gossip or stream there.
+- INTERNODE_ISOLATION_MISSING (warning): pods that are not database pods may reach an internode
+  port, as the policies read (whether packets do is for the probes to show).
+- INTERNODE_ISOLATION_HOLDS (info): only database pods (and the addresses the policies name)
+  may reach the internode ports.
+- NETWORK_POLICY_UNREAD (warning): a policy could not be read or parsed: no audit there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netcheck.diagnosis.findings import group_text
+from netcheck.discovery.kube import AGENT_LABEL, AGENT_NAME, ContextDiscovery
+from netcheck.discovery.netpol import Pod, admitted_peers, evaluate
+from netcheck.model.findings import Finding, Severity
+
+INTERNODE_PORTS = (7000, 7001)
+# A pod of a namespace no policy names and with no label: any workload of the cluster that is
+# not a database pod. The agents are outsiders too, with their real labels.
+ANY_POD_NAMESPACE = "any-other-namespace"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortAudit:
+    """One database pod's internode port, as the policies read."""
+
+    context: str
+    pod: str  # namespace/name
+    port: int
+    admitted: tuple[str, ...]  # who the policies let in ("everyone", or their peers)
+    refused_database_pods: tuple[str, ...]  # database pods (any context) it refuses
+    outsiders_admitted: tuple[str, ...]  # pods that are not database pods it admits
+
+
+def audit(discoveries: list[ContextDiscovery]) -> tuple[PortAudit, ...]:
+    rows = []
+    every_db = [(d.context, p) for d in discoveries for p in d.database_pods if p.pod_ip]
+    for d in discoveries:
+        cluster = d.policy_cluster()
+        unread = {ns for ns, _ in d.policy_unread}
+        outsiders = _outsiders(d)
+        for pod in d.database_pods:
+            if not pod.pod_ip or pod.namespace in unread:
+                continue
+            dst = pod.as_policy_pod()
+            for port in INTERNODE_PORTS:
+                refused = []
+                for ctx, other in every_db:
+                    if other is pod:
+                        continue
+                    same = ctx == d.context
+                    v = evaluate(
+                        cluster,
+                        dst,
+                        port,
+                        src=other.as_policy_pod() if same else None,
+                        src_address=other.pod_ip,
+                    )
+                    if not v.admitted:
+                        refused.append(f"{ctx}/{other.namespace}/{other.name}")
+                admitted_outsiders = [
+                    name
+                    for name, src in outsiders
+                    if evaluate(cluster, dst, port, src=src, src_address=src.address).admitted
+                ]
+                rows.append(
+                    PortAudit(
+                        context=d.context,
+                        pod=f"{pod.namespace}/{pod.name}",
+                        port=port,
+                        admitted=admitted_peers(cluster, dst, port),
+                        refused_database_pods=tuple(refused),
+                        outsiders_admitted=tuple(admitted_outsiders),
+                    )
+                )
+    return tuple(rows)
+
+
+def _outsiders(d: ContextDiscovery) -> list[tuple[str, Pod]]:
+    """The agents (their namespace and labels as deployed) and any pod of another namespace."""
+    out = [
+        (
+            f"netcheck/{a.name}",
+            Pod(
+                namespace="netcheck",
+                name=a.name,
+                labels={AGENT_LABEL: AGENT_NAME},
+                address=a.pod_ip,
+                named_ports={},
+            ),
+        )
+        for a in d.agents[:1]  # the agents share their labels: one stands for all
+        if a.pod_ip
+    ]
+    out.append(
+        (
+            "any pod of another namespace",
+            Pod(
+                namespace=ANY_POD_NAMESPACE,
+                name="any",
+                labels={},
+                address="0.0.0.0",
+                named_ports={},
+            ),
+        )
+    )
+    return out
+
+
+def _where(rows: list[PortAudit]) -> tuple[list[str], tuple[int, ...]]:
+    """The pods and the ports a group of audit rows is about."""
+    return sorted({r.pod for r in rows}), tuple(sorted({r.port for r in rows}))
+
+
+def isolation_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
+    rows = audit(discoveries)
+    findings: list[Finding] = []
+    for d in discoveries:
+        if d.policy_unread:
+            findings.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="NETWORK_POLICY_UNREAD",
+                    summary=f"{d.context}: {d.policy_unread[0][1]}; the isolation audit of "
+                    f"namespace {d.policy_unread[0][0]} is not done"
+                    + (f" (+{len(d.policy_unread) - 1} more)" if len(d.policy_unread) > 1 else ""),
+                    src_cluster=d.context,
+                    dst_cluster=d.context,
+                    ports=INTERNODE_PORTS,
+                    affected_pairs=0,
+                    hint="grant `list networkpolicies` in the database namespaces "
+                    "(probes/rbac/netcheck-user.yaml); a policy netcheck cannot parse is a bug "
+                    "to report with the policy",
+                )
+            )
+    for ctx in dict.fromkeys(r.context for r in rows):
+        mine = [r for r in rows if r.context == ctx]
+        blocked = [r for r in mine if r.refused_database_pods]
+        if blocked:
+            pods, ports = _where(blocked)
+            sources = sorted({s for r in blocked for s in r.refused_database_pods})
+            findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    code="NETWORK_POLICY_BLOCKS_INTERNODE",
+                    summary=f"{ctx}: the NetworkPolicies refuse "
+                    f"{group_text(sources, 'database pods')} on "
+                    f"{'/'.join(map(str, ports))} of {group_text(pods, 'pods')}",
+                    src_cluster="*",
+                    dst_cluster=ctx,
+                    ports=ports,
+                    affected_pairs=sum(len(r.refused_database_pods) for r in blocked),
+                    hint="admit the database pods on tcp/7000 and tcp/7001: an ingress rule from "
+                    "podSelector cassandra.datastax.com/cluster=<cluster> in the database "
+                    "namespace, and an ipBlock for each other cluster's pod CIDR",
+                    dst_scope=", ".join(pods),
+                )
+            )
+        exposed = [r for r in mine if r.outsiders_admitted]
+        if exposed:
+            pods, ports = _where(exposed)
+            who = list(dict.fromkeys(o for r in exposed for o in r.outsiders_admitted))
+            findings.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="INTERNODE_ISOLATION_MISSING",
+                    summary=f"{ctx}: the NetworkPolicies let {', '.join(who)} reach "
+                    f"{'/'.join(map(str, ports))} of {group_text(pods, 'database pods')}",
+                    src_cluster=ctx,
+                    dst_cluster=ctx,
+                    ports=ports,
+                    affected_pairs=len(exposed),
+                    hint="the guide requires that only database pods reach 7000/7001: apply a "
+                    "NetworkPolicy in each database namespace that selects the database pods "
+                    "and admits tcp/7000 and tcp/7001 from podSelector "
+                    "cassandra.datastax.com/cluster=<cluster> and from each other cluster's "
+                    "pod CIDR (ipBlock), keeping 8080 and 9042 open to their clients",
+                    dst_scope=", ".join(pods),
+                )
+            )
+        elif not blocked and mine:
+            admitted = sorted({a for r in mine for a in r.admitted})
+            findings.append(
+                Finding(
+                    severity=Severity.INFO,
+                    code="INTERNODE_ISOLATION_HOLDS",
+                    summary=f"{ctx}: only database pods reach 7000/7001 as the NetworkPolicies "
+                    f"read: {'; '.join(admitted)}",
+                    src_cluster=ctx,
+                    dst_cluster=ctx,
+                    ports=INTERNODE_PORTS,
+                    affected_pairs=0,
+                    hint="nothing to do",
+                )
+            )
+    return tuple(findings)
+
+
+__all__ = ["PortAudit", "audit", "isolation_findings"]
