@@ -4,6 +4,7 @@ lab's enforcer in test_netpol_lab.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from netcheck.diagnosis.isolation import audit, isolation_findings
@@ -119,3 +120,50 @@ def test_policies_it_could_not_read_are_said_and_not_audited():
     assert (f.code, f.severity.value) == ("NETWORK_POLICY_UNREAD", "warning")
     assert "isolation audit of namespace demo is not done" in f.summary
     assert audit([east]) == ()
+
+
+# ---------------------------------------------------------------- dedicated node pools
+
+
+def test_database_nodes_that_run_other_workloads_or_keep_nobody_off_are_named():
+    from netcheck.diagnosis.nodepools import node_pool_findings
+    from netcheck.discovery.kube import NodeInfo, is_other_workload
+
+    pods = {
+        "web": {"metadata": {"name": "web-0", "namespace": "shop"}},
+        "cni": {
+            "metadata": {
+                "name": "calico-node-x",
+                "namespace": "calico-system",
+                "ownerReferences": [{"kind": "DaemonSet"}],
+            }
+        },
+        "dns": {"metadata": {"name": "coredns-1", "namespace": "kube-system"}},
+        "db": db_pod("demo-0", "198.18.1.10"),
+        "job": {
+            "metadata": {"name": "backup-1", "namespace": "demo"},
+            "status": {"phase": "Succeeded"},
+        },
+    }
+    assert [k for k, p in pods.items() if is_other_workload(p)] == ["web"]
+
+    def node(name: str, *taints: str) -> NodeInfo:
+        return NodeInfo(
+            name=name, internal_ip="", zone="z", region="r", pod_cidrs=(), taints=taints
+        )
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [])
+    east = replace(
+        east,
+        nodes=(node("n1"), node("n2", "dedicated=cassandra:NoSchedule")),
+        database_pods=tuple(
+            replace(p, node=n) for p, n in zip(east.database_pods, ("n1", "n2"), strict=True)
+        ),
+        node_workloads=(("n1", ("shop/web-0",)), ("n2", ())),
+    )
+    found = {f.code: f for f in node_pool_findings([east])}
+    shared = found["DATABASE_NODES_SHARED"]
+    assert shared.severity.value == "warning" and "1 of 2 database nodes" in shared.summary
+    assert "n1: shop/web-0" in shared.summary and "kubectl taint nodes" in shared.hint
+    untainted = found["DATABASE_NODES_UNTAINTED"]
+    assert untainted.severity.value == "info" and untainted.dst_scope == "n1"

@@ -396,6 +396,61 @@ CASSANDRA_NEEDS: dict[Atom, Without] = {
 }
 
 
+def test_run_context_audits_isolation_and_names_other_workloads_on_database_nodes(
+    kube_cassandra,
+):
+    """Without a NetworkPolicy the internode ports are open to any pod: a warning with the
+    policy to apply, per context. The lab's nodes carry no taint (info). A pod that is not the
+    database's on a database node is named with its node (a warning)."""
+    state, args = kube_cassandra
+
+    def findings() -> dict[tuple[str, str], dict[str, Any]]:
+        run = run_context(args)
+        assert run.code == 0, (run.report["findings"], run.stderr)
+        return {(f["code"], f["dst_cluster"]): f for f in run.report["findings"]}
+
+    found = findings()
+    for ctx in ("CP_EAST-ci", "DP_WEST-ci"):
+        missing = found[("INTERNODE_ISOLATION_MISSING", ctx)]
+        assert missing["severity"] == "warning" and missing["ports"] == [7000, 7001]
+        assert "any pod of another namespace" in missing["summary"], missing
+        assert found[("DATABASE_NODES_UNTAINTED", ctx)]["severity"] == "info"
+    assert not [code for code, _ in found if code == "DATABASE_NODES_SHARED"]
+    web = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web-0", "namespace": "shop"},
+        "spec": {
+            "nodeName": "node-cp-dc1-r1-p0",  # PODS[0]'s
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "ghcr.io/netcheck/agent:0.1.0",
+                    "command": ["sleep", "600"],
+                }
+            ],
+        },
+    }
+    shop = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    asyncio.run(_apply(state, "CP_EAST", [shop, web]))
+    try:
+        shared = findings()[("DATABASE_NODES_SHARED", "CP_EAST-ci")]
+    finally:
+
+        async def remove() -> None:
+            async with admin(state, "CP_EAST") as client:
+                await client.delete(KINDS["Namespace"], "shop")
+
+        asyncio.run(remove())
+    assert shared["severity"] == "warning", shared
+    assert (
+        "1 of 2 database nodes also run other workloads (node-cp-dc1-r1-p0: shop/web-0)"
+        in (shared["summary"])
+    )
+
+
 def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     """As test_kube_real's test of every grant, for the reads only `run --context` with
     Cassandra makes: each taken out of a copy of its ClusterRole on CP_EAST, one line that

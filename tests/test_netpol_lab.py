@@ -285,3 +285,49 @@ def test_the_enforcer_and_netcheck_agree_with_the_table(world, case):
     got = until(world, case, want, 15)
     assert got == want, {k: (got[k], v) for k, v in want.items() if got[k] != v}
     assert evaluator_says(world, policies, case) == want
+
+
+def test_an_ephemeral_container_joins_its_pods_network_and_speaks_with_its_address(world):
+    """As `kubectl debug` adds one (pods/ephemeralcontainers): the lab kubelet starts it once
+    in the pod's network namespace; a connection it opens leaves with the pod's address, its
+    log is read by its name, and its status says it completed."""
+    web = world["pods"]["web"]["metadata"]
+    script = (
+        "import socket, sys; "
+        "print(socket.create_connection((sys.argv[1], 7000), 5).getsockname()[0])"
+    )
+    debug = {
+        "name": "probe",
+        "image": AGENT_IMAGE,
+        "command": ["python3", "-c", script, address(world, "db0")],
+        "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
+    }
+    path = f"/api/v1/namespaces/{web['namespace']}/pods/{web['name']}"
+
+    async def add_and_read() -> tuple[dict[str, Any], str]:
+        async with admin(world["kubeconfig"], "CP_EAST") as cp:
+            status, raw = await cp.request(
+                "PATCH",
+                f"{path}/ephemeralcontainers",
+                verb="patch",
+                resource="pods/ephemeralcontainers",
+                namespace=web["namespace"],
+                data=json.dumps({"spec": {"ephemeralContainers": [debug]}}).encode(),
+                headers={"Content-Type": "application/strategic-merge-patch+json"},
+            )
+            assert status == 200, raw
+            deadline = time.monotonic() + 30
+            while True:
+                pod = await cp.get(KINDS["Pod"], web["name"], web["namespace"])
+                states = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
+                if states and "terminated" in states[0]["state"]:
+                    break
+                assert time.monotonic() < deadline, pod.get("status")
+                await asyncio.sleep(0.5)
+            log = await cp.logs(web["namespace"], web["name"], "probe", 600, 10)
+            return states[0], log
+
+    state, log = asyncio.run(add_and_read())
+    assert state["name"] == "probe" and state["state"]["terminated"]["exitCode"] == 0, state
+    assert state["state"]["terminated"]["reason"] == "Completed"
+    assert log.strip() == address(world, "web")  # the pod's own address, not its node's

@@ -60,6 +60,7 @@ from netcheck.deploy.manifests import (
 )
 from netcheck.diagnosis.cidrs import cidr_findings
 from netcheck.diagnosis.isolation import isolation_findings
+from netcheck.diagnosis.nodepools import node_pool_findings
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
     KubeTopology,
@@ -745,6 +746,7 @@ def run_contexts(
                 extra_findings=(
                     *cidr_findings(list(found.values())),
                     *isolation_findings(list(found.values())),
+                    *node_pool_findings(list(found.values())),
                 ),
                 problems=[errors[c] for c in names if c in errors],
                 started=started,

@@ -126,6 +126,10 @@ class ContextDiscovery:
     policies: tuple[netpol.NetworkPolicy, ...] = ()
     namespace_labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     policy_unread: tuple[tuple[str, str], ...] = ()  # (namespace, why)
+    # per node that runs database pods, the other workloads it runs: pods that are neither
+    # database pods, nor DaemonSet pods (CNI, log shippers, netcheck's agents: every node has
+    # them), nor in kube-system, nor static; None where that read failed
+    node_workloads: tuple[tuple[str, tuple[str, ...]], ...] | None = ()
 
     def policy_cluster(self) -> netpol.Cluster:
         return netpol.Cluster(
@@ -147,6 +151,10 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 
 def _name(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _ns(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace", ""))
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -204,6 +212,20 @@ def parse_database_pod(obj: dict[str, Any]) -> DatabasePod:
                 if isinstance(p, dict) and p.get("name") and isinstance(p.get("containerPort"), int)
             )
         ),
+    )
+
+
+def is_other_workload(obj: dict[str, Any]) -> bool:
+    """A pod that shares a database node with the database without having to: not a database
+    pod, not a DaemonSet's, not in kube-system, not a static (mirror) pod."""
+    meta = obj.get("metadata") or {}
+    owners = {str(o.get("kind")) for o in meta.get("ownerReferences") or [] if isinstance(o, dict)}
+    return not (
+        CASS_CLUSTER in _labels(obj)
+        or "DaemonSet" in owners
+        or meta.get("namespace") == "kube-system"
+        or "kubernetes.io/config.mirror" in (meta.get("annotations") or {})
+        or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     )
 
 
@@ -352,6 +374,18 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         unread.extend((ns, w) for w in notes.warnings if w.startswith(f"networkpolicies in {ns}:"))
         return services, [parse_policy(p) for p in pols], parsed
 
+    async def on_node(node: str) -> tuple[str, tuple[str, ...]]:
+        objs = await client.list(pod_kind, field_selector=f"spec.nodeName={node}")
+        return node, tuple(sorted(f"{_ns(o)}/{_name(o)}" for o in objs if is_other_workload(o)))
+
+    db_nodes = sorted({p.node for p in pods if p.node})
+    try:
+        workloads: tuple[tuple[str, tuple[str, ...]], ...] | None = tuple(
+            await asyncio.gather(*(on_node(n) for n in db_nodes))
+        )
+    except (Forbidden, ApiFailed) as exc:
+        notes.warnings.append(f"pods on the database nodes: {exc.detail}")
+        workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
     ccs, secrets, agents, cidrs, ns_objs = await asyncio.gather(
         _optional(
@@ -400,6 +434,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
             sorted((_name(n), tuple(sorted(_labels(n).items()))) for n in ns_objs)
         ),
         policy_unread=tuple(unread),
+        node_workloads=workloads,
         client_configs=tuple(client_configs),
         secrets=secret_names,
         agents=tuple(parse_agent_pod(a) for a in agents),

@@ -148,7 +148,7 @@ def build_app(node_of: Callable[[str], NodePods | None]) -> web.Application:
         if running is None:
             raise web.HTTPNotFound(text=f"pod {ns}/{pod} does not run on node {node.node}")
         name = request.match_info["container"]
-        container = running.containers.get(name)
+        container = running.containers.get(name) or running.ephemeral.get(name)
         if container is None:
             raise web.HTTPBadRequest(text=f"container {name} is not valid for pod {ns}/{pod}")
         return node, container

@@ -9,9 +9,12 @@ understood), its env (values and the downward API's fieldRefs, `$(VAR)` expanded
 its volumes (secret, configMap, emptyDir) mounted at their paths in a private mount namespace (a
 path whose top directory the host lacks, /etc/netcheck, lives in an overlay of that directory
 that only the pod sees). A pod's network namespace is wired to its node's as a CNI plugin wires
-it (see _pod_network): a database pod has the host's address, other pods the node's other pod
-addresses. The readiness probe (httpGet) decides Ready; the status is written back as a kubelet
-writes it; a deleted pod's processes are stopped and the pod finished.
+it (see _pod_network): a database pod has the host's address, other pods the addresses of the
+node's podCIDR. The readiness probe (httpGet) decides Ready; the status is written back as a
+kubelet writes it; a deleted pod's processes are stopped and the pod finished. Ephemeral
+containers added to a running pod (pods/ephemeralcontainers, as `kubectl debug` adds them) start
+once in the pod's namespaces, are never restarted, and have their own status
+(ephemeralContainerStatuses), log and exec.
 
 An image in the local container storage (the agent image after `make image`: lab/image.py)
 runs as a runtime runs it: the pod's process is chrooted into a buildah working container of
@@ -316,6 +319,7 @@ class Running:
     netns_shared: str = ""  # or the node's, for a hostNetwork pod
     volumes: dict[str, str] = field(default_factory=dict)  # name -> its directory
     containers: dict[str, Container] = field(default_factory=dict)
+    ephemeral: dict[str, Container] = field(default_factory=dict)  # as `kubectl debug` adds them
 
 
 class NodePods:
@@ -355,6 +359,7 @@ class NodePods:
                 r = await self._start(pod)
             else:
                 await self._restart_exited(pod, r)
+                await self._start_ephemeral(pod, r)
             await self._report(pod, r)
         for uid in [u for u in self.running if u not in seen]:
             await self._stop(self.running.pop(uid))
@@ -422,7 +427,7 @@ class NodePods:
             await self._start_container(pod, c_spec, r)
         return r
 
-    def _container(self, r: Running, spec: dict[str, Any]) -> Container:
+    def _container(self, r: Running, spec: dict[str, Any], *, ephemeral: bool = False) -> Container:
         name = str(spec.get("name", ""))
         c = Container(
             name=name,
@@ -430,13 +435,28 @@ class NodePods:
             directory=os.path.join(r.directory, "containers", name),
         )
         os.makedirs(c.directory, mode=0o755, exist_ok=True)
-        r.containers[name] = c
+        (r.ephemeral if ephemeral else r.containers)[name] = c
         return c
 
+    async def _start_ephemeral(self, pod: dict[str, Any], r: Running) -> None:
+        """Ephemeral containers added to a running pod (pods/ephemeralcontainers, as `kubectl
+        debug` adds one) start once, in the pod's namespaces, and are never restarted."""
+        if not (r.netns or r.netns_shared):
+            return  # the pod's network is not there (its start failed): nothing to join
+        for spec in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+            if str(spec.get("name", "")) not in r.ephemeral:
+                await self._start_container(pod, spec, r, ephemeral=True)
+
     async def _start_container(
-        self, pod: dict[str, Any], spec: dict[str, Any], r: Running, *, restarts: int = 0
+        self,
+        pod: dict[str, Any],
+        spec: dict[str, Any],
+        r: Running,
+        *,
+        restarts: int = 0,
+        ephemeral: bool = False,
     ) -> None:
-        c = self._container(r, spec)
+        c = self._container(r, spec, ephemeral=ephemeral)
         c.restarts = restarts
         try:
             c.process = await self._spawn(pod, spec, r, c)
@@ -778,16 +798,18 @@ class NodePods:
                 file=sys.stderr,
             )
 
-    async def _container_status(self, spec: dict[str, Any], r: Running) -> dict[str, Any]:
-        c = r.containers.get(str(spec.get("name", "")))
+    async def _container_status(
+        self, spec: dict[str, Any], r: Running, *, ephemeral: bool = False
+    ) -> dict[str, Any]:
+        c = (r.ephemeral if ephemeral else r.containers).get(str(spec.get("name", "")))
         if c is None:  # its volumes are not mounted yet: tried again at the next sync
             c = Container(
                 name=str(spec.get("name", "")), image=str(spec.get("image", "")), directory=""
             )
             c.failure, c.reason = "volumes not mounted yet", "ContainerCreating"
-        if c.process is not None and not c.alive and not c.failure:
+        if c.process is not None and not c.alive and not c.failure and c.process.returncode:
             c.failure = f"the process exited with code {c.process.returncode}"
-        why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "not running")
+        why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "exited")
         c.ready = c.alive and not why
         self._say(r, c, why)
         state: dict[str, Any]
@@ -799,10 +821,11 @@ class NodePods:
             }
         else:
             c.finished_at = c.finished_at or _now()
+            code = c.process.returncode if c.process else 1
             state = {
                 "terminated": {
-                    "exitCode": c.process.returncode if c.process else 1,
-                    "reason": "Error",
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
                     "message": c.failure,
                     "finishedAt": c.finished_at,
                 }
@@ -844,6 +867,13 @@ class NodePods:
             ],
             "containerStatuses": statuses,
         }
+        ephemeral = (pod.get("spec") or {}).get("ephemeralContainers") or []
+        if ephemeral:
+            status["ephemeralContainerStatuses"] = [
+                await self._container_status(spec, r, ephemeral=True)
+                for spec in ephemeral
+                if str(spec.get("name", "")) in r.ephemeral
+            ]
         body = json.dumps({"status": status}).encode()
         if body.decode() == r.reported and pod.get("status", {}).get("phase") == status["phase"]:
             return
@@ -863,7 +893,8 @@ class NodePods:
     async def _stop(self, r: Running) -> None:
         """Every container stopped at once (a kubelet stops a pod's containers in parallel),
         then the pod's network namespace and files removed."""
-        await asyncio.gather(*(self._stop_container(c) for c in r.containers.values()))
+        every = [*r.containers.values(), *r.ephemeral.values()]
+        await asyncio.gather(*(self._stop_container(c) for c in every))
         if r.netns:
             await asyncio.to_thread(_remove_netns, r.netns)
         shutil.rmtree(r.directory, ignore_errors=True)
