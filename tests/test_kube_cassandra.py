@@ -404,12 +404,21 @@ def test_run_context_audits_isolation_and_names_other_workloads_on_database_node
     database's on a database node is named with its node (a warning)."""
     state, args = kube_cassandra
 
+    rows: list[dict[str, Any]] = []
+
     def findings() -> dict[tuple[str, str], dict[str, Any]]:
         run = run_context(args)
         assert run.code == 0, (run.report["findings"], run.stderr)
+        rows[:] = run.report["network_policy"]
         return {(f["code"], f["dst_cluster"]): f for f in run.report["findings"]}
 
     found = findings()
+    # every database pod on both internode ports, open to everyone, outsiders named
+    assert sorted((r["pod"], r["port"]) for r in rows) == sorted(
+        (f"demo/{p}", port) for p in PODS for port in (7000, 7001)
+    )
+    assert all(r["admitted"] == ["everyone"] and not r["refused_database_pods"] for r in rows)
+    assert all("any pod of another namespace" in r["outsiders_admitted"] for r in rows)
     for ctx in ("CP_EAST-ci", "DP_WEST-ci"):
         missing = found[("INTERNODE_ISOLATION_MISSING", ctx)]
         assert missing["severity"] == "warning" and missing["ports"] == [7000, 7001]

@@ -47,6 +47,26 @@ def test_json_matches_schema(rules):
     jsonschema.validate(doc, SCHEMA, format_checker=jsonschema.FormatChecker())
 
 
+def test_the_network_policy_audit_matches_the_schema():
+    """`run --context`'s audit rows, as discovery and the audit make them from a real-shaped
+    policy (tests/test_isolation.py builds the same)."""
+    from dataclasses import replace
+
+    from netcheck.diagnosis.isolation import audit
+    from tests.netpol_cases import db_only
+    from tests.test_isolation import cluster
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [db_only()])
+    rows = audit([east, cluster("DP_WEST", ["198.18.33.10"], [])])
+    doc = json.loads(json_report.to_json(replace(report(), isolation=rows)))
+    jsonschema.validate(doc, SCHEMA, format_checker=jsonschema.FormatChecker())
+    first = doc["network_policy"][0]
+    assert first["pod"] == "demo/cp-east-0" and first["port"] == 7000
+    assert first["admitted"] == ["pods cassandra.datastax.com/cluster=demo in namespace demo"]
+    assert first["refused_database_pods"] == ["DP_WEST/demo/dp-west-0"]
+    assert len(doc["network_policy"]) == 6  # 3 database pods, 2 ports
+
+
 def test_schema_rejects_a_wrong_document():
     doc = json_report.to_dict(report(dropped_7001))
     doc["probes"][0]["outcome"] = "kinda-open"

@@ -59,7 +59,7 @@ from netcheck.deploy.manifests import (
     to_yaml,
 )
 from netcheck.diagnosis.cidrs import cidr_findings
-from netcheck.diagnosis.isolation import isolation_findings
+from netcheck.diagnosis.isolation import audit, isolation_findings
 from netcheck.diagnosis.nodepools import node_pool_findings
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
@@ -81,7 +81,7 @@ from netcheck.kube.errors import KubeconfigError, KubeError, NotFound
 from netcheck.kube.resources import KINDS
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.probe import ProbeResult
-from netcheck.model.report import RunReport
+from netcheck.model.report import PortIsolation, RunReport
 
 EXIT_INCOMPLETE = 3
 T = TypeVar("T")
@@ -620,6 +620,7 @@ async def _probe_and_report(
     problems: list[str],
     started: datetime.datetime,
     t0: float,
+    isolation: tuple[PortIsolation, ...] = (),
 ) -> RunReport:
     topology = kt.topology
     plan = plan_mesh(topology, control_plane)
@@ -653,6 +654,7 @@ async def _probe_and_report(
         tuple(extra_findings),
         (*problems, *kt.problems),
         cassandra=collected,
+        isolation=isolation,
     )
 
 
@@ -737,6 +739,7 @@ def run_contexts(
             else:
                 tokens = await _tokens_from_secrets(live, errors)
             kt = run_topology([found[c] for c in names if c in found and c in tokens])
+            rows = audit(list(found.values()))
             return await _probe_and_report(
                 kt,
                 live,
@@ -745,12 +748,13 @@ def run_contexts(
                 control_plane=None,
                 extra_findings=(
                     *cidr_findings(list(found.values())),
-                    *isolation_findings(list(found.values())),
+                    *isolation_findings(list(found.values()), rows),
                     *node_pool_findings(list(found.values())),
                 ),
                 problems=[errors[c] for c in names if c in errors],
                 started=started,
                 t0=t0,
+                isolation=rows,
             )
 
     report = asyncio.run(go())

@@ -19,12 +19,11 @@ Findings:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from netcheck.diagnosis.findings import group_text
 from netcheck.discovery.kube import AGENT_LABEL, AGENT_NAME, ContextDiscovery
 from netcheck.discovery.netpol import Pod, admitted_peers, evaluate
 from netcheck.model.findings import Finding, Severity
+from netcheck.model.report import PortIsolation
 
 INTERNODE_PORTS = (7000, 7001)
 # A pod of a namespace no policy names and with no label: any workload of the cluster that is
@@ -32,19 +31,7 @@ INTERNODE_PORTS = (7000, 7001)
 ANY_POD_NAMESPACE = "any-other-namespace"
 
 
-@dataclass(frozen=True, kw_only=True)
-class PortAudit:
-    """One database pod's internode port, as the policies read."""
-
-    context: str
-    pod: str  # namespace/name
-    port: int
-    admitted: tuple[str, ...]  # who the policies let in ("everyone", or their peers)
-    refused_database_pods: tuple[str, ...]  # database pods (any context) it refuses
-    outsiders_admitted: tuple[str, ...]  # pods that are not database pods it admits
-
-
-def audit(discoveries: list[ContextDiscovery]) -> tuple[PortAudit, ...]:
+def audit(discoveries: list[ContextDiscovery]) -> tuple[PortIsolation, ...]:
     rows = []
     every_db = [(d.context, p) for d in discoveries for p in d.database_pods if p.pod_ip]
     for d in discoveries:
@@ -76,7 +63,7 @@ def audit(discoveries: list[ContextDiscovery]) -> tuple[PortAudit, ...]:
                     if evaluate(cluster, dst, port, src=src, src_address=src.address).admitted
                 ]
                 rows.append(
-                    PortAudit(
+                    PortIsolation(
                         context=d.context,
                         pod=f"{pod.namespace}/{pod.name}",
                         port=port,
@@ -119,13 +106,16 @@ def _outsiders(d: ContextDiscovery) -> list[tuple[str, Pod]]:
     return out
 
 
-def _where(rows: list[PortAudit]) -> tuple[list[str], tuple[int, ...]]:
+def _where(rows: list[PortIsolation]) -> tuple[list[str], tuple[int, ...]]:
     """The pods and the ports a group of audit rows is about."""
     return sorted({r.pod for r in rows}), tuple(sorted({r.port for r in rows}))
 
 
-def isolation_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
-    rows = audit(discoveries)
+def isolation_findings(
+    discoveries: list[ContextDiscovery], rows: tuple[PortIsolation, ...] | None = None
+) -> tuple[Finding, ...]:
+    """rows: the audit of these discoveries when the caller has it already."""
+    rows = audit(discoveries) if rows is None else rows
     findings: list[Finding] = []
     for d in discoveries:
         if d.policy_unread:
@@ -208,4 +198,4 @@ def isolation_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ..
     return tuple(findings)
 
 
-__all__ = ["PortAudit", "audit", "isolation_findings"]
+__all__ = ["PortIsolation", "audit", "isolation_findings"]

@@ -24,6 +24,7 @@ AGENT_NAMESPACE = "netcheck"
 AGENT_LABEL = "app.kubernetes.io/name"
 AGENT_NAME = "netcheck-agent"
 AGENT_SELECTOR = f"{AGENT_LABEL}={AGENT_NAME}"
+NODE_READS = 8  # lists of one node's pods at once (one per database node in all)
 INTERNODE_PORTS = (7000, 7001)
 
 
@@ -374,8 +375,11 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         unread.extend((ns, w) for w in notes.warnings if w.startswith(f"networkpolicies in {ns}:"))
         return services, [parse_policy(p) for p in pols], parsed
 
+    reads = asyncio.Semaphore(NODE_READS)
+
     async def on_node(node: str) -> tuple[str, tuple[str, ...]]:
-        objs = await client.list(pod_kind, field_selector=f"spec.nodeName={node}")
+        async with reads:
+            objs = await client.list(pod_kind, field_selector=f"spec.nodeName={node}")
         return node, tuple(sorted(f"{_ns(o)}/{_name(o)}" for o in objs if is_other_workload(o)))
 
     db_nodes = sorted({p.node for p in pods if p.node})

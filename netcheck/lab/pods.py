@@ -9,7 +9,7 @@ understood), its env (values and the downward API's fieldRefs, `$(VAR)` expanded
 its volumes (secret, configMap, emptyDir) mounted at their paths in a private mount namespace (a
 path whose top directory the host lacks, /etc/netcheck, lives in an overlay of that directory
 that only the pod sees). A pod's network namespace is wired to its node's as a CNI plugin wires
-it (see _pod_network): a database pod has the host's address, other pods the addresses of the
+it (lab/podnet.py): a database pod has the host's address, other pods the addresses of the
 node's podCIDR. The readiness probe (httpGet) decides Ready; the status is written back as a
 kubelet writes it; a deleted pod's processes are stopped and the pod finished. Ephemeral
 containers added to a running pod (pods/ephemeralcontainers, as `kubectl debug` adds them) start
@@ -61,7 +61,7 @@ import aiohttp
 
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import KubeError, NotFound
-from netcheck.lab import image, net
+from netcheck.lab import image, podnet
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import pod_addresses
 
@@ -69,18 +69,7 @@ NETRAW_INTERPRETER = "/usr/local/bin/python-netraw"
 CASSANDRA_IMAGE = "netcheck-lab/cassandra"
 LOGGER_IMAGE = "netcheck-lab/system-logger"  # cass-operator's server-system-logger sidecar
 STOP_GRACE_S = 5.0
-POD_GATEWAY = "169.254.1.1"  # the node's end of every pod's veth, as Calico's
 RESTART_BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # as a kubelet backs off
-
-
-def pod_netns(uid: str) -> str:
-    """A pod's network namespace: under the lab's prefix, so `lab down` removes it too."""
-    return f"{net.PREFIX}pod-{uid[:8]}"
-
-
-def _remove_netns(ns: str) -> None:
-    net.kill_namespace_processes(ns, grace_s=1.0)
-    net.run("ip", "netns", "del", ns, check=False)  # its veth pair goes with it
 
 
 def _now() -> str:
@@ -415,7 +404,7 @@ class NodePods:
             print(f"{_now()} pod {r.namespace}/{r.name}: volumes: {exc}", file=sys.stderr)
             self.running.pop(r.uid, None)
             if r.netns:
-                await asyncio.to_thread(_remove_netns, r.netns)
+                await asyncio.to_thread(podnet.remove, r.netns)
             shutil.rmtree(r.directory, ignore_errors=True)
             return r
         except Unsupported as exc:
@@ -477,39 +466,12 @@ class NodePods:
         raise Unsupported(f"node {self.node} has no pod address left (the lab gives 4 per node)")
 
     def _pod_network(self, uid: str, pod_ip: str) -> str:
-        """The pod's own network namespace, as a CNI plugin makes it (Calico's shape): eth0
-        with the pod's /32 and a default route to a link-local gateway that the node's end of
-        the veth answers; the node routes the pod's address to that veth and answers ARP for
-        it on its own eth0 (proxy ARP, lab/build.py), so the cluster reaches the pod through
-        its node, as in a real cluster. Returns the namespace's name."""
-        node_ns, pod_ns, link = self.host["namespace"], pod_netns(uid), f"vp{uid[:8]}"
+        """The pod's own network namespace behind the node's (lab/podnet.py)."""
+        node_address = self.host.get("node_address") or self.host["address"]
         try:
-            net.add_namespace(pod_ns)
-            net.ip(
-                node_ns,
-                "link",
-                "add",
-                link,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                pod_ns,
-            )
-            net.ip(node_ns, "addr", "add", f"{POD_GATEWAY}/32", "dev", link)
-            net.ip(node_ns, "link", "set", link, "up")
-            src = self.host.get("node_address") or self.host["address"]
-            net.ip(node_ns, "route", "add", f"{pod_ip}/32", "dev", link, "src", src)
-            net.ip(pod_ns, "addr", "add", f"{pod_ip}/32", "dev", "eth0")
-            net.ip(pod_ns, "link", "set", "eth0", "up")
-            net.ip(pod_ns, "route", "add", POD_GATEWAY, "dev", "eth0", "scope", "link")
-            net.ip(pod_ns, "route", "add", "default", "via", POD_GATEWAY, "dev", "eth0")
+            return podnet.make(self.host["namespace"], uid, pod_ip, node_address)
         except LabError as exc:
-            _remove_netns(pod_ns)
             raise Unsupported(f"pod network: {exc}") from None
-        return pod_ns
 
     async def _volumes(self, pod: dict[str, Any], r: Running) -> dict[str, str]:
         """Each volume as a directory under the pod's; name -> path."""
@@ -896,7 +858,7 @@ class NodePods:
         every = [*r.containers.values(), *r.ephemeral.values()]
         await asyncio.gather(*(self._stop_container(c) for c in every))
         if r.netns:
-            await asyncio.to_thread(_remove_netns, r.netns)
+            await asyncio.to_thread(podnet.remove, r.netns)
         shutil.rmtree(r.directory, ignore_errors=True)
 
     async def _stop_container(self, c: Container) -> None:

@@ -23,6 +23,20 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PortIsolation:
+    """One database pod's internode port as its namespace's NetworkPolicies read
+    (diagnosis/isolation.py): who they let in, which database pods they refuse, which pods
+    that are not database pods they admit."""
+
+    context: str
+    pod: str  # namespace/name
+    port: int
+    admitted: tuple[str, ...]  # "everyone", or the policies' peers in their words
+    refused_database_pods: tuple[str, ...]  # context/namespace/name
+    outsiders_admitted: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunReport:
     topology: Topology
     probes: tuple[ProbeResult, ...]
@@ -36,6 +50,8 @@ class RunReport:
     evidence: tuple[ProbeResult, ...] = ()
     # Cassandra's own view (nodetool, logs) when the run collected it
     cassandra: GossipAnalysis | None = None
+    # the static NetworkPolicy audit of the internode ports (`run --context`)
+    isolation: tuple[PortIsolation, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

@@ -51,6 +51,17 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "problems": list(report.problems),
         "findings": [finding_doc(f) for f in report.findings],
         "cassandra": cassandra_doc(report.cassandra) if report.cassandra else None,
+        "network_policy": [
+            {
+                "context": r.context,
+                "pod": r.pod,
+                "port": r.port,
+                "admitted": list(r.admitted),
+                "refused_database_pods": list(r.refused_database_pods),
+                "outsiders_admitted": list(r.outsiders_admitted),
+            }
+            for r in report.isolation
+        ],
         "evidence": [
             {
                 "src": e.src,
