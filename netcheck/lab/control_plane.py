@@ -593,7 +593,8 @@ def start_enforcers(kube: dict[str, Any], hosts: list[dict[str, Any]], binary: s
     fails with ENOENT and the enforcer logs it at each sync); the lab puts it there with
     iptables' NFQUEUE target instead (xt_NFQUEUE through nft_compat), in the forward path where
     pods' packets cross the node, for new connections only, as the enforcer's own rules do.
-    The decisions stay the enforcer's; --queue-bypass lets packets through while it starts."""
+    The decisions stay the enforcer's; --queue-bypass lets packets through while it starts,
+    and its fail-open mode while its queue is full (lab/netpolicy/main.go says why)."""
     for pl in kube["planes"]:
         for h in hosts:
             if h["cluster"] != pl["cluster"] or h["role"] != "database":

@@ -70,7 +70,10 @@ func main() {
 		factory.Core().V1().Pods(),
 		nil, nil, nil, nil, // no AdminNetworkPolicy or BaselineAdminNetworkPolicy
 		networkpolicy.Config{
-			FailOpen:    false, // a policy holds also while the enforcer restarts
+			// the kernel lets a packet through when the enforcer's queue is full, rather than
+			// dropping it: under the load of a test run (raw probes send many new connections)
+			// an overflowing queue would invent packet loss that no policy asked for
+			FailOpen:    true,
 			QueueID:     *queue,
 			NodeName:    *node,
 			NRIdisabled: false, // see above
