@@ -167,3 +167,191 @@ def test_database_nodes_that_run_other_workloads_or_keep_nobody_off_are_named():
     assert "n1: shop/web-0" in shared.summary and "kubectl taint nodes" in shared.hint
     untainted = found["DATABASE_NODES_UNTAINTED"]
     assert untainted.severity.value == "info" and untainted.dst_scope == "n1"
+
+
+# ---------------------------------------------------------------- negative probes
+
+
+def _outsider_probes(discoveries: list[Any], outcome_of: Any) -> tuple[Any, ...]:
+    """What the agents of each context saw on 7000 and 7001 of every database pod:
+    outcome_of(outsider context, destination context, port) -> Outcome."""
+    from netcheck.model.report import OutsiderProbe
+
+    return tuple(
+        OutsiderProbe(
+            context=src.context,
+            outsider=f"netcheck/{a.name}",
+            dst=p.name,
+            dst_context=dst.context,
+            port=port,
+            outcome=outcome_of(src.context, dst.context, port),
+            detail="",
+        )
+        for src in discoveries
+        for a in src.agents
+        for dst in discoveries
+        for p in dst.database_pods
+        for port in (7000, 7001)
+    )
+
+
+def _mesh(discoveries: list[Any], port_7001: Any) -> tuple[Any, ...]:
+    """The database pods' own mesh: 7000 open everywhere, 7001 as given (refused: nothing
+    listens there, as on Cassandra 4.0+ without the legacy SSL port)."""
+    from netcheck.model.outcome import Outcome
+    from netcheck.model.probe import ProbeKind, ProbeResult
+
+    pods = [p.name for d in discoveries for p in d.database_pods]
+    return tuple(
+        ProbeResult(
+            src=s, dst=t, port=port, kind=ProbeKind.TCP,
+            outcome=Outcome.OPEN if port == 7000 else port_7001,
+        )
+        for s in pods for t in pods if s != t for port in (7000, 7001)
+    )  # fmt: skip
+
+
+def _exposure(discoveries: list[Any], outcome_of: Any, port_7001: Any) -> tuple[Any, ...]:
+    from netcheck.diagnosis.exposure import exposure_findings, judged
+
+    rows = audit(discoveries)
+    probes = judged(_outsider_probes(discoveries, outcome_of), _mesh(discoveries, port_7001))
+    return exposure_findings(discoveries, probes, rows, isolation_findings(discoveries, rows))
+
+
+def test_outsiders_that_connect_are_an_error_with_the_policy_to_apply():
+    """No policy: the agents of each cluster reach 7000 (open) and 7001 (refused by the pod
+    itself: nothing listens there, the database pods get refused too). One error per cluster,
+    the audit's warning folded into it; the other cluster's agents are a warning of their own
+    whose fix is the network, not a NetworkPolicy."""
+    from netcheck.model.outcome import Outcome
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [])
+    west = cluster("DP_WEST", ["198.18.33.10"], [])
+    found = _exposure(
+        [east, west],
+        lambda s, d, port: Outcome.OPEN if port == 7000 else Outcome.REFUSED,
+        Outcome.REFUSED,
+    )
+    assert codes(found) == [
+        ("INTERNODE_PORTS_EXPOSED", "error", "CP_EAST"),
+        ("INTERNODE_PORTS_EXPOSED_ACROSS_CLUSTERS", "warning", "CP_EAST"),
+        ("INTERNODE_PORTS_EXPOSED", "error", "DP_WEST"),
+        ("INTERNODE_PORTS_EXPOSED_ACROSS_CLUSTERS", "warning", "DP_WEST"),
+    ]
+    exposed = found[0]
+    assert exposed.ports == (7000, 7001) and exposed.affected_pairs == 4
+    assert "netcheck/netcheck-agent-x (not database pods, namespace netcheck)" in exposed.summary
+    assert "cp-east-0, cp-east-1" in exposed.summary
+    assert "so may any pod of another namespace" in exposed.summary
+    # the hint is a policy kubectl takes, admitting the other cluster's database pods
+    policy_json = exposed.hint.split("<<< '", 1)[1].rstrip("'")
+    import json
+
+    spec = json.loads(policy_json)["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"cassandra.datastax.com/cluster": "demo"}}
+    assert {"ipBlock": {"cidr": "198.18.33.10/32"}} in spec["ingress"][0]["from"]
+    assert "firewall" in found[1].hint and "DP_WEST" in found[1].summary
+
+
+def test_a_refusal_the_database_pods_do_not_get_is_isolation():
+    """An enforcer that rejects (RST) instead of dropping: the agents get refused on 7000
+    where the database pods connect. Isolation holds, and the probes say so."""
+    from netcheck.model.outcome import Outcome
+
+    east_policy = db_only([{"ipBlock": {"cidr": "198.18.32.0/19"}}])
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [east_policy])
+    found = _exposure(
+        [east],
+        lambda s, d, port: Outcome.REFUSED if port == 7000 else Outcome.TIMEOUT,
+        Outcome.OPEN,
+    )
+    assert codes(found) == [("INTERNODE_ISOLATION_HOLDS", "info", "CP_EAST")]
+    assert "the negative probes agree: 4 probes from netcheck/netcheck-agent-x" in found[0].summary
+
+
+def test_probes_that_get_through_a_refusing_policy_say_it_is_not_enforced():
+    from netcheck.model.outcome import Outcome
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [db_only()])
+    found = _exposure([east], lambda s, d, port: Outcome.OPEN, Outcome.OPEN)
+    assert codes(found) == [
+        ("INTERNODE_PORTS_EXPOSED", "error", "CP_EAST"),
+        ("NETWORK_POLICY_AUDIT_DISAGREES", "warning", "CP_EAST"),
+    ]
+    assert "NetworkPolicy is not enforced there" in found[1].summary
+    assert "CNI" in found[1].hint
+
+
+def test_blocked_probes_under_an_admitting_policy_are_isolation_beyond_policy():
+    from netcheck.model.outcome import Outcome
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [])
+    found = _exposure([east], lambda s, d, port: Outcome.TIMEOUT, Outcome.OPEN)
+    assert codes(found) == [
+        ("INTERNODE_ISOLATION_MISSING", "warning", "CP_EAST"),
+        ("NETWORK_POLICY_AUDIT_DISAGREES", "info", "CP_EAST"),
+    ]
+
+
+def test_unmeasured_negative_probes_prove_nothing():
+    from netcheck.model.outcome import Outcome
+
+    east_policy = db_only([{"ipBlock": {"cidr": "198.18.32.0/19"}}])
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [east_policy])
+    found = _exposure([east], lambda s, d, port: Outcome.NOT_MEASURED, Outcome.OPEN)
+    (holds,) = found
+    assert holds.code == "INTERNODE_ISOLATION_HOLDS" and "negative probes" not in holds.summary
+
+
+# ---------------------------------------------------------------- probes from the agents
+
+
+def test_an_agent_refused_by_design_measures_nothing_and_the_pods_are_named():
+    """A database pod that could not probe for itself is probed from its agent; where the
+    policies refuse that agent an internode port, its timeout there is not_measured (not a
+    failure of the database's path), and a probe that got through stays what it was."""
+    from netcheck.diagnosis.isolation import prober_findings, refused_to_agents
+    from netcheck.discovery.kube_topology import run_topology
+    from netcheck.model.outcome import Outcome
+    from netcheck.model.probe import ProbeKind, ProbeResult
+    from netcheck.model.report import ProberFallback
+
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [db_only()])
+    east = replace(
+        east,
+        database_pods=tuple(replace(p, node="n1") for p in east.database_pods),
+    )
+    topology = run_topology([east]).topology
+    a, b = (ep.name for ep in topology.endpoints)
+
+    def probe(port: int, outcome: Outcome) -> ProbeResult:
+        return ProbeResult(src=a, dst=b, port=port, kind=ProbeKind.TCP, outcome=outcome)
+
+    results = (
+        probe(7000, Outcome.TIMEOUT),
+        probe(7001, Outcome.OPEN),
+        probe(8080, Outcome.TIMEOUT),
+    )
+    out = refused_to_agents([east], topology, results)
+    assert [r.outcome for r in out] == [Outcome.NOT_MEASURED, Outcome.OPEN, Outcome.TIMEOUT]
+    assert "refuse on 7000 by design" in out[0].detail
+    # probed from the pod itself (a prober): nothing is excused
+    with_prober = replace(
+        topology,
+        endpoints=tuple(replace(ep, prober="kube-exec://x/demo/p/c") for ep in topology.endpoints),
+    )
+    assert refused_to_agents([east], with_prober, results) == results
+
+    (f,) = prober_findings(
+        (
+            ProberFallback(endpoint=a, reason="context CP_EAST: RBAC forbids 'patch'"),
+            ProberFallback(endpoint=b, reason="context CP_EAST: RBAC forbids 'patch'"),
+        )
+    )
+    assert (f.code, f.severity.value, f.src_cluster) == (
+        "DATABASE_PORTS_PROBED_FROM_AGENTS",
+        "warning",
+        "CP_EAST",
+    )
+    assert f"{a}, {b}" in f.summary and "pods/ephemeralcontainers" in f.hint

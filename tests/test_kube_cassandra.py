@@ -77,8 +77,44 @@ def cql_secret() -> dict[str, Any]:
     }
 
 
+def guide_policy(state: dict[str, Any], cluster: str) -> dict[str, Any]:
+    """The isolation Mission Control's guide requires, as a user writes it for the lab: only
+    database pods reach 7000/7001, those of its own cluster by label and those of the other
+    cluster by address (the lab's database pods have their hosts' addresses, where a real
+    cluster's policy names the other cluster's pod CIDR); 8080 and 9042 stay open to their
+    clients (cass-operator, the agents' CQL reads)."""
+    selector = {"matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}}
+    others = sorted(
+        h["address"] for h in state["hosts"] if h["role"] == "database" and h["cluster"] != cluster
+    )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "cassandra-internode", "namespace": "demo"},
+        "spec": {
+            "podSelector": selector,
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": selector}]
+                    + [{"ipBlock": {"cidr": f"{a}/32"}} for a in others],
+                    "ports": [{"port": 7000}, {"port": 7001}],
+                },
+                {"ports": [{"port": 8080}, {"port": 9042}]},
+            ],
+        },
+    }
+
+
+def isolate(state: dict[str, Any]) -> None:
+    for plane in state["kubernetes"]["planes"]:
+        asyncio.run(_apply(state, plane["cluster"], [guide_policy(state, plane["cluster"])]))
+
+
 @pytest.fixture(scope="module")
 def kube_cassandra(request):
+    """The lab with real Cassandra, the CQL Secret, the guide's NetworkPolicy in both
+    clusters (a healthy install is an isolated one) and the agents deployed."""
     require_root()
     require_agent_image()
     failed = request.session.testsfailed
@@ -88,6 +124,7 @@ def kube_cassandra(request):
         kc = state["kubernetes"]["kubeconfig"]
         for plane in state["kubernetes"]["planes"]:
             asyncio.run(_apply(state, plane["cluster"], [cql_secret()]))
+        isolate(state)
         args = ("--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci")
         deploy = netcheck("deploy", *args)
         assert deploy.returncode == 0, deploy.stderr
@@ -160,29 +197,6 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
     )
 
 
-INTERNODE_POLICY = {
-    "apiVersion": "networking.k8s.io/v1",
-    "kind": "NetworkPolicy",
-    "metadata": {"name": "cassandra-internode", "namespace": "demo"},
-    "spec": {
-        "podSelector": {"matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}},
-        "policyTypes": ["Ingress"],
-        "ingress": [
-            {
-                "from": [
-                    {
-                        "podSelector": {
-                            "matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}
-                        }
-                    }
-                ],
-                "ports": [{"port": 7000}, {"port": 7001}],
-            }
-        ],
-    },
-}
-
-
 def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
     """Each context's database pods (rack, seed, ports, node), its nodes (zone, region,
     InternalIP), the cass-operator services with their endpoints, a NetworkPolicy on the
@@ -190,11 +204,7 @@ def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
     Secret is named, its content (a kubeconfig with a token) never printed."""
     state, args = kube_cassandra
     hosts = {h["address"]: h for h in state["hosts"] if h["role"] == "database"}
-    asyncio.run(_apply(state, "CP_EAST", [INTERNODE_POLICY]))
-    try:
-        proc = netcheck("discover", *args, "-o", "json")
-    finally:
-        asyncio.run(_delete(state, "CP_EAST", INTERNODE_POLICY))
+    proc = netcheck("discover", *args, "-o", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["errors"] == []
@@ -226,9 +236,10 @@ def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
         assert roles["additional-seed"] == [
             p["pod_ip"] for p in other["database_pods"] if p["seed"]
         ]
-    (pol,) = cp["network_policies"]
-    assert pol["restricts_internode"] and pol["ingress_ports"] == [7000, 7001]
-    assert dp["network_policies"] == []
+    for ctx in (cp, dp):  # the guide's policy (the fixture's)
+        (pol,) = ctx["network_policies"]
+        assert pol["name"] == "cassandra-internode" and pol["restricts_internode"], pol
+        assert pol["ingress_ports"] == [7000, 7001, 8080, 9042], pol
     assert cp["client_configs"] == [
         {
             "name": "dp-west-dataplane1",
@@ -358,15 +369,26 @@ def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(ku
         docs = [d for d in yaml.safe_load_all(RBAC) if d and d["kind"] == "RoleBinding"]
         asyncio.run(_apply(state, "DP_WEST", docs))
     assert run.code == 3, run.stderr
-    assert all(p["outcome"] in ("open", "refused") for p in run.report["probes"])
+    # DP_WEST's pods cannot probe for themselves either: their agents do, and what the
+    # guide's policies refuse to agents (7000/7001) is not measured rather than failed
+    for p in run.report["probes"]:
+        from_west = p["src"] in PODS[2:]
+        if from_west and p["port"] != 8080:
+            assert p["outcome"] == "not_measured" and "by design" in p["detail"], p
+        else:
+            assert p["outcome"] in ("open", "refused"), p
     lines = [ln for ln in run.stderr.splitlines() if "pods/exec" in ln or "pods/log" in ln]
-    assert len(lines) == 2, lines
+    assert len(lines) == 3, lines
     assert lines[0].startswith(
+        "netcheck: warning: context DP_WEST-ci: RBAC forbids 'get and create' on 'pods/exec' "
+        "in namespace demo"
+    ), lines
+    assert lines[1].startswith(
         "netcheck: nodetool status, nodetool describecluster, nodetool gossipinfo on "
         "netcheck-lab-dc2-r1-sts-0, netcheck-lab-dc2-r2-sts-0 (kubernetes exec): context "
         "DP_WEST-ci: RBAC forbids 'get and create' on 'pods/exec' in namespace demo"
     ), lines
-    assert lines[1].startswith("netcheck: the log on netcheck-lab-dc2-r1-sts-0, ")
+    assert lines[2].startswith("netcheck: the log on netcheck-lab-dc2-r1-sts-0, ")
     assert all("netcheck-user.yaml" in ln for ln in lines)
     # the DP_WEST pods' views come from their Management API instead (no exec needed)
     assert run.report["cassandra"]["view_sources"] == {
@@ -377,18 +399,23 @@ def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(ku
 
 
 # The grants only the Cassandra side exercises, and what `run --context` says without each.
+# Adding netcheck's container to a pod is asked only of pods without one: its own test
+# (test_without_ephemeral_containers_...) makes such a pod first.
+OWN_TEST: set[Atom] = {("patch", "pods/ephemeralcontainers", "demo")}
 CASSANDRA_NEEDS: dict[Atom, Without] = {
     ("list", "endpointslices", "*"): warning("run", "'list' on 'endpointslices' in namespace demo"),
     ("list", "networkpolicies", "*"): warning(
         "run", "'list' on 'networkpolicies' in namespace demo"
     ),
     ("get", "secrets", "netcheck"): error("run"),  # the agents' token
+    # nodetool, and the probes from the pods themselves (a warning: the agents probe instead)
     ("get", "pods/exec", "demo"): Without(
         "run",
         3,
         "netcheck: nodetool status, nodetool describecluster, nodetool gossipinfo on "
         "netcheck-lab-dc1-r1-sts-0, netcheck-lab-dc1-r2-sts-0 (kubernetes exec): ",
         "'get and create' on 'pods/exec' in namespace demo",
+        lines=2,
     ),
     ("get", "pods/log", "demo"): Without(
         "run", 3, "netcheck: the log on netcheck-lab-dc1-r1-sts-0"
@@ -396,33 +423,99 @@ CASSANDRA_NEEDS: dict[Atom, Without] = {
 }
 
 
-def test_run_context_audits_isolation_and_names_other_workloads_on_database_nodes(
-    kube_cassandra,
-):
-    """Without a NetworkPolicy the internode ports are open to any pod: a warning with the
-    policy to apply, per context. The lab's nodes carry no taint (info). A pod that is not the
-    database's on a database node is named with its node (a warning)."""
+def test_run_context_probes_from_the_database_pods_and_isolation_holds(kube_cassandra):
+    """Under the guide's NetworkPolicy the mesh passes: its probes leave from each database
+    pod itself (netcheck's ephemeral container, found again by the next run), the agents'
+    negative probes of 7000/7001 are all blocked, and the audit and the probes agree that
+    isolation holds, in both clusters."""
     state, args = kube_cassandra
+    run = run_context(args)
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    assert {e["name"]: e["probed_from"] for e in run.report["endpoints"]} == dict.fromkeys(
+        PODS, "pod"
+    )
+    assert not [f for f in run.report["findings"] if f["severity"] != "info"], run.report[
+        "findings"
+    ]
+    holds = {
+        f["dst_cluster"]: f
+        for f in run.report["findings"]
+        if f["code"] == "INTERNODE_ISOLATION_HOLDS"
+    }
+    assert sorted(holds) == ["CP_EAST-ci", "DP_WEST-ci"]
+    assert all("the negative probes agree: 8 probes from" in f["summary"] for f in holds.values())
+    # every agent tried both internode ports of every database pod: nothing got through
+    probes = run.report["isolation_probes"]
+    assert len(probes) == 4 * 4 * 2 and not [p for p in probes if p["reached"] is not False]
+    assert {p["outcome"] for p in probes} == {"timeout"}
+    # the audit: own-cluster database pods by label, the other cluster's by address
+    rows = run.report["network_policy"]
+    assert len(rows) == 4 * 2 and all(not r["outsiders_admitted"] for r in rows), rows
 
-    rows: list[dict[str, Any]] = []
+    async def ephemeral() -> dict[str, list[str]]:
+        async with admin(state, "CP_EAST") as client:
+            pods = await client.list(KINDS["Pod"], "demo")
+        return {
+            p["metadata"]["name"]: [c["name"] for c in p["spec"].get("ephemeralContainers", [])]
+            for p in pods
+        }
+
+    before = asyncio.run(ephemeral())
+    assert run_context(args).code == 0
+    # one netcheck container per pod, used again (an ephemeral container stays with its pod)
+    assert asyncio.run(ephemeral()) == before
+    assert all(names == ["netcheck-probe"] for names in before.values()), before
+
+
+def test_without_the_policy_the_outsiders_reaching_the_internode_ports_are_named(kube_cassandra):
+    """The guide's policy deleted: each cluster's agents reach 7000 and 7001 of its database
+    pods (an error naming them, with the policy to apply), and the other cluster's agents too
+    (a warning: the fix is the network's); exit 1. The audit says why: open to everyone."""
+    state, args = kube_cassandra
+    for plane in state["kubernetes"]["planes"]:
+        asyncio.run(_delete(state, plane["cluster"], guide_policy(state, plane["cluster"])))
+    try:
+        run = run_context(args)
+    finally:
+        isolate(state)
+    assert run.code == 1, (run.report["findings"], run.stderr)
+    found = {(f["code"], f["dst_cluster"]): f for f in run.report["findings"]}
+    errors = sorted(k for k, f in found.items() if f["severity"] == "error")
+    assert errors == [
+        ("INTERNODE_PORTS_EXPOSED", "CP_EAST-ci"),
+        ("INTERNODE_PORTS_EXPOSED", "DP_WEST-ci"),
+    ], errors
+    for ctx, pods in (("CP_EAST-ci", PODS[:2]), ("DP_WEST-ci", PODS[2:])):
+        exposed = found[("INTERNODE_PORTS_EXPOSED", ctx)]
+        assert exposed["ports"] == [7000, 7001] and exposed["affected_pairs"] == 8, exposed
+        assert "(not database pods, namespace netcheck)" in exposed["summary"]
+        assert f"{pods[0]}, {pods[1]}" in exposed["summary"]
+        assert "so may any pod of another namespace" in exposed["summary"]
+        assert exposed["hint"].startswith("apply in namespace demo")
+        assert '"cassandra.datastax.com/cluster":"netcheck-lab"' in exposed["hint"]
+        across = found[("INTERNODE_PORTS_EXPOSED_ACROSS_CLUSTERS", ctx)]
+        assert across["severity"] == "warning" and "firewall" in across["hint"]
+        assert ("INTERNODE_ISOLATION_MISSING", ctx) not in found  # said by the error
+    reached = {(p["port"], p["outcome"]) for p in run.report["isolation_probes"] if p["reached"]}
+    # 7001: refused by the pod itself, as the database pods are (no legacy SSL port)
+    assert reached == {(7000, "open"), (7001, "refused")}
+    assert all(r["admitted"] == ["everyone"] for r in run.report["network_policy"])
+    # the mesh itself is healthy: only the isolation fails
+    assert {p["outcome"] for p in run.report["probes"]} == {"open", "refused"}
+
+
+def test_run_context_names_other_workloads_on_database_nodes(kube_cassandra):
+    """The lab's nodes carry no taint (info). A pod that is not the database's on a database
+    node is named with its node (a warning)."""
+    state, args = kube_cassandra
 
     def findings() -> dict[tuple[str, str], dict[str, Any]]:
         run = run_context(args)
         assert run.code == 0, (run.report["findings"], run.stderr)
-        rows[:] = run.report["network_policy"]
         return {(f["code"], f["dst_cluster"]): f for f in run.report["findings"]}
 
     found = findings()
-    # every database pod on both internode ports, open to everyone, outsiders named
-    assert sorted((r["pod"], r["port"]) for r in rows) == sorted(
-        (f"demo/{p}", port) for p in PODS for port in (7000, 7001)
-    )
-    assert all(r["admitted"] == ["everyone"] and not r["refused_database_pods"] for r in rows)
-    assert all("any pod of another namespace" in r["outsiders_admitted"] for r in rows)
     for ctx in ("CP_EAST-ci", "DP_WEST-ci"):
-        missing = found[("INTERNODE_ISOLATION_MISSING", ctx)]
-        assert missing["severity"] == "warning" and missing["ports"] == [7000, 7001]
-        assert "any pod of another namespace" in missing["summary"], missing
         assert found[("DATABASE_NODES_UNTAINTED", ctx)]["severity"] == "info"
     assert not [code for code, _ in found if code == "DATABASE_NODES_SHARED"]
     web = {
@@ -460,6 +553,96 @@ def test_run_context_audits_isolation_and_names_other_workloads_on_database_node
     )
 
 
+def recreate(state: dict[str, Any], cluster: str, pod: str) -> None:
+    """Delete a database pod as an admin; its StatefulSet makes a new one (without netcheck's
+    ephemeral container); return once it is Ready and every node answers CQL again."""
+
+    async def go() -> None:
+        async with admin(state, cluster) as client:
+            old = await client.list(KINDS["Pod"], "demo", field_selector=f"metadata.name={pod}")
+            await client.delete(KINDS["Pod"], pod, "demo")
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                now = await client.list(KINDS["Pod"], "demo", field_selector=f"metadata.name={pod}")
+                if (
+                    now
+                    and now[0]["metadata"]["uid"] != old[0]["metadata"]["uid"]
+                    and any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (now[0].get("status") or {}).get("conditions") or []
+                    )
+                ):
+                    return
+                await asyncio.sleep(1)
+            raise AssertionError(f"{pod} not Ready again within 300 s")
+
+    asyncio.run(go())
+    build.wait_cql(state, 300)
+
+
+def test_without_ephemeral_containers_the_agents_probe_and_the_policy_is_not_blamed(
+    kube_cassandra,
+):
+    """A database pod without netcheck's container, and a user who may not add one: one
+    warning line with the grant, the pod probed from its agent (named in a finding), and its
+    probes of 7000/7001 that the guide's policy refuses to agents are not_measured, not
+    failures: the run is incomplete, not failed. With the grant back, the next run adds the
+    container and passes."""
+    from tests.test_kube_real import ci_user_may, without_grant
+
+    state, args = kube_cassandra
+    kc = state["kubernetes"]["kubeconfig"]
+    pod = PODS[1]
+    recreate(state, "CP_EAST", pod)
+    docs = [d for d in yaml.safe_load_all(RBAC) if d]
+    role = next(d for d in docs if d["metadata"]["name"] == "netcheck-cassandra-exec")
+
+    def may() -> bool:
+        return ci_user_may(kc, "patch", "pods/ephemeralcontainers", "demo", "")
+
+    asyncio.run(
+        _apply(state, "CP_EAST", [without_grant(role, "patch", "pods/ephemeralcontainers")])
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while may():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        run = run_context(args)
+    finally:
+        asyncio.run(_apply(state, "CP_EAST", [role]))
+    assert run.code == 3, (run.report["findings"], run.stderr)
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        "netcheck: warning: context CP_EAST-ci: RBAC forbids 'patch' on "
+        "'pods/ephemeralcontainers' in namespace demo"
+    ), lines
+    assert "probes/rbac/netcheck-user.yaml" in lines[0]
+    from_ = {e["name"]: e["probed_from"] for e in run.report["endpoints"]}
+    assert from_ == {p: "agent" if p == pod else "pod" for p in PODS}
+    (fallback,) = [
+        f for f in run.report["findings"] if f["code"] == "DATABASE_PORTS_PROBED_FROM_AGENTS"
+    ]
+    assert fallback["severity"] == "warning" and pod in fallback["summary"], fallback
+    assert not [f for f in run.report["findings"] if f["severity"] == "error"]
+    mine = [p for p in run.report["probes"] if p["src"] == pod]
+    assert len(mine) == 3 * 3
+    for p in mine:
+        if p["port"] == 8080:
+            assert p["outcome"] == "open", p
+        else:  # the policies of both clusters refuse the agent, as they should
+            assert p["outcome"] == "not_measured" and "by design" in p["detail"], p
+    assert not [
+        p for p in run.report["probes"] if p["src"] != pod and p["outcome"] == "not_measured"
+    ]
+    # the grant back: the pod gets its container, and the run passes
+    while not may():
+        time.sleep(0.05)
+    again = run_context(args)
+    assert again.code == 0, (again.report["findings"], again.stderr)
+    assert {e["probed_from"] for e in again.report["endpoints"]} == {"pod"}
+
+
 def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     """As test_kube_real's test of every grant, for the reads only `run --context` with
     Cassandra makes: each taken out of a copy of its ClusterRole on CP_EAST, one line that
@@ -467,7 +650,7 @@ def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     grant but the one for newer servers."""
     state, _ = kube_cassandra
     kc = state["kubernetes"]["kubeconfig"]
-    assert set(CASSANDRA_NEEDS) == ONLY_WITH_CASSANDRA
+    assert set(CASSANDRA_NEEDS) | OWN_TEST == ONLY_WITH_CASSANDRA
     assert set(NEEDED_BY) | ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS == granted()
     run = ("run", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json", "--timeout", "1")
     failures = grant_failures(kc, CASSANDRA_NEEDS, {"run": (*run, "--no-progress")})
@@ -504,18 +687,24 @@ def test_run_context_names_pods_a_rejected_rack_a_denied_pod_proxy_and_missing_a
     finally:
         asyncio.run(_apply(state, "DP_WEST", [deployer]))
     assert run.code == 3, (run.stderr, run.report["findings"])
-    measured = [p for p in run.report["probes"] if p["outcome"] != "not_measured"]
-    assert len(measured) == 2 * 3 * 3
-    # 7001 refused by design is still told apart with half the agents unusable
-    assert all(p["outcome"] == ("refused" if p["port"] == 7001 else "open") for p in measured), (
-        measured
-    )
+    # the mesh leaves from the database pods through exec: all of it measured, 7001 refused
+    # by design told apart
+    probes = run.report["probes"]
+    assert len(probes) == 4 * 3 * 3
+    assert all(p["outcome"] == ("refused" if p["port"] == 7001 else "open") for p in probes), probes
     codes = {f["code"] for f in run.report["findings"]}
     assert "LEGACY_SSL_PORT_UNUSED" in codes and "PORT_REFUSED" not in codes
-    assert "pods/proxy" in run.stderr, run.stderr
     assert not [f for f in run.report["findings"] if f["severity"] == "error"]
-    unavailable = [f["summary"] for f in run.report["findings"] if f["code"] == "AGENT_UNAVAILABLE"]
-    assert len(unavailable) == 2 and all("netcheck-lab-dc2-" in u for u in unavailable)
+    # what needs DP_WEST's agents is named: their CQL reads and their negative probes
+    assert "pods/proxy" in run.stderr, run.stderr
+    cql = {x["node"]: x["ok"] for x in run.report["cassandra"]["cql"]}
+    assert cql == {p: "dc1" in p for p in PODS}, cql
+    (unmade,) = [ln for ln in run.report["problems"] if ln.startswith("negative probes")]
+    assert unmade.startswith("negative probes not made: 2 agents (kube://DP_WEST-ci/netcheck/")
+    assert "RBAC forbids" in unmade and "pods/proxy" in unmade and unmade in run.stderr
+    assert {p["context"] for p in run.report["isolation_probes"] if p["reached"] is None} == {
+        "DP_WEST-ci"
+    }
 
     # a NetworkPolicy-like REJECT on 7000 into one DP_WEST rack
     faults.add_fault("reject", src="CP_EAST", dst="DP_WEST/r1", port=7000, both=False)
@@ -557,6 +746,7 @@ def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_ca
         ("get", "pods/exec", "demo"),
         ("get", "pods/log", "demo"),
         ("get", "pods/proxy", "netcheck"),
+        ("patch", "pods/ephemeralcontainers", "demo"),
         ("list", "endpointslices", "demo"),
         ("list", "networkpolicies", "demo"),
         ("get", "secrets", "netcheck"),

@@ -159,6 +159,24 @@ class ProbeRunner:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def info_document(settings: AgentSettings, *, raw: bool) -> dict[str, Any]:
+    """GET /v1/info: who the agent is, what it stands in for, its limits and capabilities."""
+    return {
+        "agent": "netcheck",
+        "version": __version__,
+        "name": settings.name,
+        "serving": [{"port": s.port, "mode": s.mode.value} for s in settings.serving],
+        "allow": [str(n) for n in settings.allow],
+        "limits": {
+            "max_batch": settings.limits.max_batch,
+            "rate": settings.limits.rate,
+            "concurrency": settings.limits.concurrency,
+            "max_timeout_s": settings.limits.max_timeout_s,
+        },
+        "capabilities": {"raw_probes": raw, "cql": _cql_ready(settings.cql)},
+    }
+
+
 def _cql_ready(credentials: CqlCredentials | None) -> bool:
     """The agent holds a CQL login now (the Secret may be mounted empty)."""
     try:
@@ -211,25 +229,7 @@ def build_api(settings: AgentSettings, runner: ProbeRunner, log: AcceptLog) -> w
         return web.Response(text="ok")
 
     async def info(_: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "agent": "netcheck",
-                "version": __version__,
-                "name": settings.name,
-                "serving": [{"port": s.port, "mode": s.mode.value} for s in settings.serving],
-                "allow": [str(n) for n in settings.allow],
-                "limits": {
-                    "max_batch": settings.limits.max_batch,
-                    "rate": settings.limits.rate,
-                    "concurrency": settings.limits.concurrency,
-                    "max_timeout_s": settings.limits.max_timeout_s,
-                },
-                "capabilities": {
-                    "raw_probes": runner.raw is not None,
-                    "cql": _cql_ready(settings.cql),
-                },
-            }
-        )
+        return web.json_response(info_document(settings, raw=runner.raw is not None))
 
     async def probe(request: web.Request) -> web.Response:
         if runner.busy:

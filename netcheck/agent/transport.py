@@ -207,3 +207,23 @@ def first_line(text: str) -> str:
     """The first line of a remote answer, short and without control characters."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return one_line(line, 160)
+
+
+class RoutedTransport:
+    """Agents of several kinds in one run: each reference goes to the transport of its scheme
+    (kube:// agents through the pod proxy, kube-exec:// probers through exec)."""
+
+    def __init__(self, routes: dict[str, AgentTransport]) -> None:
+        self._routes = routes
+
+    def _route(self, agent: str) -> AgentTransport:
+        for scheme, transport in self._routes.items():
+            if agent.startswith(scheme):
+                return transport
+        raise AgentError(f"agent {agent}: no transport for it")
+
+    async def info(self, agent: str) -> AgentInfo:
+        return await self._route(agent).info(agent)
+
+    async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
+        return await self._route(agent).probe(agent, batch, info)

@@ -22,13 +22,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from netcheck.agent.podexec import EXEC_SCHEME
 from netcheck.agent.podproxy import PodProxyTransport
 from netcheck.agent.process import AgentConfigError, read_token
+from netcheck.agent.transport import AgentTransport, RoutedTransport
 from netcheck.cassandra.collect import CollectOptions, collect_nodes
 from netcheck.cassandra.kube_exec import KubeExec
 from netcheck.cli.cassandra_cmds import kube_targets
 from netcheck.cli.common import (
     Probed,
+    agent_problem_lines,
     fail,
     node_reads,
     probe_all,
@@ -38,7 +41,10 @@ from netcheck.cli.common import (
     write_outputs,
 )
 from netcheck.collector.evidence import EvidenceOptions
+from netcheck.collector.outsiders import probe_outsiders
 from netcheck.collector.plan import plan_mesh
+from netcheck.collector.probers import Probers
+from netcheck.collector.probers import prepare as prepare_probers
 from netcheck.deploy.apply import (
     NAMESPACE,
     apply_all,
@@ -59,7 +65,13 @@ from netcheck.deploy.manifests import (
     to_yaml,
 )
 from netcheck.diagnosis.cidrs import cidr_findings
-from netcheck.diagnosis.isolation import audit, isolation_findings
+from netcheck.diagnosis.exposure import exposure_findings, judged
+from netcheck.diagnosis.isolation import (
+    audit,
+    isolation_findings,
+    prober_findings,
+    refused_to_agents,
+)
 from netcheck.diagnosis.nodepools import node_pool_findings
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
@@ -68,6 +80,7 @@ from netcheck.discovery.kube_topology import (
     resolve,
     run_topology,
 )
+from netcheck.kube.agentref import AGENT_SCHEME
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import (
     ContextEntry,
@@ -81,7 +94,7 @@ from netcheck.kube.errors import KubeconfigError, KubeError, NotFound
 from netcheck.kube.resources import KINDS
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.probe import ProbeResult
-from netcheck.model.report import PortIsolation, RunReport
+from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport
 
 EXIT_INCOMPLETE = 3
 T = TypeVar("T")
@@ -621,10 +634,17 @@ async def _probe_and_report(
     started: datetime.datetime,
     t0: float,
     isolation: tuple[PortIsolation, ...] = (),
+    probers: Probers | None = None,
+    discoveries: list[ContextDiscovery] | None = None,
 ) -> RunReport:
+    """probers: database pods that probe for themselves (run --context); discoveries: the
+    contexts' policies, which say where a probe from an agent is refused by design."""
     topology = kt.topology
     plan = plan_mesh(topology, control_plane)
-    transport = PodProxyTransport(clients, tokens)
+    proxy = PodProxyTransport(clients, tokens)
+    transport: AgentTransport = proxy
+    if probers is not None:
+        transport = RoutedTransport({AGENT_SCHEME: proxy, EXEC_SCHEME: probers.transport})
     show = not outputs.no_progress and sys.stderr.isatty()
     cassandra = outputs.cassandra if kt.pods else None
 
@@ -632,6 +652,9 @@ async def _probe_and_report(
         probed = await probe_all(
             topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
         )
+        if discoveries is not None:
+            results = refused_to_agents(discoveries, topology, probed.results)
+            probed = dataclasses.replace(probed, results=results)
         # the agents run one batch at a time: their node reads follow the mesh
         return probed, (await node_reads(topology, transport, show) if cassandra else ())
 
@@ -646,6 +669,26 @@ async def _probe_and_report(
             network(), collect_nodes(KubeExec(clients), targets, cassandra)
         )
         collected = with_node_reads(collected, reads, topology)
+    outsider_probes: tuple[OutsiderProbe, ...] = ()
+    if discoveries is not None:
+        # after the node reads: an agent runs one batch at a time
+        outsiders = await probe_outsiders(discoveries, topology, proxy, timeout_s=outputs.timeout)
+        outsider_probes = judged(outsiders.probes, probed.results)
+        unmade = [
+            f"negative probes not made: {line}" for line in agent_problem_lines(outsiders.problems)
+        ]
+        for line in unmade:
+            click.echo(f"netcheck: {line}", err=True)
+        problems = [*problems, *unmade]
+        extra_findings = (
+            *exposure_findings(
+                discoveries,
+                outsider_probes,
+                isolation,
+                isolation_findings(discoveries, isolation),
+            ),
+            *extra_findings,
+        )
     return report_of(
         topology,
         probed,
@@ -655,6 +698,7 @@ async def _probe_and_report(
         (*problems, *kt.problems),
         cassandra=collected,
         isolation=isolation,
+        outsider_probes=outsider_probes,
     )
 
 
@@ -738,23 +782,33 @@ def run_contexts(
                 tokens = {c: _token(token_file) for c in live}
             else:
                 tokens = await _tokens_from_secrets(live, errors)
-            kt = run_topology([found[c] for c in names if c in found and c in tokens])
-            rows = audit(list(found.values()))
+            used = [found[c] for c in names if c in found and c in tokens]
+            kt = run_topology(used)
+            rows = audit(used)
+            probers = await prepare_probers(kt, used, live)
+            for reason in dict.fromkeys(f.reason for f in probers.fallbacks):
+                click.echo(
+                    f"netcheck: warning: {reason}; the database pods it names are probed from "
+                    "the agents instead",
+                    err=True,
+                )
             return await _probe_and_report(
-                kt,
+                probers.kube,
                 live,
                 tokens,
                 outputs,
                 control_plane=None,
                 extra_findings=(
                     *cidr_findings(list(found.values())),
-                    *isolation_findings(list(found.values()), rows),
+                    *prober_findings(probers.fallbacks),
                     *node_pool_findings(list(found.values())),
                 ),
                 problems=[errors[c] for c in names if c in errors],
                 started=started,
                 t0=t0,
                 isolation=rows,
+                probers=probers,
+                discoveries=used,
             )
 
     report = asyncio.run(go())

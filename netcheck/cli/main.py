@@ -181,6 +181,32 @@ def agent(
         fail(str(exc))
 
 
+@main.command("probe-once")
+@click.option("--info", "info", is_flag=True, help="Print the info document instead.")
+@click.option("--batch", default=None, metavar="JSON", help="A /v1/probe request body.")
+@click.option("--allow", "allow", multiple=True, metavar="CIDR", help="The only networks to probe.")
+@click.option("--name", default="", help="Name reported in the info document.")
+@click.option("--raw/--no-raw", default=True, show_default=True)
+def probe_once_cmd(
+    info: bool, batch: str | None, allow: tuple[str, ...], name: str, raw: bool
+) -> None:
+    """Run one batch of probes here and print the results (JSON).
+
+    `run --context` execs this in each database pod's netcheck container, so that the probes
+    of the internode ports leave from the database pod itself."""
+    from netcheck.agent.once import OnceError, info_once, probe_once
+
+    if info == (batch is not None):
+        fail("give either --info or --batch")
+    try:
+        doc = asyncio.run(
+            info_once(allow, name, raw) if batch is None else probe_once(batch, allow, name, raw)
+        )
+    except OnceError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(doc))
+
+
 # ---------------------------------------------------------------- run
 
 

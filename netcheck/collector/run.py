@@ -71,9 +71,13 @@ async def collect(
 ) -> Collected:
     """follow: raw follow-ups for probes, asked of agents that hold CAP_NET_RAW."""
     address = {ep.name: ep.address for ep in topology.endpoints}
-    by_src: dict[str, list[ProbeSpec]] = defaultdict(list)
+    # by source and the agent that sends for it: a database pod's own netcheck container
+    # (its prober) sends its mesh probes, the agent on its node its CQL and Management API reads
+    by_src: dict[tuple[str, str], list[ProbeSpec]] = defaultdict(list)
     for spec in plan:
-        by_src[spec.src].append(spec)
+        sender = topology.endpoint(spec.src).source_for(spec.kind)
+        assert sender is not None
+        by_src[(spec.src, sender)].append(spec)
 
     # endpoints may share an agent (database pods probed from the agent on their node), and an
     # agent runs one batch at a time
@@ -82,12 +86,10 @@ async def collect(
     followed: list[ProbeResult] = []
 
     async def one_agent(
-        src: str, specs: list[ProbeSpec]
+        src: str, agent: str, specs: list[ProbeSpec]
     ) -> tuple[list[ProbeResult], AgentProblem | None]:
-        ep = topology.endpoint(src)
-        assert ep.agent is not None
-        async with locks[ep.agent]:
-            return await agent_batches(src, ep.agent, specs)
+        async with locks[agent]:
+            return await agent_batches(src, agent, specs)
 
     async def agent_batches(
         src: str, agent: str, specs: list[ProbeSpec]
@@ -129,7 +131,7 @@ async def collect(
             return out, AgentProblem(endpoint=src, agent=agent, message=str(exc))
         return out, None
 
-    gathered = await asyncio.gather(*(one_agent(s, v) for s, v in by_src.items()))
+    gathered = await asyncio.gather(*(one_agent(s, a, v) for (s, a), v in by_src.items()))
     results = [r for rs, _ in gathered for r in rs]
     problems = [p for _, p in gathered if p is not None]
     return Collected(

@@ -15,15 +15,25 @@ Findings:
 - INTERNODE_ISOLATION_HOLDS (info): only database pods (and the addresses the policies name)
   may reach the internode ports.
 - NETWORK_POLICY_UNREAD (warning): a policy could not be read or parsed: no audit there.
+- DATABASE_PORTS_PROBED_FROM_AGENTS (warning): some database pods could not probe for
+  themselves (collector/probers.py), so their mesh probes left from the agents; where the
+  policies refuse an agent an internode port by design, its failed probe there is not a
+  measure of the database's path and becomes not_measured (refused_to_agents).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from netcheck.diagnosis.findings import group_text
-from netcheck.discovery.kube import AGENT_LABEL, AGENT_NAME, ContextDiscovery
+from netcheck.discovery.kube import AGENT_LABEL, AGENT_NAME, AgentPod, ContextDiscovery
 from netcheck.discovery.netpol import Pod, admitted_peers, evaluate
+from netcheck.kube.agentref import split_ref
 from netcheck.model.findings import Finding, Severity
-from netcheck.model.report import PortIsolation
+from netcheck.model.outcome import Outcome
+from netcheck.model.probe import ProbeResult
+from netcheck.model.report import PortIsolation, ProberFallback
+from netcheck.model.topology import Topology
 
 INTERNODE_PORTS = (7000, 7001)
 # A pod of a namespace no policy names and with no label: any workload of the cluster that is
@@ -75,19 +85,21 @@ def audit(discoveries: list[ContextDiscovery]) -> tuple[PortIsolation, ...]:
     return tuple(rows)
 
 
+def _agent_pod(a: AgentPod) -> Pod:
+    """An agent as the policies see it: its namespace, its labels as deployed, its address."""
+    return Pod(
+        namespace="netcheck",
+        name=a.name,
+        labels={AGENT_LABEL: AGENT_NAME},
+        address=a.pod_ip,
+        named_ports={},
+    )
+
+
 def _outsiders(d: ContextDiscovery) -> list[tuple[str, Pod]]:
     """The agents (their namespace and labels as deployed) and any pod of another namespace."""
     out = [
-        (
-            f"netcheck/{a.name}",
-            Pod(
-                namespace="netcheck",
-                name=a.name,
-                labels={AGENT_LABEL: AGENT_NAME},
-                address=a.pod_ip,
-                named_ports={},
-            ),
-        )
+        (f"netcheck/{a.name}", _agent_pod(a))
         for a in d.agents[:1]  # the agents share their labels: one stands for all
         if a.pod_ip
     ]
@@ -198,4 +210,99 @@ def isolation_findings(
     return tuple(findings)
 
 
-__all__ = ["PortIsolation", "audit", "isolation_findings"]
+def refused_to_agents(
+    discoveries: list[ContextDiscovery], topology: Topology, results: tuple[ProbeResult, ...]
+) -> tuple[ProbeResult, ...]:
+    """The results with each failed internode probe that left from an agent (a database pod
+    without its own prober) to a database pod whose policies refuse that agent turned into
+    not_measured: the policy doing its job says nothing of the database's own path. A probe
+    that got through although the policies refuse it stays (the enforcement disagrees)."""
+    eps = {ep.name: ep for ep in topology.endpoints}
+    by_context = {d.context: d for d in discoveries}
+    unread = {(d.context, ns) for d in discoveries for ns, _ in d.policy_unread}
+    out = []
+    for r in results:
+        src, dst = eps.get(r.src), eps.get(r.dst)
+        if (
+            src is None
+            or dst is None
+            or src.prober is not None
+            or src.agent is None
+            or r.port not in INTERNODE_PORTS
+            or not r.outcome.failed
+            or (dst.cluster, dst.namespace) in unread
+        ):
+            out.append(r)
+            continue
+        ref = split_ref(src.agent)
+        d_src, d_dst = by_context.get(src.cluster), by_context.get(dst.cluster)
+        agent = next((a for a in d_src.agents if ref and a.name == ref[2]), None) if d_src else None
+        pod = (
+            next((p for p in d_dst.database_pods if p.pod_ip == dst.address), None)
+            if d_dst
+            else None
+        )
+        if agent is None or pod is None or d_src is None or d_dst is None:
+            out.append(r)
+            continue
+        cluster = d_dst.policy_cluster()
+        same = d_src is d_dst
+        verdict = evaluate(
+            cluster,
+            pod.as_policy_pod(),
+            r.port,
+            src=_agent_pod(agent),
+            src_address=agent.pod_ip,
+            src_cluster=cluster if same else d_src.policy_cluster(),
+        )
+        if verdict.admitted:
+            out.append(r)
+            continue
+        out.append(
+            replace(
+                r,
+                outcome=Outcome.NOT_MEASURED,
+                detail=f"sent by netcheck agent {agent.name}, which the NetworkPolicies of "
+                f"{pod.namespace} refuse on {r.port} by design ({r.outcome.value} as expected); "
+                "the pod could not probe for itself: see DATABASE_PORTS_PROBED_FROM_AGENTS",
+            )
+        )
+    return tuple(out)
+
+
+def prober_findings(fallbacks: tuple[ProberFallback, ...]) -> tuple[Finding, ...]:
+    """One warning per reason the database pods could not probe for themselves."""
+    by_reason: dict[str, list[str]] = {}
+    for f in fallbacks:
+        by_reason.setdefault(f.reason, []).append(f.endpoint)
+    return tuple(
+        Finding(
+            severity=Severity.WARNING,
+            code="DATABASE_PORTS_PROBED_FROM_AGENTS",
+            summary=f"7000/7001/8080 of {group_text(sorted(pods), 'database pods')} were probed "
+            f"from the netcheck agents on their nodes, not from the pods ({reason}); a "
+            "NetworkPolicy that admits only database pods makes such probes fail, and those "
+            "are reported not_measured",
+            src_cluster=reason.removeprefix("context ").split(":", 1)[0]
+            if reason.startswith("context ")
+            else "*",
+            dst_cluster="*",
+            ports=(7000, 7001, 8080),
+            affected_pairs=len(pods),
+            hint="let netcheck add its container to the database pods: grant 'patch' on "
+            "'pods/ephemeralcontainers' and 'get, create' on 'pods/exec' in the database "
+            "namespaces (netcheck-cassandra-exec in probes/rbac/netcheck-user.yaml) and allow "
+            "ephemeral containers of the agent image there",
+            src_scope=", ".join(sorted(pods)),
+        )
+        for reason, pods in by_reason.items()
+    )
+
+
+__all__ = [
+    "PortIsolation",
+    "audit",
+    "isolation_findings",
+    "prober_findings",
+    "refused_to_agents",
+]

@@ -100,6 +100,12 @@ class AgentPod:
     ready: bool
     phase: str
     reason: str  # why it is not ready, from container state
+    # what a netcheck container in a database pod copies (kube/ephemeral.py): the agent's
+    # image, its command (python-netraw where it holds NET_RAW), its user and security context
+    image: str = ""
+    command: tuple[str, ...] = ()
+    pod_security: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    security: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,13 +247,20 @@ def parse_agent_pod(obj: dict[str, Any]) -> AgentPod:
         for c in st.get("conditions") or []:
             if c.get("type") == "PodScheduled" and c.get("status") == "False":
                 reason = f"{c.get('reason', 'Unschedulable')}: {c.get('message', '')}"
+    spec = obj.get("spec") or {}
+    agent = next(iter(spec.get("containers") or []), None) or {}
+    pod_security, security = spec.get("securityContext"), agent.get("securityContext")
     return AgentPod(
         name=_name(obj),
-        node=str((obj.get("spec") or {}).get("nodeName") or ""),
+        node=str(spec.get("nodeName") or ""),
         pod_ip=str(st.get("podIP") or ""),
         ready=_ready(obj),
         phase=str(st.get("phase") or ""),
         reason=reason,
+        image=str(agent.get("image") or ""),
+        command=tuple(str(c) for c in agent.get("command") or []),
+        pod_security=pod_security if isinstance(pod_security, dict) else {},
+        security=security if isinstance(security, dict) else {},
     )
 
 

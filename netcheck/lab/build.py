@@ -158,7 +158,7 @@ def lab_up(
                 state, state_dir(), lib, cassandra_timeout_s
             )
         if lib is not None:
-            _wait_cql(state, CQL_READY_S)
+            wait_cql(state, CQL_READY_S)
             # compiled now (javac once per source, cached), not during the first run
             compiled(
                 cassandra_lab.NODETOOL_BATCH,
@@ -172,7 +172,7 @@ def lab_up(
     return state, True
 
 
-def _wait_cql(state: dict[str, Any], timeout_s: float) -> None:
+def wait_cql(state: dict[str, Any], timeout_s: float) -> None:
     """Until every database node accepts the lab's CQL login and lists all the others in
     system.peers_v2 (lab/cql_ready.py, in each node's namespace, all at once): the cluster a
     user runs netcheck against right after `lab up` answers as it will stay."""

@@ -209,9 +209,16 @@ def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
     return ctx
 
 
+MAX_HEAD = 1 << 20
+
+
 async def serve(nodes: dict[str, NodePods], cert: str, key: str, client_ca: str) -> web.AppRunner:
     """Listen on every node address (InternalIP -> its pods) and return the runner to stop."""
-    runner = web.AppRunner(build_app(nodes.get), access_log=None)
+    # a kubelet's server takes request heads up to 1 MiB (MaxHeaderBytes 1 << 20): exec's
+    # command travels in the URL, and netcheck's probe-once batch with it
+    runner = web.AppRunner(
+        build_app(nodes.get), access_log=None, max_line_size=MAX_HEAD, max_field_size=MAX_HEAD
+    )
     await runner.setup()
     ctx = tls_context(cert, key, client_ca)
     for address in nodes:

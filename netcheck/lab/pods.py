@@ -292,6 +292,19 @@ class Container:
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
+    @property
+    def entered(self) -> bool:
+        """Its program runs: for an image, inside the image's root. Until then the process is
+        still the kubelet's shell mounting volumes, and an exec would land on the host's root;
+        a runtime reports a container running only once its entrypoint has started."""
+        if not self.alive or not self.rootfs:
+            return self.alive
+        assert self.process is not None
+        try:
+            return os.readlink(f"/proc/{self.process.pid}/root") != "/"
+        except OSError:
+            return False
+
 
 @dataclass
 class Running:
@@ -703,7 +716,7 @@ class NodePods:
     def exec_argv(self, c: Container, argv: list[str]) -> list[str]:
         """The command line that runs argv in the container's network and mount namespaces, as
         its user with its capabilities and env; Unsupported when it cannot run."""
-        if c.process is None or c.process.returncode is not None:
+        if c.process is None or not c.entered:
             raise Unsupported(f"container {c.name} is not running")
         if c.rootfs:
             # in the image: its files and PATH, its root and working directory
@@ -771,11 +784,16 @@ class NodePods:
             c.failure, c.reason = "volumes not mounted yet", "ContainerCreating"
         if c.process is not None and not c.alive and not c.failure and c.process.returncode:
             c.failure = f"the process exited with code {c.process.returncode}"
-        why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "exited")
-        c.ready = c.alive and not why
+        if c.alive and not c.entered:
+            why = "starting"
+        else:
+            why = (await self._probe(spec, r.pod_ip)) if c.alive else (c.failure or "exited")
+        c.ready = c.entered and not why
         self._say(r, c, why)
         state: dict[str, Any]
-        if c.alive:
+        if c.alive and not c.entered:
+            state = {"waiting": {"reason": "ContainerCreating"}}
+        elif c.alive:
             state = {"running": {"startedAt": c.started_at}}
         elif c.failure and c.process is None:
             state = {
@@ -798,7 +816,7 @@ class NodePods:
             "imageID": c.image_id,
             "containerID": f"netcheck-lab://{r.uid}/{c.name}",
             "ready": c.ready,
-            "started": c.alive,
+            "started": c.entered,
             "restartCount": c.restarts,
             "state": state,
         }

@@ -37,6 +37,31 @@ class PortIsolation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProberFallback:
+    """A database pod whose mesh probes left from its node's agent instead of from the pod
+    (collector/probers.py), and why."""
+
+    endpoint: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutsiderProbe:
+    """A negative probe (collector/outsiders.py): a pod that is not a database pod tried an
+    internode port of a database pod. reached: the packets got to the pod (it connected, or
+    the pod itself refused a port nothing listens on); None: not measured."""
+
+    context: str  # the outsider's
+    outsider: str  # namespace/name
+    dst: str  # the database endpoint
+    dst_context: str
+    port: int
+    outcome: Outcome
+    detail: str
+    reached: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunReport:
     topology: Topology
     probes: tuple[ProbeResult, ...]
@@ -52,6 +77,8 @@ class RunReport:
     cassandra: GossipAnalysis | None = None
     # the static NetworkPolicy audit of the internode ports (`run --context`)
     isolation: tuple[PortIsolation, ...] = ()
+    # the negative probes of the internode ports from pods that are not database pods
+    outsider_probes: tuple[OutsiderProbe, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

@@ -49,6 +49,10 @@ class Endpoint:
     zone: str = ""
     role: Role = Role.DATABASE
     agent: str | None = None
+    # Where its mesh probes leave from when that is not its agent: the database pod itself (a
+    # netcheck container in it), so they carry the identity NetworkPolicies admit. The agent
+    # still makes its node reads (CQL with the agents' login, the Management API).
+    prober: str | None = None
     ports: tuple[PortSpec, ...] = ()
     # Its ports are served by a netcheck agent standing in for the real service (pre-install):
     # probes push a payload through them and learn the source address the peer saw.
@@ -60,6 +64,12 @@ class Endpoint:
     @property
     def has_agent(self) -> bool:
         return self.agent is not None
+
+    def source_for(self, kind: ProbeKind) -> str | None:
+        """Who sends a probe of this kind from this endpoint."""
+        if self.prober is not None and kind not in (ProbeKind.CQL, ProbeKind.MGMT):
+            return self.prober
+        return self.agent
 
     def scope(self, level: str) -> tuple[str, ...]:
         """The group this endpoint belongs to at a level: all, cluster, datacenter, rack, pod."""

@@ -33,6 +33,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "address": ep.address,
                 "namespace": ep.namespace,
                 "node": ep.node,
+                "probed_from": "pod" if ep.prober else "agent" if ep.agent else "none",
             }
             for ep in report.topology.endpoints
         ],
@@ -61,6 +62,19 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "outsiders_admitted": list(r.outsiders_admitted),
             }
             for r in report.isolation
+        ],
+        "isolation_probes": [
+            {
+                "context": o.context,
+                "outsider": o.outsider,
+                "dst": o.dst,
+                "dst_context": o.dst_context,
+                "port": o.port,
+                "outcome": o.outcome.value,
+                "reached": o.reached,
+                "detail": o.detail,
+            }
+            for o in report.outsider_probes
         ],
         "evidence": [
             {

@@ -1,0 +1,109 @@
+"""Database pods that probe for themselves: a netcheck container in each (kube/ephemeral.py),
+driven through exec (agent/podexec.py).
+
+Probed from an agent pod, 7000/7001 fail exactly where the guide's NetworkPolicy works: it
+admits database pods only. So after install the mesh leaves from each database pod's own
+network namespace. The container copies the agents' image, user and security context (with
+NET_RAW only where the agents hold it, for the raw evidence), so it holds nothing the user has
+not granted the agents already. Where it cannot run (RBAC without `patch` on
+`pods/ephemeralcontainers` or `pods/exec`, ephemeral containers refused, the image not pulled),
+the pod is probed from the agent on its node as before and the run says so, with what a
+NetworkPolicy will then do to the result (DATABASE_PORTS_PROBED_FROM_AGENTS in
+diagnosis/isolation.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from netcheck.agent.podexec import PROBE_ONCE, PodExecTransport, exec_where, prober_ref
+from netcheck.agent.transport import AgentError
+from netcheck.discovery.kube import AgentPod, ContextDiscovery
+from netcheck.discovery.kube_topology import KubeTopology
+from netcheck.kube.client import KubeClient
+from netcheck.kube.ephemeral import ProbeContainer, ensure, probe_container_of
+from netcheck.kube.errors import KubeError
+from netcheck.model.report import ProberFallback
+
+PARALLEL = 8  # pods set up at once per run: each is a PATCH and a few reads
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probers:
+    kube: KubeTopology  # endpoints with their prober where one runs
+    transport: PodExecTransport  # to the probers
+    fallbacks: tuple[ProberFallback, ...]  # endpoints probed from their agent, and why
+
+
+def _template(d: ContextDiscovery) -> AgentPod | None:
+    return next((a for a in d.agents if a.ready and a.image), None)
+
+
+def probe_program(agent: AgentPod) -> tuple[str, ...]:
+    """The agents' own interpreter (python-netraw where they hold NET_RAW) for probe-once."""
+    if agent.command and agent.command[-1] == "agent":
+        return (*agent.command[:-1], "probe-once")
+    return PROBE_ONCE
+
+
+async def prepare(
+    kt: KubeTopology,
+    discoveries: list[ContextDiscovery],
+    clients: Mapping[str, KubeClient],
+    timeout_s: float = START_TIMEOUT_S,
+) -> Probers:
+    """A prober in every database pod that can have one, each asked for its info once (so a
+    refused exec or an image without probe-once falls back here, not in the middle of the
+    mesh). The probers may probe the database pods' addresses only."""
+    templates = {d.context: _template(d) for d in discoveries}
+    programs: dict[str, tuple[str, ...]] = {}
+    allow = tuple(
+        sorted(
+            {
+                f"{p.pod_ip}/{32 if ':' not in p.pod_ip else 128}"
+                for d in discoveries
+                for p in d.database_pods
+                if p.pod_ip
+            }
+        )
+    )
+    transport = PodExecTransport(clients, programs, allow)
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def one(endpoint: str) -> tuple[str, str, str]:
+        """(endpoint, prober, "") or (endpoint, "", why not)."""
+        ref = next(p for p in kt.pods if p.endpoint == endpoint)
+        agent = templates.get(ref.context)
+        client = clients.get(ref.context)
+        if agent is None or client is None:
+            return endpoint, "", f"context {ref.context}: no ready netcheck agent to copy"
+        want: ProbeContainer = probe_container_of(agent.image, agent.pod_security, agent.security)
+        try:
+            async with gate:
+                name = await ensure(client, ref.namespace, ref.pod, want, timeout_s)
+                prober = prober_ref(ref.context, ref.namespace, ref.pod, name)
+                programs[prober] = probe_program(agent)
+                await transport.info(prober)
+        except KubeError as exc:
+            return endpoint, "", str(exc)
+        except AgentError as exc:
+            # the finding names the pods: the reason alone groups them
+            return endpoint, "", str(exc).removeprefix(exec_where(ref.namespace, ref.pod, name))
+        return endpoint, prober, ""
+
+    by_name = {ep.name: ep for ep in kt.topology.endpoints}
+    wanted = [p.endpoint for p in kt.pods if by_name.get(p.endpoint) and by_name[p.endpoint].agent]
+    done = await asyncio.gather(*(one(e) for e in wanted))
+    probers = {e: p for e, p, _ in done if p}
+    endpoints = tuple(
+        replace(ep, prober=probers[ep.name]) if ep.name in probers else ep
+        for ep in kt.topology.endpoints
+    )
+    return Probers(
+        kube=replace(kt, topology=replace(kt.topology, endpoints=endpoints)),
+        transport=transport,
+        fallbacks=tuple(ProberFallback(endpoint=e, reason=why) for e, p, why in done if not p),
+    )
