@@ -243,6 +243,85 @@ def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | i
     }
 
 
+def bench_isolation_audit(pods: int) -> dict[str, float | int]:
+    """The NetworkPolicy audit of 7000/7001 (diagnosis/isolation.py) and the verdicts of the
+    negative probes (diagnosis/exposure.py), on two clusters of `pods` database pods each
+    under the guide's policy (the other cluster admitted by its pod CIDR), every agent's
+    probes blocked; CPU time of the audit and of the findings."""
+    from netcheck.diagnosis.exposure import exposure_findings, judged
+    from netcheck.diagnosis.isolation import audit, isolation_findings
+    from netcheck.discovery.kube import AgentPod, ContextDiscovery, DatabasePod, NodeInfo
+    from netcheck.discovery.netpol import parse_policies
+    from netcheck.model.report import OutsiderProbe
+
+    selector = {"matchLabels": {"cassandra.datastax.com/cluster": "demo"}}
+    labels = (("cassandra.datastax.com/cluster", "demo"),)
+
+    def context(c: int) -> ContextDiscovery:
+        other = f"198.{18 + (1 - c)}.0.0/16"
+        policy = {
+            "metadata": {"name": "cassandra-internode", "namespace": "demo"},
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"podSelector": selector}, {"ipBlock": {"cidr": other}}],
+                        "ports": [{"port": 7000}, {"port": 7001}],
+                    },
+                    {"ports": [{"port": 8080}, {"port": 9042}]},
+                ],
+            },
+        }
+        db = tuple(
+            DatabasePod(
+                name=f"c{c}-db-{i}", namespace="demo", cluster="demo", datacenter=f"dc{c}",
+                rack=f"r{i % 3}", seed=i < 3, node_state="Started",
+                pod_ip=f"198.{18 + c}.{i // 250}.{i % 250 + 1}", node=f"c{c}-n{i}", ready=True,
+                ports=(7000, 7001, 8080), labels=labels,
+            )
+            for i in range(pods)
+        )  # fmt: skip
+        agents = tuple(
+            AgentPod(
+                name=f"agent-{i}", node=f"c{c}-n{i}", pod_ip=f"198.{18 + c}.200.{i % 250 + 1}",
+                ready=True, phase="Running", reason="",
+            )
+            for i in range(min(pods, 16))
+        )  # fmt: skip
+        return ContextDiscovery(
+            context=f"C{c}", server="", api_host="", api_port=443, version="v1.34.4",
+            nodes=(NodeInfo(name=f"c{c}-n0", internal_ip="", zone="z", region="r",
+                            pod_cidrs=(f"198.{18 + c}.0.0/16",), taints=()),),
+            database_pods=db, services=(), network_policies=(), client_configs=(),
+            secrets=(), agents=agents, service_cidrs=(), warnings=(),
+            policies=parse_policies([policy]), namespace_labels=(("demo", ()),),
+        )  # fmt: skip
+
+    found = [context(0), context(1)]
+    t0 = time.process_time()
+    rows = audit(found)
+    audit_s = time.process_time() - t0
+    probes = tuple(
+        OutsiderProbe(
+            context=src.context, outsider=f"netcheck/{a.name}", dst=p.name,
+            dst_context=dst.context, port=port, outcome=Outcome.TIMEOUT, detail="",
+        )
+        for src in found for a in src.agents for dst in found for p in dst.database_pods
+        for port in (7000, 7001)
+    )  # fmt: skip
+    t1 = time.process_time()
+    findings = exposure_findings(found, judged(probes, ()), rows, isolation_findings(found, rows))
+    return {
+        "pods": 2 * pods,
+        "rows": len(rows),
+        "audit_s": audit_s,
+        "negative_probes": len(probes),
+        "findings_s": time.process_time() - t1,
+        "findings": len(findings),
+    }
+
+
 def _timed(args: list[str], expect: int) -> float:
     t0 = time.monotonic()
     proc = subprocess.run(
@@ -330,14 +409,17 @@ def bench_kubernetes() -> dict[str, Any]:
     state, _ = build.lab_up(kubernetes=True, cassandra=True)
     up_cassandra = time.monotonic() - t0
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from tests.test_kube_cassandra import _apply, cql_secret
+    from netcheck.lab.cassandra import ca_file
+    from tests.test_kube_cassandra import _apply, cql_secret, isolate
 
     for plane in state["kubernetes"]["planes"]:  # the CQL login, as the README tells users
         asyncio.run(_apply(state, plane["cluster"], [cql_secret()]))
+    isolate(state)  # the guide's NetworkPolicy: a healthy install is an isolated one
     kc = state["kubernetes"]["kubeconfig"]
     ctx = ["--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
     _timed(["deploy", *ctx], 0)
-    runs = [_timed(["run", *ctx, "-o", "json"], 0) for _ in range(RUNS)]
+    with_ca = ["--ca-file", ca_file(build.state_dir())]
+    runs = [_timed(["run", *ctx, *with_ca, "-o", "json"], 0) for _ in range(RUNS)]
     # the network part alone, through the real pod proxy: the peer of (e)'s direct run
     # (exit 1: without Cassandra's reads, 7001 refused by design on 4.0+ stays a failure)
     network = [_timed(["run", *ctx, "--no-cassandra", "-o", "json"], 1) for _ in range(RUNS)]
@@ -614,6 +696,12 @@ def main() -> None:
     plain = asyncio.run(bench_probe_rate(echo=False))
     echo = asyncio.run(bench_probe_rate(echo=True))
     diag = [bench_diagnosis(*size) for size in ((2, 2, 2), (3, 3, 10), (3, 3, 20))]
+    audits = [bench_isolation_audit(n) for n in (25, 100, 250)]
+    audit_rows = "\n".join(
+        f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
+        f"{a['findings_s']:.2f} s | {a['findings']} |"
+        for a in audits
+    )
     diag_rows = "\n".join(
         f"| {d['pods']} | {d['probes']} | {d['seconds']:.3f} s | {d['findings']} |" for d in diag
     )
@@ -764,6 +852,24 @@ once: about 35 s) and the dependencies' wheels.
 | `run --context`, both contexts, with nodetool, logs and CQL, median of {RUNS} | {run_c} s |
 | target (issue 14) | control planes to agents running under 30 s |
 {k8s_rss}
+
+The `run --context` above probes the mesh from each database pod (an ephemeral container,
+added by the first run, `netcheck probe-once` through exec per batch), under the guide's
+NetworkPolicy in both clusters, with the agents' negative probes of 7000/7001 and each node's
+internode TLS looked at against the lab's CA (`--ca-file`).
+
+## (k) The NetworkPolicy audit on larger clusters
+
+Two clusters of N/2 database pods each under the guide's policy (the other cluster admitted by
+its pod CIDR), 16 agents per cluster whose negative probes were all blocked; CPU time of the
+audit (every database pod's 7000 and 7001 against every other database pod and the outsiders)
+and of the findings from the audit and the negative probes. The audit grows with the square of
+the pods (each pair is evaluated): fine for the tens of pods of a real deployment, and to be
+grouped (pods that the same policies select, sources the same peers match) at issue 19's scale.
+
+| database pods | audit rows | audit | negative probes | findings from both | findings |
+| --- | --- | --- | --- | --- | --- |
+{audit_rows}
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)

@@ -643,6 +643,57 @@ def test_without_ephemeral_containers_the_agents_probe_and_the_policy_is_not_bla
     assert {e["probed_from"] for e in again.report["endpoints"]} == {"pod"}
 
 
+def test_internode_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
+    """With the lab's CA given: every node's 7000 speaks TLS with a chain that verifies,
+    requires a client certificate and refuses plaintext. Each TLS fault on one node (its pod
+    made anew with the fault in its configuration) gives its finding on that node, and
+    nothing else is wrong."""
+    from netcheck.lab.cassandra import ca_file, set_tls_fault
+
+    state, args = kube_cassandra
+    with_ca = ("--ca-file", ca_file(build.state_dir()))
+    run = run_context(args, *with_ca)
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    rows = {(t["node"], t["port"]): t for t in run.report["tls"]}
+    assert sorted(rows) == [(p, 7000) for p in sorted(PODS)]
+    for t in rows.values():
+        assert (t["handshake"], t["chain_verified"]) == (True, True), t
+        assert (t["client_auth_required"], t["plaintext_accepted"]) == (True, False), t
+        assert t["issuer"] == "CN=netcheck lab internode CA" and 360 <= t["days_left"] <= 365
+        assert t["protocol"] in ("TLSv1.2", "TLSv1.3") and t["sans"][0].startswith("DNS:")
+    verified = [f for f in run.report["findings"] if f["code"] == "INTERNODE_TLS_VERIFIED"]
+    assert len(verified) == 2 and all(
+        "chain verified against the CA, mutual TLS required, plaintext refused" in f["summary"]
+        for f in verified
+    ), verified
+
+    pod, host = PODS[3], "dp-dc2-r2-p0"
+    expect = {
+        "optional": "INTERNODE_TLS_PLAINTEXT_ACCEPTED",
+        "no-client-auth": "INTERNODE_TLS_CLIENT_AUTH_OFF",
+    }
+    seen = {}
+    try:
+        for fault, code in expect.items():
+            set_tls_fault(state, build.state_dir(), host, fault)
+            recreate(state, "DP_WEST", pod)
+            run = run_context(args, *with_ca)
+            wrong = [
+                (f["code"], f["summary"])
+                for f in run.report["findings"]
+                if f["severity"] != "info" and f["code"] != code
+            ]
+            mine = [f for f in run.report["findings"] if f["code"] == code]
+            seen[fault] = (run.code, wrong, [f["dst_scope"] for f in mine])
+    finally:
+        set_tls_fault(state, build.state_dir(), host, None)
+        recreate(state, "DP_WEST", pod)
+    assert seen == {
+        "optional": (1, [], [f"{pod}:7000"]),
+        "no-client-auth": (0, [], [f"{pod}:7000"]),
+    }, seen
+
+
 def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     """As test_kube_real's test of every grant, for the reads only `run --context` with
     Cassandra makes: each taken out of a copy of its ClusterRole on CP_EAST, one line that

@@ -213,6 +213,23 @@ def test_log_of_a_node_whose_peer_has_no_tls():
     )
 
 
+def test_handshakes_netcheck_failed_on_purpose_are_not_a_peers_trouble():
+    """netcheck's TLS looks leave from LOOK_SOURCE_PORTS and fail the handshake on purpose (no
+    client certificate, a plaintext Initiate): the node logs them like a peer's failure, and
+    the log reading leaves them out; the same line from another port counts."""
+    log = text("c50-lab-cp-dc1-r1-p0-system-notls-peer.log")
+    looks = log.replace("/198.18.34.10:43930.", "/198.18.34.10:61017.").replace(
+        "/198.18.34.10:43936.", "/198.18.34.10:61499."
+    )
+    tls = [s for s in parse_log(looks).signatures if s.signature is Signature.TLS_HANDSHAKE]
+    assert tls[0].count == log.count("Failed to properly handshake with peer /198.18.34.10") - 2
+    only_looks = "\n".join(
+        line for line in looks.splitlines() if ":61017." in line or ":61499." in line
+    )
+    assert only_looks.count("Failed to properly handshake") == 2
+    assert parse_log(only_looks).signatures == []
+
+
 def test_log_startup_failure_and_seed_notice():
     log = (
         "INFO  [main] 2026-11-24 11:06:37,555 StorageService.java:880 - Unable to gossip with "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 from typing import Any
@@ -16,6 +17,7 @@ from netcheck.model.evidence import (
     PathMtu,
     Reply,
     ReplyKind,
+    TlsFacts,
     Trace,
 )
 from netcheck.model.outcome import Outcome
@@ -23,6 +25,7 @@ from netcheck.model.probe import Evidence, FollowUp, ProbeKind, Target, TargetRe
 from netcheck.model.text import one_line
 from netcheck.probes.cql import MAX_PEERS
 from netcheck.probes.mgmt import MAX_ENDPOINTS
+from netcheck.probes.tls_facts import MAX_CA_PEM
 
 API_PREFIX = "/v1"
 
@@ -66,6 +69,8 @@ def target_to_json(t: Target) -> dict[str, Any]:
         out["count"] = t.count
     if t.follow is not None:
         out["follow"] = dataclasses.asdict(t.follow)
+    if t.ca_pem:
+        out["ca_pem"] = t.ca_pem
     return out
 
 
@@ -110,11 +115,26 @@ def target_from_json(obj: Any, where: str) -> Target:
         raise WireError(f"{where}: 'count' must be an integer from 0 to {MAX_COUNT}")
     follow = None
     if obj.get("follow") is not None:
-        if ProbeKind(kind).raw or ProbeKind(kind) in (ProbeKind.CQL, ProbeKind.MGMT):
+        if ProbeKind(kind).raw or ProbeKind(kind) in (
+            ProbeKind.CQL,
+            ProbeKind.MGMT,
+            ProbeKind.TLS_FACTS,
+        ):
             raise WireError(f"{where}: only tcp, tls and http probes take follow-ups")
         follow = follow_from_json(obj["follow"], f"{where}.follow")
+    ca_pem = obj.get("ca_pem", "")
+    if not isinstance(ca_pem, str) or len(ca_pem) > MAX_CA_PEM:
+        raise WireError(f"{where}: 'ca_pem' must be PEM text of at most {MAX_CA_PEM} characters")
+    if ca_pem and ProbeKind(kind) is not ProbeKind.TLS_FACTS:
+        raise WireError(f"{where}: only tls_facts probes take a CA")
     return Target(
-        address=address, port=port, kind=ProbeKind(kind), echo=echo, count=count, follow=follow
+        address=address,
+        port=port,
+        kind=ProbeKind(kind),
+        echo=echo,
+        count=count,
+        follow=follow,
+        ca_pem=ca_pem,
     )
 
 
@@ -175,6 +195,8 @@ def evidence_to_json(e: Evidence) -> dict[str, Any]:
             "local": dataclasses.asdict(e.cql.local),
             "peers": [dataclasses.asdict(p) for p in e.cql.peers],
         }
+    if e.tls is not None:
+        out["tls"] = dataclasses.asdict(e.tls)
     if e.mgmt is not None:
         out["mgmt"] = {
             "ready": e.mgmt.ready,
@@ -350,8 +372,39 @@ def evidence_from_json(obj: Any, where: str) -> Evidence:
         )
     cql = cql_from_json(obj["cql"], f"{where}.cql") if "cql" in obj else None
     mgmt = mgmt_from_json(obj["mgmt"], f"{where}.mgmt") if "mgmt" in obj else None
+    tls = tls_from_json(obj["tls"], f"{where}.tls") if "tls" in obj else None
     return Evidence(
-        reply=reply, trace=trace, path_mtu=path_mtu, latency=latency, cql=cql, mgmt=mgmt
+        reply=reply, trace=trace, path_mtu=path_mtu, latency=latency, cql=cql, mgmt=mgmt, tls=tls
+    )
+
+
+MAX_CERTIFICATE = 32 << 10  # base64 of one DER certificate
+
+
+def _maybe_bool(obj: dict[str, Any], key: str, where: str) -> bool | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise WireError(f"{where}: '{key}' must be true, false or null")
+    return value
+
+
+def tls_from_json(obj: Any, where: str) -> TlsFacts:
+    if not isinstance(obj, dict):
+        raise WireError(f"{where}: not an object")
+    certificate = _text(obj, "certificate", where, MAX_CERTIFICATE)
+    if certificate:
+        try:
+            base64.b64decode(certificate, validate=True)
+        except ValueError:
+            raise WireError(f"{where}: 'certificate' is not base64") from None
+    return TlsFacts(
+        handshake=_get(obj, "handshake", bool, where),
+        protocol=_text(obj, "protocol", where, 16),
+        certificate=certificate,
+        chain_verified=_maybe_bool(obj, "chain_verified", where),
+        verify_error=_text(obj, "verify_error", where, 500),
+        client_auth_required=_maybe_bool(obj, "client_auth_required", where),
+        plaintext_accepted=_maybe_bool(obj, "plaintext_accepted", where),
     )
 
 

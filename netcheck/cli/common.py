@@ -30,7 +30,7 @@ from netcheck.diagnosis.gossip import analyze, expected_closed, merge
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
-from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport
+from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport, TlsRow
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, junit, prometheus, terminal
 
@@ -243,6 +243,7 @@ def report_of(
     cassandra: CassandraCollected | None = None,
     isolation: tuple[PortIsolation, ...] = (),
     outsider_probes: tuple[OutsiderProbe, ...] = (),
+    tls: tuple[TlsRow, ...] = (),
 ) -> RunReport:
     """Say each agent problem on stderr once, diagnose, and build the run's report.
 
@@ -281,6 +282,7 @@ def report_of(
         cassandra=analysis,
         isolation=isolation,
         outsider_probes=outsider_probes,
+        tls=tls,
     )
 
 

@@ -45,6 +45,7 @@ from netcheck.collector.outsiders import probe_outsiders
 from netcheck.collector.plan import plan_mesh
 from netcheck.collector.probers import Probers
 from netcheck.collector.probers import prepare as prepare_probers
+from netcheck.collector.tls_check import check_tls
 from netcheck.deploy.apply import (
     NAMESPACE,
     apply_all,
@@ -73,6 +74,7 @@ from netcheck.diagnosis.isolation import (
     refused_to_agents,
 )
 from netcheck.diagnosis.nodepools import node_pool_findings
+from netcheck.diagnosis.tls import tls_findings, tls_rows
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import (
     KubeTopology,
@@ -620,6 +622,7 @@ class Outputs:
     no_progress: bool
     raw: EvidenceOptions | None = None
     cassandra: CollectOptions | None = None  # None: no nodetool and logs
+    ca_pem: str = ""  # run --context: the internode CA to verify the nodes' chains with
 
 
 async def _probe_and_report(
@@ -648,13 +651,23 @@ async def _probe_and_report(
     show = not outputs.no_progress and sys.stderr.isatty()
     cassandra = outputs.cassandra if kt.pods else None
 
+    tls_results: tuple[ProbeResult, ...] = ()
+
     async def network() -> tuple[Probed, tuple[ProbeResult, ...]]:
+        nonlocal tls_results
         probed = await probe_all(
             topology, plan, transport, outputs.timeout, outputs.payload_bytes, show, outputs.raw
         )
         if discoveries is not None:
             results = refused_to_agents(discoveries, topology, probed.results)
             probed = dataclasses.replace(probed, results=results)
+            # each node's internode TLS, looked at from a database pod that reached it
+            tls_results, tls_problems = await check_tls(
+                topology, probed.results, transport, ca_pem=outputs.ca_pem,
+                timeout_s=max(outputs.timeout, 2.0),
+            )  # fmt: skip
+            for line in agent_problem_lines(tls_problems):
+                click.echo(f"netcheck: internode TLS not looked at: {line}", err=True)
         # the agents run one batch at a time: their node reads follow the mesh
         return probed, (await node_reads(topology, transport, show) if cassandra else ())
 
@@ -669,6 +682,7 @@ async def _probe_and_report(
             network(), collect_nodes(KubeExec(clients), targets, cassandra)
         )
         collected = with_node_reads(collected, reads, topology)
+    tls = tls_rows(tls_results, datetime.datetime.now(datetime.UTC))
     outsider_probes: tuple[OutsiderProbe, ...] = ()
     if discoveries is not None:
         # after the node reads: an agent runs one batch at a time
@@ -687,6 +701,7 @@ async def _probe_and_report(
                 isolation,
                 isolation_findings(discoveries, isolation),
             ),
+            *tls_findings(tls, topology),
             *extra_findings,
         )
     return report_of(
@@ -699,6 +714,7 @@ async def _probe_and_report(
         cassandra=collected,
         isolation=isolation,
         outsider_probes=outsider_probes,
+        tls=tls,
     )
 
 

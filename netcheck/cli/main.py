@@ -210,6 +210,34 @@ def probe_once_cmd(
 # ---------------------------------------------------------------- run
 
 
+MAX_CA_BYTES = 64 << 10
+
+
+def read_ca(path: str) -> str:
+    """A PEM file of CA certificates, checked to hold at least one (never a private key)."""
+    from cryptography import x509
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_CA_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(
+            f"--ca-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
+            "give the PEM of the cluster's internode CA"
+        )
+    if len(text) > MAX_CA_BYTES:
+        fail(f"--ca-file {path}: larger than {MAX_CA_BYTES} bytes; give the CA certificate only")
+    if "PRIVATE KEY" in text:
+        fail(f"--ca-file {path}: holds a private key; give the CA certificate only")
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        certs = []
+    if not certs:
+        fail(f"--ca-file {path}: no PEM certificate in it; give the cluster's internode CA")
+    return text
+
+
 @main.command()
 @click.option(
     "--inventory",
@@ -263,6 +291,13 @@ def probe_once_cmd(
     type=click.FloatRange(1, 7 * 86400),
     help="Seconds of Cassandra log to read.",
 )
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The cluster's internode CA (PEM): with --context, each node's certificate chain is "
+    "verified against it.",
+)
 @raw_options
 def run(
     inventory_path: str | None,
@@ -283,6 +318,7 @@ def run(
     latency_count: int,
     cassandra: bool,
     logs_since: float,
+    ca_file: str | None,
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
@@ -293,6 +329,8 @@ def run(
     """
     if inventory_path and (contexts or all_contexts):
         fail("give --inventory or --context/--all-contexts, not both")
+    if ca_file and inventory_path:
+        fail("--ca-file goes with --context: internode TLS is looked at by run --context")
     if not inventory_path:
         if not (contexts or all_contexts):
             fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
@@ -316,6 +354,7 @@ def run(
                 cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8)
                 if cassandra
                 else None,
+                ca_pem=read_ca(ca_file) if ca_file else "",
             ),
         )
     try:

@@ -111,6 +111,7 @@ async def collect(
                             echo=s.echo,
                             count=s.count,
                             follow=follows.get(s),
+                            ca_pem=s.ca_pem,
                         )
                         for s in chunk
                     ),

@@ -248,9 +248,9 @@ class LabCA:
     key: ec.EllipticCurvePrivateKey
 
     @staticmethod
-    def generate() -> LabCA:
+    def generate(common_name: str = "netcheck lab internode CA") -> LabCA:
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netcheck lab internode CA")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
@@ -259,25 +259,30 @@ class LabCA:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .sign(key, hashes.SHA256())
         )
         return LabCA(cert_pem=cert.public_bytes(serialization.Encoding.PEM), key=key)
 
-    def issue(self, common_name: str, address: str) -> bytes:
-        """A PEM holding the node's PKCS#8 key and its certificate (Cassandra's PEM keystore)."""
+    def issue(
+        self, common_name: str, address: str, *, expired: bool = False, days: int = 365
+    ) -> bytes:
+        """A PEM holding the node's PKCS#8 key and its certificate (Cassandra's PEM keystore):
+        valid `days`, or (a lab fault) expired yesterday."""
         ca_cert = x509.load_pem_x509_certificate(self.cert_pem)
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
+        start = now - datetime.timedelta(days=30 if expired else 0, minutes=5)
+        end = now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=days)
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_before(start)
+            .not_valid_after(end)
             .add_extension(
                 x509.SubjectAlternativeName(
                     [x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address(address))]
@@ -332,6 +337,7 @@ def cassandra_yaml(
     encryption: str,
     legacy_ssl: bool,
     tokens: str,
+    tls_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tls = {
         "internode_encryption": encryption,
@@ -345,6 +351,7 @@ def cassandra_yaml(
         "require_client_auth": True,
         "protocol": "TLS",
         "accepted_protocols": ["TLSv1.2", "TLSv1.3"],
+        **(tls_overrides or {}),
     }
     return {
         "cluster_name": CLUSTER_NAME,
@@ -401,11 +408,19 @@ def write_node_config(
     legacy_ssl: bool,
     tokens: str,
     console: bool = False,
+    tls_fault: str | None = None,
 ) -> None:
+    """tls_fault: one of TLS_FAULTS, for the lab's TLS tests (None: as a healthy node)."""
     for d in (files.conf, files.data, files.logs):
         os.makedirs(d, exist_ok=True)
+    overrides = {"optional": {"optional": True}, "no-client-auth": {"require_client_auth": False}}
     with open(os.path.join(files.conf, "cassandra.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(cassandra_yaml(host, files, seeds, encryption, legacy_ssl, tokens), f)
+        yaml.safe_dump(
+            cassandra_yaml(
+                host, files, seeds, encryption, legacy_ssl, tokens, overrides.get(tls_fault or "")
+            ),
+            f,
+        )
     with open(os.path.join(files.conf, "cassandra-rackdc.properties"), "w", encoding="utf-8") as f:
         f.write(f"dc={host['datacenter']}\nrack={host['rack']}\nprefer_local=false\n")
     with open(os.path.join(files.conf, "logback.xml"), "w", encoding="utf-8") as f:
@@ -419,8 +434,9 @@ def write_node_config(
     with open(os.path.join(files.conf, "ca.pem"), "wb") as f:
         f.write(ca.cert_pem)
     key_path = os.path.join(files.conf, "node.pem")
+    issuer = LabCA.generate() if tls_fault == "other-ca" else ca
     with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(ca.issue(host["name"], host["address"]))
+        f.write(issuer.issue(host["name"], host["address"], expired=tls_fault == "expired"))
     # the JVM runs as nobody: it owns its tree, nobody else reads its key
     for root, dirs, names in os.walk(files.root):
         for n in (*dirs, *names):
@@ -678,7 +694,11 @@ def _ca(state_dir: str) -> LabCA:
 
 
 def _configure(
-    state: dict[str, Any], state_dir: str, host: dict[str, Any], encryption: str
+    state: dict[str, Any],
+    state_dir: str,
+    host: dict[str, Any],
+    encryption: str,
+    tls_fault: str | None = None,
 ) -> NodeFiles:
     files = node_files(state_dir, host)
     hosts = database_hosts(state)
@@ -692,8 +712,29 @@ def _configure(
         host["cluster"] in legacy_clusters(state),
         initial_tokens(index, len(hosts)),
         console=bool(state.get("kubernetes")),
+        tls_fault=tls_fault,
     )
     return files
+
+
+TLS_FAULTS = ("expired", "other-ca", "optional", "no-client-auth")
+
+
+def set_tls_fault(state: dict[str, Any], state_dir: str, name: str, fault: str | None) -> None:
+    """Rewrite one node's configuration with a TLS fault (None: healthy again). It takes
+    effect when the node starts again (in the Kubernetes lab: its pod is made anew)."""
+    if fault is not None and fault not in TLS_FAULTS:
+        raise LabError(f"TLS fault {fault!r}: use one of {', '.join(TLS_FAULTS)}")
+    host = next((h for h in database_hosts(state) if h["name"] == name), None)
+    if host is None:
+        raise LabError(f"no database node {name!r} in the lab")
+    encryption = ((state.get("cassandra") or {}).get("encryption") or {}).get(name, "all")
+    _configure(state, state_dir, host, encryption, fault)
+
+
+def ca_file(state_dir: str) -> str:
+    """The lab's internode CA certificate (what `run --ca-file` is given)."""
+    return os.path.join(state_dir, "cassandra", "ca.pem")
 
 
 def configure_all(state: dict[str, Any], state_dir: str) -> None:

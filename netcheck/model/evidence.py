@@ -194,3 +194,24 @@ class MgmtView:
     readiness: str  # "OK", or e.g. "HTTP 500: Internal connection to Cassandra closed"
     endpoints: tuple[MgmtEndpoint, ...] = ()
     cluster_name: str = ""  # CLUSTER_NAME, where the API's agent reports it (5.0 and later)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFacts:
+    """What an internode port's TLS is (the tls_facts kind: probes/tls_facts.py).
+
+    certificate: the server's leaf certificate, DER in base64 ("" when none was seen); the
+    collector reads its subject, issuer, SANs and expiry. chain_verified: the handshake
+    verified the chain against the CA the request carried (None: no CA given, or no
+    certificate seen). client_auth_required: the server refused to go on without a client
+    certificate (mutual TLS); plaintext_accepted: it answered Cassandra's plaintext handshake
+    on this port (internode_encryption optional). None where it could not be told.
+    """
+
+    handshake: bool
+    protocol: str = ""
+    certificate: str = ""
+    chain_verified: bool | None = None
+    verify_error: str = ""
+    client_auth_required: bool | None = None
+    plaintext_accepted: bool | None = None

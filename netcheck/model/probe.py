@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netcheck.model.evidence import CqlView, Latency, MgmtView, PathMtu, Reply, Trace
+from netcheck.model.evidence import CqlView, Latency, MgmtView, PathMtu, Reply, TlsFacts, Trace
 from netcheck.model.outcome import Outcome
 
 
@@ -22,6 +22,8 @@ class ProbeKind(StrEnum):
     CQL = "cql"
     # GET the Management API's readiness and its node's view of every endpoint (8080)
     MGMT = "mgmt"
+    # an internode port's TLS: handshake, certificate, chain against a CA, mutual TLS, plaintext
+    TLS_FACTS = "tls_facts"
 
     @property
     def raw(self) -> bool:
@@ -29,6 +31,12 @@ class ProbeKind(StrEnum):
 
 
 RAW_KINDS = frozenset({ProbeKind.SYN, ProbeKind.TRACE, ProbeKind.PMTU, ProbeKind.LATENCY})
+
+# Source ports of the tls_facts looks. Each look fails a handshake on purpose (no client
+# certificate, a plaintext Initiate) and the node logs it as a peer's failure; leaving from
+# these ports (above Linux's default ephemeral range, 32768-60999, so Cassandra's own
+# connections never use them) lets the log analysis tell netcheck's looks from a peer's trouble.
+LOOK_SOURCE_PORTS = range(61000, 61500)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +66,7 @@ class Target:
     echo: bool = False  # the port is served by a netcheck agent: push a payload through it
     count: int = 0  # trace: the highest TTL; latency: how many SYNs (0: the agent's default)
     follow: FollowUp | None = None  # plain kinds only
+    ca_pem: str = ""  # tls_facts: the CA (PEM certificates) to verify the server's chain with
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +79,7 @@ class Evidence:
     latency: Latency | None = None
     cql: CqlView | None = None  # the cql kind: the node's system tables
     mgmt: MgmtView | None = None  # the mgmt kind: readiness and the node's endpoint states
+    tls: TlsFacts | None = None  # the tls_facts kind
 
 
 NO_EVIDENCE = Evidence()
@@ -101,6 +111,7 @@ class ProbeSpec:
     kind: ProbeKind
     echo: bool = False
     count: int = 0
+    ca_pem: str = ""  # tls_facts: the CA to verify the chain with
 
 
 @dataclass(frozen=True, kw_only=True)

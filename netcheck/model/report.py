@@ -62,6 +62,25 @@ class OutsiderProbe:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsRow:
+    """One database node's internode port as its TLS showed it (diagnosis/tls.py)."""
+
+    node: str
+    port: int
+    handshake: bool
+    protocol: str
+    issuer: str
+    subject: str
+    sans: tuple[str, ...]
+    not_after: str  # ISO 8601, "" when no certificate was seen
+    days_left: int | None
+    chain_verified: bool | None  # None: no CA given (--ca-file), or no certificate seen
+    client_auth_required: bool | None
+    plaintext_accepted: bool | None
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunReport:
     topology: Topology
     probes: tuple[ProbeResult, ...]
@@ -79,6 +98,8 @@ class RunReport:
     isolation: tuple[PortIsolation, ...] = ()
     # the negative probes of the internode ports from pods that are not database pods
     outsider_probes: tuple[OutsiderProbe, ...] = ()
+    # internode TLS per database node and port (`run --context`)
+    tls: tuple[TlsRow, ...] = ()
 
     @property
     def verdict(self) -> Verdict:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from netcheck.model.gossip import Listener, LogSignature, Signature
+from netcheck.model.probe import LOOK_SOURCE_PORTS
 from netcheck.nodetool.common import clean, split_address
 
 _TIME = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?)")
@@ -103,16 +104,18 @@ def parse_log(text: str) -> LogReading:
         m = _IN_HANDSHAKE.search(line)
         if m:
             # the reason is on the next line; one count per failed handshake
-            add(Signature.TLS_HANDSHAKE, _peer(m.group(1)), when, _detail_after(lines, i))
+            if not _netcheck_look(m.group(1)):
+                add(Signature.TLS_HANDSHAKE, _peer(m.group(1)), when, _detail_after(lines, i))
             continue
         m = _TLS_OFF_HERE.search(line)
         if m:
-            add(
-                Signature.TLS_DISABLED_HERE,
-                _peer(m.group(1)),
-                when,
-                "TLS is explicitly disabled by configuration",
-            )
+            if not _netcheck_look(m.group(1)):
+                add(
+                    Signature.TLS_DISABLED_HERE,
+                    _peer(m.group(1)),
+                    when,
+                    "TLS is explicitly disabled by configuration",
+                )
             continue
         m = _OUT_3X.search(line)
         if m:
@@ -153,6 +156,12 @@ def parse_log(text: str) -> LogReading:
 
 def _peer(text: str) -> str:
     return split_address(text)[0]
+
+
+def _netcheck_look(text: str) -> bool:
+    """An inbound connection from one of netcheck's TLS looks (probes/tls_facts.py), which
+    fail a handshake on purpose: told by their source port, never a peer's trouble."""
+    return split_address(text)[1] in LOOK_SOURCE_PORTS
 
 
 def _detail_after(lines: list[str], i: int) -> str:

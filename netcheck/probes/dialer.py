@@ -26,16 +26,24 @@ class Connection:
 
 
 class Dialer(Protocol):
-    async def connect(self, address: str, port: int, *, timeout: float) -> Connection: ...
+    async def connect(
+        self, address: str, port: int, *, timeout: float, local_port: int | None = None
+    ) -> Connection: ...
 
 
 class StreamDialer:
     """Real sockets through asyncio."""
 
-    async def connect(self, address: str, port: int, *, timeout: float) -> Connection:
+    async def connect(
+        self, address: str, port: int, *, timeout: float, local_port: int | None = None
+    ) -> Connection:
+        """local_port: leave from this source port (the tls_facts looks: LOOK_SOURCE_PORTS)."""
         start = time.perf_counter()
+        local = None
+        if local_port is not None:
+            local = ("::" if ":" in address else "0.0.0.0", local_port)
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(address, port), timeout=timeout
+            asyncio.open_connection(address, port, local_addr=local), timeout=timeout
         )
         connect_ms = (time.perf_counter() - start) * 1000
         sockname = writer.get_extra_info("sockname")
@@ -200,10 +208,14 @@ def is_ip(text: str) -> bool:
     return True
 
 
-async def dial(dialer: Dialer, target: Target, timeout: float) -> Connection | TargetResult:
+async def dial(
+    dialer: Dialer, target: Target, timeout: float, local_port: int | None = None
+) -> Connection | TargetResult:
     """A connection, or the result that says why there is none."""
     start = time.perf_counter()
     try:
-        return await dialer.connect(target.address, target.port, timeout=timeout)
+        return await dialer.connect(
+            target.address, target.port, timeout=timeout, local_port=local_port
+        )
     except Exception as exc:  # every failure is a result
         return failed(target, exc, (time.perf_counter() - start) * 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from netcheck.model.probe import ProbeKind, Target, TargetResult
-from netcheck.probes import cql, http, latency, mgmt, pmtu, syn, tcp, tls, traceroute
+from netcheck.probes import cql, http, latency, mgmt, pmtu, syn, tcp, tls, tls_facts, traceroute
 from netcheck.probes.dialer import ProbeFn
 from netcheck.probes.rawnet import RawNet
 
@@ -19,6 +19,7 @@ def probes(cql_credentials: cql.CqlCredentials | None = None) -> dict[ProbeKind,
         ProbeKind.HTTP: http.probe,
         ProbeKind.CQL: cql.make_probe(cql_credentials),
         ProbeKind.MGMT: mgmt.probe,
+        ProbeKind.TLS_FACTS: tls_facts.probe,
     }
 
 

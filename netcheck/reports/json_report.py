@@ -63,6 +63,24 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for r in report.isolation
         ],
+        "tls": [
+            {
+                "node": t.node,
+                "port": t.port,
+                "handshake": t.handshake,
+                "protocol": t.protocol,
+                "issuer": t.issuer,
+                "subject": t.subject,
+                "sans": list(t.sans),
+                "not_after": t.not_after,
+                "days_left": t.days_left,
+                "chain_verified": t.chain_verified,
+                "client_auth_required": t.client_auth_required,
+                "plaintext_accepted": t.plaintext_accepted,
+                "error": t.error,
+            }
+            for t in report.tls
+        ],
         "isolation_probes": [
             {
                 "context": o.context,
