@@ -68,7 +68,10 @@ def test_without_a_policy_the_agents_and_any_pod_reach_the_internode_ports():
         "warning",
         (7000, 7001),
     )
-    assert "netcheck/netcheck-agent-x, any pod of another namespace" in f.summary
+    assert (
+        "netcheck/netcheck-agent-x, any other pod of namespace demo, any pod of another "
+        "namespace" in f.summary
+    )
     assert "NetworkPolicy" in f.hint and "ipBlock" in f.hint
     assert {r.admitted for r in audit([east])} == {("everyone",)}
 
@@ -99,6 +102,23 @@ def test_isolation_without_the_other_clusters_cidr_blocks_the_other_cluster():
     assert blocks[0].affected_pairs == 4  # the west node, to both east pods, on both ports
     # the west side has no policy: exposed, but nothing blocked
     assert ("INTERNODE_ISOLATION_MISSING", "warning", "DP_WEST") in codes(found)
+
+
+def test_a_policy_that_admits_its_whole_namespace_lets_its_other_pods_in():
+    """The common slip: `from: podSelector: {}` (every pod of the policy's namespace) where the
+    cluster's label was meant: Reaper or Stargate beside the database reach 7000/7001."""
+    whole = policy(
+        "internode-namespace",
+        {
+            "podSelector": {"matchLabels": {"cassandra.datastax.com/cluster": "demo"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 7000}, {"port": 7001}]}],
+        },
+    )
+    east = cluster("CP_EAST", ["198.18.1.10", "198.18.2.10"], [whole])
+    (f,) = isolation_findings([east])
+    assert f.code == "INTERNODE_ISOLATION_MISSING"
+    assert "let any other pod of namespace demo reach 7000/7001" in f.summary, f.summary
 
 
 def test_a_default_deny_blocks_the_database_pods_themselves():
@@ -243,7 +263,7 @@ def test_outsiders_that_connect_are_an_error_with_the_policy_to_apply():
     assert exposed.ports == (7000, 7001) and exposed.affected_pairs == 4
     assert "netcheck/netcheck-agent-x (not database pods, namespace netcheck)" in exposed.summary
     assert "cp-east-0, cp-east-1" in exposed.summary
-    assert "so may any pod of another namespace" in exposed.summary
+    assert "so may any other pod of namespace demo, any pod of another namespace" in exposed.summary
     # the hint is a policy kubectl takes, admitting the other cluster's database pods
     policy_json = exposed.hint.split("<<< '", 1)[1].rstrip("'")
     import json

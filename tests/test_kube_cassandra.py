@@ -467,6 +467,45 @@ def test_run_context_probes_from_the_database_pods_and_isolation_holds(kube_cass
     assert all(names == ["netcheck-probe"] for names in before.values()), before
 
 
+def test_with_raw_probes_the_pods_own_container_holds_net_raw_and_gathers_evidence(
+    kube_cassandra,
+):
+    """Agents redeployed with --raw-probes: the next run adds a second netcheck container to
+    each database pod with the agents' new security context (NET_RAW, python-netraw), and the
+    raw evidence (latency, path MTU) comes from the database pods themselves; deployed back
+    without, the first container is used again."""
+    state, args = kube_cassandra
+    assert netcheck("deploy", *args, "--raw-probes").returncode == 0
+    try:
+        run = run_context(args)
+    finally:
+        assert netcheck("deploy", *args).returncode == 0
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    codes = {f["code"] for f in run.report["findings"]}
+    assert "RAW_PROBES_SKIPPED" not in codes, codes
+    kinds = {(e["src"], e["kind"]) for e in run.report["evidence"]}
+    assert {src for src, kind in kinds if kind == "latency"} == set(PODS), kinds
+
+    async def containers() -> dict[str, list[tuple[str, list[str]]]]:
+        async with admin(state, "CP_EAST") as client:
+            pods = await client.list(KINDS["Pod"], "demo")
+        return {
+            p["metadata"]["name"]: [
+                (c["name"], (c.get("securityContext") or {}).get("capabilities", {}).get("add", []))
+                for c in p["spec"].get("ephemeralContainers", [])
+            ]
+            for p in pods
+        }
+
+    for name, added in asyncio.run(containers()).items():
+        assert added[-2:] == [("netcheck-probe", []), ("netcheck-probe-2", ["NET_RAW"])], (
+            name,
+            added,
+        )
+    again = run_context(args)
+    assert again.code == 0 and "RAW_PROBES_SKIPPED" in {f["code"] for f in again.report["findings"]}
+
+
 def test_without_the_policy_the_outsiders_reaching_the_internode_ports_are_named(kube_cassandra):
     """The guide's policy deleted: each cluster's agents reach 7000 and 7001 of its database
     pods (an error naming them, with the policy to apply), and the other cluster's agents too
@@ -490,7 +529,10 @@ def test_without_the_policy_the_outsiders_reaching_the_internode_ports_are_named
         assert exposed["ports"] == [7000, 7001] and exposed["affected_pairs"] == 8, exposed
         assert "(not database pods, namespace netcheck)" in exposed["summary"]
         assert f"{pods[0]}, {pods[1]}" in exposed["summary"]
-        assert "so may any pod of another namespace" in exposed["summary"]
+        assert (
+            "so may any other pod of namespace demo, any pod of another namespace"
+            in (exposed["summary"])
+        )
         assert exposed["hint"].startswith("apply in namespace demo")
         assert '"cassandra.datastax.com/cluster":"netcheck-lab"' in exposed["hint"]
         across = found[("INTERNODE_PORTS_EXPOSED_ACROSS_CLUSTERS", ctx)]

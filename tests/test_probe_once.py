@@ -95,13 +95,23 @@ AGENT = probe_container_of(
 )
 
 
-def pod(*containers: tuple[str, str, dict[str, Any] | None]) -> dict[str, Any]:
-    """A pod with ephemeral containers (name, image, state or None when not started yet)."""
+def pod(*containers: tuple[Any, ...]) -> dict[str, Any]:
+    """A pod with ephemeral containers (name, image, state or None when not started yet, and
+    a securityContext: the one netcheck asks for unless given)."""
     return {
-        "spec": {"ephemeralContainers": [{"name": n, "image": i} for n, i, _ in containers]},
+        "spec": {
+            "ephemeralContainers": [
+                {
+                    "name": c[0],
+                    "image": c[1],
+                    "securityContext": (c[3:] or [AGENT.security_context])[0],
+                }
+                for c in containers
+            ]
+        },
         "status": {
             "ephemeralContainerStatuses": [
-                {"name": n, "state": s} for n, _, s in containers if s is not None
+                {"name": c[0], "state": c[2]} for c in containers if c[2] is not None
             ]
         },
     }
@@ -134,6 +144,11 @@ def test_the_container_copies_the_agents_user_and_nothing_pod_wide():
         ((("netcheck-probe", "old:1", RUNNING),), ("netcheck-probe-2", True)),
         ((("netcheck-probe", AGENT.image, EXITED),), ("netcheck-probe-2", True)),
         ((("debugger-x", "busybox", RUNNING),), ("netcheck-probe", True)),
+        # the agents redeployed with raw probes: NET_RAW is not in the running one
+        (
+            (("netcheck-probe", AGENT.image, RUNNING, {"capabilities": {}}),),
+            ("netcheck-probe-2", True),
+        ),
         (
             tuple(
                 (n, "old:1", RUNNING)

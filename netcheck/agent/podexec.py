@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from netcheck.agent.once import MAX_BATCH
-from netcheck.agent.transport import AgentError, JsonAgentTransport, first_line, json_answer
+from netcheck.agent.transport import (
+    AgentError,
+    AgentInfo,
+    JsonAgentTransport,
+    first_line,
+    json_answer,
+)
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import KubeError
 
@@ -51,6 +57,15 @@ class PodExecTransport(JsonAgentTransport):
         self._clients = clients
         self._programs = programs
         self._allow = tuple(a for cidr in allow for a in ("--allow", cidr))
+        self._infos: dict[str, AgentInfo] = {}
+        self.info_timeout_s = self.start_s = 60.0
+
+    async def info(self, agent: str) -> AgentInfo:
+        """Asked once per prober and run: each exec starts a process in the pod, and on a node
+        busy with Cassandra (nodetool's JVMs start beside the mesh) that alone takes seconds."""
+        if agent not in self._infos:
+            self._infos[agent] = await super().info(agent)
+        return self._infos[agent]
 
     async def _call(
         self, agent: str, method: str, path: str, total: float, body: Any = None

@@ -108,8 +108,14 @@ class JsonAgentTransport:
     ) -> Any:
         raise NotImplementedError
 
+    # seconds an info answer may take: an HTTP agent answers at once, a process started for
+    # it (podexec.py) needs its interpreter's start on a node that may be busy
+    info_timeout_s = 10.0
+    start_s = 0.0  # added to each batch's deadline: a process's start, where one is started
+
     async def info(self, agent: str) -> AgentInfo:
-        return _info_from_json(agent, await self._call(agent, "GET", f"{API_PREFIX}/info", 10.0))
+        path = f"{API_PREFIX}/info"
+        return _info_from_json(agent, await self._call(agent, "GET", path, self.info_timeout_s))
 
     async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
         body = {
@@ -118,7 +124,7 @@ class JsonAgentTransport:
             "payload_bytes": batch.payload_bytes,
         }
         answer = await self._call(
-            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info), body
+            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info) + self.start_s, body
         )
         try:
             if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):

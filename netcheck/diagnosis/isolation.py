@@ -4,8 +4,8 @@ Mission Control's multi-region guide requires that only database pods reach the 
 ports. From the policies of the database namespaces as Kubernetes evaluates them
 (discovery/netpol.py), per database pod and internode port: may the other database pods reach
 it (of its own cluster, and of the other clusters, which its policies know only by address)?
-May pods that are not database pods reach it (the netcheck agents, and any pod of another
-namespace)? And who do the policies let in, in their own words.
+May pods that are not database pods reach it (the netcheck agents, any other pod of the
+database namespace, and any pod of another namespace)? And who do the policies let in, in their own words.
 
 Findings:
 - NETWORK_POLICY_BLOCKS_INTERNODE (error): a policy refuses a database pod the internode port
@@ -97,12 +97,21 @@ def _agent_pod(a: AgentPod) -> Pod:
 
 
 def _outsiders(d: ContextDiscovery) -> list[tuple[str, Pod]]:
-    """The agents (their namespace and labels as deployed) and any pod of another namespace."""
+    """The agents (their namespace and labels as deployed), any other pod of each database
+    namespace (Reaper, Stargate: a `from: podSelector: {}` admits them), and any pod of
+    another namespace."""
     out = [
         (f"netcheck/{a.name}", _agent_pod(a))
         for a in d.agents[:1]  # the agents share their labels: one stands for all
         if a.pod_ip
     ]
+    for ns in sorted({p.namespace for p in d.database_pods}):
+        out.append(
+            (
+                f"any other pod of namespace {ns}",
+                Pod(namespace=ns, name="any", labels={}, address="0.0.0.0", named_ports={}),
+            )
+        )
     out.append(
         (
             "any pod of another namespace",

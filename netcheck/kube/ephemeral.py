@@ -76,7 +76,8 @@ def _state(pod: dict[str, Any], name: str) -> tuple[str, str]:
 
 def pick(pod: dict[str, Any], want: ProbeContainer) -> tuple[str, bool]:
     """The container to use and whether it must be added: a running (or starting) one of the
-    same image, else the first free name; ("", False) when every name is taken."""
+    same image and security context (agents redeployed with raw probes need one with NET_RAW),
+    else the first free name; ("", False) when every name is taken."""
     declared = {
         str(c.get("name")): c for c in (pod.get("spec") or {}).get("ephemeralContainers") or []
     }
@@ -85,7 +86,11 @@ def pick(pod: dict[str, Any], want: ProbeContainer) -> tuple[str, bool]:
         if c is None:
             return name, True
         state, _ = _state(pod, name)
-        if c.get("image") == want.image and state in ("running", "waiting", ""):
+        same = (c.get("image"), c.get("securityContext") or {}) == (
+            want.image,
+            want.security_context,
+        )
+        if same and state in ("running", "waiting", ""):
             return name, False
     return "", False
 
