@@ -271,3 +271,27 @@ def test_a_new_token_or_allow_list_rolls_the_agents():
     assert stamp("b" * 32, ("198.18.0.0/20",)) != first
     assert stamp("a" * 32, ("198.18.0.0/20", "198.18.32.0/20")) != first
     assert "a" * 32 not in first  # a hash, not the token
+
+
+def test_an_agent_pod_being_deleted_is_not_used_though_it_still_says_ready():
+    """Right after a redeploy the old agent pods linger for their grace period, their status
+    still Ready: discovery must not pick one of them as a node's agent."""
+    from netcheck.discovery.kube import parse_agent_pod
+
+    def agent(name: str, deleting: bool) -> dict[str, object]:
+        meta: dict[str, object] = {"name": name, "namespace": "netcheck"}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-12-01T07:00:00Z"
+        return {
+            "metadata": meta,
+            "spec": {"nodeName": "n1", "containers": [{"name": "agent", "image": "a:1"}]},
+            "status": {
+                "podIP": "198.18.0.9",
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+
+    old, new = parse_agent_pod(agent("old", True)), parse_agent_pod(agent("new", False))
+    assert (old.ready, old.reason) == (False, "Terminating")
+    assert (new.ready, new.image) == (True, "a:1")

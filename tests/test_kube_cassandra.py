@@ -498,7 +498,7 @@ def test_with_raw_probes_the_pods_own_container_holds_net_raw_and_gathers_eviden
         }
 
     for name, added in asyncio.run(containers()).items():
-        assert added[-2:] == [("netcheck-probe", []), ("netcheck-probe-2", ["NET_RAW"])], (
+        assert dict(added) == {"netcheck-probe": [], "netcheck-probe-2": ["NET_RAW"]}, (
             name,
             added,
         )

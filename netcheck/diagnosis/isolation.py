@@ -5,7 +5,8 @@ ports. From the policies of the database namespaces as Kubernetes evaluates them
 (discovery/netpol.py), per database pod and internode port: may the other database pods reach
 it (of its own cluster, and of the other clusters, which its policies know only by address)?
 May pods that are not database pods reach it (the netcheck agents, any other pod of the
-database namespace, and any pod of another namespace)? And who do the policies let in, in their own words.
+database namespace, and any pod of another namespace)? And who do the policies let in, in
+their own words.
 
 Findings:
 - NETWORK_POLICY_BLOCKS_INTERNODE (error): a policy refuses a database pod the internode port

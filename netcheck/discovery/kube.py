@@ -250,13 +250,16 @@ def parse_agent_pod(obj: dict[str, Any]) -> AgentPod:
     spec = obj.get("spec") or {}
     agent = next(iter(spec.get("containers") or []), None) or {}
     pod_security, security = spec.get("securityContext"), agent.get("securityContext")
+    # a pod being deleted (a redeploy rolls the agents) may still say Ready for its grace
+    # period: its node's new agent is the one to use
+    terminating = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
     return AgentPod(
         name=_name(obj),
         node=str(spec.get("nodeName") or ""),
         pod_ip=str(st.get("podIP") or ""),
-        ready=_ready(obj),
+        ready=_ready(obj) and not terminating,
         phase=str(st.get("phase") or ""),
-        reason=reason,
+        reason="Terminating" if terminating else reason,
         image=str(agent.get("image") or ""),
         command=tuple(str(c) for c in agent.get("command") or []),
         pod_security=pod_security if isinstance(pod_security, dict) else {},
