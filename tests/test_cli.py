@@ -43,6 +43,23 @@ from tests.lab_support import netcheck
         ),
         ({}, ["agent", "--token-file", "/nonexistent-token"], "cannot read it"),
         ({"spec.yaml": "clusters: []"}, ["lab", "up", "--spec", "{spec.yaml}"], "clusters"),
+        # the CAs TLS is verified with: read before any cluster is asked anything
+        ({}, ["run", "--context", "C", "--ca-file", "/nonexistent.pem"], "--ca-file /nonexistent"),
+        (
+            {"ca.pem": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"},
+            ["run", "--context", "C", "--client-ca-file", "{ca.pem}"],
+            "holds a private key; give the CA certificate only",
+        ),
+        (
+            {"ca.pem": "not a certificate"},
+            ["run", "--context", "C", "--ca-file", "{ca.pem}"],
+            "no PEM certificate in it",
+        ),
+        (
+            {"ca.pem": "x"},
+            ["run", "--inventory", "/i.yaml", "--client-ca-file", "{ca.pem}"],
+            "--client-ca-file goes with --context",
+        ),
     ],
 )
 def test_bad_input(tmp_path, files, args, words):

@@ -271,6 +271,10 @@ def test_outsiders_that_connect_are_an_error_with_the_policy_to_apply():
     spec = json.loads(policy_json)["spec"]
     assert spec["podSelector"] == {"matchLabels": {"cassandra.datastax.com/cluster": "demo"}}
     assert {"ipBlock": {"cidr": "198.18.33.10/32"}} in spec["ingress"][0]["from"]
+    # every other port the pods declare stays open to all, as it is without the policy
+    assert spec["ingress"][1] == {
+        "ports": [{"port": p} for p in sorted(set(NAMED_PORTS.values()) - {7000, 7001})]
+    }
     assert "firewall" in found[1].hint and "DP_WEST" in found[1].summary
 
 
@@ -288,6 +292,17 @@ def test_a_refusal_the_database_pods_do_not_get_is_isolation():
     )
     assert codes(found) == [("INTERNODE_ISOLATION_HOLDS", "info", "CP_EAST")]
     assert "the negative probes agree: 4 probes from netcheck/netcheck-agent-x" in found[0].summary
+    assert "not made" not in found[0].summary
+    # probes the agent could not make are counted apart, never as blocked
+    found = _exposure(
+        [east],
+        lambda s, d, port: Outcome.REFUSED if port == 7000 else Outcome.NOT_MEASURED,
+        Outcome.OPEN,
+    )
+    assert codes(found) == [("INTERNODE_ISOLATION_HOLDS", "info", "CP_EAST")]
+    assert "agree: 2 probes from netcheck/netcheck-agent-x were all blocked (2 more not made)" in (
+        found[0].summary
+    )
 
 
 def test_probes_that_get_through_a_refusing_policy_say_it_is_not_enforced():

@@ -81,8 +81,8 @@ def guide_policy(state: dict[str, Any], cluster: str) -> dict[str, Any]:
     """The isolation Mission Control's guide requires, as a user writes it for the lab: only
     database pods reach 7000/7001, those of its own cluster by label and those of the other
     cluster by address (the lab's database pods have their hosts' addresses, where a real
-    cluster's policy names the other cluster's pod CIDR); 8080 and 9042 stay open to their
-    clients (cass-operator, the agents' CQL reads)."""
+    cluster's policy names the other cluster's pod CIDR); 8080, 9042 and 9142 stay open to
+    their clients (cass-operator, the agents' CQL reads, clients over TLS)."""
     selector = {"matchLabels": {"cassandra.datastax.com/cluster": "netcheck-lab"}}
     others = sorted(
         h["address"] for h in state["hosts"] if h["role"] == "database" and h["cluster"] != cluster
@@ -100,7 +100,7 @@ def guide_policy(state: dict[str, Any], cluster: str) -> dict[str, Any]:
                     + [{"ipBlock": {"cidr": f"{a}/32"}} for a in others],
                     "ports": [{"port": 7000}, {"port": 7001}],
                 },
-                {"ports": [{"port": 8080}, {"port": 9042}]},
+                {"ports": [{"port": 8080}, {"port": 9042}, {"port": 9142}]},
             ],
         },
     }
@@ -239,7 +239,7 @@ def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
     for ctx in (cp, dp):  # the guide's policy (the fixture's)
         (pol,) = ctx["network_policies"]
         assert pol["name"] == "cassandra-internode" and pol["restricts_internode"], pol
-        assert pol["ingress_ports"] == [7000, 7001, 8080, 9042], pol
+        assert pol["ingress_ports"] == [7000, 7001, 8080, 9042, 9142], pol
     assert cp["client_configs"] == [
         {
             "name": "dp-west-dataplane1",
@@ -270,12 +270,18 @@ async def _delete(state: dict[str, Any], cluster: str, obj: dict[str, Any]) -> N
         )
 
 
-def exec_in(state: dict[str, Any], argv: list[str], *, pod: str = PODS[0], **kw: Any) -> Any:
+def exec_in(
+    state: dict[str, Any],
+    argv: list[str],
+    *,
+    pod: str = PODS[0],
+    context: str = "CP_EAST-ci",
+    **kw: Any,
+) -> Any:
     """netcheck's Kubernetes exec backend, as `run --context` uses it, as the CI user."""
     from netcheck.cassandra.exec import ExecTarget
     from netcheck.cassandra.kube_exec import KubeExec
 
-    context = "CP_EAST-ci"
     target = ExecTarget(endpoint=pod, address="", namespace="demo", context=context, pod=pod, **kw)
 
     async def go() -> Any:
@@ -685,22 +691,26 @@ def test_without_ephemeral_containers_the_agents_probe_and_the_policy_is_not_bla
     assert {e["probed_from"] for e in again.report["endpoints"]} == {"pod"}
 
 
-def test_internode_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
+def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
     """With the lab's CA given: every node's 7000 speaks TLS with a chain that verifies,
-    requires a client certificate and refuses plaintext. Each TLS fault on one node (its pod
-    made anew with the fault in its configuration) gives its finding on that node, and
-    nothing else is wrong."""
-    from netcheck.lab.cassandra import ca_file, set_tls_fault
+    requires a client certificate and refuses plaintext; its 9142 serves client TLS from the
+    same CA. Each TLS fault on one node gives its finding on that node, and nothing else is
+    wrong: a certificate fault is swapped in while the node runs (`nodetool reloadssl`: a node
+    restarted with an expired certificate or one of another CA would not rejoin its peers),
+    a configuration fault with the node's pod made anew."""
+    from netcheck.lab.cassandra import ca_file, set_tls_fault, swap_certificate
 
     state, args = kube_cassandra
-    with_ca = ("--ca-file", ca_file(build.state_dir()))
+    ca = ca_file(build.state_dir())
+    with_ca = ("--ca-file", ca, "--client-ca-file", ca)
     run = run_context(args, *with_ca)
     assert run.code == 0, (run.report["findings"], run.stderr)
     rows = {(t["node"], t["port"]): t for t in run.report["tls"]}
-    assert sorted(rows) == [(p, 7000) for p in sorted(PODS)]
-    for t in rows.values():
-        assert (t["handshake"], t["chain_verified"]) == (True, True), t
-        assert (t["client_auth_required"], t["plaintext_accepted"]) == (True, False), t
+    assert sorted(rows) == [(p, port) for p in sorted(PODS) for port in (7000, 9142)]
+    for (_, port), t in rows.items():
+        assert (t["handshake"], t["chain_verified"], t["plaintext_accepted"]) == (True, True, False)
+        # the nodes want peers' certificates, not clients'
+        assert t["client_auth_required"] is (port == 7000), t
         assert t["issuer"] == "CN=netcheck lab internode CA" and 360 <= t["days_left"] <= 365
         assert t["protocol"] in ("TLSv1.2", "TLSv1.3") and t["sans"][0].startswith("DNS:")
     verified = [f for f in run.report["findings"] if f["code"] == "INTERNODE_TLS_VERIFIED"]
@@ -708,29 +718,58 @@ def test_internode_tls_of_every_node_is_verified_and_each_fault_is_named(kube_ca
         "chain verified against the CA, mutual TLS required, plaintext refused" in f["summary"]
         for f in verified
     ), verified
+    client = [f for f in run.report["findings"] if f["code"] == "CLIENT_TLS_VERIFIED"]
+    assert len(client) == 2 and all(
+        "client certificate required on 0 of 2, plaintext refused" in f["summary"] for f in client
+    ), client
 
     pod, host = PODS[3], "dp-dc2-r2-p0"
-    expect = {
-        "optional": "INTERNODE_TLS_PLAINTEXT_ACCEPTED",
-        "no-client-auth": "INTERNODE_TLS_CLIENT_AUTH_OFF",
+
+    def reload() -> None:
+        done = exec_in(state, ["nodetool", "reloadssl"], pod=pod, context="DP_WEST-ci")
+        assert done.ok, done
+
+    def judged(expect: set[str]) -> tuple[int, list[tuple[str, str]], list[str]]:
+        run = run_context(args, *with_ca)
+        wrong = [
+            (f["code"], f["summary"])
+            for f in run.report["findings"]
+            if f["severity"] != "info" and f["code"] not in expect
+        ]
+        mine = sorted(f["dst_scope"] for f in run.report["findings"] if f["code"] in expect)
+        return run.code, wrong, mine
+
+    both = [f"{pod}:7000", f"{pod}:9142"]
+    swapped = {
+        "expired": {"INTERNODE_TLS_CERT_EXPIRED", "CLIENT_TLS_CERT_EXPIRED"},
+        "other-ca": {"INTERNODE_TLS_UNTRUSTED", "CLIENT_TLS_UNTRUSTED"},
+        "expiring": {"INTERNODE_TLS_CERT_EXPIRING", "CLIENT_TLS_CERT_EXPIRING"},
     }
     seen = {}
     try:
-        for fault, code in expect.items():
+        for fault, codes in swapped.items():
+            swap_certificate(state, build.state_dir(), host, fault)
+            reload()
+            seen[fault] = judged(codes)
+    finally:
+        swap_certificate(state, build.state_dir(), host, None)
+        reload()
+    restarted = {
+        "optional": {"INTERNODE_TLS_PLAINTEXT_ACCEPTED"},
+        "no-client-auth": {"INTERNODE_TLS_CLIENT_AUTH_OFF"},
+    }
+    try:
+        for fault, codes in restarted.items():
             set_tls_fault(state, build.state_dir(), host, fault)
             recreate(state, "DP_WEST", pod)
-            run = run_context(args, *with_ca)
-            wrong = [
-                (f["code"], f["summary"])
-                for f in run.report["findings"]
-                if f["severity"] != "info" and f["code"] != code
-            ]
-            mine = [f for f in run.report["findings"] if f["code"] == code]
-            seen[fault] = (run.code, wrong, [f["dst_scope"] for f in mine])
+            seen[fault] = judged(codes)
     finally:
         set_tls_fault(state, build.state_dir(), host, None)
         recreate(state, "DP_WEST", pod)
     assert seen == {
+        "expired": (1, [], both),
+        "other-ca": (1, [], both),
+        "expiring": (0, [], both),
         "optional": (1, [], [f"{pod}:7000"]),
         "no-client-auth": (0, [], [f"{pod}:7000"]),
     }, seen

@@ -46,8 +46,13 @@ def server_context(
     return ctx
 
 
+CLIENT_HOST = "127.0.0.42"  # its own loopback address, for a server on the client TLS port
+
+
 @asynccontextmanager
-async def server(ctx: ssl.SSLContext | None, answer: bytes = b"") -> AsyncIterator[int]:
+async def server(
+    ctx: ssl.SSLContext | None, answer: bytes = b"", port: int = 0
+) -> AsyncIterator[int]:
     """A TLS server (or a plaintext one answering `answer` to 8 bytes) that, like Cassandra,
     waits for the peer's first message and never speaks first."""
 
@@ -62,7 +67,8 @@ async def server(ctx: ssl.SSLContext | None, answer: bytes = b"") -> AsyncIterat
         finally:
             writer.close()
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    host = CLIENT_HOST if port else "127.0.0.1"
+    srv = await asyncio.start_server(handle, host, port, ssl=ctx, reuse_address=True)
     try:
         yield srv.sockets[0].getsockname()[1]
     finally:
@@ -70,16 +76,25 @@ async def server(ctx: ssl.SSLContext | None, answer: bytes = b"") -> AsyncIterat
 
 
 def look(
-    ctx: ssl.SSLContext | None, *, ca: bytes = CA.cert_pem, answer: bytes = b""
+    ctx: ssl.SSLContext | None,
+    *,
+    ca: bytes = CA.cert_pem,
+    answer: bytes = b"",
+    client_port: bool = False,
 ) -> ProbeResult:
+    """The probe of a server on a free port as if it were 7000, or (client_port) of one on
+    9142 of its own loopback address."""
+
     async def go() -> ProbeResult:
-        async with server(ctx, answer) as port:
-            t = Target(address="127.0.0.1", port=port, kind=ProbeKind.TLS_FACTS, ca_pem=ca.decode())
+        wanted = tls_facts.CLIENT_TLS_PORT if client_port else 0
+        async with server(ctx, answer, wanted) as port:
+            address = CLIENT_HOST if client_port else "127.0.0.1"
+            t = Target(address=address, port=port, kind=ProbeKind.TLS_FACTS, ca_pem=ca.decode())
             r = await tls_facts.probe(StreamDialer(), t, 2.0, 0)
         # through the wire as an agent answers, parsed as the collector parses it
         back = result_from_json(result_to_json(r), "r")
         return ProbeResult(
-            src="db-b", dst="db-a", port=7000, kind=back.kind, outcome=back.outcome,
+            src="db-b", dst="db-a", port=wanted or 7000, kind=back.kind, outcome=back.outcome,
             detail=back.detail, evidence=back.evidence,
         )  # fmt: skip
 
@@ -185,3 +200,59 @@ def test_the_certificate_message_of_either_version_gives_its_certificates(certs,
 def test_any_bytes_as_a_certificate_message_give_a_list_and_no_exception(data):
     out = tls_facts.certificates(data)
     assert isinstance(out, list) and sum(map(len, out)) <= len(data)
+
+
+# ---------------------------------------------------------------- client TLS on 9142
+
+CQL_SUPPORTED = bytes([0x84, 0, 0, 0, 0x06, 0, 0, 0, 0])  # a response frame: SUPPORTED
+
+
+def test_client_tls_is_reported_with_its_own_codes_and_client_certificates_are_not_judged():
+    """9142 with a certificate from the clients' CA and no client certificate asked: the
+    client family's verified finding, saying how many nodes ask clients for one."""
+    codes, row = diagnosed(look(server_context(client_auth=False), client_port=True))
+    assert codes == [("CLIENT_TLS_VERIFIED", "info")]
+    assert (row.port, row.handshake, row.chain_verified) == (9142, True, True)
+    assert (row.client_auth_required, row.plaintext_accepted) == (False, False)
+    (f,) = tls_findings((row,), TOPOLOGY)
+    assert "client TLS on 1 node ports" in f.summary
+    assert "client certificate required on 0 of 1" in f.summary and "--client-ca-file" in f.hint
+
+
+@pytest.mark.parametrize(
+    ("ctx", "answer", "code"),
+    [
+        (lambda: server_context(expired=True), b"", "CLIENT_TLS_CERT_EXPIRED"),
+        (lambda: server_context(LabCA.generate("another CA")), b"", "CLIENT_TLS_UNTRUSTED"),
+        (lambda: None, CQL_SUPPORTED, "CLIENT_TLS_OFF"),
+    ],
+)
+def test_each_client_tls_fault_gives_its_client_finding(ctx, answer, code):
+    codes, _ = diagnosed(look(ctx(), answer=answer, client_port=True))
+    assert [c for c, _ in codes] == [code], codes
+
+
+def test_a_node_that_refuses_9142_serves_no_client_tls_and_gives_no_row():
+    async def go() -> ProbeResult:
+        t = Target(address=CLIENT_HOST, port=9142, kind=ProbeKind.TLS_FACTS)
+        r = await tls_facts.probe(StreamDialer(), t, 2.0, 0)
+        return ProbeResult(src="db-b", dst="db-a", port=9142, kind=r.kind, outcome=r.outcome)
+
+    refused = asyncio.run(go())
+    assert refused.outcome.value == "refused"
+    assert tls_rows((refused,), NOW) == ()
+
+
+def test_the_plaintext_answer_is_read_per_protocol():
+    """A TLS alert is never a plaintext answer; on 9142 only a CQL response frame is."""
+    alert = bytes([21, 3, 3, 0, 2, 2, 40])
+    assert not tls_facts.plaintext_answer(7000, alert)
+    assert not tls_facts.plaintext_answer(9142, alert + b"\0\0")
+    assert tls_facts.plaintext_answer(9142, CQL_SUPPORTED)
+    assert not tls_facts.plaintext_answer(9142, b"\x04" + CQL_SUPPORTED[1:])  # a request
+    assert tls_facts.plaintext_answer(7000, b"\x00\x00\x00\x0d")
+
+
+@given(st.integers(min_value=1, max_value=65535), st.binary(max_size=64))
+def test_any_answer_to_the_plaintext_hello_is_read_without_an_exception(port, data):
+    assert isinstance(tls_facts.plaintext_answer(port, data), bool)

@@ -623,6 +623,7 @@ class Outputs:
     raw: EvidenceOptions | None = None
     cassandra: CollectOptions | None = None  # None: no nodetool and logs
     ca_pem: str = ""  # run --context: the internode CA to verify the nodes' chains with
+    client_ca_pem: str = ""  # and the CA of client TLS (9142)
 
 
 async def _probe_and_report(
@@ -664,10 +665,10 @@ async def _probe_and_report(
             # each node's internode TLS, looked at from a database pod that reached it
             tls_results, tls_problems = await check_tls(
                 topology, probed.results, transport, ca_pem=outputs.ca_pem,
-                timeout_s=max(outputs.timeout, 2.0),
+                client_ca_pem=outputs.client_ca_pem, timeout_s=max(outputs.timeout, 2.0),
             )  # fmt: skip
             for line in agent_problem_lines(tls_problems):
-                click.echo(f"netcheck: internode TLS not looked at: {line}", err=True)
+                click.echo(f"netcheck: TLS not looked at: {line}", err=True)
         # the agents run one batch at a time: their node reads follow the mesh
         return probed, (await node_reads(topology, transport, show) if cassandra else ())
 

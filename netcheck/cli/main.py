@@ -213,7 +213,7 @@ def probe_once_cmd(
 MAX_CA_BYTES = 64 << 10
 
 
-def read_ca(path: str) -> str:
+def read_ca(path: str, option: str) -> str:
     """A PEM file of CA certificates, checked to hold at least one (never a private key)."""
     from cryptography import x509
 
@@ -222,19 +222,19 @@ def read_ca(path: str) -> str:
             text = f.read(MAX_CA_BYTES + 1)
     except (OSError, UnicodeDecodeError) as exc:
         fail(
-            f"--ca-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
-            "give the PEM of the cluster's internode CA"
+            f"{option} {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
+            "give the PEM of the CA certificate"
         )
     if len(text) > MAX_CA_BYTES:
-        fail(f"--ca-file {path}: larger than {MAX_CA_BYTES} bytes; give the CA certificate only")
+        fail(f"{option} {path}: larger than {MAX_CA_BYTES} bytes; give the CA certificate only")
     if "PRIVATE KEY" in text:
-        fail(f"--ca-file {path}: holds a private key; give the CA certificate only")
+        fail(f"{option} {path}: holds a private key; give the CA certificate only")
     try:
         certs = x509.load_pem_x509_certificates(text.encode())
     except ValueError:
         certs = []
     if not certs:
-        fail(f"--ca-file {path}: no PEM certificate in it; give the cluster's internode CA")
+        fail(f"{option} {path}: no PEM certificate in it; give the CA certificate")
     return text
 
 
@@ -298,6 +298,13 @@ def read_ca(path: str) -> str:
     help="The cluster's internode CA (PEM): with --context, each node's certificate chain is "
     "verified against it.",
 )
+@click.option(
+    "--client-ca-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The CA clients trust (PEM), where nodes serve client TLS on 9142: with --context, "
+    "each node's client certificate chain is verified against it.",
+)
 @raw_options
 def run(
     inventory_path: str | None,
@@ -319,6 +326,7 @@ def run(
     cassandra: bool,
     logs_since: float,
     ca_file: str | None,
+    client_ca_file: str | None,
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
@@ -329,8 +337,9 @@ def run(
     """
     if inventory_path and (contexts or all_contexts):
         fail("give --inventory or --context/--all-contexts, not both")
-    if ca_file and inventory_path:
-        fail("--ca-file goes with --context: internode TLS is looked at by run --context")
+    for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
+        if given and inventory_path:
+            fail(f"{option} goes with --context: TLS is looked at by run --context")
     if not inventory_path:
         if not (contexts or all_contexts):
             fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
@@ -354,7 +363,8 @@ def run(
                 cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8)
                 if cassandra
                 else None,
-                ca_pem=read_ca(ca_file) if ca_file else "",
+                ca_pem=read_ca(ca_file, "--ca-file") if ca_file else "",
+                client_ca_pem=read_ca(client_ca_file, "--client-ca-file") if client_ca_file else "",
             ),
         )
     try:

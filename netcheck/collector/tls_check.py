@@ -5,6 +5,11 @@ encryption is on) and its 7001 where that connected (the legacy SSL port), probe
 database endpoint of the same cluster that reached that port in the mesh (so the look leaves
 from where Cassandra's own connections leave), else of another cluster. A node no one reached
 is not looked at: the mesh says why.
+
+Client-to-node TLS: each node's 9142 (native_transport_port_ssl) is looked at from the same
+source as its 7000, checked against the clients' CA when one is given. A node that refuses
+9142 does not serve it there (cass-operator declares the port on every pod, which says
+nothing), and gives no row.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.topology import Role, Topology
 
 INTERNODE_PORTS = (7000, 7001)
+CLIENT_TLS_PORT = 9142
 
 
-def plan_tls(topology: Topology, mesh: tuple[ProbeResult, ...], ca_pem: str) -> list[ProbeSpec]:
+def plan_tls(
+    topology: Topology, mesh: tuple[ProbeResult, ...], ca_pem: str, client_ca_pem: str = ""
+) -> list[ProbeSpec]:
     eps = {ep.name: ep for ep in topology.endpoints}
     reached: dict[tuple[str, int], list[str]] = {}
     for r in sorted(mesh, key=lambda r: r.src):
@@ -27,20 +35,20 @@ def plan_tls(topology: Topology, mesh: tuple[ProbeResult, ...], ca_pem: str) -> 
     for ep in topology.endpoints:
         if ep.role is not Role.DATABASE:
             continue
+        first = ""
         for port in INTERNODE_PORTS:
             sources = reached.get((ep.name, port), [])
             same = [s for s in sources if eps[s].cluster == ep.cluster]
             if sources:
-                plan.append(
-                    ProbeSpec(
-                        src=(same or sources)[0],
-                        dst=ep.name,
-                        port=port,
-                        kind=ProbeKind.TLS_FACTS,
-                        ca_pem=ca_pem,
-                    )
-                )
+                first = first or (same or sources)[0]
+                plan.append(_look((same or sources)[0], ep.name, port, ca_pem))
+        if first:
+            plan.append(_look(first, ep.name, CLIENT_TLS_PORT, client_ca_pem))
     return plan
+
+
+def _look(src: str, dst: str, port: int, ca_pem: str) -> ProbeSpec:
+    return ProbeSpec(src=src, dst=dst, port=port, kind=ProbeKind.TLS_FACTS, ca_pem=ca_pem)
 
 
 async def check_tls(
@@ -49,9 +57,10 @@ async def check_tls(
     transport: AgentTransport,
     *,
     ca_pem: str,
+    client_ca_pem: str = "",
     timeout_s: float,
 ) -> tuple[tuple[ProbeResult, ...], tuple[AgentProblem, ...]]:
-    plan = plan_tls(topology, mesh, ca_pem)
+    plan = plan_tls(topology, mesh, ca_pem, client_ca_pem)
     if not plan:
         return (), ()
     done = await collect(topology, plan, transport, timeout_s=timeout_s, payload_bytes=0)

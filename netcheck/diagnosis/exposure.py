@@ -31,6 +31,7 @@ from netcheck.model.probe import ProbeResult
 from netcheck.model.report import OutsiderProbe, PortIsolation
 
 INTERNODE_PORTS = (7000, 7001)
+CLIENT_PORTS = (8080, 9042, 9142)  # Management API, CQL, CQL over TLS: when none are declared
 
 
 def judged(
@@ -62,6 +63,15 @@ def _policy(d: ContextDiscovery, namespace: str, others: list[ContextDiscovery])
     )
     selector = {"matchLabels": {CASS_CLUSTER: clusters[0] if clusters else "<cluster>"}}
     cidrs = _database_networks(others) or ["<other cluster pod CIDR>"]
+    # every other port the database pods declare stays open to whoever reaches it now: a
+    # policy that selects a pod refuses it every port it does not name
+    declared = {
+        port
+        for p in d.database_pods
+        if p.namespace == namespace
+        for port in (*p.ports, *(n for _, proto, n in p.named_ports if proto.upper() == "TCP"))
+    }
+    open_ports = sorted(declared - set(INTERNODE_PORTS)) or list(CLIENT_PORTS)
     policy = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -74,7 +84,7 @@ def _policy(d: ContextDiscovery, namespace: str, others: list[ContextDiscovery])
                     "from": [{"podSelector": selector}, *({"ipBlock": {"cidr": c}} for c in cidrs)],
                     "ports": [{"port": 7000}, {"port": 7001}],
                 },
-                {"ports": [{"port": 8080}, {"port": 9042}]},
+                {"ports": [{"port": p} for p in open_ports]},
             ],
         },
     }
@@ -216,40 +226,37 @@ def _with_audit(
             beyond.append(p)
     if not_enforced:
         findings.append(
-            Finding(
-                severity=Severity.WARNING,
-                code="NETWORK_POLICY_AUDIT_DISAGREES",
-                summary=f"{ctx}: the NetworkPolicies refuse {_who(not_enforced)} on "
+            _disagreement(
+                ctx,
+                not_enforced,
+                Severity.WARNING,
+                f"the NetworkPolicies refuse {_who(not_enforced)} on "
                 f"{'/'.join(map(str, _ports(not_enforced)))} of "
                 f"{group_text(sorted({p.dst for p in not_enforced}), 'database pods')}, but "
                 "their probes got through: NetworkPolicy is not enforced there",
-                src_cluster=ctx,
-                dst_cluster=ctx,
-                ports=_ports(not_enforced),
-                affected_pairs=len(not_enforced),
-                hint="check that the cluster's CNI enforces NetworkPolicy (flannel and "
+                "check that the cluster's CNI enforces NetworkPolicy (flannel and "
                 "kubenet alone do not; Calico, Cilium, Antrea and the cloud CNIs' policy "
                 "options do) and that its policy agent runs on the database nodes",
             )
         )
     if beyond:
         findings.append(
-            Finding(
-                severity=Severity.INFO,
-                code="NETWORK_POLICY_AUDIT_DISAGREES",
-                summary=f"{ctx}: the NetworkPolicies admit {_who(beyond)} on "
+            _disagreement(
+                ctx,
+                beyond,
+                Severity.INFO,
+                f"the NetworkPolicies admit {_who(beyond)} on "
                 f"{'/'.join(map(str, _ports(beyond)))}, yet their probes were blocked: "
                 "something besides NetworkPolicy isolates the internode ports",
-                src_cluster=ctx,
-                dst_cluster=ctx,
-                ports=_ports(beyond),
-                affected_pairs=len(beyond),
-                hint="nothing to do if that is meant (a CNI's own policies, a firewall); "
+                "nothing to do if that is meant (a CNI's own policies, a firewall); "
                 "netcheck reads only networking.k8s.io NetworkPolicies",
             )
         )
     if all(not p.reached for p in measured):
-        blocked = f"{len(measured)} probes from {_who(measured)} were all blocked"
+        unmeasured = len(same) - len(measured)
+        blocked = f"{len(measured)} probes from {_who(measured)} were all blocked" + (
+            f" ({unmeasured} more not made)" if unmeasured else ""
+        )
         holds = [
             i
             for i, f in enumerate(findings)
@@ -276,3 +283,18 @@ def _with_audit(
                 )
             )
     return findings
+
+
+def _disagreement(
+    ctx: str, probes: list[OutsiderProbe], severity: Severity, what: str, hint: str
+) -> Finding:
+    return Finding(
+        severity=severity,
+        code="NETWORK_POLICY_AUDIT_DISAGREES",
+        summary=f"{ctx}: {what}",
+        src_cluster=ctx,
+        dst_cluster=ctx,
+        ports=_ports(probes),
+        affected_pairs=len(probes),
+        hint=hint,
+    )

@@ -36,6 +36,7 @@ CASSANDRA_VERSION = "5.0.8"
 CLUSTER_NAME = "netcheck-lab"
 JMX_PORT = 7199
 NATIVE_PORT = 9042
+NATIVE_TLS_PORT = 9142  # client TLS on a port of its own (native_transport_port_ssl)
 STORAGE_PORT = 7000
 SSL_STORAGE_PORT = 7001
 HEAP = "320M"
@@ -371,6 +372,9 @@ def cassandra_yaml(
         "storage_port": STORAGE_PORT,
         "ssl_storage_port": SSL_STORAGE_PORT,
         "native_transport_port": NATIVE_PORT,
+        # clients' TLS on 9142 beside plaintext 9042 (netcheck's CQL reads use 9042), with the
+        # node's certificate; no client certificate asked, as most client TLS is set up
+        "native_transport_port_ssl": NATIVE_TLS_PORT,
         "start_native_transport": True,
         "auto_bootstrap": False,
         "data_file_directories": [os.path.join(files.data, "data")],
@@ -392,7 +396,15 @@ def cassandra_yaml(
         "authenticator": "PasswordAuthenticator",
         "authorizer": "AllowAllAuthorizer",
         "server_encryption_options": tls,
-        "client_encryption_options": {"enabled": False},
+        "client_encryption_options": {
+            "enabled": True,
+            "optional": False,
+            "ssl_context_factory": tls["ssl_context_factory"],
+            "keystore": tls["keystore"],
+            "require_client_auth": False,
+            "protocol": "TLS",
+            "accepted_protocols": ["TLSv1.2", "TLSv1.3"],
+        },
         "dynamic_snitch": True,
         "read_request_timeout": "5000ms",
         "write_request_timeout": "2000ms",
@@ -433,15 +445,33 @@ def write_node_config(
         )
     with open(os.path.join(files.conf, "ca.pem"), "wb") as f:
         f.write(ca.cert_pem)
-    key_path = os.path.join(files.conf, "node.pem")
-    issuer = LabCA.generate() if tls_fault == "other-ca" else ca
-    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(issuer.issue(host["name"], host["address"], expired=tls_fault == "expired"))
+    write_certificate(host, files, ca, tls_fault if tls_fault in CERT_FAULTS else None)
     # the JVM runs as nobody: it owns its tree, nobody else reads its key
     for root, dirs, names in os.walk(files.root):
         for n in (*dirs, *names):
             os.chown(os.path.join(root, n), int(NOBODY), int(NOBODY))
     os.chown(files.root, int(NOBODY), int(NOBODY))
+
+
+CERT_FAULTS = ("expired", "other-ca", "expiring")
+EXPIRING_DAYS = 10
+
+
+def write_certificate(host: dict[str, Any], files: NodeFiles, ca: LabCA, fault: str | None) -> None:
+    """The node's key and certificate (node.pem, internode and client TLS alike): from the
+    lab's CA and valid a year, or with a certificate fault."""
+    issuer = LabCA.generate("another CA") if fault == "other-ca" else ca
+    pem = issuer.issue(
+        host["name"],
+        host["address"],
+        expired=fault == "expired",
+        days=EXPIRING_DAYS if fault == "expiring" else 365,
+    )
+    key_path = os.path.join(files.conf, "node.pem")
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(pem)
+    if os.path.isdir(files.root):
+        os.chown(key_path, int(NOBODY), int(NOBODY))
 
 
 def jvm_command(lib: str, files: NodeFiles, heap: str = HEAP) -> list[str]:
@@ -717,7 +747,7 @@ def _configure(
     return files
 
 
-TLS_FAULTS = ("expired", "other-ca", "optional", "no-client-auth")
+TLS_FAULTS = (*CERT_FAULTS, "optional", "no-client-auth")
 
 
 def set_tls_fault(state: dict[str, Any], state_dir: str, name: str, fault: str | None) -> None:
@@ -730,6 +760,20 @@ def set_tls_fault(state: dict[str, Any], state_dir: str, name: str, fault: str |
         raise LabError(f"no database node {name!r} in the lab")
     encryption = ((state.get("cassandra") or {}).get("encryption") or {}).get(name, "all")
     _configure(state, state_dir, host, encryption, fault)
+
+
+def swap_certificate(state: dict[str, Any], state_dir: str, name: str, fault: str | None) -> None:
+    """Give a running node another certificate (one of CERT_FAULTS; None: a good one again).
+    It takes effect at `nodetool reloadssl` in the node (Cassandra 4.0+ reloads its keystore
+    for new connections; those already open stay): a node with an expired certificate or one
+    from another CA would not rejoin its peers if restarted, and a fault that keeps the node
+    out of the cluster hides the TLS finding behind the outage."""
+    if fault is not None and fault not in CERT_FAULTS:
+        raise LabError(f"certificate fault {fault!r}: use one of {', '.join(CERT_FAULTS)}")
+    host = next((h for h in database_hosts(state) if h["name"] == name), None)
+    if host is None:
+        raise LabError(f"no database node {name!r} in the lab")
+    write_certificate(host, node_files(state_dir, host), _ca(state_dir), fault)
 
 
 def ca_file(state_dir: str) -> str:

@@ -1,4 +1,7 @@
-"""What an internode port's TLS is: handshake, protocol, certificate, chain, mutual TLS, plaintext.
+"""What a Cassandra TLS port is: handshake, protocol, certificate, chain, mutual TLS, plaintext.
+
+The internode port (7000, or the legacy 7001) and the client port for TLS (9142,
+native_transport_port_ssl) alike; only the plaintext question differs (step 3).
 
 Three short connections, each bounded by the probe's timeout:
 1. A handshake that trusts anything (no client certificate): the protocol and the leaf
@@ -13,6 +16,8 @@ Three short connections, each bounded by the probe's timeout:
    no server supports, so a server that reads it answers with its Accept and closes without
    setting anything up): an answer means the port takes plaintext (internode_encryption
    optional); a server that requires TLS closes at once (Netty: NotSslRecordException).
+   On the client port, a CQL OPTIONS frame instead: a SUPPORTED answer (a response frame)
+   means it takes plaintext (client_encryption_options optional).
 
 Each attempt leaves a line in the node's log (a failed handshake, or the refused versions):
 the log analysis must not read the run's own probes as a peer's trouble.
@@ -59,6 +64,25 @@ def initiate(local: str, port: int) -> bytes:
     body = struct.pack(">iI", PROTOCOL_MAGIC - (1 << 32), flags)
     body += bytes([len(address) + 2]) + address + struct.pack(">H", port & 0xFFFF)
     return body + struct.pack(">I", zlib.crc32(body, CRC_SEED))
+
+
+CLIENT_TLS_PORT = 9142  # native_transport_port_ssl: CQL, not the internode protocol
+# CQL native protocol v4 OPTIONS: version, flags, stream 0, opcode 0x05, no body
+CQL_OPTIONS = bytes([0x04, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00])
+CQL_RESPONSE = 0x80
+TLS_ALERT = (
+    21  # the content type of a TLS alert record  # the version byte's high bit marks a response
+)
+
+
+def plaintext_answer(port: int, data: bytes) -> bool:
+    """Whether `data`, the first bytes read after the plaintext hello, is the server answering
+    it (rather than a TLS alert, or nothing)."""
+    if data[:2] == bytes([TLS_ALERT, 0x03]):
+        return False  # a TLS server's alert at our plaintext: it does not take plaintext
+    if port == CLIENT_TLS_PORT:
+        return len(data) >= 9 and bool(data[0] & CQL_RESPONSE) and data[0] & 0x7F <= 0x06
+    return len(data) >= 4
 
 
 HANDSHAKE, CERTIFICATE, CERTIFICATE_REQUEST = 22, 11, 13  # TLS content and message types
@@ -238,7 +262,12 @@ async def _plaintext(dialer: Dialer, target: Target, timeout: float) -> bool | N
     if isinstance(conn, TargetResult):
         return None
     try:
-        conn.writer.write(initiate(conn.local_address or "0.0.0.0", 0))
+        hello = (
+            CQL_OPTIONS
+            if target.port == CLIENT_TLS_PORT
+            else initiate(conn.local_address or "0.0.0.0", 0)
+        )
+        conn.writer.write(hello)
         async with asyncio.timeout(min(timeout, 2.0)):
             await conn.writer.drain()
             data = await conn.reader.read(12)
@@ -248,7 +277,7 @@ async def _plaintext(dialer: Dialer, target: Target, timeout: float) -> bool | N
         return False
     finally:
         await close(conn)
-    return len(data) >= 4
+    return plaintext_answer(target.port, data)
 
 
 async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
