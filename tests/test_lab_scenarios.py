@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -464,3 +464,40 @@ def test_unreachable_agent_and_wrong_token(clean_lab, tmp_path):
     assert run.code == 3 and run.report["verdict"] == "incomplete"
     assert {p["outcome"] for p in run.report["probes"]} == {"not_measured"}
     assert "rejected the token" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_run_workflow_called_from_python_gives_the_clis_diagnosis(clean_lab):
+    """The library a second caller (`serve`, a user's script) uses: run_inventory with the
+    same inventory gives the CLI's findings for the same fault, tells its lines to the
+    Feedback it is given instead of printing them, and neither prints nor exits."""
+    import asyncio
+
+    from netcheck.agent.process import read_token
+    from netcheck.discovery.inventory import load_inventory
+    from netcheck.reports.json_report import to_dict
+    from netcheck.workflows.feedback import Feedback
+    from netcheck.workflows.run import RunOptions, run_inventory
+
+    inventory, _ = clean_lab
+    faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
+    cli = run_json(inventory)
+    topology = load_inventory(inventory)
+    token = read_token(topology.token_file or "")
+    heard: list[str] = []
+    options = RunOptions(timeout=1, cassandra=None)
+    report = asyncio.run(
+        run_inventory(topology, token, options, feedback=Feedback(say=heard.append))
+    )
+    mine = to_dict(report)
+    assert (report.verdict.exit_code, cli.code) == (1, 1)
+    assert [(f["code"], f["summary"]) for f in mine["findings"]] == [
+        (f["code"], f["summary"]) for f in cli.report["findings"]
+    ]
+    assert heard == []
+    # an agent that does not answer is told to the feedback, once
+    broken = topology.endpoints[0]
+    # the first agent's API port points where nothing listens
+    dead = replace(broken, agent=(broken.agent or "").replace(":9925", ":9"))
+    topo = replace(topology, endpoints=(dead, *topology.endpoints[1:]))
+    asyncio.run(run_inventory(topo, token, options, feedback=Feedback(say=heard.append)))
+    assert len(heard) == 1 and broken.name in heard[0] and "unreachable" in heard[0], heard

@@ -10,63 +10,29 @@ from typing import Any
 import click
 from rich.console import Console
 
-from netcheck.cassandra.collect import Collected, CollectOptions, collect_nodes
-from netcheck.cassandra.exec import ExecBackend, ExecTarget
+from netcheck.cassandra.exec import ExecBackend
 from netcheck.cli.common import fail
 from netcheck.diagnosis.gossip import analyze
 from netcheck.discovery.inventory import InventoryError, load_inventory
-from netcheck.discovery.kube_topology import PodRef
 from netcheck.lab import build
 from netcheck.lab import cassandra as lab_cassandra
 from netcheck.lab.exec import LabExec
 from netcheck.lab.net import LabError
 from netcheck.model.findings import Severity
 from netcheck.model.gossip import GossipAnalysis
-from netcheck.model.topology import Role, Topology
+from netcheck.model.topology import Topology
 from netcheck.nodetool.paste import observations
 from netcheck.reports import json_report, terminal
 
-LOG_CONTAINER = "server-system-logger"
 
-
-def _backend(topology: Topology) -> ExecBackend:
+def cassandra_backend(topology: Topology) -> ExecBackend:
+    """The inventory's exec backend for nodetool and the logs (cassandra.exec)."""
     if topology.cassandra_exec == "lab":
         try:
             return LabExec(build.require_state())
         except LabError as exc:
             fail(f"inventory cassandra.exec lab: {exc}")
     fail(f"unknown Cassandra exec backend {topology.cassandra_exec!r}")
-
-
-async def collect_cassandra(topology: Topology, options: CollectOptions) -> Collected:
-    """nodetool and logs of every database pod, through the inventory's exec backend.
-
-    It runs while the agents probe the mesh (it needs no agent), so it shows no progress bar
-    of its own: the terminal holds one live display at a time.
-    """
-    backend = _backend(topology)
-    targets = [
-        ExecTarget(endpoint=ep.name, address=ep.address, namespace=ep.namespace)
-        for ep in topology.endpoints
-        if ep.role is Role.DATABASE
-    ]
-    return await collect_nodes(backend, targets, options)
-
-
-def kube_targets(topology: Topology, pods: tuple[PodRef, ...]) -> list[ExecTarget]:
-    """The database pods to exec into: `cassandra` for nodetool, the logger sidecar for logs."""
-    address = {ep.name: ep.address for ep in topology.endpoints}
-    return [
-        ExecTarget(
-            endpoint=p.endpoint,
-            address=address.get(p.endpoint, ""),
-            namespace=p.namespace,
-            context=p.context,
-            pod=p.pod,
-            log_container=LOG_CONTAINER if LOG_CONTAINER in p.containers else "cassandra",
-        )
-        for p in pods
-    ]
 
 
 # ---------------------------------------------------------------- gossip analyze
@@ -214,4 +180,4 @@ def lab_cassandra_status(output: str) -> None:
         )
 
 
-__all__ = ["collect_cassandra", "gossip", "lab_cassandra_group"]
+__all__ = ["cassandra_backend", "gossip", "lab_cassandra_group"]

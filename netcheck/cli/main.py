@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import signal
 import sys
-import time
 
 import click
 
@@ -15,28 +13,16 @@ from netcheck import __version__
 from netcheck.agent.listeners import parse_serve
 from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigError, read_token
 from netcheck.agent.server import AgentLimits
-from netcheck.agent.transport import HttpAgentTransport
-from netcheck.cassandra.collect import Collected as CassandraCollected
 from netcheck.cassandra.collect import CollectOptions
-from netcheck.cli.cassandra_cmds import collect_cassandra, gossip, lab_cassandra_group
-from netcheck.cli.common import (
-    Probed,
-    fail,
-    node_reads,
-    probe_all,
-    raw_options,
-    report_of,
-    with_node_reads,
-    write_outputs,
-)
+from netcheck.cli.cassandra_cmds import cassandra_backend, gossip, lab_cassandra_group
+from netcheck.cli.common import fail, feedback, raw_options, write_outputs
 from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
 from netcheck.collector.evidence import EvidenceOptions
-from netcheck.collector.plan import plan_mesh
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
-from netcheck.model.probe import ProbeResult
+from netcheck.workflows.run import RunOptions, run_inventory
 
 
 @click.group()
@@ -337,6 +323,14 @@ def run(
     """
     if inventory_path and (contexts or all_contexts):
         fail("give --inventory or --context/--all-contexts, not both")
+    outputs = Outputs(
+        output=output,
+        json_file=json_file,
+        junit_file=junit_file,
+        prom_file=prom_file,
+        prom_pod_pairs=prom_pod_pairs,
+        no_progress=no_progress,
+    )
     for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
         if given and inventory_path:
             fail(f"{option} goes with --context: TLS is looked at by run --context")
@@ -349,15 +343,9 @@ def run(
             all_contexts,
             namespaces,
             token_file,
-            Outputs(
+            RunOptions(
                 timeout=timeout,
                 payload_bytes=payload_bytes,
-                output=output,
-                json_file=json_file,
-                junit_file=junit_file,
-                prom_file=prom_file,
-                prom_pod_pairs=prom_pod_pairs,
-                no_progress=no_progress,
                 raw=EvidenceOptions(latency_count=latency_count) if raw else None,
                 # nodetool runs in the pods, not here: more at once than the lab's 2
                 cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8)
@@ -366,6 +354,7 @@ def run(
                 ca_pem=read_ca(ca_file, "--ca-file") if ca_file else "",
                 client_ca_pem=read_ca(client_ca_file, "--client-ca-file") if client_ca_file else "",
             ),
+            outputs,
         )
     try:
         topology = load_inventory(inventory_path)
@@ -381,35 +370,17 @@ def run(
         token = read_token(token_path)
     except AgentConfigError as exc:
         fail(str(exc))
-    started = datetime.datetime.now(datetime.UTC)
-    t0 = time.monotonic()
-    show = not no_progress and sys.stderr.isatty()
-
-    options = EvidenceOptions(latency_count=latency_count) if raw else None
-
-    with_cassandra = cassandra and bool(topology.cassandra_exec)
-
-    async def network() -> tuple[Probed, tuple[ProbeResult, ...]]:
-        async with HttpAgentTransport(token) as transport:
-            probed = await probe_all(
-                topology, plan_mesh(topology), transport, timeout, payload_bytes, show, options
-            )
-            # the agents run one batch at a time: their node reads follow the mesh
-            reads = await node_reads(topology, transport, show) if with_cassandra else ()
-            return probed, reads
-
-    async def go() -> tuple[tuple[Probed, tuple[ProbeResult, ...]], CassandraCollected | None]:
-        if not with_cassandra:
-            return await network(), None
-        # nodetool and the logs need no agent: they are read while the mesh is probed
-        return await asyncio.gather(
-            network(), collect_cassandra(topology, CollectOptions(logs_since_s=logs_since))
-        )
-
-    (probed, reads), collected = asyncio.run(go())
-    if collected is not None:
-        collected = with_node_reads(collected, reads, topology)
-    report = report_of(topology, probed, started, t0, cassandra=collected)
+    options = RunOptions(
+        timeout=timeout,
+        payload_bytes=payload_bytes,
+        raw=EvidenceOptions(latency_count=latency_count) if raw else None,
+        cassandra=CollectOptions(logs_since_s=logs_since) if cassandra else None,
+    )
+    # nodetool and the logs through the inventory's exec backend (the lab's), where it has one
+    nodes = cassandra_backend(topology) if cassandra and topology.cassandra_exec else None
+    report = asyncio.run(
+        run_inventory(topology, token, options, nodes=nodes, feedback=feedback(not no_progress))
+    )
     write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
     sys.exit(report.verdict.exit_code)
 
