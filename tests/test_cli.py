@@ -81,8 +81,8 @@ def test_bad_input(tmp_path, files, args, words):
 def test_agents_failing_alike_are_one_line_and_others_keep_theirs():
     """A pod proxy RBAC denies every agent of a context the same way: one line naming the
     first three and how many more; an agent failing its own way keeps its own line."""
-    from netcheck.workflows.probing import agent_problem_lines
     from netcheck.collector.run import AgentProblem
+    from netcheck.workflows.probing import agent_problem_lines
 
     denied = "context C: RBAC forbids 'get' on 'pods/proxy' in namespace netcheck; grant it"
     alike = [

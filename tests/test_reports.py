@@ -108,6 +108,10 @@ def test_prometheus_exposition_is_valid_and_bounded():
     verdict = {s.labels["verdict"]: s.value for s in families["netcheck_run_verdict"].samples}
     assert verdict == {"pass": 0, "fail": 1, "incomplete": 0}
     assert "netcheck_pod_pair_up" not in families
+    # the diagnosed failures, as the alert rules read them: one cause, both directions
+    (cause,) = [s for s in families["netcheck_finding_pairs"].samples if s.value]
+    assert cause.labels["code"] == rep.findings[0].code and cause.labels["port"] == "7001"
+    assert cause.labels["severity"] == "error" and cause.value == rep.findings[0].affected_pairs
     with_pods = {
         f.name for f in text_string_to_metric_families(prometheus.to_exposition(rep, True))
     }

@@ -27,7 +27,6 @@ from netcheck.workflows.deploy import AgentOptions, deploy, undeploy
 from netcheck.workflows.feedback import BadInput
 from netcheck.workflows.preflight import PreflightOptions, preflight
 from netcheck.workflows.run import RunDone, RunOptions
-from netcheck.workflows.run import run_contexts as run_contexts_workflow
 
 EXIT_INCOMPLETE = 3
 T = TypeVar("T")
@@ -418,30 +417,6 @@ def _finish(done: RunDone, outputs: Outputs) -> NoReturn:
     sys.exit(done.report.verdict.exit_code)
 
 
-def run_contexts(
-    kubeconfig: str | None,
-    contexts: tuple[str, ...],
-    all_contexts: bool,
-    namespaces: tuple[str, ...],
-    token_file: str | None,
-    options: RunOptions,
-    outputs: Outputs,
-) -> NoReturn:
-    """`netcheck run --context ...`: the discovered database pods, probed by deployed agents."""
-    path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-    done = workflow(
-        run_contexts_workflow(
-            path,
-            names,
-            options,
-            namespaces=namespaces,
-            token_file=token_file,
-            feedback=feedback(not outputs.no_progress),
-        )
-    )
-    _finish(done, outputs)
-
-
 @click.command("preflight")
 @kube_options
 @deploy_options
@@ -510,4 +485,4 @@ def preflight_cmd(
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd)
-__all__ = ["COMMANDS", "Outputs", "kube_options", "run_contexts"]
+__all__ = ["COMMANDS", "kube_options", "pick_contexts", "report_errors", "workflow"]

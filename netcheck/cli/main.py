@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import signal
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import click
 
@@ -15,14 +19,23 @@ from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigErr
 from netcheck.agent.server import AgentLimits
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import cassandra_backend, gossip, lab_cassandra_group
-from netcheck.cli.common import fail, feedback, raw_options, write_outputs
-from netcheck.cli.kube_cmds import COMMANDS, Outputs, kube_options, run_contexts
+from netcheck.cli.common import fail, feedback, raw_options, say, write_outputs
+from netcheck.cli.kube_cmds import (
+    COMMANDS,
+    kube_options,
+    pick_contexts,
+    report_errors,
+    workflow,
+)
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
-from netcheck.workflows.run import RunOptions, run_inventory
+from netcheck.model.topology import Topology
+from netcheck.workflows.feedback import Feedback
+from netcheck.workflows.run import RunDone, RunOptions, run_inventory
+from netcheck.workflows.run import run_contexts as run_contexts_workflow
 
 
 @click.group()
@@ -224,36 +237,201 @@ def read_ca(path: str, option: str) -> str:
     return text
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def source_options(fn: F) -> F:
+    """Where the endpoints come from: an inventory, or kubeconfig contexts."""
+    options: list[Callable[[Any], Any]] = [
+        click.option(
+            "--inventory",
+            "inventory_path",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="Inventory YAML of clusters and endpoints (or use --context).",
+        ),
+        kube_options,
+        click.option(
+            "-n", "--namespace", "namespaces", multiple=True, help="Database namespace(s)."
+        ),
+        click.option(
+            "--token-file",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="Agent token (default: the inventory's token_file).",
+        ),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def probe_options(fn: F) -> F:
+    """How a run probes (run and serve)."""
+    options: list[Callable[[Any], Any]] = [
+        click.option(
+            "--timeout",
+            default=2.0,
+            show_default=True,
+            type=click.FloatRange(0.1, 30),
+            help="Per-probe timeout in seconds.",
+        ),
+        click.option(
+            "--payload-bytes",
+            default=16384,
+            show_default=True,
+            type=click.IntRange(0, 1 << 20),
+            help="Payload pushed through ports a netcheck agent serves.",
+        ),
+        click.option(
+            "--cassandra/--no-cassandra",
+            default=True,
+            show_default=True,
+            help="Also collect nodetool status/describecluster/gossipinfo and recent logs "
+            "from every database pod (Kubernetes exec with --context; the inventory's exec "
+            "backend otherwise), have the agents read each node's system tables over CQL, "
+            "and cross-check them.",
+        ),
+        click.option(
+            "--logs-since",
+            default=600.0,
+            show_default=True,
+            type=click.FloatRange(1, 7 * 86400),
+            help="Seconds of Cassandra log to read.",
+        ),
+        click.option(
+            "--ca-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="The cluster's internode CA (PEM): with --context, each node's "
+            "certificate chain is verified against it.",
+        ),
+        click.option(
+            "--client-ca-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="The CA clients trust (PEM), where nodes serve client TLS on 9142: with "
+            "--context, each node's client certificate chain is verified against it.",
+        ),
+        raw_options,
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A checked source of endpoints: an inventory with its token, or contexts."""
+
+    topology: Topology | None = None
+    token: str = ""
+    kubeconfig: str = ""
+    contexts: tuple[str, ...] = ()
+
+
+def checked_source(
+    inventory_path: str | None,
+    kubeconfig: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
+    token_file: str | None,
+    ca_file: str | None,
+    client_ca_file: str | None,
+) -> Source:
+    """The inputs read and checked before anything is probed (bad input: exit 2)."""
+    if inventory_path and (contexts or all_contexts):
+        fail("give --inventory or --context/--all-contexts, not both")
+    for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
+        if given and inventory_path:
+            fail(f"{option} goes with --context: TLS is looked at by run --context")
+    if not inventory_path:
+        if not (contexts or all_contexts):
+            fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
+        path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
+        return Source(kubeconfig=path, contexts=tuple(names))
+    try:
+        topology = load_inventory(inventory_path)
+    except InventoryError as exc:
+        fail(str(exc))
+    token_path = token_file or topology.token_file
+    if not token_path:
+        fail(
+            f"{inventory_path}: no agent token: set token_file in the inventory or "
+            "pass --token-file"
+        )
+    try:
+        token = read_token(token_path)
+    except AgentConfigError as exc:
+        fail(str(exc))
+    return Source(topology=topology, token=token)
+
+
+def run_options(
+    source: Source,
+    *,
+    timeout: float,
+    payload_bytes: int,
+    raw: bool,
+    latency_count: int,
+    cassandra: bool,
+    logs_since: float,
+    ca_file: str | None,
+    client_ca_file: str | None,
+) -> RunOptions:
+    kube = source.topology is None
+    return RunOptions(
+        timeout=timeout,
+        payload_bytes=payload_bytes,
+        raw=EvidenceOptions(latency_count=latency_count) if raw else None,
+        # nodetool runs in the pods, not here: more at once than the lab's 2
+        cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8 if kube else None)
+        if cassandra
+        else None,
+        ca_pem=read_ca(ca_file, "--ca-file") if ca_file else "",
+        client_ca_pem=read_ca(client_ca_file, "--client-ca-file") if client_ca_file else "",
+    )
+
+
+def job_for(
+    source: Source,
+    options: RunOptions,
+    namespaces: tuple[str, ...],
+    token_file: str | None,
+    said: Feedback,
+) -> Callable[[], Coroutine[Any, Any, RunDone]]:
+    """One run of the source, as a workflow call with everything bound."""
+    if source.topology is not None:
+        topology = source.topology
+        nodes = (
+            cassandra_backend(topology)
+            if options.cassandra is not None and topology.cassandra_exec
+            else None
+        )
+
+        async def inventory_run() -> RunDone:
+            report = await run_inventory(
+                topology, source.token, options, nodes=nodes, feedback=said
+            )
+            return RunDone(report=report)
+
+        return inventory_run
+
+    async def contexts_run() -> RunDone:
+        return await run_contexts_workflow(
+            source.kubeconfig,
+            list(source.contexts),
+            options,
+            namespaces=namespaces,
+            token_file=token_file,
+            feedback=said,
+        )
+
+    return contexts_run
+
+
 @main.command()
-@click.option(
-    "--inventory",
-    "inventory_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Inventory YAML of clusters and endpoints (or use --context).",
-)
-@kube_options
-@click.option("-n", "--namespace", "namespaces", multiple=True, help="Database namespace(s).")
-@click.option(
-    "--token-file",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Agent token (default: the inventory's token_file).",
-)
-@click.option(
-    "--timeout",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(0.1, 30),
-    help="Per-probe timeout in seconds.",
-)
-@click.option(
-    "--payload-bytes",
-    default=16384,
-    show_default=True,
-    type=click.IntRange(0, 1 << 20),
-    help="Payload pushed through ports a netcheck agent serves.",
-)
+@source_options
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -262,36 +440,7 @@ def read_ca(path: str, option: str) -> str:
 @click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
 @click.option("--no-progress", is_flag=True)
-@click.option(
-    "--cassandra/--no-cassandra",
-    default=True,
-    show_default=True,
-    help="Also collect nodetool status/describecluster/gossipinfo and recent logs from every "
-    "database pod (Kubernetes exec with --context; the inventory's exec backend otherwise), "
-    "have the agents read each node's system tables over CQL, and cross-check them.",
-)
-@click.option(
-    "--logs-since",
-    default=600.0,
-    show_default=True,
-    type=click.FloatRange(1, 7 * 86400),
-    help="Seconds of Cassandra log to read.",
-)
-@click.option(
-    "--ca-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The cluster's internode CA (PEM): with --context, each node's certificate chain is "
-    "verified against it.",
-)
-@click.option(
-    "--client-ca-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The CA clients trust (PEM), where nodes serve client TLS on 9142: with --context, "
-    "each node's client certificate chain is verified against it.",
-)
-@raw_options
+@probe_options
 def run(
     inventory_path: str | None,
     kubeconfig: str | None,
@@ -321,68 +470,127 @@ def run(
 
     Exit codes: 0 pass, 1 failures found, 2 bad input, 3 incomplete.
     """
-    if inventory_path and (contexts or all_contexts):
-        fail("give --inventory or --context/--all-contexts, not both")
-    outputs = Outputs(
-        output=output,
-        json_file=json_file,
-        junit_file=junit_file,
-        prom_file=prom_file,
-        prom_pod_pairs=prom_pod_pairs,
-        no_progress=no_progress,
+    source = checked_source(
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
     )
-    for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
-        if given and inventory_path:
-            fail(f"{option} goes with --context: TLS is looked at by run --context")
-    if not inventory_path:
-        if not (contexts or all_contexts):
-            fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
-        run_contexts(
-            kubeconfig,
-            contexts,
-            all_contexts,
-            namespaces,
-            token_file,
-            RunOptions(
-                timeout=timeout,
-                payload_bytes=payload_bytes,
-                raw=EvidenceOptions(latency_count=latency_count) if raw else None,
-                # nodetool runs in the pods, not here: more at once than the lab's 2
-                cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8)
-                if cassandra
-                else None,
-                ca_pem=read_ca(ca_file, "--ca-file") if ca_file else "",
-                client_ca_pem=read_ca(client_ca_file, "--client-ca-file") if client_ca_file else "",
-            ),
-            outputs,
-        )
-    try:
-        topology = load_inventory(inventory_path)
-    except InventoryError as exc:
-        fail(str(exc))
-    token_path = token_file or topology.token_file
-    if not token_path:
-        fail(
-            f"{inventory_path}: no agent token: set token_file in the inventory or "
-            "pass --token-file"
-        )
-    try:
-        token = read_token(token_path)
-    except AgentConfigError as exc:
-        fail(str(exc))
-    options = RunOptions(
+    options = run_options(
+        source,
         timeout=timeout,
         payload_bytes=payload_bytes,
-        raw=EvidenceOptions(latency_count=latency_count) if raw else None,
-        cassandra=CollectOptions(logs_since_s=logs_since) if cassandra else None,
+        raw=raw,
+        latency_count=latency_count,
+        cassandra=cassandra,
+        logs_since=logs_since,
+        ca_file=ca_file,
+        client_ca_file=client_ca_file,
     )
-    # nodetool and the logs through the inventory's exec backend (the lab's), where it has one
-    nodes = cassandra_backend(topology) if cassandra and topology.cassandra_exec else None
-    report = asyncio.run(
-        run_inventory(topology, token, options, nodes=nodes, feedback=feedback(not no_progress))
+    job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
+    done = workflow(job())
+    write_outputs(done.report, output, json_file, junit_file, prom_file, prom_pod_pairs)
+    report_errors(done.errors)
+    sys.exit(done.report.verdict.exit_code)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--listen {value!r}: write HOST:PORT, e.g. 127.0.0.1:9926 or 0.0.0.0:9926")
+    return host.strip("[]"), int(port)
+
+
+@main.command()
+@source_options
+@probe_options
+@click.option(
+    "--listen",
+    default="127.0.0.1:9926",
+    show_default=True,
+    help="HOST:PORT for /metrics, /healthz, /report and /reports (0.0.0.0:9926 in a pod).",
+)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="Seconds between the starts of runs (plus up to 10% jitter); runs never overlap.",
+)
+@click.option(
+    "--keep", default=10, show_default=True, type=click.IntRange(1, 1000), help="Reports kept."
+)
+@click.option(
+    "--max-runs",
+    default=None,
+    type=click.IntRange(1),
+    help="Stop after this many runs (default: run until stopped).",
+)
+@click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
+def serve(
+    inventory_path: str | None,
+    kubeconfig: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
+    namespaces: tuple[str, ...],
+    token_file: str | None,
+    timeout: float,
+    payload_bytes: int,
+    cassandra: bool,
+    logs_since: float,
+    ca_file: str | None,
+    client_ca_file: str | None,
+    raw: bool,
+    latency_count: int,
+    listen: str,
+    interval: float,
+    keep: int,
+    max_runs: int | None,
+    prom_pod_pairs: bool,
+) -> None:
+    """Run `run` every interval and serve its last report for Prometheus: /metrics (the
+    series of --prom-file plus serve's own), /healthz, /report (JSON; ?back=K for older),
+    /reports.
+
+    Stops on SIGTERM or SIGINT (exit 0), or after --max-runs.
+    """
+    # aiohttp's server only where it serves: every other command starts without it
+    from netcheck.serve.http import serve as serve_http
+    from netcheck.serve.watch import Watch, WatchOptions
+
+    host, port = parse_listen(listen)
+    source = checked_source(
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
     )
-    write_outputs(report, output, json_file, junit_file, prom_file, prom_pod_pairs)
-    sys.exit(report.verdict.exit_code)
+    options = run_options(
+        source,
+        timeout=timeout,
+        payload_bytes=payload_bytes,
+        raw=raw,
+        latency_count=latency_count,
+        cassandra=cassandra,
+        logs_since=logs_since,
+        ca_file=ca_file,
+        client_ca_file=client_ca_file,
+    )
+    job = job_for(source, options, namespaces, token_file, Feedback(say=say))
+    watch = Watch(
+        job,
+        WatchOptions(interval_s=interval, keep=keep, max_runs=max_runs, pod_pairs=prom_pod_pairs),
+    )
+
+    async def go() -> None:
+        task = asyncio.ensure_future(serve_http(watch, host, port))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(go())
+    except OSError as exc:
+        fail(
+            f"--listen {listen}: cannot listen there ({exc.strerror or exc}); choose another "
+            "address or port"
+        )
 
 
 # ---------------------------------------------------------------- lab

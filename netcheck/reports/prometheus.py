@@ -62,6 +62,20 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
     )
     for f in report.findings:
         findings.labels(f.severity.value, f.code).inc()
+    # what the alert rules gate on: diagnosed failures, not raw outcomes (7001 refused by a
+    # Cassandra 4.0+ node without the legacy SSL port is no failure, and no finding)
+    finding_pairs = Gauge(
+        "netcheck_finding_pairs",
+        "Pairs a finding of the last run covers (all its ports together), by severity, code, "
+        "cluster pair and port",
+        ["severity", "code", "src_cluster", "dst_cluster", "port"],
+        registry=registry,
+    )
+    for f in report.findings:
+        for port in f.ports or (0,):
+            finding_pairs.labels(
+                f.severity.value, f.code, f.src_cluster, f.dst_cluster, str(port)
+            ).inc(f.affected_pairs)
     _paths(registry, report)
     _cassandra(registry, report)
     if pod_pairs:
