@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -189,10 +190,10 @@ async def bench_probe_rate(echo: bool) -> dict[str, float]:
     return {"median": statistics.median(rates), "best": max(rates)}
 
 
-def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | int]:
-    """Diagnosis time on a synthetic mesh with a cluster-pair fault and a sick pod."""
+def synthetic_mesh(clusters: int, racks: int, pods: int) -> tuple[Topology, tuple[Any, ...]]:
+    """A mesh of agents (3 ports per pod) with 7001 dropped from C0 to C1 and one pod
+    unreachable on every port: its topology and results."""
     from netcheck.collector.plan import plan_mesh
-    from netcheck.diagnosis.findings import diagnose
     from netcheck.model.probe import ProbeResult
     from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
 
@@ -233,13 +234,99 @@ def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | i
         )
         for p in plan_mesh(topo)
     )
+    return topo, results
+
+
+def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | int]:
+    """Diagnosis time on a synthetic mesh with a cluster-pair fault and a sick pod."""
+    from netcheck.diagnosis.findings import diagnose
+
+    topo, results = synthetic_mesh(clusters, racks, pods)
     t0 = time.perf_counter()
     findings = diagnose(topo, results)
     return {
-        "pods": len(eps),
+        "pods": len(topo.endpoints),
         "probes": len(results),
         "seconds": time.perf_counter() - t0,
         "findings": len(findings),
+    }
+
+
+def bench_serve(runs: int = 100) -> dict[str, Any]:
+    """serve's loop over `runs` runs of a 90-pod synthetic mesh (each run's report and probe
+    results made anew, as a run makes them), in this process: resident memory after 10 runs
+    and after all of them, and the cost of one scrape over HTTP next to writing --prom-file of
+    the same report."""
+    import aiohttp
+
+    from netcheck.diagnosis.findings import diagnose
+    from netcheck.model.report import RunReport
+    from netcheck.reports.prometheus import to_exposition
+    from netcheck.serve.http import serve
+    from netcheck.serve.watch import Watch, WatchOptions
+    from netcheck.workflows.run import RunDone
+
+    topo, results = synthetic_mesh(3, 3, 10)
+    findings = diagnose(topo, results)
+
+    async def job() -> RunDone:
+        await asyncio.sleep(0)
+        report = RunReport(
+            topology=topo, probes=tuple(dataclasses.replace(r) for r in results),
+            findings=findings,
+            started_at="2026-12-01T00:00:00+00:00", duration_s=1.0,
+        )  # fmt: skip
+        return RunDone(report=report)
+
+    rss: dict[int, float] = {}
+    port = 19927
+    scrapes: list[float] = []
+    size = 0
+
+    async def go() -> None:
+        nonlocal size
+        gate = asyncio.Event()
+
+        async def held() -> RunDone:
+            if watch.runs == runs:
+                await gate.wait()  # the last run waits while the scrapes are timed
+            return await job()
+
+        watch = Watch(held, WatchOptions(interval_s=0, jitter=0, keep=10, max_runs=runs + 1))
+        task = asyncio.ensure_future(serve(watch, "127.0.0.1", port))
+        while watch.runs < runs:
+            if watch.runs >= 10 and 10 not in rss:
+                rss[10] = _rss_mib(os.getpid())
+            await asyncio.sleep(0.001)
+        rss[runs] = _rss_mib(os.getpid())
+        async with aiohttp.ClientSession() as http:
+            for _ in range(50):
+                t0 = time.perf_counter()
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    size = len(await r.read())
+                scrapes.append(time.perf_counter() - t0)
+        gate.set()
+        await task
+
+    asyncio.run(go())
+    report = RunReport(
+        topology=topo, probes=results, findings=findings,
+        started_at="2026-12-01T00:00:00+00:00", duration_s=1.0,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    for _ in range(5):
+        to_exposition(report)
+    prom_file = (time.perf_counter() - t0) / 5
+    scrape = statistics.median(scrapes)
+    return {
+        "pods": len(topo.endpoints),
+        "probes": len(results),
+        "runs": runs,
+        "rss_10": rss[10],
+        "rss_end": rss[runs],
+        "scrape_ms": scrape * 1000,
+        "scrape_bytes": size,
+        "prom_file_ms": prom_file * 1000,
     }
 
 
@@ -697,6 +784,7 @@ def main() -> None:
     echo = asyncio.run(bench_probe_rate(echo=True))
     diag = [bench_diagnosis(*size) for size in ((2, 2, 2), (3, 3, 10), (3, 3, 20))]
     audits = [bench_isolation_audit(n) for n in (25, 100, 250)]
+    served = bench_serve()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -870,6 +958,20 @@ grouped (pods that the same policies select, sources the same peers match) at is
 | database pods | audit rows | audit | negative probes | findings from both | findings |
 | --- | --- | --- | --- | --- | --- |
 {audit_rows}
+
+## (l) `netcheck serve`: memory over {served["runs"]} runs, the cost of a scrape
+
+serve's loop in one process over {served["runs"]} runs of a {served["pods"]}-pod synthetic
+mesh ({served["probes"]} probes, 7001 dropped between two clusters, one pod unreachable), 10
+reports kept; a scrape of /metrics over HTTP on loopback (median of 50) next to building the
+same exposition once, as `--prom-file` does (serve builds it once per run, not per scrape).
+
+| memory after 10 runs | after {served["runs"]} | growth | scrape | size | built per run |
+| --- | --- | --- | --- | --- | --- |
+| {served["rss_10"]:.0f} MiB | {served["rss_end"]:.0f} MiB | \
+{served["rss_end"] - served["rss_10"]:+.0f} MiB | {served["scrape_ms"]:.2f} ms | \
+{served["scrape_bytes"] / 1024:.0f} KiB | {served["prom_file_ms"]:.1f} ms \
+({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
 """
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
