@@ -6,7 +6,7 @@ NETCHECK := $(VENV)/bin/netcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: install system-deps kube-bins image demo test fuzz check bench lab-down clean
+.PHONY: install system-deps kube-bins image demo test fuzz check bench dashboards lab-down clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -64,10 +64,14 @@ fuzz: install
 	NETCHECK_FUZZ=1 $(PY) -m pytest -q -p no:cacheprovider -m fuzz tests/test_fuzz.py
 
 check: install
-	$(VENV)/bin/ruff format --check netcheck tests bench
-	$(VENV)/bin/ruff check netcheck tests bench
+	$(VENV)/bin/ruff format --check netcheck tests bench reports
+	$(VENV)/bin/ruff check netcheck tests bench reports
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# the Grafana dashboards' JSON from their builder (tests/test_serve.py checks they match)
+dashboards: $(VENV)/.installed
+	$(PY) reports/grafana/dashboards.py
 
 bench: install
 	$(SUDO) $(PY) bench/run_bench.py --write BENCHMARKS.md

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -231,6 +232,67 @@ def test_dropping_7000_between_regions_is_the_cause_of_gossip_down(lab):
     assert {(s[:2], d[:2]) for s, d, _ in failing} == {("cp", "dp"), ("dp", "cp")}
     # and it heals: gossip marks everyone UP again once the fault is gone
     cassandra.wait_gossip(state, build.state_dir(), 90)
+
+
+def test_prometheus_scrapes_serve_every_dashboard_query_has_data_and_a_drop_alerts(lab, tmp_path):
+    """`netcheck serve` on this lab with a real Prometheus scraping it every second and
+    evaluating the shipped rules: the series arrive and every query of every shipped dashboard
+    returns data; 7001 dropped between the regions shows in the series within two runs of
+    serve and NetcheckInternodePortFailing goes off; both clear when the fault goes."""
+    from tests.prometheus_support import (
+        dashboard_queries,
+        get_json,
+        query,
+        runs,
+        wait_for,
+        watching,
+    )
+
+    _, inventory = lab
+    faults.clear_faults()
+    with watching(inventory, tmp_path) as (serve, prom):
+        wait_for(
+            "a passing run scraped",
+            lambda: query(prom, "netcheck_serve_runs_total{result='pass'} > 0"),
+            180,
+        )
+        assert query(prom, "netcheck_run_verdict{verdict='pass'} == 1")
+        assert not query(prom, "netcheck_finding_pairs{severity='error'} > 0")
+        empty = [(d, t) for d, t, expr in dashboard_queries() if not query(prom, expr)]
+        assert not empty, empty
+
+        faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
+        before = runs(serve)
+        failing = wait_for(
+            "the dropped port in the series",
+            lambda: query(prom, "sum by (port) (netcheck_finding_pairs{severity='error'}) > 0"),
+            120,
+        )
+        # within two runs of the fault (the run under way when it came, and the next)
+        assert runs(serve) <= before + 2, (runs(serve), before)
+        assert [r["metric"]["port"] for r in failing] == ["7001"]
+
+        def alerting() -> list[dict[str, Any]]:
+            alerts = get_json(f"{prom}/api/v1/alerts")["data"]["alerts"]
+            return [a for a in alerts if a["labels"]["alertname"] == "NetcheckInternodePortFailing"]
+
+        alerts = wait_for("the alert", alerting, 30)
+        assert {a["state"] for a in alerts} <= {"pending", "firing"}
+        assert ("CP_EAST", "7001") in {
+            (a["labels"]["src_cluster"], a["labels"]["port"]) for a in alerts
+        }
+        others = {
+            a["labels"]["alertname"] for a in get_json(f"{prom}/api/v1/alerts")["data"]["alerts"]
+        }
+        assert not others & {"NetcheckNoRun", "NetcheckRunsFailing"}, others
+
+        faults.clear_faults()
+        wait_for(
+            "the series clear once the fault is gone",
+            lambda: not query(prom, "netcheck_finding_pairs{severity='error'} > 0"),
+            120,
+        )
+        assert get_json(f"{serve}/report")["verdict"] == "pass"
 
 
 def test_node_without_internode_tls_is_found_by_its_handshake_failures(lab):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -272,3 +273,43 @@ def test_the_prometheus_rule_is_the_rules_file_and_serve_runs_unprivileged():
     proc = netcheck(*container["command"][1:], "--kubeconfig", "/nonexistent/kubeconfig", *args)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "/nonexistent/kubeconfig" in lines[0]
+
+
+# ---------------------------------------------------------------- Grafana dashboards
+
+GRAFANA = ROOT / "reports" / "grafana"
+
+
+def test_the_dashboards_are_what_their_builder_makes_with_the_grafana_sdk():
+    """The JSON shipped is the Grafana Foundation SDK's output of reports/grafana/dashboards.py
+    (`make dashboards`), typed by the SDK's models; each has the datasource and cluster
+    variables, every query goes to the chosen datasource with a refId of its own, and every
+    series a query names is one serve exports. That each query returns data is proven against
+    a real Prometheus in test_lab_cassandra.py."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dashboards", GRAFANA / "dashboards.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built = module.rendered()
+    shipped = {p.name: p.read_text() for p in GRAFANA.glob("*.json")}
+    assert built == shipped, "run `make dashboards` and commit the JSON"
+    exported = {
+        name
+        for source in ("netcheck/reports/prometheus.py", "netcheck/serve/watch.py")
+        for name in re.findall(r'"(netcheck_[a-z_]+)"', (ROOT / source).read_text())
+    }
+    for name, text in shipped.items():
+        doc = json.loads(text)
+        variables = {v["name"]: v for v in doc["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and "cluster" in variables
+        for panel in doc["panels"]:
+            targets = panel.get("targets") or []
+            assert len({t["refId"] for t in targets}) == len(targets), (name, panel["title"])
+            for t in targets:
+                assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+                named = set(re.findall(r"\b(netcheck_[a-z_]+)", t["expr"]))
+                unknown = {n for n in named if n.removesuffix("_total").removesuffix("_bucket")
+                           not in exported}  # fmt: skip
+                assert not unknown, (name, panel["title"], unknown)
