@@ -269,3 +269,57 @@ async def test_a_stand_in_port_another_process_holds_is_left_to_it(
     with pytest.raises(AgentConfigError, match="cannot listen"):
         await run_agent(taken, asyncio.Event())
     holder.close()
+
+
+@pytest.mark.parametrize(("slow_answers", "outcome"), [(1, Outcome.OPEN), (5, Outcome.STALLED)])
+async def test_a_stalled_exchange_is_asked_again_before_it_counts(
+    agent, slow_answers, outcome
+):
+    """A real HTTP server that answers its first requests too late: one slow answer is asked
+    again and passes, saying it stalled before; a stall that repeats on all three asks stays
+    a stall (workflows/probing.py: settle_stalls)."""
+    from netcheck.model.probe import ProbeSpec
+    from netcheck.model.topology import Endpoint, PortSpec, Topology
+    from netcheck.workflows.feedback import Feedback
+    from netcheck.workflows.probing import probe_all
+
+    (port,) = free_ports(1)
+    asked = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal asked
+        asked += 1
+        if asked <= slow_answers:
+            await asyncio.sleep(1.5)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    topology = Topology(
+        clusters=(),
+        endpoints=(
+            Endpoint(name="a", cluster="C", region="r", address="127.0.0.1", agent=agent["url"]),
+            Endpoint(
+                name="b",
+                cluster="C",
+                region="r",
+                address="127.0.0.1",
+                ports=(PortSpec(port=port, kind=ProbeKind.HTTP),),
+            ),
+        ),
+    )
+    spec = ProbeSpec(src="a", dst="b", port=port, kind=ProbeKind.HTTP)
+    try:
+        async with HttpAgentTransport(agent["token"]) as transport:
+            probed = await probe_all(topology, [spec], transport, 0.5, 0, Feedback(), None)
+    finally:
+        await runner.cleanup()
+    (r,) = probed.results
+    assert r.outcome is outcome, r
+    if outcome is Outcome.OPEN:
+        assert asked == 2 and "stalled 1 time(s) before" in r.detail
+    else:
+        assert asked == 3 and "did not finish" in r.detail

@@ -36,7 +36,6 @@ CASSANDRA_VERSION = "5.0.8"
 CLUSTER_NAME = "netcheck-lab"
 JMX_PORT = 7199
 NATIVE_PORT = 9042
-NATIVE_TLS_PORT = 9142  # client TLS on a port of its own (native_transport_port_ssl)
 STORAGE_PORT = 7000
 SSL_STORAGE_PORT = 7001
 HEAP = "320M"
@@ -372,9 +371,6 @@ def cassandra_yaml(
         "storage_port": STORAGE_PORT,
         "ssl_storage_port": SSL_STORAGE_PORT,
         "native_transport_port": NATIVE_PORT,
-        # clients' TLS on 9142 beside plaintext 9042 (netcheck's CQL reads use 9042), with the
-        # node's certificate; no client certificate asked, as most client TLS is set up
-        "native_transport_port_ssl": NATIVE_TLS_PORT,
         "start_native_transport": True,
         "auto_bootstrap": False,
         "data_file_directories": [os.path.join(files.data, "data")],
@@ -396,15 +392,10 @@ def cassandra_yaml(
         "authenticator": "PasswordAuthenticator",
         "authorizer": "AllowAllAuthorizer",
         "server_encryption_options": tls,
-        "client_encryption_options": {
-            "enabled": True,
-            "optional": False,
-            "ssl_context_factory": tls["ssl_context_factory"],
-            "keystore": tls["keystore"],
-            "require_client_auth": False,
-            "protocol": "TLS",
-            "accepted_protocols": ["TLSv1.2", "TLSv1.3"],
-        },
+        # no client TLS: Cassandra 5.0 serves it on 9042 itself (9142 beside it, the dual
+        # port, is deprecated there and advertises peers on the TLS port, which slows plaintext
+        # clients that discover peers: the Management API stand-in stalled on the lab)
+        "client_encryption_options": {"enabled": False},
         "dynamic_snitch": True,
         "read_request_timeout": "5000ms",
         "write_request_timeout": "2000ms",

@@ -23,6 +23,7 @@ from netcheck.diagnosis.findings import diagnose
 from netcheck.diagnosis.gossip import analyze, expected_closed, merge
 from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding
+from netcheck.model.outcome import Outcome
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
 from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport, TlsRow
 from netcheck.model.topology import Topology
@@ -79,7 +80,8 @@ async def probe_all(
     raw: EvidenceOptions | None,
 ) -> Probed:
     """The mesh with (raw given) raw evidence from every agent that can send it: follow-ups
-    of the mesh's probes, then a second pass for what they left out."""
+    of the mesh's probes, then a second pass for what they left out. A stalled exchange is
+    asked again before it counts (settle_stalls)."""
     collected = await collect_with_progress(
         topology,
         plan,
@@ -88,6 +90,10 @@ async def probe_all(
         payload,
         feedback,
         follow=follow_ups(topology, plan, raw) if raw is not None else None,
+    )
+    collected = dataclasses.replace(
+        collected,
+        results=await settle_stalls(topology, plan, transport, collected.results, timeout, payload),
     )
     if raw is None:
         return Probed(
@@ -119,6 +125,41 @@ async def probe_all(
         ),
         raw_skipped=tuple(sorted(answered - collected.raw_capable)),
     )
+
+
+STALL_ASKS = 2  # more asks of a stalled exchange before the stall counts
+
+
+async def settle_stalls(
+    topology: Topology,
+    plan: list[ProbeSpec],
+    transport: AgentTransport,
+    results: tuple[ProbeResult, ...],
+    timeout: float,
+    payload: int,
+) -> tuple[ProbeResult, ...]:
+    """A connection that opened but whose exchange did not finish in time is one slow answer
+    until it repeats: a peer busy for a second (a JVM's HTTP server warming up beside starting
+    nodetools) looks the same as a policer once. Each stalled probe is asked again, up to
+    STALL_ASKS times; the first answer that passes replaces it, saying so. A stall that
+    repeats, or turns into another failure, stays as it was."""
+    for ask in range(1, STALL_ASKS + 1):
+        stalled = {(r.src, r.dst, r.port, r.kind) for r in results if r.outcome is Outcome.STALLED}
+        if not stalled:
+            break
+        again = [s for s in plan if (s.src, s.dst, s.port, s.kind) in stalled]
+        done = await collect(topology, again, transport, timeout_s=timeout, payload_bytes=payload)
+        passed = {(r.src, r.dst, r.port, r.kind): r for r in done.results if r.outcome.passed}
+        results = tuple(
+            dataclasses.replace(
+                passed[key],
+                detail=f"{passed[key].detail}; stalled {ask} time(s) before (slow, not lost)",
+            )
+            if (key := (r.src, r.dst, r.port, r.kind)) in passed
+            else r
+            for r in results
+        )
+    return results
 
 
 async def node_reads(
