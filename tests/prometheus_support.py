@@ -38,13 +38,15 @@ def watching(inventory: str, tmp_path: Path, *serve_args: str) -> Iterator[tuple
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus is installed by `make install` (Debian package prometheus)"
     serve_port, prom_port = free_port(), free_port()
+    serve_log = (tmp_path / "serve.log").open("w")
+    prom_log = (tmp_path / "prometheus.log").open("w")
     serve = subprocess.Popen(
         [
             sys.executable, "-m", "netcheck", "serve", "--inventory", inventory,
             "--listen", f"127.0.0.1:{serve_port}", "--interval", str(INTERVAL),
             "--timeout", "1", *serve_args,
         ],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"),
+        stdout=subprocess.DEVNULL, stderr=serve_log,
     )  # fmt: skip
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -66,7 +68,7 @@ def watching(inventory: str, tmp_path: Path, *serve_args: str) -> Iterator[tuple
             prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
         ],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
+        stdout=subprocess.DEVNULL, stderr=prom_log,
     )  # fmt: skip
     try:
         yield f"http://127.0.0.1:{serve_port}", f"http://127.0.0.1:{prom_port}"
@@ -75,6 +77,8 @@ def watching(inventory: str, tmp_path: Path, *serve_args: str) -> Iterator[tuple
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
         prom.wait(timeout=30)
+        serve_log.close()
+        prom_log.close()
         said = (tmp_path / "serve.log").read_text()
         assert serve.returncode == 0 and "Traceback" not in said, said
 

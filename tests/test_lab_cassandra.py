@@ -258,6 +258,11 @@ def test_prometheus_scrapes_serve_every_dashboard_query_has_data_and_a_drop_aler
         )
         assert query(prom, "netcheck_run_verdict{verdict='pass'} == 1")
         assert not query(prom, "netcheck_finding_pairs{severity='error'} > 0")
+        # the rates of serve's counters need two runs in their window
+        wait_for(
+            "two runs scraped", lambda: query(prom, "sum(netcheck_serve_runs_total) >= 2"), 120
+        )
+        time.sleep(2)
         empty = [(d, t) for d, t, expr in dashboard_queries() if not query(prom, expr)]
         assert not empty, empty
 
