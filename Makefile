@@ -16,14 +16,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: system-deps $(VENV)/.installed kube-bins
 
-# Debian packages the lab and the tests use (iproute2, iptables, setpriv, promtool, Java 17
-# with Maven for the lab's Cassandra, etcd for the lab's Kubernetes API servers, debootstrap and
-# buildah for the agent image).
+# Debian packages the lab and the tests use (iproute2, iptables, setpriv, prometheus and
+# promtool, Java 17 with Maven for the lab's Cassandra, etcd for the lab's Kubernetes API
+# servers, debootstrap and buildah for the agent image, chromium for the HTML report's test).
 system-deps:
 	@missing=""; \
 	for t in ip:iproute2 iptables:iptables setpriv:util-linux promtool:prometheus \
 	         java:openjdk-17-jre-headless javac:openjdk-17-jdk-headless mvn:maven \
-	         etcd:etcd-server debootstrap:debootstrap buildah:buildah; do \
+	         etcd:etcd-server debootstrap:debootstrap buildah:buildah chromium:chromium; do \
 	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -420,10 +420,11 @@ def test_fast_scenarios_give_the_same_diagnosis_20_times(clean_lab, scenario):
         assert diagnosis_of(again.report) == diagnosis_of(first.report)
 
 
-def test_drop_between_regions_reads_like_one_cause(clean_lab):
-    inventory, _ = clean_lab
+def test_drop_between_regions_reads_like_one_cause(clean_lab, tmp_path):
+    inventory, topo = clean_lab
     faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=7001)
-    run = run_json(inventory)
+    page = tmp_path / "report.html"
+    run = run_json(inventory, "--html-file", str(page))
     (finding,) = run.report["findings"]
     assert finding["code"] == "FIREWALL_DROP" and finding["ports"] == [7001]
     assert finding["summary"] == (
@@ -434,6 +435,16 @@ def test_drop_between_regions_reads_like_one_cause(clean_lab):
     assert "198.18.0.0/20" in finding["hint"] and "198.18.32.0/20" in finding["hint"]
     # all timeouts run concurrently: the run takes about one timeout, not a sum of them
     assert run.report["duration_s"] < 5
+    # the HTML page of the same run marks the rack pairs across the regions on 7001
+    from tests.test_html_report import cells_of
+
+    failing = {(p, s, d) for p, s, d, state in cells_of(page.read_text()) if state == "fail"}
+    racks = {
+        c: {"/".join(ep.scope("rack")) for ep in topo.endpoints if ep.cluster == c and ep.rack}
+        for c in ("CP_EAST", "DP_WEST")
+    }
+    across = {(s, d) for s in racks["CP_EAST"] for d in racks["DP_WEST"]}
+    assert failing == {("7001", s, d) for s, d in across | {(d, s) for s, d in across}}
 
 
 def test_unreachable_agent_and_wrong_token(clean_lab, tmp_path):

@@ -155,7 +155,8 @@ def test_the_http_side_answers_gets_only_and_what_it_keeps():
             steps.put_nowait("first")
             await ran.get()
             await asyncio.sleep(0.05)  # the loop records the run
-            for path in ("/report", "/report?back=x", "/report?back=99999", "/nope", "/reports"):
+            paths = ("/report", "/report?back=x", "/report?back=99999", "/nope", "/reports")
+            for path in (*paths, "/report.html"):
                 async with http.get(f"{base}{path}") as r:
                     got[path] = (r.status, await r.text())
             async with http.post(f"{base}/metrics", data=b"x" * 10_000) as r:
@@ -173,6 +174,8 @@ def test_the_http_side_answers_gets_only_and_what_it_keeps():
     assert status == 200 and json.loads(text)["verdict"] == "fail"
     assert got["/report?back=x"][0] == 400 and got["/report?back=99999"][0] == 400
     assert got["/nope"][0] == 404 and got["post"] == 405
+    status, page = got["/report.html"]
+    assert status == 200 and 'id="verdict">fail<' in page and 'class="cell fail"' in page
     (row,) = json.loads(got["/reports"][1])
     assert row["result"] == "fail" and row["error"] == ""
     status, kind, body = got["metrics"]
@@ -229,7 +232,7 @@ def test_serve_on_a_port_in_use_says_so_before_any_run(tmp_path):
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "reports" / "prometheus" / "netcheck-rules.yaml"
-SERVE = ROOT / "probes" / "kubernetes" / "serve"
+SERVE = ROOT / "probes" / "serve"
 
 
 def test_the_alert_rules_pass_promtool_and_their_unit_tests():

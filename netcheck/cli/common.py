@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from netcheck.model.report import RunReport
-from netcheck.reports import json_report, junit, prometheus, terminal
+from netcheck.reports import html, json_report, junit, prometheus, terminal
 from netcheck.workflows.feedback import Feedback
 
 EXIT_BAD_INPUT = 2
@@ -91,6 +91,7 @@ def write_outputs(
     junit_file: str | None,
     prom_file: str | None,
     prom_pod_pairs: bool,
+    html_file: str | None = None,
 ) -> None:
     if output == "json":
         click.echo(json_report.to_json(report), nl=False)
@@ -100,6 +101,7 @@ def write_outputs(
         (json_file, lambda: json_report.to_json(report)),
         (junit_file, lambda: junit.to_junit(report)),
         (prom_file, lambda: prometheus.to_exposition(report, prom_pod_pairs)),
+        (html_file, lambda: html.to_html(report)),
     ]
     for path, text in writers:
         if path:

@@ -385,6 +385,12 @@ def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None),
             click.option("--prom-file", type=click.Path(dir_okay=False), default=None),
             click.option("--prom-pod-pairs", is_flag=True),
+            click.option(
+                "--html-file",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="One self-contained HTML page of the run (verdict, findings, heatmaps).",
+            ),
             click.option("--no-progress", is_flag=True),
         ]
     ):
@@ -402,6 +408,7 @@ class Outputs:
     prom_file: str | None
     prom_pod_pairs: bool
     no_progress: bool
+    html_file: str | None = None
 
 
 def _finish(done: RunDone, outputs: Outputs) -> NoReturn:
@@ -412,6 +419,7 @@ def _finish(done: RunDone, outputs: Outputs) -> NoReturn:
         outputs.junit_file,
         outputs.prom_file,
         outputs.prom_pod_pairs,
+        outputs.html_file,
     )
     report_errors(done.errors)
     sys.exit(done.report.verdict.exit_code)

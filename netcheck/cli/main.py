@@ -328,6 +328,8 @@ class Source:
     token: str = ""
     kubeconfig: str = ""
     contexts: tuple[str, ...] = ()
+    ca_pem: str = ""  # --ca-file's certificates (run --context)
+    client_ca_pem: str = ""  # --client-ca-file's
 
 
 def checked_source(
@@ -348,8 +350,16 @@ def checked_source(
     if not inventory_path:
         if not (contexts or all_contexts):
             fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
+        # the local files first: a bad CA is said before the kubeconfig is read
+        ca_pem = read_ca(ca_file, "--ca-file") if ca_file else ""
+        client_ca_pem = read_ca(client_ca_file, "--client-ca-file") if client_ca_file else ""
         path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-        return Source(kubeconfig=path, contexts=tuple(names))
+        return Source(
+            kubeconfig=path,
+            contexts=tuple(names),
+            ca_pem=ca_pem,
+            client_ca_pem=client_ca_pem,
+        )
     try:
         topology = load_inventory(inventory_path)
     except InventoryError as exc:
@@ -376,8 +386,6 @@ def run_options(
     latency_count: int,
     cassandra: bool,
     logs_since: float,
-    ca_file: str | None,
-    client_ca_file: str | None,
 ) -> RunOptions:
     kube = source.topology is None
     return RunOptions(
@@ -388,8 +396,8 @@ def run_options(
         cassandra=CollectOptions(logs_since_s=logs_since, concurrency=8 if kube else None)
         if cassandra
         else None,
-        ca_pem=read_ca(ca_file, "--ca-file") if ca_file else "",
-        client_ca_pem=read_ca(client_ca_file, "--client-ca-file") if client_ca_file else "",
+        ca_pem=source.ca_pem,
+        client_ca_pem=source.client_ca_pem,
     )
 
 
@@ -439,6 +447,12 @@ def job_for(
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
+@click.option(
+    "--html-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="One self-contained HTML page of the run (verdict, findings, heatmaps, paths).",
+)
 @click.option("--no-progress", is_flag=True)
 @probe_options
 def run(
@@ -455,6 +469,7 @@ def run(
     junit_file: str | None,
     prom_file: str | None,
     prom_pod_pairs: bool,
+    html_file: str | None,
     no_progress: bool,
     raw: bool,
     latency_count: int,
@@ -481,12 +496,10 @@ def run(
         latency_count=latency_count,
         cassandra=cassandra,
         logs_since=logs_since,
-        ca_file=ca_file,
-        client_ca_file=client_ca_file,
     )
     job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
     done = workflow(job())
-    write_outputs(done.report, output, json_file, junit_file, prom_file, prom_pod_pairs)
+    write_outputs(done.report, output, json_file, junit_file, prom_file, prom_pod_pairs, html_file)
     report_errors(done.errors)
     sys.exit(done.report.verdict.exit_code)
 
@@ -567,8 +580,6 @@ def serve(
         latency_count=latency_count,
         cassandra=cassandra,
         logs_since=logs_since,
-        ca_file=ca_file,
-        client_ca_file=client_ca_file,
     )
     job = job_for(source, options, namespaces, token_file, Feedback(say=say))
     watch = Watch(

@@ -1,5 +1,6 @@
-"""serve's HTTP side (aiohttp): /metrics, /healthz, /report, /reports. GET only; nothing the
-caller sends is run or probed, and no answer holds a secret (the report carries none)."""
+"""serve's HTTP side (aiohttp): /metrics, /healthz, /report, /report.html, /reports. GET
+only; nothing the caller sends is run or probed, and no answer holds a secret (the report
+carries none)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from netcheck.reports.html import to_html
 from netcheck.reports.json_report import to_json
 from netcheck.serve.watch import Watch
 
@@ -48,6 +50,14 @@ async def report(request: web.Request) -> web.Response:
     return web.Response(text=to_json(found), content_type="application/json")
 
 
+async def report_html(request: web.Request) -> web.Response:
+    """The last run's report as one self-contained HTML page (reports/html.py)."""
+    found = _watch(request).last_report(0)
+    if found is None:
+        return web.Response(text="no report yet", status=404)
+    return web.Response(text=to_html(found), content_type="text/html")
+
+
 async def reports(request: web.Request) -> web.Response:
     """The runs kept, the last first: when, how long, the result, why a run failed."""
     rows = [
@@ -69,6 +79,7 @@ def app(watch: Watch) -> web.Application:
     application.router.add_get("/metrics", metrics)
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/report", report)
+    application.router.add_get("/report.html", report_html)
     application.router.add_get("/reports", reports)
     return application
 
