@@ -275,7 +275,7 @@ async def test_a_stand_in_port_another_process_holds_is_left_to_it(
 async def test_a_stalled_exchange_is_asked_again_before_it_counts(agent, slow_answers, outcome):
     """A real HTTP server that answers its first requests too late: one slow answer is asked
     again and passes, saying it stalled before; a stall that repeats on all three asks stays
-    a stall (workflows/probing.py: settle_stalls)."""
+    a stall (workflows/probing.py: ask_again)."""
     from netcheck.model.probe import ProbeSpec
     from netcheck.model.topology import Endpoint, PortSpec, Topology
     from netcheck.workflows.feedback import Feedback

@@ -511,4 +511,4 @@ def test_the_run_workflow_called_from_python_gives_the_clis_diagnosis(clean_lab)
     dead = replace(broken, agent=(broken.agent or "").replace(":9925", ":9"))
     topo = replace(topology, endpoints=(dead, *topology.endpoints[1:]))
     asyncio.run(run_inventory(topo, token, options, feedback=Feedback(say=heard.append)))
-    assert len(heard) == 1 and broken.name in heard[0] and "unreachable" in heard[0], heard
+    assert len(heard) == 1 and dead.agent in heard[0] and "unreachable" in heard[0], heard

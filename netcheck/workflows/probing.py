@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from netcheck.agent.transport import AgentTransport
@@ -80,8 +81,8 @@ async def probe_all(
     raw: EvidenceOptions | None,
 ) -> Probed:
     """The mesh with (raw given) raw evidence from every agent that can send it: follow-ups
-    of the mesh's probes, then a second pass for what they left out. A stalled exchange is
-    asked again before it counts (settle_stalls)."""
+    of the mesh's probes, then a second pass for what they left out. A stalled exchange, or
+    a timeout a raw SYN contradicts, is asked again before it counts (ask_again)."""
     collected = await collect_with_progress(
         topology,
         plan,
@@ -93,7 +94,9 @@ async def probe_all(
     )
     collected = dataclasses.replace(
         collected,
-        results=await settle_stalls(topology, plan, transport, collected.results, timeout, payload),
+        results=await ask_again(
+            topology, plan, transport, collected.results, timeout, payload, _stalled, "stalled"
+        ),
     )
     if raw is None:
         return Probed(
@@ -116,8 +119,22 @@ async def probe_all(
         else Collected(results=(), problems=())
     )
     evidence = combined(collected.evidence, second.results)
+    # a connect that timed out while a raw SYN to the same port got its SYN-ACK: the two
+    # disagree (a peer too busy to accept, or loss), so the connect is asked again too
+    syn_acked = {
+        (e.src, e.dst, e.port)
+        for e in evidence
+        if e.kind is ProbeKind.SYN and e.outcome is Outcome.OPEN
+    }
+
+    def contradicted(r: ProbeResult) -> bool:
+        return r.outcome is Outcome.TIMEOUT and (r.src, r.dst, r.port) in syn_acked
+
+    results = await ask_again(
+        topology, plan, transport, collected.results, timeout, payload, contradicted, "timed out"
+    )
     return Probed(
-        results=refine(collected.results, evidence),
+        results=refine(results, evidence),
         evidence=evidence,
         problems=collected.problems,
         later_problems=tuple(
@@ -127,24 +144,33 @@ async def probe_all(
     )
 
 
-STALL_ASKS = 2  # more asks of a stalled exchange before the stall counts
+MORE_ASKS = 2  # more asks of a doubtful failure before it counts
 
 
-async def settle_stalls(
+def _stalled(r: ProbeResult) -> bool:
+    return r.outcome is Outcome.STALLED
+
+
+async def ask_again(
     topology: Topology,
     plan: list[ProbeSpec],
     transport: AgentTransport,
     results: tuple[ProbeResult, ...],
     timeout: float,
     payload: int,
+    doubtful: Callable[[ProbeResult], bool],
+    what: str,
 ) -> tuple[ProbeResult, ...]:
-    """A connection that opened but whose exchange did not finish in time is one slow answer
-    until it repeats: a peer busy for a second (a JVM's HTTP server warming up beside starting
-    nodetools) looks the same as a policer once. Each stalled probe is asked again, up to
-    STALL_ASKS times; the first answer that passes replaces it, saying so. A stall that
-    repeats, or turns into another failure, stays as it was."""
-    for ask in range(1, STALL_ASKS + 1):
-        stalled = {(r.src, r.dst, r.port, r.kind) for r in results if r.outcome is Outcome.STALLED}
+    """A failure is one slow answer until it repeats. A connection that opened but whose
+    exchange did not finish in time, or a connect that timed out while a raw SYN got its
+    SYN-ACK: a peer busy for a second (a JVM's HTTP server warming up beside starting
+    nodetools, an agent of a loaded machine with a full accept queue) looks the same as a
+    policer once. Each doubtful probe is asked again, up to MORE_ASKS times; the first
+    answer that passes replaces it, saying so. A failure that repeats, or turns into another
+    failure, stays as it was; silence no raw SYN contradicts is never asked again (a drop
+    costs no more time)."""
+    for ask in range(1, MORE_ASKS + 1):
+        stalled = {(r.src, r.dst, r.port, r.kind) for r in results if doubtful(r)}
         if not stalled:
             break
         again = [s for s in plan if (s.src, s.dst, s.port, s.kind) in stalled]
@@ -153,7 +179,7 @@ async def settle_stalls(
         results = tuple(
             dataclasses.replace(
                 passed[key],
-                detail=f"{passed[key].detail}; stalled {ask} time(s) before (slow, not lost)",
+                detail=f"{passed[key].detail}; {what} {ask} time(s) before (slow, not lost)",
             )
             if (key := (r.src, r.dst, r.port, r.kind)) in passed
             else r
