@@ -219,6 +219,36 @@ def _print_discovery(d: ContextDiscovery) -> None:
 # ---------------------------------------------------------------- deploy
 
 
+def agents_of(
+    token_file: str | None,
+    image: str | None,
+    manifests_dir: str | None,
+    deploy_timeout: float,
+    api_server_overrides: tuple[str, ...],
+    *,
+    host_network: bool,
+    raw_probes: bool,
+    vector_nodeport: bool = False,
+) -> tuple[str, AgentOptions]:
+    """deploy's and preflight's agents: their token (from the file, or new) and options."""
+    try:
+        token = agent_token(token_file)
+    except BadInput as exc:
+        fail(str(exc))
+    components = (
+        ((HOST_NETWORK,) if host_network else ())
+        + ((VECTOR_NODEPORT,) if vector_nodeport else ())
+        + ((RAW_PROBES,) if raw_probes else ())
+    )
+    return token, AgentOptions(
+        image=image,
+        components=components,
+        manifests=manifests_dir,
+        timeout_s=deploy_timeout,
+        api_server_overrides=api_server_overrides,
+    )
+
+
 def deploy_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(
         [
@@ -291,19 +321,10 @@ def deploy_cmd(
     addresses and API servers.
     """
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-    try:
-        token = agent_token(token_file)
-    except BadInput as exc:
-        fail(str(exc))
-    agents = AgentOptions(
-        image=image,
-        components=((HOST_NETWORK,) if host_network else ())
-        + ((VECTOR_NODEPORT,) if vector_nodeport else ())
-        + ((RAW_PROBES,) if raw_probes else ()),
-        manifests=manifests_dir,
-        timeout_s=deploy_timeout,
-        api_server_overrides=api_server_overrides,
-    )
+    token, agents = agents_of(
+        token_file, image, manifests_dir, deploy_timeout, api_server_overrides,
+        host_network=host_network, raw_probes=raw_probes, vector_nodeport=vector_nodeport,
+    )  # fmt: skip
     done = workflow(deploy(path, names, token, agents, dry_run=dry_run, feedback=feedback(True)))
     rendered, errors = dict(done.rendered), dict(done.errors)
     if dry_run:
@@ -466,18 +487,10 @@ def preflight_cmd(
     )
     outputs = Outputs(**output_kw)
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-    try:
-        token = agent_token(token_file)
-    except BadInput as exc:
-        fail(str(exc))
-    agents = AgentOptions(
-        image=image,
-        components=((HOST_NETWORK,) if host_network else ())
-        + ((RAW_PROBES,) if raw_probes else ()),
-        manifests=manifests_dir,
-        timeout_s=deploy_timeout,
-        api_server_overrides=api_server_overrides,
-    )
+    token, agents = agents_of(
+        token_file, image, manifests_dir, deploy_timeout, api_server_overrides,
+        host_network=host_network, raw_probes=raw_probes,
+    )  # fmt: skip
     done = workflow(
         preflight(
             path,

@@ -401,6 +401,24 @@ def run_options(
     )
 
 
+def prepared(
+    inventory_path: str | None,
+    kubeconfig: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
+    token_file: str | None,
+    ca_file: str | None,
+    client_ca_file: str | None,
+    **probing: Any,
+) -> tuple[Source, RunOptions]:
+    """run's and serve's inputs checked (checked_source) and their probe options
+    (run_options' keywords)."""
+    source = checked_source(
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
+    )
+    return source, run_options(source, **probing)
+
+
 def job_for(
     source: Source,
     options: RunOptions,
@@ -485,18 +503,11 @@ def run(
 
     Exit codes: 0 pass, 1 failures found, 2 bad input, 3 incomplete.
     """
-    source = checked_source(
-        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
-    )
-    options = run_options(
-        source,
-        timeout=timeout,
-        payload_bytes=payload_bytes,
-        raw=raw,
-        latency_count=latency_count,
-        cassandra=cassandra,
-        logs_since=logs_since,
-    )
+    source, options = prepared(
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
+        timeout=timeout, payload_bytes=payload_bytes, raw=raw, latency_count=latency_count,
+        cassandra=cassandra, logs_since=logs_since,
+    )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
     done = workflow(job())
     write_outputs(done.report, output, json_file, junit_file, prom_file, prom_pod_pairs, html_file)
@@ -569,18 +580,11 @@ def serve(
     from netcheck.serve.watch import Watch, WatchOptions
 
     host, port = parse_listen(listen)
-    source = checked_source(
-        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
-    )
-    options = run_options(
-        source,
-        timeout=timeout,
-        payload_bytes=payload_bytes,
-        raw=raw,
-        latency_count=latency_count,
-        cassandra=cassandra,
-        logs_since=logs_since,
-    )
+    source, options = prepared(
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
+        timeout=timeout, payload_bytes=payload_bytes, raw=raw, latency_count=latency_count,
+        cassandra=cassandra, logs_since=logs_since,
+    )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, Feedback(say=say))
     watch = Watch(
         job,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from netcheck.bundled import top_level
 
 HOST_NETWORK = "host-network"
 VECTOR_NODEPORT = "vector-nodeport"
@@ -32,16 +33,8 @@ class ManifestError(ValueError):
 
 
 def default_root() -> Path:
-    """probes/kubernetes: $NETCHECK_MANIFESTS, else the checkout's, else the copy an installed
-    wheel carries (setup.py packs it as netcheck/bundled/probes)."""
-    env = os.environ.get("NETCHECK_MANIFESTS")
-    if env:
-        return Path(env)
-    package = Path(__file__).resolve().parents[1]
-    checkout = package.parent / "probes" / "kubernetes"
-    if checkout.is_dir():
-        return checkout
-    return package / "bundled" / "probes" / "kubernetes"
+    """probes/kubernetes: $NETCHECK_MANIFESTS, else the checkout's, else the wheel's copy."""
+    return top_level("NETCHECK_MANIFESTS", "probes", "kubernetes")
 
 
 @dataclass(frozen=True, kw_only=True)

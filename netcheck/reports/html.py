@@ -11,13 +11,13 @@ details from agents) is escaped.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from netcheck.bundled import top_level
 from netcheck.model.findings import Severity
 from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
@@ -33,14 +33,7 @@ TEMPLATE = "report.html.j2"
 
 def template_dir() -> Path:
     """reports/templates: $NETCHECK_TEMPLATES, else the checkout's, else the wheel's copy."""
-    env = os.environ.get("NETCHECK_TEMPLATES")
-    if env:
-        return Path(env)
-    package = Path(__file__).resolve().parents[1]
-    checkout = package.parent / "reports" / "templates"
-    if checkout.is_dir():
-        return checkout
-    return package / "bundled" / "reports" / "templates"
+    return top_level("NETCHECK_TEMPLATES", "reports", "templates")
 
 
 @functools.cache
