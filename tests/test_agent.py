@@ -13,7 +13,7 @@ from netcheck.agent.process import AgentConfig, read_token, run_agent
 from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import AgentError, HttpAgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeKind, Target
+from netcheck.model.probe import ProbeKind, ProbeResult, Target
 from tests.conftest import free_ports
 
 
@@ -321,3 +321,53 @@ async def test_a_stalled_exchange_is_asked_again_before_it_counts(agent, slow_an
         assert asked == 2 and "stalled 1 time(s) before" in r.detail
     else:
         assert asked == 3 and "did not finish" in r.detail
+
+
+async def test_a_timeout_the_raw_syn_contradicts_is_settled_by_an_answer_that_agrees(agent):
+    """A connect that timed out while the raw SYN beside it got a RST (a fault that went away
+    mid-run) is asked again through a real agent: the refusal it now gets agrees with the raw
+    SYN and replaces the timeout; where only a pass would settle it, the timeout stays."""
+    from netcheck.model.probe import ProbeSpec
+    from netcheck.model.topology import Endpoint, PortSpec, Topology
+    from netcheck.workflows.probing import ask_again
+
+    (closed,) = free_ports(1)  # nothing listens on it: the kernel answers RST
+    topology = Topology(
+        clusters=(),
+        endpoints=(
+            Endpoint(name="a", cluster="C", region="r", address="127.0.0.1", agent=agent["url"]),
+            Endpoint(
+                name="b",
+                cluster="C",
+                region="r",
+                address="127.0.0.1",
+                ports=(PortSpec(port=closed),),
+            ),
+        ),
+    )
+    spec = ProbeSpec(src="a", dst="b", port=closed, kind=ProbeKind.TCP)
+    timed_out = ProbeResult(
+        src="a", dst="b", port=closed, kind=ProbeKind.TCP, outcome=Outcome.TIMEOUT
+    )
+
+    def doubtful(r: ProbeResult) -> bool:
+        return r.outcome is Outcome.TIMEOUT
+
+    async with HttpAgentTransport(agent["token"]) as transport:
+        (settled,) = await ask_again(
+            topology,
+            [spec],
+            transport,
+            (timed_out,),
+            1.0,
+            0,
+            doubtful,
+            "timed out",
+            settles=lambda r: r.outcome is Outcome.REFUSED,
+        )
+        (kept,) = await ask_again(
+            topology, [spec], transport, (timed_out,), 1.0, 0, doubtful, "timed out"
+        )
+    assert settled.outcome is Outcome.REFUSED
+    assert "timed out 1 time(s) before" in settled.detail
+    assert kept == timed_out

@@ -4,6 +4,7 @@ netcheck's top finding."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -297,7 +298,9 @@ def test_prometheus_scrapes_serve_every_dashboard_query_has_data_and_a_drop_aler
             lambda: not query(prom, "netcheck_finding_pairs{severity='error'} > 0"),
             120,
         )
-        assert get_json(f"{serve}/report")["verdict"] == "pass"
+        last = get_json(f"{serve}/report")
+        (tmp_path / "last.json").write_text(json.dumps(last, indent=1))
+        assert last["verdict"] == "pass", tmp_path / "last.json"
 
 
 def test_node_without_internode_tls_is_found_by_its_handshake_failures(lab):

@@ -38,6 +38,42 @@ def test_verdicts():
     assert [v.exit_code for v in Verdict] == [0, 1, 3]
 
 
+def test_a_closed_port_is_closed_whether_its_refusal_came_back_to_the_connect_or_the_raw_syn():
+    """7001 closed by design (Cassandra 4.0+): the diagnosis leaves out a timeout there that
+    the destination's own RST contradicts (a fault that went away mid-run); the verdict takes
+    it the same way, and a RST from anyone else, or plain silence, stays a failure."""
+    import dataclasses
+
+    from netcheck.model.evidence import Reply, ReplyKind
+    from netcheck.model.probe import Evidence
+
+    topo = two_region_topology()
+    address = {e.name: e.address for e in topo.endpoints}
+    refused = results_for(topo, lambda s, d, p: Outcome.REFUSED if p == 7001 else None)
+    closed = tuple(sorted({(r.dst, 7001) for r in refused if r.port == 7001}))
+    assert verdict_of(refused, (), (), closed, topo) is Verdict.PASS
+    assert verdict_of(refused, ()) is Verdict.FAIL  # not known to be closed by design
+
+    def timed_out(source: str) -> tuple:
+        first = next(r for r in refused if r.port == 7001)
+        late = dataclasses.replace(
+            first,
+            outcome=Outcome.TIMEOUT,
+            evidence=Evidence(reply=Reply(kind=ReplyKind.RST, source=source or "")),
+        )
+        return tuple(late if r is first else r for r in refused)
+
+    first = next(r for r in refused if r.port == 7001)
+    assert verdict_of(timed_out(address[first.dst]), (), (), closed, topo) is Verdict.PASS
+    assert verdict_of(timed_out("198.18.99.1"), (), (), closed, topo) is Verdict.FAIL
+    assert verdict_of(timed_out(address[first.dst]), (), (), closed) is Verdict.FAIL
+    silent = dataclasses.replace(first, outcome=Outcome.TIMEOUT)
+    assert (
+        verdict_of(tuple(silent if r is first else r for r in refused), (), (), closed, topo)
+        is Verdict.FAIL
+    )
+
+
 def test_endpoint_scopes():
     ep = two_region_topology().endpoints[0]
     assert ep.scope("all") == ()

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.diagnosis.findings import group_text, in_scope
 from netcheck.diagnosis.mgmt import mgmt_findings
-from netcheck.model.evidence import ReplyKind
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import (
     DOWN_STATES,
@@ -669,20 +668,6 @@ def expected_closed(
     return _legacy_port(list(observations), topology, probes)[0]
 
 
-def _refused(p: ProbeResult, address: str) -> bool:
-    """Refused, or timed out while the raw SYN beside it got the destination's own RST (the
-    refusal was lost or late on a loaded host: the port is closed all the same)."""
-    if p.outcome is Outcome.REFUSED:
-        return True
-    reply = p.evidence.reply
-    return (
-        p.outcome is Outcome.TIMEOUT
-        and reply is not None
-        and reply.kind is ReplyKind.RST
-        and reply.source == address
-    )
-
-
 def _legacy_port(
     obs: list[Observation], topology: Topology | None, probes: tuple[ProbeResult, ...]
 ) -> tuple[tuple[tuple[str, int], ...], list[Finding]]:
@@ -713,7 +698,7 @@ def _legacy_port(
         version = _LEGACY_FREE.match(release.get(ep.address, ""))
         if (
             any(p.outcome is Outcome.REFUSED for p in seen)
-            and all(_refused(p, ep.address) for p in seen)
+            and all(p.closed_at(ep.address) for p in seen)
             and version is not None
             and int(version.group(1)) >= 4
             and ep.address not in listens_7001

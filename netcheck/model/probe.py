@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netcheck.model.evidence import CqlView, Latency, MgmtView, PathMtu, Reply, TlsFacts, Trace
+from netcheck.model.evidence import (
+    CqlView,
+    Latency,
+    MgmtView,
+    PathMtu,
+    Reply,
+    ReplyKind,
+    TlsFacts,
+    Trace,
+)
 from netcheck.model.outcome import Outcome
 
 
@@ -132,3 +141,17 @@ class ProbeResult:
     def translated(self) -> bool:
         """The serving agent saw another source address than the one we sent from (NAT)."""
         return bool(self.observed_source) and self.observed_source != self.local_address
+
+    def closed_at(self, address: str) -> bool:
+        """Refused, or timed out while the raw SYN beside it got the destination's own RST
+        (address: the destination's): the refusal was lost or late on a loaded host, or a
+        fault went away between the connect and the raw SYN. The port is closed all the same."""
+        if self.outcome is Outcome.REFUSED:
+            return True
+        reply = self.evidence.reply
+        return (
+            self.outcome is Outcome.TIMEOUT
+            and reply is not None
+            and reply.kind is ReplyKind.RST
+            and reply.source == address
+        )

@@ -104,7 +104,7 @@ class RunReport:
     @property
     def verdict(self) -> Verdict:
         closed = self.cassandra.expected_closed if self.cassandra else ()
-        return verdict_of(self.probes, self.findings, self.problems, closed)
+        return verdict_of(self.probes, self.findings, self.problems, closed, self.topology)
 
 
 def verdict_of(
@@ -112,15 +112,23 @@ def verdict_of(
     findings: tuple[Finding, ...],
     problems: tuple[str, ...] = (),
     expected_closed: tuple[tuple[str, int], ...] = (),
+    topology: Topology | None = None,
 ) -> Verdict:
     """expected_closed: (endpoint, port) where refused is normal (7001 on Cassandra 4.0+
-    without the legacy SSL port)."""
+    without the legacy SSL port). With the topology, a timeout there that the destination's
+    own RST contradicts is the same refusal (ProbeResult.closed_at), as the diagnosis that
+    left it out took it."""
     closed = set(expected_closed)
+    address = {e.name: e.address for e in topology.endpoints} if topology else {}
 
-    def failed(p: ProbeResult) -> bool:
-        return p.outcome.failed and not (p.outcome is Outcome.REFUSED and (p.dst, p.port) in closed)
+    def normal(p: ProbeResult) -> bool:
+        if (p.dst, p.port) not in closed:
+            return False
+        return p.outcome is Outcome.REFUSED or p.closed_at(address.get(p.dst, ""))
 
-    if any(failed(p) for p in probes) or any(f.severity is Severity.ERROR for f in findings):
+    if any(p.outcome.failed and not normal(p) for p in probes) or any(
+        f.severity is Severity.ERROR for f in findings
+    ):
         return Verdict.FAIL
     if problems or not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
         return Verdict.INCOMPLETE

@@ -119,19 +119,31 @@ async def probe_all(
         else Collected(results=(), problems=())
     )
     evidence = combined(collected.evidence, second.results)
-    # a connect that timed out while a raw SYN to the same port got its SYN-ACK: the two
-    # disagree (a peer too busy to accept, or loss), so the connect is asked again too
-    syn_acked = {
-        (e.src, e.dst, e.port)
+    # a connect that timed out while a raw SYN to the same port got its SYN-ACK or RST: the
+    # two disagree (a peer too busy to accept, loss, or a fault that went away in between),
+    # so the connect is asked again, and an answer that agrees with the raw SYN settles it
+    raw_said = {
+        (e.src, e.dst, e.port): e.outcome
         for e in evidence
-        if e.kind is ProbeKind.SYN and e.outcome is Outcome.OPEN
+        if e.kind is ProbeKind.SYN and e.outcome in (Outcome.OPEN, Outcome.REFUSED)
     }
 
     def contradicted(r: ProbeResult) -> bool:
-        return r.outcome is Outcome.TIMEOUT and (r.src, r.dst, r.port) in syn_acked
+        return r.outcome is Outcome.TIMEOUT and (r.src, r.dst, r.port) in raw_said
+
+    def agrees(r: ProbeResult) -> bool:
+        return raw_said.get((r.src, r.dst, r.port)) is r.outcome
 
     results = await ask_again(
-        topology, plan, transport, collected.results, timeout, payload, contradicted, "timed out"
+        topology,
+        plan,
+        transport,
+        collected.results,
+        timeout,
+        payload,
+        contradicted,
+        "timed out",
+        settles=agrees,
     )
     return Probed(
         results=refine(results, evidence),
@@ -151,6 +163,10 @@ def _stalled(r: ProbeResult) -> bool:
     return r.outcome is Outcome.STALLED
 
 
+def _passes(r: ProbeResult) -> bool:
+    return r.outcome.passed
+
+
 async def ask_again(
     topology: Topology,
     plan: list[ProbeSpec],
@@ -160,28 +176,29 @@ async def ask_again(
     payload: int,
     doubtful: Callable[[ProbeResult], bool],
     what: str,
+    settles: Callable[[ProbeResult], bool] = _passes,
 ) -> tuple[ProbeResult, ...]:
     """A failure is one slow answer until it repeats. A connection that opened but whose
     exchange did not finish in time, or a connect that timed out while a raw SYN got its
     SYN-ACK: a peer busy for a second (a JVM's HTTP server warming up beside starting
     nodetools, an agent of a loaded machine with a full accept queue) looks the same as a
     policer once. Each doubtful probe is asked again, up to MORE_ASKS times; the first
-    answer that passes replaces it, saying so. A failure that repeats, or turns into another
-    failure, stays as it was; silence no raw SYN contradicts is never asked again (a drop
-    costs no more time)."""
+    answer that settles it (passes, unless told otherwise) replaces it, saying so. A failure
+    that repeats, or turns into another failure, stays as it was; silence no raw SYN
+    contradicts is never asked again (a drop costs no more time)."""
     for ask in range(1, MORE_ASKS + 1):
         stalled = {(r.src, r.dst, r.port, r.kind) for r in results if doubtful(r)}
         if not stalled:
             break
         again = [s for s in plan if (s.src, s.dst, s.port, s.kind) in stalled]
         done = await collect(topology, again, transport, timeout_s=timeout, payload_bytes=payload)
-        passed = {(r.src, r.dst, r.port, r.kind): r for r in done.results if r.outcome.passed}
+        settled = {(r.src, r.dst, r.port, r.kind): r for r in done.results if settles(r)}
         results = tuple(
             dataclasses.replace(
-                passed[key],
-                detail=f"{passed[key].detail}; {what} {ask} time(s) before (slow, not lost)",
+                settled[key],
+                detail=f"{settled[key].detail}; {what} {ask} time(s) before (slow, not lost)",
             )
-            if (key := (r.src, r.dst, r.port, r.kind)) in passed
+            if (key := (r.src, r.dst, r.port, r.kind)) in settled
             else r
             for r in results
         )
