@@ -14,6 +14,7 @@ from netcheck.agent.server import AgentLimits
 from netcheck.agent.transport import AgentError, HttpAgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeResult, Target
+from netcheck.model.topology import Endpoint, PortSpec, Topology
 from tests.conftest import free_ports
 
 
@@ -277,7 +278,6 @@ async def test_a_stalled_exchange_is_asked_again_before_it_counts(agent, slow_an
     again and passes, saying it stalled before; a stall that repeats on all three asks stays
     a stall (workflows/probing.py: ask_again)."""
     from netcheck.model.probe import ProbeSpec
-    from netcheck.model.topology import Endpoint, PortSpec, Topology
     from netcheck.workflows.feedback import Feedback
     from netcheck.workflows.probing import probe_all
 
@@ -296,19 +296,7 @@ async def test_a_stalled_exchange_is_asked_again_before_it_counts(agent, slow_an
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    topology = Topology(
-        clusters=(),
-        endpoints=(
-            Endpoint(name="a", cluster="C", region="r", address="127.0.0.1", agent=agent["url"]),
-            Endpoint(
-                name="b",
-                cluster="C",
-                region="r",
-                address="127.0.0.1",
-                ports=(PortSpec(port=port, kind=ProbeKind.HTTP),),
-            ),
-        ),
-    )
+    topology = _agent_and_loopback(agent["url"], port, ProbeKind.HTTP)
     spec = ProbeSpec(src="a", dst="b", port=port, kind=ProbeKind.HTTP)
     try:
         async with HttpAgentTransport(agent["token"]) as transport:
@@ -328,23 +316,10 @@ async def test_a_timeout_the_raw_syn_contradicts_is_settled_by_an_answer_that_ag
     mid-run) is asked again through a real agent: the refusal it now gets agrees with the raw
     SYN and replaces the timeout; where only a pass would settle it, the timeout stays."""
     from netcheck.model.probe import ProbeSpec
-    from netcheck.model.topology import Endpoint, PortSpec, Topology
     from netcheck.workflows.probing import ask_again
 
     (closed,) = free_ports(1)  # nothing listens on it: the kernel answers RST
-    topology = Topology(
-        clusters=(),
-        endpoints=(
-            Endpoint(name="a", cluster="C", region="r", address="127.0.0.1", agent=agent["url"]),
-            Endpoint(
-                name="b",
-                cluster="C",
-                region="r",
-                address="127.0.0.1",
-                ports=(PortSpec(port=closed),),
-            ),
-        ),
-    )
+    topology = _agent_and_loopback(agent["url"], closed, ProbeKind.TCP)
     spec = ProbeSpec(src="a", dst="b", port=closed, kind=ProbeKind.TCP)
     timed_out = ProbeResult(
         src="a", dst="b", port=closed, kind=ProbeKind.TCP, outcome=Outcome.TIMEOUT
@@ -371,3 +346,20 @@ async def test_a_timeout_the_raw_syn_contradicts_is_settled_by_an_answer_that_ag
     assert settled.outcome is Outcome.REFUSED
     assert "timed out 1 time(s) before" in settled.detail
     assert kept == timed_out
+
+
+def _agent_and_loopback(agent_url: str, port: int, kind: ProbeKind) -> Topology:
+    """Endpoint a (the agent) and b (a port on loopback) for the workflow-level tests."""
+    return Topology(
+        clusters=(),
+        endpoints=(
+            Endpoint(name="a", cluster="C", region="r", address="127.0.0.1", agent=agent_url),
+            Endpoint(
+                name="b",
+                cluster="C",
+                region="r",
+                address="127.0.0.1",
+                ports=(PortSpec(port=port, kind=kind),),
+            ),
+        ),
+    )
