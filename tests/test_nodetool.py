@@ -12,6 +12,7 @@ import pytest
 
 from netcheck.diagnosis.gossip import analyze
 from netcheck.lab.exec import recent
+from netcheck.model.findings import Severity
 from netcheck.model.gossip import Signature
 from netcheck.nodetool.describecluster import parse_describecluster
 from netcheck.nodetool.gossipinfo import parse_gossipinfo
@@ -242,7 +243,11 @@ def test_log_startup_failure_and_seed_notice():
         "\tat org.apache.cassandra.gms.Gossiper.doShadowRound(Gossiper.java:2098)\n"
     )
     reading = parse_log(log)
-    assert [(s.signature, s.count) for s in reading.signatures] == [(Signature.UNABLE_TO_GOSSIP, 1)]
+    # the seed's notice is its own (benign) signature, never the fatal one
+    assert [(s.signature, s.count) for s in reading.signatures] == [
+        (Signature.STARTED_ALONE, 1),
+        (Signature.UNABLE_TO_GOSSIP, 1),
+    ]
     assert [(x.address, x.port, x.encryption) for x in reading.listeners] == [
         ("198.18.34.10", 7000, "unencrypted")
     ]
@@ -299,11 +304,14 @@ def test_offline_analysis_of_3_11_outputs():
     obs += observations(text("c311-gossipinfo.txt"), "c.txt")
     codes = {f.code: f for f in analyze(obs).findings}
     assert "86afa796" in codes["SCHEMA_DISAGREEMENT"].summary
-    assert (
-        "joining" in codes["NODE_NOT_NORMAL"].summary
-        or "leaving" in codes["NODE_NOT_NORMAL"].summary
-    )
-    assert "GOSSIP_DOWN" in codes
+    # each node's place in its life, from gossipinfo where it speaks, else from status
+    assert codes["NODE_LEAVING"].summary.startswith("10.30.1.22 is leaving the ring")
+    assert codes["NODE_JOINING"].summary.startswith("10.20.1.13 is joining the ring")
+    assert "per nodetool status" in codes["NODE_JOINING"].summary
+    assert codes["NODE_SHUT_DOWN"].summary.startswith("10.20.1.12 announced its shutdown")
+    assert codes["NODE_SHUT_DOWN"].severity is Severity.ERROR
+    # its DN is explained by the shutdown: no GOSSIP_DOWN names it
+    assert all("10.20.1.12" not in f.summary for c, f in codes.items() if c == "GOSSIP_DOWN")
 
 
 def test_gossip_analyze_cli_json(tmp_path):

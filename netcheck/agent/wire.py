@@ -20,11 +20,11 @@ from netcheck.model.evidence import (
     TlsFacts,
     Trace,
 )
+from netcheck.model.mgmt_endpoints import MAX_ENDPOINTS
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, FollowUp, ProbeKind, Target, TargetResult
 from netcheck.model.text import one_line
 from netcheck.probes.cql import MAX_PEERS
-from netcheck.probes.mgmt import MAX_ENDPOINTS
 from netcheck.probes.tls_facts import MAX_CA_PEM
 
 API_PREFIX = "/v1"

@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.diagnosis.findings import group_text, in_scope
+from netcheck.diagnosis.lifecycle import lifecycle, shut_down
 from netcheck.diagnosis.mgmt import mgmt_findings
+from netcheck.diagnosis.seeds import seed_findings
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import (
     DOWN_STATES,
@@ -104,15 +106,18 @@ def analyze(
     }
     nodes = _nodes(obs, by_address)
     findings: list[Finding] = []
-    down, explained = _down(nodes, by_address, located, network)
+    stopped = shut_down(obs)
+    down, explained = _down(nodes, by_address, located, network, stopped)
     findings += down
     findings += _diverging(nodes, explained)
-    findings += _not_normal(nodes)
+    findings += lifecycle(obs, {a: ep.name for a, ep in by_address.items()})
     findings += _schema(obs)
     findings += _topology(nodes, topology)
     findings += _tls(obs, by_address, located)
     findings += _connect_logs(obs, by_address, located, network)
     findings += _no_seeds(obs)
+    findings += seed_findings(obs)
+    findings += _marked_down(obs, nodes, by_address)
     findings += legacy
     findings += cql_findings(obs, topology)
     findings += mgmt_findings(obs)
@@ -229,8 +234,9 @@ def _nodes(obs: list[Observation], by_address: dict[str, Endpoint]) -> dict[str,
             states[row.address][o.observer] = row.state
             if row.datacenter or row.rack:
                 place.setdefault(row.address, (row.datacenter, row.rack))
-        if o.status_rows is None and o.description is not None:
-            # describecluster alone: UNREACHABLE is this node's DOWN
+        if o.description is not None:
+            # describecluster: UNREACHABLE is this node's DOWN where its status does not
+            # list the node (its status rows, read first, win)
             for v in o.description.schema_versions:
                 for a in v.addresses:
                     states[a].setdefault(o.observer, "DN" if v.version == "UNREACHABLE" else "UN")
@@ -276,15 +282,20 @@ def _down(
     by_address: dict[str, Endpoint],
     located: Located,
     network: _Network,
+    stopped: set[str],
 ) -> tuple[list[Finding], set[tuple[str, str]]]:
     """Every (observer, node) DN, grouped by what explains it; and the (observer, address)
-    pairs a network finding explains."""
+    pairs a network finding explains. A node that announced its shutdown is DN because it
+    was stopped: NODE_SHUT_DOWN says so once (diagnosis/lifecycle.py)."""
     groups: dict[tuple[str, str, str], list[tuple[str, NodeSummary]]] = defaultdict(list)
     causes: dict[str, Finding] = {}
     explained: set[tuple[str, str]] = set()
     for n in nodes.values():
         for observer, state in n.states:
             if state not in DOWN_STATES:
+                continue
+            if n.address in stopped:
+                explained.add((observer, n.address))
                 continue
             a = located.get(observer)
             key, cause = network.classify(a, by_address.get(n.address))
@@ -381,29 +392,6 @@ def _diverging(nodes: dict[str, NodeSummary], explained: set[tuple[str, str]]) -
                     affected_pairs=len(down),
                     hint="a partial partition: the nodes that see it down cannot reach it "
                     "on 7000 while others can; compare with the network findings",
-                    dst_scope=_label(n),
-                )
-            )
-    return out
-
-
-def _not_normal(nodes: dict[str, NodeSummary]) -> list[Finding]:
-    moving = {"UJ": "joining", "UL": "leaving", "UM": "moving"}
-    out = []
-    for n in nodes.values():
-        odd = sorted({s for _, s in n.states if s in moving})
-        if odd:
-            out.append(
-                Finding(
-                    severity=Severity.WARNING,
-                    code="NODE_NOT_NORMAL",
-                    summary=f"{_label(n)} is {'/'.join(moving[s] for s in odd)} ({', '.join(odd)})",
-                    src_cluster="*",
-                    dst_cluster="*",
-                    ports=(),
-                    affected_pairs=1,
-                    hint="wait for the operation to end (nodetool netstats shows streams); "
-                    "a node stuck joining often cannot stream from a peer across a firewall",
                     dst_scope=_label(n),
                 )
             )
@@ -551,12 +539,19 @@ def _tls(
         plaintext = any(
             "not an SSL/TLS record" in d or "disabled" in d or "unencrypted" in d for d in details
         )
-        why = (
-            "it speaks plaintext to peers that require TLS (internode_encryption none on it, "
-            "all on them)"
-            if plaintext
-            else "certificates or protocols do not match"
-        )
+        closed = any(d.startswith("closed during the TLS handshake") for d in details)
+        if plaintext:
+            why = (
+                "it speaks plaintext to peers that require TLS (internode_encryption none on "
+                "it, all on them)"
+            )
+        elif closed:
+            why = (
+                "it closes connections during the TLS handshake: it does not speak TLS on "
+                "that port (a transition to TLS half done), or it refuses the certificate"
+            )
+        else:
+            why = "certificates or protocols do not match"
         total = sum(c for c, _ in seen.values())
         reasons = "; ".join(details) or "no reason logged"
         out.append(
@@ -576,7 +571,40 @@ def _tls(
                 location=f"{name}'s server_encryption_options",
             )
         )
-    return out
+    return out + _half_done(obs, by_address)
+
+
+def _half_done(obs: list[Observation], by_address: dict[str, Endpoint]) -> list[Finding]:
+    """Nodes that listen on 7000 with TLS beside nodes that listen without it (their own
+    start-up lines say so): a move to internode TLS (or away from it) that stopped half way."""
+    plain: set[str] = set()
+    tls: set[str] = set()
+    for o in obs:
+        for listener in o.listeners:
+            if listener.port != STORAGE_PORT:
+                continue
+            ep = by_address.get(o.observer_address or listener.address)
+            name = ep.name if ep else (o.observer_address or listener.address)
+            (plain if listener.encryption.startswith("unencrypted") else tls).add(name)
+    if not plain or not tls:
+        return []
+    return [
+        Finding(
+            severity=Severity.ERROR,
+            code="INTERNODE_TLS_TRANSITION_HALF_DONE",
+            summary=f"internode TLS on 7000 is on for {group_text(sorted(tls), 'nodes')} and off "
+            f"for {group_text(sorted(plain), 'nodes')}: the two halves cannot talk",
+            src_cluster="*",
+            dst_cluster="*",
+            ports=(STORAGE_PORT,),
+            affected_pairs=len(plain) * len(tls),
+            hint="move in two rolling restarts: first every node with internode_encryption "
+            "all and optional: true (accepts both), then optional: false; or roll the "
+            "plaintext nodes to the same server_encryption_options now",
+            src_scope=group_text(sorted(tls), "nodes"),
+            dst_scope=group_text(sorted(plain), "nodes"),
+        )
+    ]
 
 
 def _connect_logs(
@@ -588,10 +616,12 @@ def _connect_logs(
     groups: dict[tuple[str, str], list[tuple[str, str, int]]] = defaultdict(list)
     causes: dict[str, Finding] = {}
     for o in obs:
-        me = located.get(o.observer)
         for s in o.logs or ():
             if not s.signature.connect or not s.peer:
                 continue
+            # the line's own LOCAL->PEER says who logged it, whatever the file is called
+            me = by_address.get(s.local) if s.local else located.get(o.observer)
+            logged_by = (me.name if me else s.local) if s.local else o.observer
             peer = by_address.get(s.peer)
             key, cause = network.classify(me, peer)
             if cause is not None:
@@ -599,7 +629,7 @@ def _connect_logs(
             elif key == "failing":
                 key = "unknown"  # failing without a finding: the logs say no more than that
             groups[(key, s.signature.value)].append(
-                (o.observer, peer.name if peer else s.peer, s.count)
+                (logged_by, peer.name if peer else s.peer, s.count)
             )
     out = []
     for (key, sig), members in sorted(groups.items()):
@@ -630,6 +660,40 @@ def _connect_logs(
                 hint="Cassandra could not open internode connections: see the network findings "
                 "for the same pairs",
                 location=f"network: {key}" if key in causes else "",
+            )
+        )
+    return out
+
+
+def _marked_down(
+    obs: list[Observation], nodes: dict[str, NodeSummary], by_address: dict[str, Endpoint]
+) -> list[Finding]:
+    """`InetAddress PEER is now DOWN` in a node's log: its failure detector lost the peer at
+    that time. Said as history: the views of now (status, gossip) say whether it is back."""
+    out = []
+    for o in obs:
+        downs = [s for s in o.logs or () if s.signature is Signature.MARKED_DOWN and s.peer]
+        if not downs:
+            continue
+        back = [s.peer for s in downs if s.peer in nodes and nodes[s.peer].state.startswith("U")]
+        names = [by_address[s.peer].name if s.peer in by_address else s.peer for s in downs]
+        last = max((s.last for s in downs), default="")
+        tail = f"; up again now: {group_text(back, 'nodes')}" if back else ""
+        out.append(
+            Finding(
+                severity=Severity.INFO if len(back) == len(downs) else Severity.WARNING,
+                code="LOG_PEERS_MARKED_DOWN",
+                summary=f"{o.observer}'s gossip marked {group_text(names, 'peers')} DOWN "
+                f"({sum(s.count for s in downs)}x, last {last or 'unknown'}){tail}",
+                src_cluster="*",
+                dst_cluster="*",
+                ports=(STORAGE_PORT,),
+                affected_pairs=len(downs),
+                hint="the failure detector stopped hearing them on 7000: a node that stopped or "
+                "paused (GC), or the network between them; the network findings and "
+                "`nodetool status` of now tell which",
+                src_scope=o.observer,
+                dst_scope=group_text(names, "peers"),
             )
         )
     return out

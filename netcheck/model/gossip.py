@@ -68,12 +68,72 @@ class ClusterDescription:
         return tuple(v for v in self.schema_versions if v.version != "UNREACHABLE")
 
 
+class GossipState(StrEnum):
+    """A node's gossip STATUS as Cassandra's StorageService moves it (2.1 to 5.0):
+
+        BOOT ------------------------------> NORMAL <-> MOVING
+        hibernate -> BOOT_REPLACE ---------> NORMAL -> LEAVING -> LEFT
+                                             NORMAL -> removing -> removed
+        any state -> shutdown (announced at stop; a restart starts again at BOOT or NORMAL)
+
+    Only NORMAL serves its ranges as a full member."""
+
+    BOOT = "BOOT"
+    BOOT_REPLACE = "BOOT_REPLACE"
+    HIBERNATE = "hibernate"
+    NORMAL = "NORMAL"
+    MOVING = "MOVING"
+    LEAVING = "LEAVING"
+    LEFT = "LEFT"
+    REMOVING = "removing"
+    REMOVED = "removed"
+    SHUTDOWN = "shutdown"
+    UNKNOWN = "?"
+
+    @classmethod
+    def of(cls, status: str) -> GossipState:
+        word = status.split(",", 1)[0].strip()
+        for state in cls:
+            if state.value.lower() == word.lower():
+                return state
+        return cls.UNKNOWN
+
+    @property
+    def member(self) -> bool:
+        """Still owns (or is taking or handing over) ranges: a node peers must reach."""
+        return self not in (GossipState.LEFT, GossipState.REMOVED, GossipState.UNKNOWN)
+
+    @property
+    def stage(self) -> int:
+        """How far along its life the state is: of two views of one generation, the later
+        stage is the newer news (a node never goes back from LEFT to LEAVING)."""
+        return _STAGES[self]
+
+
+_STAGES = {
+    GossipState.UNKNOWN: 0,
+    GossipState.HIBERNATE: 1,
+    GossipState.BOOT: 2,
+    GossipState.BOOT_REPLACE: 2,
+    GossipState.NORMAL: 3,
+    GossipState.MOVING: 4,
+    GossipState.LEAVING: 4,
+    GossipState.REMOVING: 4,
+    GossipState.LEFT: 5,
+    GossipState.REMOVED: 5,
+    GossipState.SHUTDOWN: 6,
+}
+# the heartbeat a node sets as it announces its shutdown (Integer.MAX_VALUE)
+SHUTDOWN_HEARTBEAT = 2**31 - 1
+
+
 @dataclass(frozen=True, kw_only=True)
 class GossipEndpoint:
-    """One endpoint of `nodetool gossipinfo`."""
+    """One endpoint of `nodetool gossipinfo` (or of the Management API's endpoint states)."""
 
     address: str
     status: str = ""  # NORMAL, LEAVING, LEFT, shutdown, hibernate, BOOT... (value before ',')
+    status_detail: str = ""  # what follows the state: a token, a host id, a replaced address
     datacenter: str = ""
     rack: str = ""
     host_id: str = ""
@@ -81,6 +141,14 @@ class GossipEndpoint:
     release_version: str = ""
     generation: int | None = None
     heartbeat: int | None = None
+    removal_coordinator: str = ""  # REMOVAL_COORDINATOR: the host id removing this node
+    alive: bool | None = None  # the Management API's IS_ALIVE; gossipinfo does not say
+
+    @property
+    def state(self) -> GossipState:
+        if self.heartbeat == SHUTDOWN_HEARTBEAT and not self.status:
+            return GossipState.SHUTDOWN
+        return GossipState.of(self.status)
 
 
 class Signature(StrEnum):
@@ -92,8 +160,15 @@ class Signature(StrEnum):
     CONNECT_FAILED = "connect_failed"  # failed to connect, reason not in the log
     TLS_HANDSHAKE = "tls_handshake"  # a peer's handshake failed here (not TLS, bad cert...)
     TLS_DISABLED_HERE = "tls_disabled_here"  # this node refused a peer's TLS: it has none
+    # an inbound handshake that failed for a reason that is not TLS (reset, timeout, version)
+    HANDSHAKE_FAILED = "handshake_failed"
     MARKED_DOWN = "marked_down"  # gossip: InetAddress PEER is now DOWN
     UNABLE_TO_GOSSIP = "unable_to_gossip"  # the node could not reach any seed (no peer)
+    # a seed reached no other seed at start-up and went on alone ("continuing anyway")
+    STARTED_ALONE = "started_alone"
+    SEED_UNRESOLVED = "seed_unresolved"  # "Seed provider couldn't lookup host" (peer: the name)
+    NO_SEEDS = "no_seeds"  # "The seed provider lists no seeds": the node stopped at start-up
+    FAT_CLIENT_REMOVED = "fat_client_removed"  # a non-member went silent and left gossip
     CONSISTENCY = "consistency"  # Cannot achieve consistency level (client side, no peer)
 
     @property
@@ -107,6 +182,7 @@ CONNECT_SIGNATURES = frozenset(
         Signature.CONNECT_REFUSED,
         Signature.NO_ROUTE,
         Signature.CONNECT_FAILED,
+        Signature.HANDSHAKE_FAILED,
     }
 )
 
@@ -119,6 +195,9 @@ class LogSignature:
     first: str = ""  # timestamps as logged
     last: str = ""
     detail: str = ""  # one sample reason, e.g. "not an SSL/TLS record"
+    # the logging node's own address where the line names it (4.0+: `LOCAL->PEER-...`), so a
+    # log is placed by what it says, not by the name of the file it came in
+    local: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

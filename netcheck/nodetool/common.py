@@ -17,8 +17,12 @@ _NOISE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 MAX_LINE = 2048  # no line nodetool or Cassandra writes is longer; bounds every regex's work
 
 
+# ` | |` cells a copy from a rendered gist or table leaves at the end of every line
+_TABLE_TAIL = re.compile(r"(?:\s\|)+\s*$")
+
+
 def clean(text: str) -> list[str]:
-    return [line[:MAX_LINE] for line in _NOISE.sub("", text).splitlines()]
+    return [_TABLE_TAIL.sub("", line[:MAX_LINE]) for line in _NOISE.sub("", text).splitlines()]
 
 
 def split_address(text: str) -> tuple[str, int | None]:

@@ -7,10 +7,11 @@ import re
 
 from netcheck.model.gossip import ClusterDescription, DatacenterCount, SchemaVersion
 from netcheck.model.text import ascii_int
-from netcheck.nodetool.common import UUID, address_list, clean
+from netcheck.nodetool.common import UUID, address_list, clean, is_address, split_address
 
 _KEY = re.compile(r"^\s*(Name|Snitch|Live|Unreachable):\s*(.*?)\s*$")
-_VERSION_LINE = re.compile(r"^\s*(\S+?):\s*(\[.*)$")
+# `VERSION: [addresses]`; DataStax's documentation also shows `UNREACHABLE: VERSION: [...]`
+_VERSION_LINE = re.compile(r"^\s*(\S+?):\s*(?:[0-9a-fA-F-]{36}:\s*)?(\[.*)$")
 _DC = re.compile(r"^\s*(\S+)\s+#Nodes:\s*([0-9]{1,9})\s+#Down:\s*([0-9]{1,9})\b")
 _SECTION = re.compile(
     r"^\s*(Cluster Information|Schema versions|Stats for all nodes|Data Centers|"
@@ -47,6 +48,9 @@ def parse_describecluster(
             if not complete:
                 warnings.append(f"{where} line {n}: truncated address list: {line.strip()[:80]}")
             target = schemas if section == "Schema versions" else databases
+            if section == "Schema versions" and is_address(split_address(name)[0]):
+                # Scylla's nodetool turns the map around: `ADDRESS: [VERSION]`
+                name, addresses = version.group(2).strip("[] "), (split_address(name)[0],)
             if section == "Schema versions" and name != "UNREACHABLE" and not UUID.fullmatch(name):
                 warnings.append(f"{where} line {n}: not a schema version: {line.strip()[:80]}")
                 continue

@@ -1,7 +1,16 @@
-"""Cassandra system.log: internode trouble counted per peer, and the internode listeners.
+"""Cassandra system.log and debug.log: internode trouble counted per peer, the internode
+listeners, and the start-up failures that keep a node out of the ring.
 
-4.x/5.x (netty) and 3.x shapes; see ../../shared field facts. Stack-trace lines after a
-'failed to connect' say why it failed; they are read, never counted on their own.
+The shapes of 2.1 to 5.0 and DSE (see ../../shared field facts and tests/data/README.md):
+- lines as log4j/logback write them (`LEVEL [thread] DATE TIME File.java:N - message`), as
+  the console of a container prints them (`LEVEL  HH:MM:SS message`), and with the prefixes
+  `kubectl logs --timestamps` (`2020-10-23T08:08:04.06Z `) or `--prefix` (`[pod/x/c] `) adds;
+- 4.0+ (netty): `LOCAL->PEER-URGENT_MESSAGES-[no-channel] failed to connect`, `Failed to
+  connect to peer NAME/PEER:PORT(...)`, `Failed to properly handshake with peer PEER`;
+- 3.x (OutboundTcpConnection): `Unable to connect to /PEER` in debug.log, `SSL handshake
+  error for outbound connection to ...`, `Cannot handshake version with /PEER`.
+The lines after a failure (its exception and stack) say why it failed; they are read, never
+counted on their own, and only TLS words make a failure a TLS one.
 """
 
 from __future__ import annotations
@@ -11,35 +20,53 @@ from dataclasses import dataclass, field
 
 from netcheck.model.gossip import Listener, LogSignature, Signature
 from netcheck.model.probe import LOOK_SOURCE_PORTS
-from netcheck.nodetool.common import clean, split_address
+from netcheck.nodetool.common import clean, is_address, split_address
 
-_TIME = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?)")
-_OUT_FAIL = re.compile(r"->(/?[^\s>]+?)-[A-Z_]+_MESSAGES-\[no-channel\] failed to connect")
-_OUT_3X = re.compile(r"Cannot handshake version with (/?\S+)")
+_TIME = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?|\b\d\d:\d\d:\d\d(?:,\d+)?)")
+# what tools put before a log line: `kubectl logs --prefix`, `--timestamps`, both
+_PREFIX = re.compile(
+    r"^(?:\[[\w./-]{1,253}\]\s+)?(?:\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)\s+)?"
+)
+_LOG_LINE = re.compile(r"^(TRACE|DEBUG|INFO|WARN|ERROR)\s+(?:\[|\d\d:\d\d:\d\d\b)")
+_OUT_FAIL = re.compile(
+    r"(?:^|\s)(?:(\S+?)->)?(\S+?)-[A-Z_]+_MESSAGES-\[no-channel\] failed to connect"
+)
+_OUT_PEER = re.compile(r"Failed to connect to peer (\S+?)(?:\(|\s|$)")
+_OUT_3X = re.compile(r"Unable to connect to (/?\S+)")
+_OUT_3X_SSL = re.compile(r"SSL handshake error for outbound connection to .*?addr=(/?[^,\]]+)")
+_HANDSHAKE_3X = re.compile(r"Cannot handshake version with (/?\S+)")
 _IN_HANDSHAKE = re.compile(r"Failed to properly handshake with peer (/?\S+?)\.? Closing")
 _TLS_OFF_HERE = re.compile(r"Rejected incoming TLS connection before negotiating from (/?\S+?) to")
 _DOWN = re.compile(r"InetAddress (/?\S+?) is now DOWN")
+_FAT_CLIENT = re.compile(r"FatClient (/?\S+) has been silent for \d+ms, removing from gossip")
+_SEED_LOOKUP = re.compile(r"Seed provider couldn't lookup host (\S+)")
+_NO_SEEDS = re.compile(r"The seed provider lists no seeds")
 # fatal at start-up (the exception under "Exception encountered during startup"); seeds log
-# it at INFO "but continuing anyway", which is normal
+# it at INFO "but continuing anyway", which is normal for the first node of a cluster
 _NO_PEERS = re.compile(r"Unable to gossip with any peers(?! but continuing)")
+_ALONE = re.compile(r"Unable to gossip with any peers but continuing anyway")
 _STARTUP_FAILED = re.compile(r"Exception encountered during startup")
 _CONSISTENCY = re.compile(r"Cannot achieve consistency level (\w+)")
 _LISTEN = re.compile(r"Listening on address: \((/?[^)]+)\), nic: \S+, encryption: (.+?)\s*$")
+_TLS_WORDS = re.compile(
+    r"SSL|TLS|certificat|PKIX|handshake_failure|bad_record_mac|unknown_ca|Received fatal alert"
+)
 _REASONS = (
     (re.compile(r"timed out|ConnectTimeoutException", re.I), Signature.CONNECT_TIMEOUT),
     (re.compile(r"Connection refused", re.I), Signature.CONNECT_REFUSED),
     (re.compile(r"No route to host|Network is unreachable", re.I), Signature.NO_ROUTE),
-    (re.compile(r"SSL|TLS|handshake|certificate", re.I), Signature.TLS_HANDSHAKE),
+    (_TLS_WORDS, Signature.TLS_HANDSHAKE),
 )
 _DETAIL = re.compile(
     r"(not an SSL/TLS record|certificate_unknown|unable to find valid certification path"
     r"|PKIX path \w+ failed|bad_certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|"
-    r"No subject alternative names?[^.]*|"
+    r"No subject alternative names?[^.]*|certificate_expired|NotAfter: [^,]+|"
     r"Received fatal alert: \w+|handshake_failure|connection timed out|Connection refused|"
-    r"No route to host|TLS is explicitly disabled by configuration)",
+    r"Connection reset by peer|No route to host|TLS is explicitly disabled by configuration)",
     re.I,
 )
-_LOG_LINE = re.compile(r"^(TRACE|DEBUG|INFO|WARN|ERROR)\s+\[")
+_CLOSED_IN_TLS = "closed during the TLS handshake (ClosedChannelException in SslHandler)"
+FOLLOWING = 4  # lines after a failure that may hold its reason
 
 
 @dataclass
@@ -48,6 +75,7 @@ class _Count:
     first: str = ""
     last: str = ""
     detail: str = ""
+    local: str = ""
 
 
 @dataclass
@@ -57,57 +85,68 @@ class LogReading:
     lines: int = 0
 
 
+def log_body(line: str) -> str | None:
+    """The log line without what tools put before it, or None when it is no log line."""
+    body = line[_PREFIX.match(line).end() :]  # type: ignore[union-attr]  # always matches
+    return body if _LOG_LINE.match(body) else None
+
+
 def is_log_line(line: str) -> bool:
-    return bool(_LOG_LINE.match(line))
+    return log_body(line) is not None
 
 
 def parse_log(text: str) -> LogReading:
     counts: dict[tuple[Signature, str], _Count] = {}
     listeners: dict[tuple[str, int], Listener] = {}
     lines = clean(text)
-    pending: tuple[Signature | None, str, str, int] | None = None  # (sig, peer, time, line)
 
-    def add(sig: Signature, peer: str, when: str, detail: str = "") -> None:
+    def add(sig: Signature, peer: str, when: str, detail: str = "", local: str = "") -> None:
         c = counts.setdefault((sig, peer), _Count())
         c.count += 1
         c.first = c.first or when
         c.last = when or c.last
         c.detail = c.detail or detail
-
-    def settle() -> None:
-        nonlocal pending
-        if pending is not None:
-            sig, peer, when, _ = pending
-            add(sig or Signature.CONNECT_FAILED, peer, when)
-            pending = None
+        c.local = c.local or local
 
     read = 0
     for i, line in enumerate(lines):
-        if pending is not None and not is_log_line(line) and i - pending[3] <= 4:
-            for pattern, sig in _REASONS:
-                if pattern.search(line):
-                    detail = _DETAIL.search(line)
-                    add(sig, pending[1], pending[2], detail.group(1) if detail else "")
-                    pending = None
-                    break
+        body = log_body(line)
+        if body is None:
             continue
-        if not is_log_line(line):
-            continue
-        settle()
         read += 1
-        stamp = _TIME.search(line)
+        stamp = _TIME.search(body)
         when = stamp.group(1) if stamp else ""
-        m = _OUT_FAIL.search(line)
+        after = _following(lines, i)
+        m = _OUT_FAIL.search(body)
         if m:
-            pending = (None, _peer(m.group(1)), when, i)
+            sig, detail = _why(after, Signature.CONNECT_FAILED)
+            add(sig, _peer(m.group(2)), when, detail, _peer(m.group(1) or ""))
             continue
-        m = _IN_HANDSHAKE.search(line)
+        m = _OUT_PEER.search(body) or _OUT_3X.search(body)
+        if m and is_address(_peer(m.group(1))):
+            sig, detail = _why(after, Signature.CONNECT_FAILED)
+            add(sig, _peer(m.group(1)), when, detail)
+            continue
+        m = _OUT_3X_SSL.search(body)
         if m:
-            # the reason is on the next line; one count per failed handshake
+            _, detail = _why(after, Signature.TLS_HANDSHAKE)
+            add(Signature.TLS_HANDSHAKE, _peer(m.group(1)), when, detail)
+            continue
+        m = _IN_HANDSHAKE.search(body)
+        if m:
             if not _netcheck_look(m.group(1)):
-                add(Signature.TLS_HANDSHAKE, _peer(m.group(1)), when, _detail_after(lines, i))
+                # a TLS failure only when the lines after it say TLS; a reset or a timeout
+                # during Cassandra's own handshake is a connect-level failure
+                sig, detail = _why(after, Signature.HANDSHAKE_FAILED)
+                tls = sig is Signature.TLS_HANDSHAKE
+                add(
+                    Signature.TLS_HANDSHAKE if tls else Signature.HANDSHAKE_FAILED,
+                    _peer(m.group(1)),
+                    when,
+                    detail,
+                )
             continue
-        m = _TLS_OFF_HERE.search(line)
+        m = _TLS_OFF_HERE.search(body)
         if m:
             if not _netcheck_look(m.group(1)):
                 add(
@@ -117,35 +156,53 @@ def parse_log(text: str) -> LogReading:
                     "TLS is explicitly disabled by configuration",
                 )
             continue
-        m = _OUT_3X.search(line)
+        m = _HANDSHAKE_3X.search(body)
         if m:
             add(Signature.CONNECT_FAILED, _peer(m.group(1)), when, "Cannot handshake version")
             continue
-        m = _DOWN.search(line)
+        m = _DOWN.search(body)
         if m:
             add(Signature.MARKED_DOWN, _peer(m.group(1)), when)
             continue
-        if _STARTUP_FAILED.search(line) and any(
-            _NO_PEERS.search(after) for after in lines[i + 1 : i + 3]
-        ):
-            add(Signature.UNABLE_TO_GOSSIP, "", when)
+        m = _FAT_CLIENT.search(body)
+        if m:
+            add(Signature.FAT_CLIENT_REMOVED, _peer(m.group(1)), when)
             continue
-        m = _CONSISTENCY.search(line)
+        m = _SEED_LOOKUP.search(body)
+        if m:
+            add(Signature.SEED_UNRESOLVED, m.group(1), when)
+            continue
+        if _STARTUP_FAILED.search(body):
+            told = [body, *after[:2]]
+            if any(_NO_PEERS.search(t) for t in told):
+                add(Signature.UNABLE_TO_GOSSIP, "", when)
+            elif any(_NO_SEEDS.search(t) for t in told):
+                add(Signature.NO_SEEDS, "", when, "The seed provider lists no seeds")
+            continue
+        if _ALONE.search(body):
+            add(Signature.STARTED_ALONE, "", when)
+            continue
+        m = _CONSISTENCY.search(body)
         if m:
             add(Signature.CONSISTENCY, "", when, f"Cannot achieve consistency level {m.group(1)}")
             continue
-        m = _LISTEN.search(line)
+        m = _LISTEN.search(body)
         if m:
             address, port = split_address(m.group(1))
             if port is not None:
                 listeners[(address, port)] = Listener(
                     address=address, port=port, encryption=m.group(2)
                 )
-    settle()
     return LogReading(
         signatures=[
             LogSignature(
-                signature=sig, peer=peer, count=c.count, first=c.first, last=c.last, detail=c.detail
+                signature=sig,
+                peer=peer,
+                count=c.count,
+                first=c.first,
+                last=c.last,
+                detail=c.detail,
+                local=c.local,
             )
             for (sig, peer), c in sorted(counts.items())
         ],
@@ -154,21 +211,37 @@ def parse_log(text: str) -> LogReading:
     )
 
 
+def _following(lines: list[str], i: int) -> list[str]:
+    """The lines after line i up to the next log line (its exception and stack), bounded."""
+    out = []
+    for line in lines[i + 1 : i + 1 + FOLLOWING]:
+        if is_log_line(line):
+            break
+        out.append(line)
+    return out
+
+
+def _why(after: list[str], otherwise: Signature) -> tuple[Signature, str]:
+    """What the exception lines after a failure say: the first reason line wins; a channel
+    closed inside netty's SslHandler is a TLS handshake cut short."""
+    closed = False
+    for line in after:
+        if closed and "SslHandler" in line:
+            return Signature.TLS_HANDSHAKE, _CLOSED_IN_TLS
+        for pattern, sig in _REASONS:
+            if pattern.search(line):
+                detail = _DETAIL.search(line)
+                return sig, detail.group(1) if detail else ""
+        closed = closed or "ClosedChannelException" in line
+    found = (_DETAIL.search(line) for line in after)
+    return otherwise, next((f.group(1) for f in found if f), "")
+
+
 def _peer(text: str) -> str:
-    return split_address(text)[0]
+    return split_address(text)[0] if text else ""
 
 
 def _netcheck_look(text: str) -> bool:
     """An inbound connection from one of netcheck's TLS looks (probes/tls_facts.py), which
     fail a handshake on purpose: told by their source port, never a peer's trouble."""
     return split_address(text)[1] in LOOK_SOURCE_PORTS
-
-
-def _detail_after(lines: list[str], i: int) -> str:
-    for line in lines[i + 1 : i + 4]:
-        if is_log_line(line):
-            break
-        m = _DETAIL.search(line)
-        if m:
-            return m.group(1)
-    return ""

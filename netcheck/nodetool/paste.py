@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from netcheck.model.gossip import Observation
+from netcheck.model.mgmt_endpoints import EndpointsBodyError, endpoints_view
 from netcheck.nodetool.common import clean
 from netcheck.nodetool.logs import is_log_line
 from netcheck.nodetool.observe import Output, observe
@@ -29,7 +30,13 @@ _PROMPT = re.compile(r"^\s*(?:[\w.-]+@[\w.-]+\S*\s*)?[$>]\s+\S|^\s*[\w.-]+@[\w.-
 _STARTS = (
     (re.compile(r"^\s*(Datacenter|DC):\s*\S+"), "status"),
     (re.compile(r"^\s*Cluster Information:\s*$"), "describecluster"),
-    (re.compile(r"^/[0-9A-Fa-f.:\[\]]+\s*$"), "gossipinfo"),
+    (re.compile(r"^(?:[\w.-]*)/[0-9A-Fa-f.:\[\]]+\s*$"), "gossipinfo"),
+)
+# a gossipinfo key: no space after its colon, unlike status' `Datacenter: dc1`
+_GOSSIP_KEY = re.compile(r"^\s*[A-Za-z][A-Za-z0-9_]*:\S")
+# what kubectl itself prints around a command's output
+_KUBECTL_NOISE = re.compile(
+    r"^(Defaulted container \S+ out of:|Unable to use a TTY|If you don't see a command prompt)"
 )
 
 
@@ -101,11 +108,13 @@ def sections(text: str) -> list[Section]:
             close()  # another command: its output is not ours until something is recognised
             kind, body = "", []
             continue
-        if line.lstrip().startswith("#"):
-            continue  # a comment in the paste
+        if line.lstrip().startswith("#") or _KUBECTL_NOISE.match(line):
+            continue  # a comment in the paste, or kubectl's own words
         started = (
             "logs" if is_log_line(line) else next((k for p, k in _STARTS if p.match(line)), "")
         )
+        if kind == "gossipinfo" and _GOSSIP_KEY.match(line):
+            started = ""  # `DC:8:dc1` is a key of the block, not status' `Datacenter: dc1`
         if started and started != kind:
             close()  # an output without its command line: same node as the paste around it
             kind, start, body = started, n, []
@@ -116,7 +125,11 @@ def sections(text: str) -> list[Section]:
 
 
 def observations(text: str, source: str) -> list[Observation]:
-    """One observation per node the file speaks for (the file itself when it names none)."""
+    """One observation per node the file speaks for (the file itself when it names none).
+    A saved Management API answer (`curl .../api/v0/metadata/endpoints > node1.json`) is the
+    view of the node it was asked on."""
+    if text.lstrip().startswith("{"):
+        return [_endpoints_body(text, source)]
     by_node: dict[str, list[Output]] = {}
     for s in sections(text):
         observer = f"{source}:{s.node}" if s.node else source
@@ -124,3 +137,11 @@ def observations(text: str, source: str) -> list[Observation]:
             Output(kind=s.kind, text=s.text, where=source, offset=s.line)
         )
     return [observe(observer, outputs) for observer, outputs in by_node.items()]
+
+
+def _endpoints_body(text: str, source: str) -> Observation:
+    try:
+        view = endpoints_view(text.encode("utf-8", errors="replace"))
+    except EndpointsBodyError as exc:
+        return Observation(observer=source, warnings=(f"{source}: {exc}",))
+    return Observation(observer=source, mgmt=view)

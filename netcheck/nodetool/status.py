@@ -8,6 +8,8 @@ import re
 from netcheck.model.gossip import StatusRow
 from netcheck.nodetool.common import UUID, clean, is_address, split_address
 
+# an address someone edited by hand: four dotted parts that are not an IPv4 address
+_REDACTED = re.compile(r"^\d{1,3}\.\w+\.\w+\.\w+$")
 _DC = re.compile(r"^\s*(?:Datacenter|DC):\s*(\S+)")
 _ROW = re.compile(r"^\s*([UD][NLJMS])\s+(\S+)(.*)$")
 _LOAD = re.compile(r"(?<!\S)(\d+(?:\.\d+)?) ((?:bytes|[KMGTPE]i?B))\b")
@@ -43,6 +45,11 @@ def parse_status(
             warnings.append(f"{where} line {n}: no address in: {line.strip()[:80]}")
             continue
         rows.append(parsed)
+        if _REDACTED.match(parsed.hostname):
+            warnings.append(
+                f"{where} line {n}: {parsed.hostname} is no IP address (edited out of the "
+                "paste?): kept under that name"
+            )
         if not datacenter:
             warnings.append(f"{where} line {n}: row before any 'Datacenter:' header")
         elif not parsed.rack and columns and "rack" in columns:

@@ -12,20 +12,19 @@ ever requested.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-from typing import Any
-
-from netcheck.model.evidence import MgmtEndpoint, MgmtView
+from netcheck.model.evidence import MgmtView
 from netcheck.model.gossip import MGMT_API_PORT
+from netcheck.model.mgmt_endpoints import (
+    ENDPOINTS_PATH,
+    EndpointsBodyError,
+    endpoints_view,
+)
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, Target, TargetResult
 from netcheck.probes.dialer import BadAnswerError, Dialer, close, dial, failed, result
 from netcheck.probes.http import request
 
 READINESS_PATH = "/api/v0/probes/readiness"
-ENDPOINTS_PATH = "/api/v0/metadata/endpoints"
-MAX_ENDPOINTS = 4096
 MAX_BODY = 8 * 1024 * 1024  # 4096 endpoints with 256 vnode tokens each fit
 _TEXT = 200
 
@@ -110,50 +109,6 @@ def _answer(status: int, body: bytes) -> str:
 def parse_endpoints(body: bytes) -> MgmtView:
     """The answer of /api/v0/metadata/endpoints; BadAnswerError when it is not that."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadAnswerError(f"{ENDPOINTS_PATH}: not JSON") from None
-    entity = doc.get("entity") if isinstance(doc, dict) else None
-    if not isinstance(entity, list):
-        raise BadAnswerError(f"{ENDPOINTS_PATH}: no 'entity' list (not the Management API?)")
-    if len(entity) > MAX_ENDPOINTS:
-        raise BadAnswerError(f"{ENDPOINTS_PATH}: more than {MAX_ENDPOINTS} endpoints")
-    endpoints = tuple(_endpoint(e, i) for i, e in enumerate(entity))
-    names = {_str(e, "CLUSTER_NAME") for e in entity if isinstance(e, dict)} - {""}
-    return MgmtView(
-        ready=True,
-        readiness="OK",
-        endpoints=endpoints,
-        cluster_name=sorted(names)[0] if len(names) == 1 else "",
-    )
-
-
-def _endpoint(e: Any, i: int) -> MgmtEndpoint:
-    if not isinstance(e, dict):
-        raise BadAnswerError(f"{ENDPOINTS_PATH}: entity[{i}] is not an object")
-    address = _str(e, "ENDPOINT_IP")
-    alive = _str(e, "IS_ALIVE").lower()
-    if alive not in ("true", "false"):
-        raise BadAnswerError(f"{ENDPOINTS_PATH}: entity[{i}] lacks IS_ALIVE")
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise BadAnswerError(
-            f"{ENDPOINTS_PATH}: entity[{i}] ENDPOINT_IP {address[:64]!r} is not an IP address"
-        ) from None
-    status = _str(e, "STATUS_WITH_PORT") or _str(e, "STATUS")
-    return MgmtEndpoint(
-        address=address,
-        alive=alive == "true",
-        status=status.split(",", 1)[0],
-        datacenter=_str(e, "DC"),
-        rack=_str(e, "RACK"),
-        host_id=_str(e, "HOST_ID"),
-        schema=_str(e, "SCHEMA"),
-        release_version=_str(e, "RELEASE_VERSION"),
-    )
-
-
-def _str(e: dict[str, Any], key: str) -> str:
-    value = e.get(key)
-    return value[:_TEXT] if isinstance(value, str) else ""
+        return endpoints_view(body)
+    except EndpointsBodyError as exc:
+        raise BadAnswerError(str(exc)) from None

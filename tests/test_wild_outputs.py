@@ -1,0 +1,273 @@
+"""Every file of tests/data/wild (nodetool, logs and Management API answers as users paste
+them; sources in its README) read as `netcheck gossip analyze` reads it: the nodes with
+their DC, rack and state, each node's gossip state where gossipinfo speaks, and the exact
+findings (severity, code, and the addresses or names the summary must carry)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from netcheck.diagnosis.gossip import analyze
+from netcheck.model.gossip import GossipState
+from netcheck.nodetool.paste import observations
+
+WILD = Path(__file__).parent / "data" / "wild"
+N = GossipState.NORMAL
+
+
+@dataclass(frozen=True)
+class Expected:
+    nodes: set[tuple[str, str, str, str]]  # (address, dc, rack, state as status prints it)
+    findings: list[tuple[str, str, tuple[str, ...]]]  # (severity, code, words in the summary)
+    gossip: dict[str, GossipState] = field(default_factory=dict)  # newest state per address
+    warnings: tuple[str, ...] = ()  # words each warning carries, in order
+
+
+EXPECTED: dict[str, Expected] = {
+    "c3x-status-two-prompts-one-down.txt": Expected(
+        nodes={
+            ("10.40.80.4", "staging", "rack1", "UN"),
+            ("10.40.81.4", "staging", "rack1", "UN"),
+            ("10.40.82.4", "staging", "rack1", "UN"),
+            ("10.40.83.2", "staging", "rack1", "DN"),
+        },
+        # one finding for both views, each observer named by its prompt
+        findings=[("error", "GOSSIP_DOWN", ("10.40.83.2", ":cassandra-0", ":cassandra-1"))],
+    ),
+    "c4x-status-kubectl-redacted.txt": Expected(
+        nodes={
+            ("172.0.123.456", "eu-central", "eu-central-1c", "UN"),
+            ("172.0.XYZ.WZY", "eu-central", "eu-central-1b", "DN"),
+            ("172.0.345.567", "eu-central", "eu-central-1a", "UN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("172.0.XYZ.WZY", "demo-eu-central-eu-central-1a"))],
+        warnings=("172.0.123.456 is no IP address", "172.0.XYZ.WZY", "172.0.345.567"),
+    ),
+    "c2x-gist-status-describecluster-unreachable.txt": Expected(
+        nodes={
+            ("10.50.0.182", "DC1", "RAC1", "UN"),
+            ("10.50.0.116", "DC1", "RAC1", "UN"),
+            ("10.50.0.203", "DC1", "RAC1", "UN"),
+            ("10.50.0.188", "DC1", "RAC1", "DN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("10.50.0.188",))],
+    ),
+    "c30-describecluster-docs-unreachable.txt": Expected(
+        nodes={("10.60.205.203", "", "", "DN")},
+        findings=[("error", "GOSSIP_DOWN", ("10.60.205.203",))],
+    ),
+    "c22-describecluster-docs-healthy.txt": Expected(
+        nodes={("127.0.0.1", "", "", "UN")}, findings=[]
+    ),
+    "c21-describecluster-three-nodes.txt": Expected(
+        nodes={
+            ("10.70.33.227", "", "", "UN"),
+            ("10.70.33.228", "", "", "UN"),
+            ("10.70.33.229", "", "", "UN"),
+        },
+        findings=[],
+    ),
+    "scylla-describecluster-reversed.txt": Expected(
+        nodes={("10.70.44.214", "", "", "UN")}, findings=[]
+    ),
+    "c311-describecluster-course.txt": Expected(nodes={("10.80.0.2", "", "", "UN")}, findings=[]),
+    "c40-describecluster-unreachable-stats.txt": Expected(
+        nodes={
+            ("10.90.1.11", "", "", "UN"),
+            ("10.90.2.12", "", "", "UN"),
+            ("10.90.3.13", "", "", "DN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("10.90.3.13",))],
+    ),
+    "c21-gossipinfo-localhost-versions.txt": Expected(
+        nodes={("127.0.0.1", "datacenter1", "rack1", "?")},
+        gossip={"127.0.0.1": N},
+        findings=[],
+    ),
+    "c21-gossipinfo-no-versions.txt": Expected(
+        nodes={("127.0.0.1", "datacenter1", "rack1", "?")},
+        gossip={"127.0.0.1": N},
+        findings=[],
+    ),
+    "c22-gossipinfo-shutdown-heartbeat-max.txt": Expected(
+        nodes={
+            ("10.30.0.142", "datacenter1", "rack1", "?"),
+            ("10.30.0.15", "datacenter1", "rack1", "?"),
+            ("10.30.0.183", "datacenter1", "rack1", "?"),
+        },
+        gossip={"10.30.0.142": N, "10.30.0.15": GossipState.SHUTDOWN, "10.30.0.183": N},
+        findings=[("error", "NODE_SHUT_DOWN", ("10.30.0.15",))],
+    ),
+    "scylla-gossipinfo-indented-bare.txt": Expected(
+        nodes={
+            ("127.0.0.3", "datacenter1", "rack1", "?"),
+            ("127.0.0.2", "datacenter1", "rack1", "?"),
+        },
+        gossip={"127.0.0.3": N, "127.0.0.2": N},
+        findings=[],
+    ),
+    "c40-gossipinfo-ports-leaving.txt": Expected(
+        nodes={
+            ("10.16.1.11", "dc1", "r1", "?"),
+            ("10.16.1.12", "dc1", "r2", "?"),
+            ("10.16.1.13", "dc1", "r3", "?"),
+        },
+        gossip={"10.16.1.11": N, "10.16.1.12": GossipState.LEAVING, "10.16.1.13": N},
+        findings=[("warning", "NODE_LEAVING", ("10.16.1.12", "decommission"))],
+    ),
+    "c40-gossipinfo-removing.txt": Expected(
+        nodes={("10.16.2.21", "dc1", "r1", "?"), ("10.16.2.22", "dc1", "r2", "?")},
+        gossip={"10.16.2.21": N, "10.16.2.22": GossipState.REMOVING},
+        # the coordinator is the node 10.16.2.21 (its host id)
+        findings=[("warning", "NODE_BEING_REMOVED", ("10.16.2.22", "host id"))],
+    ),
+    "c311-gossipinfo-left.txt": Expected(
+        nodes={("10.16.3.31", "us-east", "1a", "?"), ("10.16.3.32", "us-east", "1b", "?")},
+        gossip={"10.16.3.31": N, "10.16.3.32": GossipState.LEFT},
+        findings=[("info", "NODE_LEFT", ("10.16.3.32",))],
+    ),
+    "c41-gossipinfo-hibernate.txt": Expected(
+        nodes={("10.16.4.41", "dc1", "r1", "?"), ("10.16.4.44", "dc1", "r2", "?")},
+        gossip={"10.16.4.41": N, "10.16.4.44": GossipState.HIBERNATE},
+        findings=[("warning", "NODE_HIBERNATING", ("10.16.4.44", "replace_address"))],
+    ),
+    "c41-gossipinfo-boot-replace.txt": Expected(
+        nodes={("10.16.4.42", "dc1", "r3", "?"), ("10.16.4.44", "dc1", "r2", "?")},
+        gossip={"10.16.4.42": N, "10.16.4.44": GossipState.BOOT_REPLACE},
+        findings=[("warning", "NODE_REPLACING", ("10.16.4.44", "10.16.4.43:7000"))],
+    ),
+    "c50-gossipinfo-ipv6.txt": Expected(
+        nodes={("2001:db8:10::11", "dc1", "r1", "?"), ("2001:db8:10::12", "dc1", "r2", "?")},
+        gossip={"2001:db8:10::11": N, "2001:db8:10::12": N},
+        findings=[],
+    ),
+    "c40-system-tls-transition-closed.log": Expected(
+        nodes=set(),
+        findings=[
+            ("error", "INTERNODE_TLS_MISMATCH", ("10.244.2.17", "closes connections")),
+            ("error", "INTERNODE_TLS_MISMATCH", ("10.244.3.21", "2 internode TLS")),
+        ],
+    ),
+    "c40-system-fatclient-refused.log": Expected(
+        nodes=set(),
+        findings=[
+            # the line says who logged it: 192.168.205.13, not the file's name
+            (
+                "warning",
+                "LOG_INTERNODE_CONNECT_ERRORS",
+                ("2x internode connect refused logged by 192.168.205.13 towards 192.168.205.5",),
+            ),
+            ("info", "GOSSIP_FAT_CLIENT_REMOVED", ("192.168.205.5",)),
+        ],
+    ),
+    "c40-system-notsslrecord-inbound.log": Expected(
+        nodes=set(),
+        findings=[("error", "INTERNODE_TLS_MISMATCH", ("10.11.0.5", "not an SSL/TLS record"))],
+    ),
+    "c3x-console-seed-dns-no-seeds.log": Expected(
+        nodes=set(),
+        findings=[
+            (
+                "error",
+                "SEED_UNRESOLVED",
+                ("cassandra-0.cassandra.default.svc.cluster.local", "stopped at start-up"),
+            )
+        ],
+    ),
+    "c3x-console-seed-dns-two.log": Expected(
+        nodes=set(),
+        findings=[
+            ("warning", "SEED_UNRESOLVED", ("cassandra-0.cassandra", "cassandra-1.cassandra"))
+        ],
+    ),
+    "c311-kubectl-timestamps-healthy.log": Expected(nodes=set(), findings=[]),
+    "c311-debug-outbound-timeouts.log": Expected(
+        nodes=set(),
+        findings=[
+            (
+                "warning",
+                "LOG_INTERNODE_CONNECT_ERRORS",
+                ("1x internode connect failed", "10.13.2.21"),
+            ),
+            (
+                "warning",
+                "LOG_INTERNODE_CONNECT_ERRORS",
+                ("2x internode connect timeout", "10.13.2.21"),
+            ),
+            ("warning", "LOG_PEERS_MARKED_DOWN", ("10.13.2.21",)),
+        ],
+    ),
+    "c311-system-ssl-outbound-untrusted.log": Expected(
+        nodes=set(),
+        findings=[("error", "INTERNODE_TLS_MISMATCH", ("10.13.3.31", "PKIX path building failed"))],
+    ),
+    "c41-system-down-and-alone.log": Expected(
+        nodes=set(),
+        findings=[
+            ("info", "SEED_STARTED_ALONE", ("own seed",)),
+            ("warning", "LOG_PEERS_MARKED_DOWN", ("10.14.1.12", "10.14.1.13")),
+        ],
+    ),
+    "c41-system-unable-to-gossip.log": Expected(
+        nodes=set(), findings=[("error", "UNABLE_TO_GOSSIP", ("could not gossip",))]
+    ),
+    # a reset during Cassandra's own handshake is no TLS failure (no INTERNODE_TLS_MISMATCH)
+    "c41-system-handshake-reset.log": Expected(
+        nodes=set(),
+        findings=[("warning", "LOG_INTERNODE_CONNECT_ERRORS", ("handshake failed", "10.14.3.31"))],
+    ),
+    "mgmtapi-c3116-endpoints.json": Expected(
+        nodes={("10.15.90.45", "dtcntr", "r0", "UN"), ("10.15.92.102", "dtcntr", "r0", "UN")},
+        gossip={"10.15.90.45": N, "10.15.92.102": N},
+        findings=[],
+    ),
+}
+
+
+def test_every_file_has_its_expectations_and_the_readme_names_it():
+    files = {p.name for p in WILD.iterdir() if p.name != "README.md"}
+    assert files == set(EXPECTED)
+    readme = (WILD / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in files)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_read_as_pasted(name: str) -> None:
+    expected = EXPECTED[name]
+    obs = observations((WILD / name).read_text(), name)
+    analysis = analyze(obs)
+    assert {(n.address, n.datacenter, n.rack, n.state) for n in analysis.nodes} == expected.nodes
+    gossip = {g.address: g.state for o in obs for g in o.gossip_endpoints or ()}
+    assert gossip == expected.gossip
+    got = sorted((f.severity.value, f.code, f.summary) for f in analysis.findings)
+    want = sorted(expected.findings, key=lambda f: (f[0], f[1], f[2]))
+    assert [(s, c) for s, c, _ in got] == [(s, c) for s, c, _ in sorted(want)], got
+    for (_, _, summary), (_, code, words) in zip(got, sorted(want), strict=True):
+        assert all(w in summary for w in words), (code, words, summary)
+    assert len(analysis.warnings) == len(expected.warnings), analysis.warnings
+    for warning, words in zip(analysis.warnings, expected.warnings, strict=True):
+        assert words in warning
+
+
+def test_gossip_analyze_reads_every_file_without_a_traceback_or_a_stray_line(tmp_path):
+    """The CLI on each file: a verdict exit code (0 or 1), a JSON document, and no
+    "not understood" warning for any line of the outputs."""
+    for name in sorted(EXPECTED):
+        proc = subprocess.run(
+            [sys.executable, "-m", "netcheck", "gossip", "analyze", "-o", "json", str(WILD / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode in (0, 1), (name, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        doc = json.loads(proc.stdout)
+        assert not [w for w in doc["warnings"] if "not understood" in w], (name, doc["warnings"])
+        errors = [f for f in doc["findings"] if f["severity"] == "error"]
+        assert proc.returncode == (1 if errors else 0), name
