@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netcheck.diagnosis.gossip import analyze
-from netcheck.model.gossip import GossipState
+from netcheck.model.gossip import GossipState, Signature
+from netcheck.nodetool.gossipinfo import parse_gossipinfo
+from netcheck.nodetool.logs import parse_log
 from netcheck.nodetool.paste import observations
 
 WILD = Path(__file__).parent / "data" / "wild"
@@ -222,6 +226,21 @@ EXPECTED: dict[str, Expected] = {
         nodes=set(),
         findings=[("warning", "LOG_INTERNODE_CONNECT_ERRORS", ("handshake failed", "10.14.3.31"))],
     ),
+    "c3x-status-openebs-two-nodes.txt": Expected(
+        nodes={
+            ("10.17.0.6", "DC1-K8Demo", "Rack1-K8Demo", "UN"),
+            ("10.17.0.3", "DC1-K8Demo", "Rack1-K8Demo", "UN"),
+        },
+        findings=[],
+    ),
+    # every line indented by 4 and a root prompt (`# nodetool status`) that reads as a comment
+    "c311-status-course-indented.txt": Expected(
+        nodes={("10.18.0.2", "datacenter1", "rack1", "UN")}, findings=[]
+    ),
+    # dsetool's table with the header's first letter cut off in the paste: DSE's default DC
+    "dse60-dsetool-status-cut-header.txt": Expected(
+        nodes={("10.19.0.1", "Cassandra", "rack1", "UN")}, findings=[]
+    ),
     "mgmtapi-c3116-endpoints.json": Expected(
         nodes={("10.15.90.45", "dtcntr", "r0", "UN"), ("10.15.92.102", "dtcntr", "r0", "UN")},
         gossip={"10.15.90.45": N, "10.15.92.102": N},
@@ -271,3 +290,85 @@ def test_gossip_analyze_reads_every_file_without_a_traceback_or_a_stray_line(tmp
         assert not [w for w in doc["warnings"] if "not understood" in w], (name, doc["warnings"])
         errors = [f for f in doc["findings"] if f["severity"] == "error"]
         assert proc.returncode == (1 if errors else 0), name
+
+
+# --- properties of the readers behind these files ---------------------------------------------
+
+_IPV4 = st.ip_addresses(v=4).map(str)
+_IPV6 = st.ip_addresses(v=6).map(str)
+_STATES = st.sampled_from(
+    [
+        ("NORMAL,-1234", GossipState.NORMAL),
+        ("shutdown,true", GossipState.SHUTDOWN),
+        ("LEAVING,42", GossipState.LEAVING),
+        ("LEFT,42,1700000000000", GossipState.LEFT),
+        ("MOVING,42", GossipState.MOVING),
+        ("removing,5b2a9c1e-0f3d-4c6e-9a57-1d2e3f4a5b61", GossipState.REMOVING),
+        ("removed,5b2a9c1e-0f3d-4c6e-9a57-1d2e3f4a5b61,1700000000000", GossipState.REMOVED),
+        ("hibernate,true", GossipState.HIBERNATE),
+        ("BOOT,42", GossipState.BOOT),
+        ("BOOT_REPLACE,10.0.0.9:7000", GossipState.BOOT_REPLACE),
+    ]
+)
+
+
+@given(
+    address=st.one_of(_IPV4, _IPV6),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+    host=st.sampled_from(["", "/", "localhost/", "cassandra-0.cassandra/"]),
+    indent=st.sampled_from(["", " ", "    ", "\t"]),
+    versioned=st.booleans(),
+    status=_STATES,
+    with_port=st.booleans(),
+)
+def test_every_gossipinfo_header_form_and_state_reads_the_same(
+    address, port, host, indent, versioned, status, with_port
+):
+    """A block's address is read from `/IP`, `/IP:port`, `/[IPv6]:port`, `hostname/IP` and a
+    bare `IP`, indented or not; its state from STATUS (or STATUS_WITH_PORT, whichever comes
+    first), versioned or not; a line of the block never reads as another header."""
+    shown = f"[{address}]" if ":" in address and port is not None else address
+    head = f"{indent}{host}{shown}" + (f":{port}" if port is not None else "")
+    value, state = status
+    v = "7:" if versioned else ""
+    body = [f"{indent}  generation:1700000000", f"{indent}  heartbeat:12"]
+    keys = [f"STATUS:{v}{value.split(':')[0]}", f"DC:{v}DC1", f"RACK:{v}r1"]
+    if with_port:
+        keys.insert(0, f"STATUS_WITH_PORT:{v}{value}")
+    text = "\n".join([head, *body, *(f"{indent}  {k}" for k in keys)]) + "\n"
+    endpoints, warnings = parse_gossipinfo(text)
+    assert warnings == []
+    assert [(e.address, e.state, e.datacenter, e.rack) for e in endpoints] == [
+        (address, state, "DC1", "r1")
+    ]
+
+
+@given(
+    prefix=st.sampled_from(
+        ["", "2020-10-23T08:08:04.060553409Z ", "[pod/demo-dc1-r1-sts-0/cassandra] ", ""]
+    ),
+    level=st.sampled_from(["INFO ", "WARN ", "ERROR", "DEBUG"]),
+    peer=_IPV4,
+    port=st.integers(1, 65535),
+)
+def test_a_log_line_reads_the_same_behind_any_tool_prefix(prefix, level, peer, port):
+    line = (
+        f"{prefix}{level} [GossipTasks:1] 2023-02-10 09:05:42,001 Gossiper.java:1329 - "
+        f"InetAddress /{peer}:{port} is now DOWN\n"
+    )
+    reading = parse_log(line)
+    assert [(s.signature, s.peer) for s in reading.signatures] == [(Signature.MARKED_DOWN, peer)]
+
+
+@given(st.text(max_size=300))
+def test_a_saved_body_that_is_not_the_management_apis_is_one_warning(text):
+    """Anything that starts like JSON is read as an endpoints answer: the view, or one
+    warning naming the file (deep nesting included), never an exception."""
+    (ob,) = observations("{" + text, "node.json")
+    assert (ob.mgmt is None) == (len(ob.warnings) == 1)
+    assert all(w.startswith("node.json: ") for w in ob.warnings)
+
+
+def test_deeply_nested_json_is_a_warning_not_a_crash():
+    (ob,) = observations("{" + '"entity": ' + "[" * 100_000, "node.json")
+    assert ob.mgmt is None and "not JSON" in ob.warnings[0]

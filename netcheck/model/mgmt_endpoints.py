@@ -29,7 +29,7 @@ def endpoints_view(body: bytes) -> MgmtView:
     when it is not that."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise EndpointsBodyError(f"{ENDPOINTS_PATH}: not JSON") from None
     entity = doc.get("entity") if isinstance(doc, dict) else None
     if not isinstance(entity, list):

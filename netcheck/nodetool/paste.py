@@ -17,7 +17,7 @@ from netcheck.nodetool.common import clean
 from netcheck.nodetool.logs import is_log_line
 from netcheck.nodetool.observe import Output, observe
 
-_NODETOOL = re.compile(r"\bnodetool$")
+_NODETOOL = re.compile(r"\b(?:nodetool|dsetool)$")  # dsetool status: DSE's form of the table
 _SUBCOMMAND = re.compile(r"^(status|describecluster|gossipinfo)\b")
 _OPTION = re.compile(r"^-{1,2}\w[\w-]*(=\S*)?$")
 MAX_COMMAND_LINE = 1024  # longer lines are output, not a command someone typed
@@ -54,7 +54,7 @@ def nodetool_command(line: str) -> str | None:
     Scanned token by token (linear): a regex with nested optional repeats over the options
     backtracks exponentially on a line like `nodetool -x -x -x ...`.
     """
-    if "nodetool" not in line or len(line) > MAX_COMMAND_LINE:
+    if ("nodetool" not in line and "dsetool" not in line) or len(line) > MAX_COMMAND_LINE:
         return None
     tokens = line.split()
     for i, token in enumerate(tokens):

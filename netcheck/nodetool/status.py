@@ -10,7 +10,9 @@ from netcheck.nodetool.common import UUID, clean, is_address, split_address
 
 # an address someone edited by hand: four dotted parts that are not an IPv4 address
 _REDACTED = re.compile(r"^\d{1,3}\.\w+\.\w+\.\w+$")
-_DC = re.compile(r"^\s*(?:Datacenter|DC):\s*(\S+)")
+# `Datacenter: NAME`; DSE's `DC: NAME  Workload: ...`, also with its first letters cut off in a
+# paste (`C: Cassandra  Workload: Cassandra  Graph: no`)
+_DC = re.compile(r"^\s*(?:Datacenter|DC):\s*(\S+)|^\s*\w{0,2}:\s*(\S+)\s+Workload:")
 _ROW = re.compile(r"^\s*([UD][NLJMS])\s+(\S+)(.*)$")
 _LOAD = re.compile(r"(?<!\S)(\d+(?:\.\d+)?) ((?:bytes|[KMGTPE]i?B))\b")
 _BOILERPLATE = re.compile(
@@ -31,7 +33,7 @@ def parse_status(
             continue
         dc = _DC.match(line)
         if dc:
-            datacenter, columns = dc.group(1), []
+            datacenter, columns = dc.group(1) or dc.group(2), []
             continue
         if line.lstrip().startswith("--"):
             columns = [c.strip().lower() for c in re.split(r"\s{2,}", line.strip()[2:].strip())]
