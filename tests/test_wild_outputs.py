@@ -241,6 +241,56 @@ EXPECTED: dict[str, Expected] = {
     "dse60-dsetool-status-cut-header.txt": Expected(
         nodes={("10.19.0.1", "Cassandra", "rack1", "UN")}, findings=[]
     ),
+    # a zombie endpoint: DN in UNKNOWN_DC with a null host id, beside two healthy DCs
+    "scylla-status-unknown-dc-null-hostid.txt": Expected(
+        nodes={
+            ("10.21.7.20", "UNKNOWN_DC", "UNKNOWN_RACK", "DN"),
+            ("10.21.7.89", "srv", "us-east-1a", "UN"),
+            ("10.21.1.121", "work", "us-east-1b", "UN"),
+            ("10.21.7.55", "work", "us-east-1a", "UN"),
+            ("10.21.1.35", "work", "us-east-1b", "UN"),
+        },
+        findings=[
+            ("error", "GOSSIP_DOWN", ("10.21.7.20",)),
+            ("warning", "NODE_PLACE_UNKNOWN", ("10.21.7.20 in UNKNOWN_DC",)),
+        ],
+    ),
+    # every line behind the prefix of Scylla's test harness; the paste ends mid-table
+    "scylla-sct-status-unknown-dc.txt": Expected(
+        nodes={("10.22.8.26", "UNKNOWN_DC", "UNKNOWN_RACK", "UN")},
+        findings=[("warning", "NODE_PLACE_UNKNOWN", ("10.22.8.26",))],
+    ),
+    # blocks without DC or RACK (a test's sample), one `hostname/IP` header
+    "c4x-gossipinfo-sidecar-hostname-header.txt": Expected(
+        nodes={("127.0.0.3", "", "", "?"), ("127.0.0.2", "", "", "?"), ("127.0.0.1", "", "", "?")},
+        gossip={"127.0.0.3": N, "127.0.0.2": N, "127.0.0.1": N},
+        findings=[],
+    ),
+    "c417-gossipinfo-shutdown-rpc-not-ready.txt": Expected(
+        nodes={
+            ("10.23.201.12", "cs-5e21a90b77", "default", "?"),
+            ("10.23.201.227", "cs-5e21a90b77", "default", "?"),
+        },
+        gossip={"10.23.201.12": N, "10.23.201.227": GossipState.SHUTDOWN},
+        findings=[("error", "NODE_SHUT_DOWN", ("10.23.201.227",))],
+    ),
+    # 5.0.7: the removed node's heartbeat is 2147483647 too, yet its state is `removing`
+    "c507-gossipinfo-removing-trimmed.txt": Expected(
+        nodes={("10.24.0.1", "", "", "?"), ("10.24.0.4", "", "", "?"), ("10.24.0.40", "", "", "?")},
+        gossip={"10.24.0.1": N, "10.24.0.4": GossipState.REMOVING, "10.24.0.40": N},
+        findings=[
+            (
+                "warning",
+                "NODE_BEING_REMOVED",
+                ("10.24.0.4", "5a2d7e94-0b18-4c63-9f41-d8e3a6b07c25"),
+            )
+        ],
+    ),
+    "mgmtapi-c401-endpoints.json": Expected(
+        nodes={("10.25.0.2", "datacenter1", "rack1", "UN")},
+        gossip={"10.25.0.2": N},
+        findings=[],
+    ),
     "mgmtapi-c3116-endpoints.json": Expected(
         nodes={("10.15.90.45", "dtcntr", "r0", "UN"), ("10.15.92.102", "dtcntr", "r0", "UN")},
         gossip={"10.15.90.45": N, "10.15.92.102": N},

@@ -118,6 +118,7 @@ def analyze(
     findings += _no_seeds(obs)
     findings += seed_findings(obs)
     findings += _marked_down(obs, nodes, by_address)
+    findings += _place_unknown(nodes)
     findings += legacy
     findings += cql_findings(obs, topology)
     findings += mgmt_findings(obs)
@@ -697,6 +698,37 @@ def _marked_down(
             )
         )
     return out
+
+
+_UNKNOWN_PLACES = ("UNKNOWN_DC", "UNKNOWN_RACK")  # the snitch's names when gossip has none
+
+
+def _place_unknown(nodes: dict[str, NodeSummary]) -> list[Finding]:
+    """A node listed in UNKNOWN_DC / UNKNOWN_RACK: gossip has no DC or rack for it, the mark
+    of an endpoint left over from a removed node, or of one that never finished joining."""
+    odd = [
+        n for n in nodes.values() if n.datacenter in _UNKNOWN_PLACES or n.rack in _UNKNOWN_PLACES
+    ]
+    if not odd:
+        return []
+    names = [n.name or n.address for n in odd]
+    return [
+        Finding(
+            severity=Severity.WARNING,
+            code="NODE_PLACE_UNKNOWN",
+            summary=f"{group_text(names, 'nodes')} in UNKNOWN_DC/UNKNOWN_RACK: gossip holds no "
+            "DC or rack for them",
+            src_cluster="*",
+            dst_cluster="*",
+            ports=(),
+            affected_pairs=len(odd),
+            hint="an endpoint left over from a node that was removed or replaced, or one that "
+            "never finished joining: if no node runs at that address, `nodetool removenode "
+            "HOST_ID` (or `nodetool assassinate ADDRESS` when it has no host id) once it is DN "
+            "everywhere",
+            dst_scope=group_text(names, "nodes"),
+        )
+    ]
 
 
 def _no_seeds(obs: list[Observation]) -> list[Finding]:

@@ -21,8 +21,18 @@ MAX_LINE = 2048  # no line nodetool or Cassandra writes is longer; bounds every 
 _TABLE_TAIL = re.compile(r"(?:\s\|)+\s*$")
 
 
+# the prefix Scylla's test harness (SCT) puts before each line of a command's output, as its
+# users paste them: `< t:2023-04-21 03:22:34,000 f:base.py  l:228  c:Runner p:DEBUG > `
+_RUNNER_PREFIX = re.compile(
+    r"^< t:\d{4}-\d\d-\d\d [\d:,.]{1,16} f:\S{1,64}\s+l:\d{1,6}\s+c:\S{1,64}\s+p:[A-Z]{1,8}\s+> "
+)
+
+
 def clean(text: str) -> list[str]:
-    return [_TABLE_TAIL.sub("", line[:MAX_LINE]) for line in _NOISE.sub("", text).splitlines()]
+    return [
+        _TABLE_TAIL.sub("", _RUNNER_PREFIX.sub("", line[:MAX_LINE]))
+        for line in _NOISE.sub("", text).splitlines()
+    ]
 
 
 def split_address(text: str) -> tuple[str, int | None]:
