@@ -355,3 +355,102 @@ def test_gossip_analyze_bad_input_is_one_line(tmp_path):
     proc = netcheck("gossip", "analyze", str(junk))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "junk.txt" in proc.stderr and "nodetool status >" in proc.stderr
+
+
+def test_describecluster_reads_a_wrapped_address_list_and_a_thousand_nodes():
+    """A list a terminal or a mail wrapped onto the next lines is joined back (no address
+    lost, no stray line); a 1,000-node cluster's single line of ~17,000 characters is read
+    whole."""
+    wrapped = (
+        "Cluster Information:\n\tName: big\n\tSchema versions:\n"
+        "\t\t86afa796-d883-3932-aa73-6b017cef0d19: [10.0.0.1, 10.0.0.2, 10.0.0.3,\n"
+        "10.0.0.4, 10.0.0.5,\n"
+        " 10.0.0.6]\n"
+        "\t\tUNREACHABLE: [10.0.0.7,\n10.0.0.8]\n"
+    )
+    description, warnings = parse_describecluster(wrapped)
+    assert warnings == []
+    assert [(v.version[:8], len(v.addresses)) for v in description.schema_versions] == [
+        ("86afa796", 6),
+        ("UNREACHA", 2),
+    ]
+    assert description.unreachable == ("10.0.0.7", "10.0.0.8")
+    many = ", ".join(f"10.1.{i // 250}.{i % 250}:7000" for i in range(1000))
+    version = "86afa796-d883-3932-aa73-6b017cef0d19"
+    description, warnings = parse_describecluster(
+        f"Cluster Information:\n\tSchema versions:\n\t\t{version}: [{many}]\n"
+    )
+    assert warnings == [] and len(description.schema_versions[0].addresses) == 1000
+
+
+def test_dse_stopped_letter_is_a_shut_down_node_not_a_network_fault():
+    """DSE's status prints S (stopped) for a node that was stopped: NODE_SHUT_DOWN says so,
+    and its DN is no GOSSIP_DOWN."""
+    text = (
+        "Datacenter: dc1\n==============\nStatus=Up/Down\n"
+        "|/ State=Normal/Leaving/Joining/Moving/Stopped\n"
+        "--  Address     Load       Owns (effective)  Host ID                               Rack\n"
+        "UN  10.0.0.1    1.2 MiB    100.0%            5b2a9c1e-0f3d-4c6e-9a57-1d2e3f4a5b61  r1\n"
+        "DS  10.0.0.2    1.1 MiB    100.0%            6c3b0d2f-1a4e-4d7f-8b68-2e3f4a5b6c72  r1\n"
+    )
+    analysis = analyze(observations(text, "dse.txt"))
+    assert analysis.warnings == ()
+    assert [(f.code, f.summary.split(" ")[0]) for f in analysis.findings] == [
+        ("NODE_SHUT_DOWN", "10.0.0.2")
+    ]
+
+
+def _tls_findings(*names: str) -> list[tuple[str, str]]:
+    obs = []
+    for name in names:
+        obs += observations(text(name), name)
+    return [
+        (f.dst_scope, f.summary)
+        for f in analyze(obs).findings
+        if f.code == "INTERNODE_TLS_MISMATCH"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        (
+            "cert-expired",
+            (
+                "NotAfter: Mon Nov 30 14:27:01 UTC 2026",
+                "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+                "cassandra-ssl-keystore expired on",
+                "its certificate has expired",
+            ),
+        ),
+        ("other-ca", ("TLSV1_ALERT_CERTIFICATE_REQUIRED", "not one its peers trust")),
+    ],
+)
+def test_a_node_restarted_with_a_bad_certificate_is_named_with_the_jdks_reason(fault, words):
+    """Real Cassandra 5.0.8 of the lab, one node restarted with an expired certificate or
+    one of another CA: the peer's log carries the JDK's reason 50 lines down its exception
+    chain, the node's own log the alerts its peers sent it (and, expired, its keystore's
+    expiry). Both logs name that node, and only it, with the reason; its own log alone too."""
+    (only,) = _tls_findings(
+        f"c50-lab-cp-dc1-r1-p0-system-peer-{fault}.log", f"c50-lab-dp-dc2-r2-p0-system-{fault}.log"
+    )
+    assert only[0] == "198.18.34.10"
+    assert all(w in only[1] for w in words), only[1]
+    (alone,) = _tls_findings(f"c50-lab-dp-dc2-r2-p0-system-{fault}.log")
+    assert alone[0] == "198.18.34.10"
+
+
+def test_an_upgrade_half_done_is_named_from_database_versions_or_gossip():
+    described = (
+        "Cluster Information:\n\tName: demo\n\tSchema versions:\n"
+        "\t\t4fd1b14f-5c39-3b5e-a9e7-0c1d2e3f4a5b: [10.0.0.1:7000, 10.0.0.2:7000, 10.0.0.3:7000]\n"
+        "\nDatabase versions:\n\t4.1.9: [10.0.0.1:7000, 10.0.0.2:7000]\n\n"
+        "\t5.0.5: [10.0.0.3:7000]\n\n"
+    )
+    codes = {f.code: f for f in analyze(observations(described, "dc.txt")).findings}
+    assert codes["NODE_VERSIONS_MIXED"].summary == (
+        "2 Cassandra release lines: 4.1 on 10.0.0.1, 10.0.0.2; 5.0 on 10.0.0.3"
+    )
+    # patch releases of one line are no upgrade to speak of
+    same = described.replace("5.0.5", "4.1.8")
+    assert "NODE_VERSIONS_MIXED" not in {f.code for f in analyze(observations(same, "x")).findings}

@@ -56,9 +56,10 @@ def gossip() -> None:
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def gossip_analyze(files: tuple[str, ...], inventory_path: str | None, output: str) -> None:
-    """Saved nodetool status / describecluster / gossipinfo outputs and Cassandra logs: one
-    file per node, or several outputs in one file as pasted into a ticket (prompts, comments
-    and cut lines are fine).
+    """Saved nodetool status / describecluster / gossipinfo outputs, Cassandra logs and
+    Management API endpoint answers (JSON): one file per node, or several outputs in one
+    file as pasted into a ticket (prompts, comments, kubectl's own lines and cut lines are
+    fine).
 
     Exit codes: 0 no error found, 1 errors found, 2 bad input.
     """
@@ -82,8 +83,9 @@ def gossip_analyze(files: tuple[str, ...], inventory_path: str | None, output: s
         obs.extend(found)
     if not obs:
         fail(
-            f"{', '.join(files)}: no nodetool status, describecluster, gossipinfo or Cassandra "
-            "log lines found; save the command output as text (nodetool status > node1.txt)"
+            f"{', '.join(files)}: no nodetool status, describecluster, gossipinfo, Cassandra "
+            "log lines or Management API answer found; save the command output as text "
+            "(nodetool status > node1.txt)"
         )
     analysis = analyze(obs, topology)
     extra = tuple(f"{p}: nothing recognised in it" for p in empty)

@@ -119,6 +119,7 @@ def analyze(
     findings += seed_findings(obs)
     findings += _marked_down(obs, nodes, by_address)
     findings += _place_unknown(nodes)
+    findings += _versions_mixed(obs)
     findings += legacy
     findings += cql_findings(obs, topology)
     findings += mgmt_findings(obs)
@@ -408,21 +409,32 @@ def _schema(obs: list[Observation]) -> list[Finding]:
         for g in o.gossip_endpoints or ():
             if g.schema and g.status.upper() == "NORMAL":
                 versions[g.schema].add(g.address)
-    if len(versions) <= 1:
+    return _split(
+        "SCHEMA_DISAGREEMENT",
+        "schema versions",
+        {v[:8]: a for v, a in versions.items()},
+        "schema changes do not reach every node: usually unreachable nodes; once "
+        "gossip is healthy run `nodetool describecluster` again, then "
+        "`nodetool resetlocalschema` on the odd node",
+    )
+
+
+def _split(code: str, what: str, groups: dict[str, set[str]], hint: str) -> list[Finding]:
+    """One warning when the nodes fall into more than one group of a value they should share
+    (schema version, release line), each group with its nodes."""
+    if len(groups) <= 1:
         return []
-    parts = [f"{v[:8]} on {group_text(sorted(a), 'nodes')}" for v, a in sorted(versions.items())]
+    parts = [f"{value} on {group_text(sorted(a), 'nodes')}" for value, a in sorted(groups.items())]
     return [
         Finding(
             severity=Severity.WARNING,
-            code="SCHEMA_DISAGREEMENT",
-            summary=f"{len(versions)} schema versions: {'; '.join(parts)}",
+            code=code,
+            summary=f"{len(groups)} {what}: {'; '.join(parts)}",
             src_cluster="*",
             dst_cluster="*",
             ports=(),
-            affected_pairs=sum(len(a) for a in versions.values()),
-            hint="schema changes do not reach every node: usually unreachable nodes; once "
-            "gossip is healthy run `nodetool describecluster` again, then "
-            "`nodetool resetlocalschema` on the odd node",
+            affected_pairs=sum(len(a) for a in groups.values()),
+            hint=hint,
         )
     ]
 
@@ -517,14 +529,24 @@ def _tls(
 ) -> list[Finding]:
     """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself)."""
     suspects: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+
+    def name_(key: str, who: str, count: int, detail: str) -> None:
+        had, said = suspects[key].get(who, (0, ""))
+        suspects[key][who] = (had + count, said or detail)
+
     for o in obs:
         me = located.get(o.observer)
+        # a line that names its own end (LOCAL->PEER) says where the whole log comes from
+        own = next((s.local for s in o.logs or () if s.local), "")
+        itself = own or o.observer_address or (me.address if me else o.observer)
         for s in o.logs or ():
             if s.signature is Signature.TLS_HANDSHAKE and s.peer:
-                suspects[s.peer][o.observer] = (s.count, s.detail)
-            elif s.signature is Signature.TLS_DISABLED_HERE:
-                key = o.observer_address or (me.address if me else o.observer)
-                suspects[key][f"{o.observer} itself"] = (s.count, s.detail)
+                name_(s.peer, o.observer, s.count, s.detail)
+            elif s.signature is Signature.TLS_REFUSED_BY_PEER:
+                # its peers answered its handshakes with an alert: they refused its side
+                name_(itself, f"{o.observer} itself (refused by peers)", s.count, s.detail)
+            elif s.signature in (Signature.TLS_DISABLED_HERE, Signature.CERT_EXPIRED_HERE):
+                name_(itself, f"{o.observer} itself", s.count, s.detail)
         for listener in o.listeners:
             if listener.port == STORAGE_PORT and listener.encryption.startswith("unencrypted"):
                 key = o.observer_address or listener.address
@@ -541,7 +563,25 @@ def _tls(
             "not an SSL/TLS record" in d or "disabled" in d or "unencrypted" in d for d in details
         )
         closed = any(d.startswith("closed during the TLS handshake") for d in details)
-        if plaintext:
+        expired = any("EXPIRED" in d.upper() or "NotAfter" in d for d in details)
+        untrusted = any(
+            "certification path" in d or "PKIX path building" in d or "UNKNOWN_CA" in d
+            for d in details
+        )
+        no_cert = any(
+            "DID_NOT_RETURN_A_CERTIFICATE" in d or "CERTIFICATE_REQUIRED" in d for d in details
+        )
+        if expired:
+            why = (
+                "its certificate has expired: peers refuse it (renew it; cert-manager "
+                "renews before expiry)"
+            )
+        elif untrusted or no_cert:
+            why = (
+                "its certificate is not one its peers trust (signed by another CA, or none "
+                "sent): give it a certificate from the CA in the peers' truststore"
+            )
+        elif plaintext:
             why = (
                 "it speaks plaintext to peers that require TLS (internode_encryption none on "
                 "it, all on them)"
@@ -698,6 +738,34 @@ def _marked_down(
             )
         )
     return out
+
+
+def _versions_mixed(obs: list[Observation]) -> list[Finding]:
+    """Nodes of more than one Cassandra release line (major.minor), from describecluster's
+    Database versions or gossip's RELEASE_VERSION: an upgrade under way, or one that stopped
+    half way (streaming, repair and schema changes between majors are not supported)."""
+    by_line: dict[str, set[str]] = defaultdict(set)
+    for o in obs:
+        if o.description is not None:
+            for v in o.description.database_versions:
+                by_line[_release_line(v.version)].update(v.addresses)
+        for g in o.gossip_endpoints or ():
+            if g.release_version:
+                by_line[_release_line(g.release_version)].add(g.address)
+    by_line.pop("", None)
+    return _split(
+        "NODE_VERSIONS_MIXED",
+        "Cassandra release lines",
+        by_line,
+        "an upgrade under way or stopped half way: finish it node by node (`nodetool drain`, "
+        "upgrade, start, `nodetool upgradesstables`); until then avoid schema changes, repairs "
+        "and bootstraps",
+    )
+
+
+def _release_line(version: str) -> str:
+    m = re.match(r"^(\d+\.\d+)", version.strip())
+    return m.group(1) if m else ""
 
 
 _UNKNOWN_PLACES = ("UNKNOWN_DC", "UNKNOWN_RACK")  # the snitch's names when gossip has none

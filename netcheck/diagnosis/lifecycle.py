@@ -27,8 +27,8 @@ _MEANINGS = {
     GossipState.SHUTDOWN: _Meaning(
         severity=Severity.ERROR,
         code="NODE_SHUT_DOWN",
-        says="announced its shutdown (gossip STATUS shutdown): Cassandra was stopped on it "
-        "and has not come back",
+        says="announced its shutdown (gossip STATUS shutdown, DSE's S in status): "
+        "Cassandra was stopped on it and has not come back",
         hint="start Cassandra on it again; if it stopped by itself, its system.log's last "
         "lines say why (disk, commit log, OOM)",
     ),
@@ -86,8 +86,13 @@ _MEANINGS = {
         hint="wait for the replacement's streams to end (`nodetool netstats`)",
     ),
 }
-# the second letter of `nodetool status`
-_LETTERS = {"J": GossipState.BOOT, "L": GossipState.LEAVING, "M": GossipState.MOVING}
+# the second letter of `nodetool status` (S: DSE's "stopped")
+_LETTERS = {
+    "J": GossipState.BOOT,
+    "L": GossipState.LEAVING,
+    "M": GossipState.MOVING,
+    "S": GossipState.SHUTDOWN,
+}
 
 
 def lifecycle(obs: list[Observation], names: dict[str, str]) -> list[Finding]:
@@ -141,13 +146,17 @@ def lifecycle(obs: list[Observation], names: dict[str, str]) -> list[Finding]:
 
 
 def shut_down(obs: list[Observation]) -> set[str]:
-    """Addresses whose newest gossip view is an announced shutdown: their DN is explained."""
+    """Addresses whose newest gossip view is an announced shutdown (or, where no gossipinfo
+    speaks of them, DSE's stopped letter in status): their DN is explained."""
     newest: dict[str, GossipEndpoint] = {}
+    stopped: set[str] = set()
     for o in obs:
         for g in o.gossip_endpoints or ():
             if g.address not in newest or _order(g) > _order(newest[g.address]):
                 newest[g.address] = g
-    return {a for a, g in newest.items() if g.state is GossipState.SHUTDOWN}
+        stopped |= {r.address for r in o.status_rows or () if r.state[1:2] == "S"}
+    told = {a for a, g in newest.items() if g.state is GossipState.SHUTDOWN}
+    return told | (stopped - set(newest))
 
 
 def _order(g: GossipEndpoint) -> tuple[int, int, int]:

@@ -160,6 +160,12 @@ class Signature(StrEnum):
     CONNECT_FAILED = "connect_failed"  # failed to connect, reason not in the log
     TLS_HANDSHAKE = "tls_handshake"  # a peer's handshake failed here (not TLS, bad cert...)
     TLS_DISABLED_HERE = "tls_disabled_here"  # this node refused a peer's TLS: it has none
+    # the peer answered this node's handshake with a TLS alert (SSLV3_ALERT_CERTIFICATE_EXPIRED,
+    # TLSV1_ALERT_CERTIFICATE_REQUIRED, "Received fatal alert: ..."): the peer refused this
+    # node's side (its certificate), so this node is the one to look at
+    TLS_REFUSED_BY_PEER = "tls_refused_by_peer"
+    # "Certificate for KEYSTORE expired on DATE" at start-up: this node's own certificate
+    CERT_EXPIRED_HERE = "cert_expired_here"
     # an inbound handshake that failed for a reason that is not TLS (reset, timeout, version)
     HANDSHAKE_FAILED = "handshake_failed"
     MARKED_DOWN = "marked_down"  # gossip: InetAddress PEER is now DOWN

@@ -32,7 +32,7 @@ def parse_describecluster(
     schemas: list[SchemaVersion] = []
     databases: list[SchemaVersion] = []
     dcs: list[DatacenterCount] = []
-    for n, line in enumerate(clean(text), 1 + offset):
+    for n, line in _unwrapped(clean(text), 1 + offset):
         if not line.strip():
             continue
         head = _SECTION.match(line)
@@ -90,3 +90,25 @@ def parse_describecluster(
 def _int(text: str | None) -> int | None:
     number = ascii_int(text)
     return number if number is not None and number >= 0 else None
+
+
+# a version line whose address list a terminal or a mail wrapped: the list goes on below it
+_OPEN_LIST = re.compile(r"^\s*\S+?:\s*(?:[0-9a-fA-F-]{36}:\s*)?\[[^\]]*$")
+_GOES_ON = re.compile(r"^[^\[\]]*(?:,|\])\s*$|^[^\[\]:]*,\s")
+MAX_LIST = 64 * 1024  # about 3,500 addresses with ports: bounds a joined list
+
+
+def _unwrapped(lines: list[str], first: int) -> list[tuple[int, str]]:
+    """(line number, line) with each wrapped address list joined back onto its version line."""
+    out: list[tuple[int, str]] = []
+    for n, line in enumerate(lines, first):
+        if (
+            out
+            and _OPEN_LIST.match(out[-1][1])
+            and _GOES_ON.match(line.strip())
+            and len(out[-1][1]) + len(line) < MAX_LIST
+        ):
+            out[-1] = (out[-1][0], f"{out[-1][1].rstrip()} {line.strip()}")
+            continue
+        out.append((n, line))
+    return out

@@ -31,7 +31,11 @@ _LOG_LINE = re.compile(r"^(TRACE|DEBUG|INFO|WARN|ERROR)\s+(?:\[|\d\d:\d\d:\d\d\b
 _OUT_FAIL = re.compile(
     r"(?:^|\s)(?:(\S+?)->)?(\S+?)-[A-Z_]+_MESSAGES-\[no-channel\] failed to connect"
 )
-_OUT_PEER = re.compile(r"Failed to connect to peer (\S+?)(?:\(|\s|$)")
+# 4.0: Failed to connect to peer; 4.1+: Failed to handshake with peer (OutboundConnectionInitiator)
+_OUT_PEER = re.compile(r"Failed to (?:connect to|handshake with) peer (\S+?)(?:\(|\s|$)")
+_OWN_CERT_EXPIRED = re.compile(r"Certificate for (\S+) expired on (.+?)\s*$")
+# an alert the peer sent: it refused this node's side of the handshake
+_ALERT_RECEIVED = re.compile(r"(?:SSLV3|TLSV1)_ALERT_[A-Z_]+|Received fatal alert: \w+")
 _OUT_3X = re.compile(r"Unable to connect to (/?\S+)")
 _OUT_3X_SSL = re.compile(r"SSL handshake error for outbound connection to .*?addr=(/?[^,\]]+)")
 _HANDSHAKE_3X = re.compile(r"Cannot handshake version with (/?\S+)")
@@ -61,12 +65,15 @@ _DETAIL = re.compile(
     r"(not an SSL/TLS record|certificate_unknown|unable to find valid certification path"
     r"|PKIX path \w+ failed|bad_certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|"
     r"No subject alternative names?[^.]*|certificate_expired|NotAfter: [^,]+|"
+    r"(?:SSLV3|TLSV1)_ALERT_[A-Z_]+|validity check failed|"
     r"Received fatal alert: \w+|handshake_failure|connection timed out|Connection refused|"
     r"Connection reset by peer|No route to host|TLS is explicitly disabled by configuration)",
     re.I,
 )
 _CLOSED_IN_TLS = "closed during the TLS handshake (ClosedChannelException in SslHandler)"
-FOLLOWING = 4  # lines after a failure that may hold its reason
+# lines after a failure that may hold its reason: the exception chain up to its root cause
+# ("Caused by: ...CertificateExpiredException: NotAfter: ..." sits 50 lines down on 5.0)
+FOLLOWING = 120
 
 
 @dataclass
@@ -138,13 +145,12 @@ def parse_log(text: str) -> LogReading:
                 # a TLS failure only when the lines after it say TLS; a reset or a timeout
                 # during Cassandra's own handshake is a connect-level failure
                 sig, detail = _why(after, Signature.HANDSHAKE_FAILED)
-                tls = sig is Signature.TLS_HANDSHAKE
-                add(
-                    Signature.TLS_HANDSHAKE if tls else Signature.HANDSHAKE_FAILED,
-                    _peer(m.group(1)),
-                    when,
-                    detail,
-                )
+                tls = sig in (Signature.TLS_HANDSHAKE, Signature.TLS_REFUSED_BY_PEER)
+                add(sig if tls else Signature.HANDSHAKE_FAILED, _peer(m.group(1)), when, detail)
+            continue
+        m = _OWN_CERT_EXPIRED.search(body)
+        if m:
+            add(Signature.CERT_EXPIRED_HERE, "", when, f"{m.group(1)} expired on {m.group(2)}")
             continue
         m = _TLS_OFF_HERE.search(body)
         if m:
@@ -222,19 +228,24 @@ def _following(lines: list[str], i: int) -> list[str]:
 
 
 def _why(after: list[str], otherwise: Signature) -> tuple[Signature, str]:
-    """What the exception lines after a failure say: the first reason line wins; a channel
-    closed inside netty's SslHandler is a TLS handshake cut short."""
-    closed = False
+    """What the exception lines after a failure say: the first reason line gives the kind,
+    the deepest cause that names a reason gives the detail (the root cause is last in the
+    chain); a channel closed inside netty's SslHandler is a TLS handshake cut short; a TLS
+    alert the peer sent means the peer refused this node's side."""
+    sig, closed = otherwise, False
     for line in after:
         if closed and "SslHandler" in line:
             return Signature.TLS_HANDSHAKE, _CLOSED_IN_TLS
-        for pattern, sig in _REASONS:
-            if pattern.search(line):
-                detail = _DETAIL.search(line)
-                return sig, detail.group(1) if detail else ""
+        hit = next((s for pattern, s in _REASONS if pattern.search(line)), None)
+        if hit is not None:
+            sig = hit
+            break
         closed = closed or "ClosedChannelException" in line
-    found = (_DETAIL.search(line) for line in after)
-    return otherwise, next((f.group(1) for f in found if f), "")
+    details = [m.group(1) for line in after if (m := _DETAIL.search(line))]
+    detail = details[-1] if details else ""
+    if sig is Signature.TLS_HANDSHAKE and _ALERT_RECEIVED.fullmatch(detail):
+        sig = Signature.TLS_REFUSED_BY_PEER
+    return sig, detail
 
 
 def _peer(text: str) -> str:
