@@ -14,7 +14,9 @@
     Cassandra checks (nodetool and logs of every node, parsed, checked, cross-checked);
 (i) verdicts and time to verdict on the healthy 8-node Cassandra lab;
 (j) the lab's real Kubernetes: image rebuild, control planes up, deploy, preflight, and
-    `run --context` with Cassandra in pods.
+    `run --context` with Cassandra in pods;
+(m) `gossip analyze` on big pastes: a system.log of 83,000 lines beside GNU grep, and the
+    nodetool outputs of a 1,000-node cluster.
 """
 
 from __future__ import annotations
@@ -755,10 +757,138 @@ def bench_cassandra_verdict() -> dict[str, Any]:
     }
 
 
+def _big_log(records: int) -> str:
+    """A system.log of `records` records: a real 5.0.8 handshake failure with its whole
+    exception chain (tests/data/nodetool) every 20th, healthy lines between them."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(
+        os.path.join(here, "tests/data/nodetool/c50-lab-cp-dc1-r1-p0-system-peer-cert-expired.log"),
+        encoding="utf-8",
+    ) as f:
+        failure = f.read().split("\nERROR ")[1]
+    healthy = (
+        "INFO  [CompactionExecutor:1] 2026-12-01 14:27:{s:02d},000 CompactionTask.java:253 - "
+        "Compacted (abc) 4 sstables to [/var/lib/cassandra/data/ks/t-1/nb-{i}-big,] to level=0."
+    )
+    out = []
+    for i in range(records):
+        out.append("ERROR " + failure if i % 20 == 0 else healthy.format(s=i % 60, i=i))
+    return "\n".join(out) + "\n"
+
+
+def _big_cluster(nodes: int) -> dict[str, str]:
+    """status, gossipinfo and describecluster of one observer of a `nodes`-node cluster."""
+    ids = [f"{i:08x}-0f3d-4c6e-9a57-1d2e3f4a5b61" for i in range(nodes)]
+    addr = [f"10.{i // 250}.{i % 250}.1" for i in range(nodes)]
+    status = (
+        "Datacenter: dc1\n=======\nStatus=Up/Down\n|/ State=Normal/Leaving/Joining/Moving\n"
+        "--  Address  Load  Tokens  Owns (effective)  Host ID  Rack\n"
+        + "".join(
+            f"{'DN' if i == 7 else 'UN'}  {a}  1.2 GiB  16  1.0%  {h}  r{i % 3}\n"
+            for i, (a, h) in enumerate(zip(addr, ids, strict=True))
+        )
+    )
+    gossip = "".join(
+        f"/{a}:7000\n  generation:1700000000\n  heartbeat:{i}\n  STATUS:18:NORMAL,{i}\n"
+        f"  DC:8:dc1\n  RACK:10:r{i % 3}\n  HOST_ID:2:{h}\n  RELEASE_VERSION:4:5.0.8\n"
+        f"  STATUS_WITH_PORT:19:NORMAL,{i}\n"
+        for i, (a, h) in enumerate(zip(addr, ids, strict=True))
+    )
+    live = ", ".join(f"{a}:7000" for i, a in enumerate(addr) if i != 7)
+    described = (
+        "Cluster Information:\n\tName: big\n\tSchema versions:\n"
+        f"\t\t86afa796-d883-3932-aa73-6b017cef0d19: [{live}]\n\n"
+        f"\t\tUNREACHABLE: [{addr[7]}:7000]\n\n"
+    )
+    return {"status": status, "gossipinfo": gossip, "describecluster": described}
+
+
+def bench_paste_reading() -> dict[str, Any]:
+    """`gossip analyze`'s reader and checks on big inputs, time and peak memory; for the log,
+    GNU grep counting the same failure lines beside it (what a person would run first)."""
+    import tracemalloc
+
+    from netcheck.diagnosis.gossip import analyze
+    from netcheck.nodetool.paste import observations
+
+    def measured(text: str, name: str) -> tuple[float, float, int]:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        analysis = analyze(observations(text, name))
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        return seconds, peak, len(analysis.findings)
+
+    out: dict[str, Any] = {}
+    log = _big_log(20_000)
+    out["log_lines"] = log.count("\n")
+    out["log_mib"] = len(log.encode()) / 2**20
+    out["log_s"], out["log_peak_mib"], out["log_findings"] = measured(log, "system.log")
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+        f.write(log)
+    try:
+        pattern = "Failed to (properly )?handshake with peer|failed to connect|is now DOWN"
+        t0 = time.perf_counter()
+        grep = subprocess.run(["grep", "-cE", pattern, f.name], capture_output=True, text=True)
+        out["grep_s"] = time.perf_counter() - t0
+        out["grep_count"] = int(grep.stdout.strip() or 0)
+    finally:
+        os.unlink(f.name)
+    cluster = _big_cluster(1000)
+    for kind, text in cluster.items():
+        header = f"$ nodetool {kind}\n"
+        out[f"{kind}_s"], out[f"{kind}_peak_mib"], out[f"{kind}_findings"] = measured(
+            header + text, f"{kind}.txt"
+        )
+    return out
+
+
+def paste_section(p: dict[str, Any], when: str = "") -> str:
+    """Section (m); `when` for a section measured alone (--only m)."""
+    alone = f" Measured alone on {when} (`bench/run_bench.py --only m`)." if when else ""
+    return f"""## (m) Reading what users paste: `gossip analyze` on big inputs
+
+The reader and the checks of `netcheck gossip analyze` (observations, then analyze), one
+process, tracemalloc's peak.{alone} The log: {p["log_lines"]} lines ({p["log_mib"]:.1f} MiB),
+every 20th record a real 5.0.8 handshake failure with its whole exception chain (the JDK's
+reason 50 lines down, tests/data/nodetool), healthy lines between; beside it GNU grep counting
+the failure lines ({p["grep_count"]}), which finds them but says nothing of why or who. The
+cluster: one observer's outputs of a 1,000-node cluster (one node down).
+
+| input | time | peak memory | findings | beside it |
+| --- | --- | --- | --- | --- |
+| system.log, {p["log_lines"]} lines | {p["log_s"]:.2f} s | {p["log_peak_mib"]:.0f} MiB | \
+{p["log_findings"]} | grep -cE {p["grep_s"]:.3f} s: the reader takes \
+{p["log_s"] / p["grep_s"]:.0f} x grep's time |
+| status, 1,000 nodes | {p["status_s"]:.2f} s | {p["status_peak_mib"]:.1f} MiB | \
+{p["status_findings"]} | |
+| gossipinfo, 1,000 endpoints | {p["gossipinfo_s"]:.2f} s | {p["gossipinfo_peak_mib"]:.1f} MiB | \
+{p["gossipinfo_findings"]} | |
+| describecluster, 1,000 addresses on one line | {p["describecluster_s"]:.2f} s | \
+{p["describecluster_peak_mib"]:.1f} MiB | {p["describecluster_findings"]} | |
+"""
+
+
+def _only_paste(path: str) -> None:
+    """Measure (m) alone and put it in the existing file, the rest untouched."""
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = paste_section(bench_paste_reading(), when)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, sep, _ = text.partition("## (m) ")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write((head if sep else text.rstrip("\n") + "\n\n") + section)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
+    parser.add_argument("--only", choices=["m"], help="measure one section into the file")
     args = parser.parse_args()
+    if args.only == "m":
+        _only_paste(args.write)
+        return
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     wall = bench_run_wall_time()
     inventory = bench_inventory()
@@ -785,6 +915,7 @@ def main() -> None:
     diag = [bench_diagnosis(*size) for size in ((2, 2, 2), (3, 3, 10), (3, 3, 20))]
     audits = [bench_isolation_audit(n) for n in (25, 100, 250)]
     served = bench_serve()
+    pasted = bench_paste_reading()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -972,7 +1103,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 {served["rss_end"] - served["rss_10"]:+.0f} MiB | {served["scrape_ms"]:.2f} ms | \
 {served["scrape_bytes"] / 1024:.0f} KiB | {served["prom_file_ms"]:.1f} ms \
 ({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
-"""
+
+{paste_section(pasted)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

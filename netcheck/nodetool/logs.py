@@ -123,20 +123,19 @@ def parse_log(text: str) -> LogReading:
         read += 1
         stamp = _TIME.search(body)
         when = stamp.group(1) if stamp else ""
-        after = _following(lines, i)
         m = _OUT_FAIL.search(body)
         if m:
-            sig, detail = _why(after, Signature.CONNECT_FAILED)
+            sig, detail = _why(_following(lines, i), Signature.CONNECT_FAILED)
             add(sig, _peer(m.group(2)), when, detail, _peer(m.group(1) or ""))
             continue
         m = _OUT_PEER.search(body) or _OUT_3X.search(body)
         if m and is_address(_peer(m.group(1))):
-            sig, detail = _why(after, Signature.CONNECT_FAILED)
+            sig, detail = _why(_following(lines, i), Signature.CONNECT_FAILED)
             add(sig, _peer(m.group(1)), when, detail)
             continue
         m = _OUT_3X_SSL.search(body)
         if m:
-            _, detail = _why(after, Signature.TLS_HANDSHAKE)
+            _, detail = _why(_following(lines, i), Signature.TLS_HANDSHAKE)
             add(Signature.TLS_HANDSHAKE, _peer(m.group(1)), when, detail)
             continue
         m = _IN_HANDSHAKE.search(body)
@@ -144,7 +143,7 @@ def parse_log(text: str) -> LogReading:
             if not _netcheck_look(m.group(1)):
                 # a TLS failure only when the lines after it say TLS; a reset or a timeout
                 # during Cassandra's own handshake is a connect-level failure
-                sig, detail = _why(after, Signature.HANDSHAKE_FAILED)
+                sig, detail = _why(_following(lines, i), Signature.HANDSHAKE_FAILED)
                 tls = sig in (Signature.TLS_HANDSHAKE, Signature.TLS_REFUSED_BY_PEER)
                 add(sig if tls else Signature.HANDSHAKE_FAILED, _peer(m.group(1)), when, detail)
             continue
@@ -179,7 +178,7 @@ def parse_log(text: str) -> LogReading:
             add(Signature.SEED_UNRESOLVED, m.group(1), when)
             continue
         if _STARTUP_FAILED.search(body):
-            told = [body, *after[:2]]
+            told = [body, *_following(lines, i)[:2]]
             if any(_NO_PEERS.search(t) for t in told):
                 add(Signature.UNABLE_TO_GOSSIP, "", when)
             elif any(_NO_SEEDS.search(t) for t in told):
@@ -233,15 +232,18 @@ def _why(after: list[str], otherwise: Signature) -> tuple[Signature, str]:
     chain); a channel closed inside netty's SslHandler is a TLS handshake cut short; a TLS
     alert the peer sent means the peer refused this node's side."""
     sig, closed = otherwise, False
+    # stack frames (`at ...`, `... 23 more`) name no reason: only the exception lines are read
+    said = [line for line in after if not line.lstrip().startswith(("at ", "..."))]
     for line in after:
         if closed and "SslHandler" in line:
             return Signature.TLS_HANDSHAKE, _CLOSED_IN_TLS
+        closed = closed or "ClosedChannelException" in line
+    for line in said:
         hit = next((s for pattern, s in _REASONS if pattern.search(line)), None)
         if hit is not None:
             sig = hit
             break
-        closed = closed or "ClosedChannelException" in line
-    details = [m.group(1) for line in after if (m := _DETAIL.search(line))]
+    details = [m.group(1) for line in said if (m := _DETAIL.search(line))]
     detail = details[-1] if details else ""
     if sig is Signature.TLS_HANDSHAKE and _ALERT_RECEIVED.fullmatch(detail):
         sig = Signature.TLS_REFUSED_BY_PEER

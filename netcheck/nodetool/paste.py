@@ -92,7 +92,11 @@ def sections(text: str) -> list[Section]:
     for n, line in enumerate(clean(text), 1):
         command = nodetool_command(line)
         logs_command = (
-            _LOGS_COMMAND.search(line) if not command and len(line) <= MAX_COMMAND_LINE else None
+            _LOGS_COMMAND.search(line)
+            if not command
+            and len(line) <= MAX_COMMAND_LINE
+            and ("kubectl" in line or "system.log" in line)
+            else None
         )
         if command or logs_command:
             close()
