@@ -291,6 +291,16 @@ EXPECTED: dict[str, Expected] = {
         gossip={"10.25.0.2": N},
         findings=[],
     ),
+    # a replacement killed half way stays hibernating in its peers' gossip; the node it
+    # replaced announced its shutdown (heartbeat 2147483647, its STATUS cut off the paste)
+    "scylla-gossipinfo-hibernate-failed-replace.txt": Expected(
+        nodes={("127.0.0.3", "dc1", "rack1", "?"), ("127.0.0.2", "", "", "?")},
+        gossip={"127.0.0.3": GossipState.HIBERNATE, "127.0.0.2": GossipState.SHUTDOWN},
+        findings=[
+            ("warning", "NODE_HIBERNATING", ("127.0.0.3",)),
+            ("error", "NODE_SHUT_DOWN", ("127.0.0.2",)),
+        ],
+    ),
     "mgmtapi-c3116-endpoints.json": Expected(
         nodes={("10.15.90.45", "dtcntr", "r0", "UN"), ("10.15.92.102", "dtcntr", "r0", "UN")},
         gossip={"10.15.90.45": N, "10.15.92.102": N},
