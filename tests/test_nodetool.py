@@ -3,6 +3,7 @@ the gossip checks on them; `netcheck gossip analyze`."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import random
@@ -454,3 +455,43 @@ def test_an_upgrade_half_done_is_named_from_database_versions_or_gossip():
     # patch releases of one line are no upgrade to speak of
     same = described.replace("5.0.5", "4.1.8")
     assert "NODE_VERSIONS_MIXED" not in {f.code for f in analyze(observations(same, "x")).findings}
+
+
+def test_one_node_at_odds_with_every_peer_is_named_not_the_peers():
+    """One node whose truststore lacks the cluster's CA: it fails the PKIX check of every
+    peer, and each peer's log shows it refusing them (TLSV1_ALERT_UNKNOWN_CA). Nobody else
+    minds those peers, so the odd one is named, once, and none of the peers."""
+    chain = (
+        "javax.net.ssl.SSLHandshakeException: General OpenSslEngine problem\n"
+        "\tat io.netty.handler.ssl.ReferenceCountedOpenSslEngine.handshakeException(X.java:1)\n"
+        "Caused by: sun.security.validator.ValidatorException: PKIX path building failed: "
+        "sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid "
+        "certification path to requested target\n"
+    )
+    odd = "".join(
+        f"ERROR [Messaging-EventLoop-3-1] 2026-12-01 14:28:0{i},000 OutboundConnectionInitiator"
+        f".java:432 - Failed to handshake with peer /10.0.0.{i}:7000(/10.0.0.{i}:7000)\n{chain}"
+        for i in (1, 2, 3)
+    )
+    # as `run` reads it: each node's log with the node's address
+    obs = [dataclasses.replace(observations(odd, "node9.log")[0], observer_address="10.0.0.9")]
+    for i in (1, 2, 3):
+        refused = (
+            f"ERROR [Messaging-EventLoop-3-1] 2026-12-01 14:28:05,000 NoSpamLogger.java:110 - "
+            f"/10.0.0.{i}:7000->/10.0.0.9:7000-URGENT_MESSAGES-[no-channel] failed to connect\n"
+            "io.netty.handler.codec.DecoderException: io.netty.handler.ssl.ReferenceCounted"
+            "OpenSslEngine$OpenSslException: error:10000418:SSL routines:OPENSSL_internal:"
+            "TLSV1_ALERT_UNKNOWN_CA\n"
+        )
+        obs += observations(refused, f"node{i}.log")
+    tls = [f for f in analyze(obs).findings if f.code == "INTERNODE_TLS_MISMATCH"]
+    assert [f.dst_scope for f in tls] == ["10.0.0.9"], [f.summary for f in tls]
+    assert "is at odds with 3 peers" in tls[0].summary
+    assert "its own truststore" in tls[0].summary
+    # with the odd node's log alone, each peer it fails is named: nothing says otherwise
+    alone = [
+        f.dst_scope
+        for f in analyze(observations(odd, "node9.log")).findings
+        if f.code == "INTERNODE_TLS_MISMATCH"
+    ]
+    assert alone == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]

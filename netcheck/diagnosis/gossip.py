@@ -527,26 +527,50 @@ def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[
 def _tls(
     obs: list[Observation], by_address: dict[str, Endpoint], located: Located
 ) -> list[Finding]:
-    """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself)."""
-    suspects: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself).
 
-    def name_(key: str, who: str, count: int, detail: str) -> None:
-        had, said = suspects[key].get(who, (0, ""))
-        suspects[key][who] = (had + count, said or detail)
+    Who is to blame is read from who accuses whom: a node whose handshakes several peers
+    fail (or refuse) is the suspect; but one node that fails (or refuses) the handshakes of
+    several peers that nobody else accuses is the odd one itself (its truststore, its CA)."""
+    suspects: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    # (accused, accuser, who says it, count, detail); accuser "" for a node's own words
+    said: list[tuple[str, str, str, int, str]] = []
+    observed: set[str] = set()  # the nodes whose own logs were read
 
     for o in obs:
         me = located.get(o.observer)
         # a line that names its own end (LOCAL->PEER) says where the whole log comes from
         own = next((s.local for s in o.logs or () if s.local), "")
         itself = own or o.observer_address or (me.address if me else o.observer)
+        if o.logs is not None:
+            observed.add(itself)
         for s in o.logs or ():
             if s.signature is Signature.TLS_HANDSHAKE and s.peer:
-                name_(s.peer, o.observer, s.count, s.detail)
-            elif s.signature is Signature.TLS_REFUSED_BY_PEER:
-                # its peers answered its handshakes with an alert: they refused its side
-                name_(itself, f"{o.observer} itself (refused by peers)", s.count, s.detail)
+                said.append((s.peer, itself, o.observer, s.count, s.detail))
+            elif s.signature is Signature.TLS_REFUSED_BY_PEER and s.peer:
+                # its peer answered its handshakes with an alert: the peer refused its side
+                who = f"{o.observer} itself (refused by peers)"
+                said.append((itself, s.peer, who, s.count, s.detail))
             elif s.signature in (Signature.TLS_DISABLED_HERE, Signature.CERT_EXPIRED_HERE):
-                name_(itself, f"{o.observer} itself", s.count, s.detail)
+                said.append((itself, "", f"{o.observer} itself", s.count, s.detail))
+    accusers: dict[str, set[str]] = defaultdict(set)
+    accused: dict[str, set[str]] = defaultdict(set)
+    for target, accuser, _, _, _ in said:
+        if accuser:
+            accusers[target].add(accuser)
+            accused[accuser].add(target)
+    # the odd one: it accuses several nodes whose own logs were read and whom nobody else
+    # accuses (from its log alone, or theirs alone, nothing tells the two stories apart)
+    odd = {
+        accuser
+        for accuser, targets in accused.items()
+        if len(targets) >= 2 and all(accusers[t] == {accuser} and t in observed for t in targets)
+    }
+    for target, accuser, who, count, detail in said:
+        if accuser in odd:
+            target, who = accuser, f"{who}: {accuser} is at odds with {len(accused[accuser])} peers"
+        had, first = suspects[target].get(who, (0, ""))
+        suspects[target][who] = (had + count, first or detail)
         for listener in o.listeners:
             if listener.port == STORAGE_PORT and listener.encryption.startswith("unencrypted"):
                 key = o.observer_address or listener.address
@@ -563,6 +587,7 @@ def _tls(
             "not an SSL/TLS record" in d or "disabled" in d or "unencrypted" in d for d in details
         )
         closed = any(d.startswith("closed during the TLS handshake") for d in details)
+        at_odds = any("is at odds with" in w for w in seen)
         expired = any("EXPIRED" in d.upper() or "NotAfter" in d for d in details)
         untrusted = any(
             "certification path" in d or "PKIX path building" in d or "UNKNOWN_CA" in d
@@ -571,7 +596,12 @@ def _tls(
         no_cert = any(
             "DID_NOT_RETURN_A_CERTIFICATE" in d or "CERTIFICATE_REQUIRED" in d for d in details
         )
-        if expired:
+        if at_odds:
+            why = (
+                "it fails or refuses the handshakes of several peers that no other node "
+                "minds: its own truststore (CA) or its clock is the one to fix"
+            )
+        elif expired:
             why = (
                 "its certificate has expired: peers refuse it (renew it; cert-manager "
                 "renews before expiry)"

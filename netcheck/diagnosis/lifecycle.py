@@ -70,7 +70,9 @@ _MEANINGS = {
         says="is hibernating: it started with replace_address and waits to take a dead "
         "node's place",
         hint="its system.log says how the replacement goes; one that stays in hibernate "
-        "usually cannot reach its peers on 7000",
+        "cannot reach its peers on 7000, or failed and was stopped: its peers keep it in "
+        "hibernate until it starts again (CASSANDRA-19580), or `nodetool assassinate` it "
+        "if no node runs there any more",
     ),
     GossipState.BOOT: _Meaning(
         severity=Severity.WARNING,
