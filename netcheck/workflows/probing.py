@@ -132,7 +132,8 @@ async def probe_all(
         return r.outcome is Outcome.TIMEOUT and (r.src, r.dst, r.port) in raw_said
 
     def agrees(r: ProbeResult) -> bool:
-        return raw_said.get((r.src, r.dst, r.port)) is r.outcome
+        raw = raw_said.get((r.src, r.dst, r.port))
+        return _completed(r) if raw is Outcome.OPEN else raw is r.outcome
 
     results = await ask_again(
         topology,
@@ -163,8 +164,10 @@ def _stalled(r: ProbeResult) -> bool:
     return r.outcome is Outcome.STALLED
 
 
-def _passes(r: ProbeResult) -> bool:
-    return r.outcome.passed
+def _completed(r: ProbeResult) -> bool:
+    """The exchange went through: open, or open through a NAT (the serving agent saw another
+    source: that is the answer, and NAT_* findings come from it)."""
+    return r.outcome in (Outcome.OPEN, Outcome.NAT)
 
 
 async def ask_again(
@@ -176,14 +179,15 @@ async def ask_again(
     payload: int,
     doubtful: Callable[[ProbeResult], bool],
     what: str,
-    settles: Callable[[ProbeResult], bool] = _passes,
+    settles: Callable[[ProbeResult], bool] = _completed,
 ) -> tuple[ProbeResult, ...]:
     """A failure is one slow answer until it repeats. A connection that opened but whose
     exchange did not finish in time, or a connect that timed out while a raw SYN got its
     SYN-ACK: a peer busy for a second (a JVM's HTTP server warming up beside starting
     nodetools, an agent of a loaded machine with a full accept queue) looks the same as a
     policer once. Each doubtful probe is asked again, up to MORE_ASKS times; the first
-    answer that settles it (passes, unless told otherwise) replaces it, saying so. A failure
+    answer that settles it (the exchange went through, open or through a NAT, unless told
+    otherwise) replaces it, saying so. A failure
     that repeats, or turns into another failure, stays as it was; silence no raw SYN
     contradicts is never asked again (a drop costs no more time)."""
     for ask in range(1, MORE_ASKS + 1):
