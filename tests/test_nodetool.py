@@ -495,3 +495,73 @@ def test_one_node_at_odds_with_every_peer_is_named_not_the_peers():
         if f.code == "INTERNODE_TLS_MISMATCH"
     ]
     assert alone == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+
+
+def test_a_node_in_the_ring_the_observer_never_heard_from_is_neither_up_nor_down():
+    # nodetool prints `?N` when the failure detector has the node neither live nor unreachable
+    # (as in a pasted view of a chart's fresh 3-node cluster)
+    text = (
+        "$ kubectl exec -it release-cassandra-0 -- nodetool status\n"
+        "Datacenter: datacenter1\n=======================\nStatus=Up/Down\n"
+        "|/ State=Normal/Leaving/Joining/Moving\n"
+        "--  Address       Load       Tokens  Owns (effective)  Host ID"
+        "                               Rack\n"
+        "UN  10.9.106.229  73.45 KiB  256     77.9%             "
+        "78fa1479-7d2a-492e-b4ad-a358d95cea73  rack1\n"
+        "?N  10.9.104.70   78.51 KiB  256     61.5%             "
+        "207ce07c-d390-4d66-9855-f24a09e62414  rack1\n"
+    )
+    analysis = analyze(observations(text, "paste.txt"))
+    assert {(n.address, n.state) for n in analysis.nodes} == {
+        ("10.9.106.229", "UN"),
+        ("10.9.104.70", "?N"),
+    }
+    assert [(f.severity, f.code) for f in analysis.findings] == [
+        (Severity.WARNING, "GOSSIP_STATUS_UNKNOWN")
+    ]
+    assert "10.9.104.70" in analysis.findings[0].summary
+    assert "paste.txt:release-cassandra-0" in analysis.findings[0].summary
+    assert not analysis.warnings
+
+
+def _shutdown_then_down(down_times: list[str]) -> str:
+    stop = (
+        "INFO  [StorageServiceShutdownHook] 2024-05-02 10:00:00,100 Gossiper.java:1506 - "
+        "Announcing shutdown\n"
+        "INFO  [StorageServiceShutdownHook] 2024-05-02 10:00:00,105 StorageService.java:2248 - "
+        "Node /10.9.0.6 state jump to shutdown\n"
+    )
+    downs = "".join(
+        f"INFO  [GossipStage:1] 2024-05-02 {t} Gossiper.java:1035 - InetAddress /10.9.0.6 "
+        "is now DOWN\n"
+        for t in down_times
+    )
+    return stop + downs
+
+
+def test_a_peer_marked_down_right_after_its_shutdown_was_stopped_not_cut_off():
+    analysis = analyze(observations(_shutdown_then_down(["10:00:00,110"]), "node.log"))
+    assert [(f.severity, f.code) for f in analysis.findings] == [
+        (Severity.INFO, "LOG_NODE_SHUT_DOWN")
+    ]
+    assert "10.9.0.6 announced its shutdown" in analysis.findings[0].summary
+
+
+def test_a_down_long_after_the_shutdown_is_not_put_on_the_stop():
+    # back up and lost again an hour later: that DOWN is not the stop's
+    analysis = analyze(
+        observations(_shutdown_then_down(["10:00:00,110", "11:02:00,000"]), "node.log")
+    )
+    assert sorted((f.severity.value, f.code) for f in analysis.findings) == [
+        ("info", "LOG_NODE_SHUT_DOWN"),
+        ("warning", "LOG_PEERS_MARKED_DOWN"),
+    ]
+    # a peer's debug.log says it as "Marked /IP:7000 as shutdown"
+    debug = (
+        "DEBUG [GossipStage:1] 2024-05-02 10:00:00,120 Gossiper.java:610 - "
+        "Marked /10.9.0.7:7000 as shutdown\n"
+    )
+    reading = parse_log(debug)
+    assert [(s.signature, s.peer) for s in reading.signatures] == [
+        (Signature.SHUTDOWN_ANNOUNCED, "10.9.0.7")
+    ]

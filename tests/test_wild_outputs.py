@@ -6,6 +6,7 @@ findings (severity, code, and the addresses or names the summary must carry)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from netcheck.model.gossip import GossipState, Signature
 from netcheck.nodetool.gossipinfo import parse_gossipinfo
 from netcheck.nodetool.logs import parse_log
 from netcheck.nodetool.paste import observations
+from netcheck.nodetool.status import parse_status
 
 WILD = Path(__file__).parent / "data" / "wild"
 N = GossipState.NORMAL
@@ -306,6 +308,124 @@ EXPECTED: dict[str, Expected] = {
         gossip={"10.15.90.45": N, "10.15.92.102": N},
         findings=[],
     ),
+    # a paste a document converter turned into Markdown: `\|/ State`, `\--  Address`, bold
+    # prompt parts, a blank line after every line and each row wrapped before its host id
+    "c311-status-pandoc-wrapped-down.txt": Expected(
+        nodes={
+            ("10.41.39.95", "dc1", "r2", "UN"),
+            ("10.41.2.204", "dc1", "r3", "DN"),
+            ("10.41.21.250", "dc1", "r1", "UN"),
+        },
+        # the observer named by the prompt's host
+        findings=[("error", "GOSSIP_DOWN", ("10.41.2.204", ":ip-10-41-39-95"))],
+    ),
+    # the stopped node's own log and a peer's: the peer's DOWN is the stop's, not the network's
+    "c3x-system-stop-and-peer-down.log": Expected(
+        nodes=set(),
+        findings=[("info", "LOG_NODE_SHUT_DOWN", ("10.77.0.6", "announced its shutdown"))],
+    ),
+    # three nodes on one address told apart by their storage ports (`-pp`), one unreachable
+    "c403-describecluster-pp-one-ip-three-ports.txt": Expected(
+        nodes={
+            ("127.0.0.1:9000", "", "", "UN"),
+            ("127.0.0.1:7000", "", "", "UN"),
+            ("127.0.0.1:8100", "", "", "DN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("127.0.0.1:8100",))],
+    ),
+    "c3x-describecluster-bitnami-three-unreachable.txt": Expected(
+        nodes={
+            ("10.88.38.33", "", "", "UN"),
+            ("10.88.10.115", "", "", "UN"),
+            ("10.88.37.235", "", "", "UN"),
+            ("10.88.39.182", "", "", "DN"),
+            ("10.88.10.17", "", "", "DN"),
+            ("10.88.31.56", "", "", "DN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("10.88.39.182", "10.88.10.17", "10.88.31.56"))],
+    ),
+    # `KB` loads, `?` ownership and nodetool's closing note
+    "c2x-status-kubectl-owns-note.txt": Expected(
+        nodes={("10.17.0.7", "datacenter1", "rack1", "UN")}, findings=[]
+    ),
+    # loads in bytes without a unit; the paste goes on with another command's output
+    "scylla-status-down-note-then-curl.txt": Expected(
+        nodes={
+            ("127.0.0.1", "datacenter1", "rack1", "UN"),
+            ("127.0.0.2", "datacenter1", "rack1", "DN"),
+            ("127.0.0.3", "datacenter1", "rack1", "UN"),
+        },
+        findings=[("error", "GOSSIP_DOWN", ("127.0.0.2",))],
+    ),
+    # `Datacenter: ` with no name and a rack printed empty: read as such, no warning
+    "scylla-status-empty-dc-and-rack.txt": Expected(
+        nodes={("127.0.0.1", "", "", "UN")}, findings=[]
+    ),
+    "c3x-system-unable-to-gossip-bitnami.log": Expected(
+        nodes=set(), findings=[("error", "UNABLE_TO_GOSSIP", ("could not gossip",))]
+    ),
+    # the benign form: a seed alone at start-up goes on
+    "c3x-system-alone-in-own-seed-list.log": Expected(
+        nodes=set(), findings=[("info", "SEED_STARTED_ALONE", ("own seed",))]
+    ),
+    "c40-system-now-down-ccm.log": Expected(
+        nodes=set(), findings=[("warning", "LOG_PEERS_MARKED_DOWN", ("127.0.0.2",))]
+    ),
+    # a test's sample: STATUS and STATUS_WITH_PORT; the last block's disagree and the one with
+    # the port wins
+    "sidecar-gossipinfo-leaving-fixture.txt": Expected(
+        nodes={
+            (a, "", "", "?")
+            for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.1.1", "127.0.1.2")
+        },
+        gossip={
+            "127.0.0.1": N,
+            "127.0.0.2": GossipState.LEAVING,
+            "127.0.0.3": N,
+            "127.0.0.4": GossipState.LEAVING,
+            "127.0.1.1": N,
+            "127.0.1.2": GossipState.LEAVING,
+        },
+        findings=[
+            ("warning", "NODE_LEAVING", ("127.0.0.2",)),
+            ("warning", "NODE_LEAVING", ("127.0.0.4",)),
+            ("warning", "NODE_LEAVING", ("127.0.1.2",)),
+        ],
+    ),
+    # every address edited into `x.x.x.x`: the rows cannot be told apart, and it says so
+    "c4x-status-k8ssandra-two-dcs-redacted.txt": Expected(
+        nodes={("x.x.x.x", "dc1", "rack1", "UN")},
+        findings=[],
+        warnings=("x.x.x.x is no IP address", "3 rows with the address x.x.x.x"),
+    ),
+    "dse68-dsetool-status-cass-operator.txt": Expected(
+        nodes={
+            ("10.21.21.74", "dc1", "rack1", "UN"),
+            ("10.21.39.9", "dc1", "rack1", "UN"),
+            ("10.21.48.10", "dc1", "rack1", "UN"),
+        },
+        findings=[],
+    ),
+    # DSE's nodetool status prints dsetool's table; a rack as wide as its column
+    "dse6x-nodetool-status-workload-two-views.txt": Expected(
+        nodes={
+            ("10.30.0.2", "west-side", "hakuna-matata", "UN"),
+            ("10.30.0.3", "west-side", "hakuna-matata", "UN"),
+            ("10.30.0.4", "east-side", "hakuna-matata", "UN"),
+            ("10.30.0.5", "east-side", "hakuna-matata", "UN"),
+        },
+        findings=[],
+    ),
+    # dsetool's Server ID column before the address, the spacing collapsed to one space
+    "dse-dsetool-status-server-id-collapsed.txt": Expected(
+        nodes={
+            ("127.0.0.2", "east-side", "hakuna-matata", "UN"),
+            ("127.0.0.1", "west-side", "hakuna-matata", "UN"),
+        },
+        findings=[],
+    ),
+    # a node joining a 3.x cluster: handshakes, UP, JOINING steps; nothing to find
+    "c3x-system-node-joins-healthy.log": Expected(nodes=set(), findings=[]),
 }
 
 
@@ -432,3 +552,52 @@ def test_a_saved_body_that_is_not_the_management_apis_is_one_warning(text):
 def test_deeply_nested_json_is_a_warning_not_a_crash():
     (ob,) = observations("{" + '"entity": ' + "[" * 100_000, "node.json")
     assert ob.mgmt is None and "not JSON" in ob.warnings[0]
+
+
+_STATUS_HEAD = (
+    "Datacenter: {dc}\n=======================\nStatus=Up/Down\n"
+    "|/ State=Normal/Leaving/Joining/Moving\n"
+    "--  Address     Load       Tokens  Owns (effective)  Host ID"
+    "                               Rack\n"
+)
+
+
+def _as_markdown(text: str, wrap: bool) -> str:
+    """What a document converter makes of a terminal paste: punctuation escaped, a blank
+    line after every line, and (`wrap`) each row broken before its host id."""
+    out = []
+    for line in text.splitlines():
+        escaped = line.replace("|", "\\|")
+        if escaped.startswith("-"):
+            escaped = "\\" + escaped
+        host_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", escaped)
+        if wrap and host_id:
+            escaped = escaped[: host_id.start()] + "\n" + escaped[host_id.start() :]
+        out += [escaped, ""]
+    return "\n".join(out)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(_IPV4, st.sampled_from(["UN", "DN", "UL", "UJ"]), st.uuids()),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda r: r[0],
+    ),
+    dc=st.sampled_from(["dc1", "eu-west", "DC1-K8Demo"]),
+    rack=st.sampled_from(["r1", "rack1", "us-east-1a"]),
+    wrap=st.booleans(),
+)
+def test_a_status_table_reads_the_same_through_a_document_converter(rows, dc, rack, wrap):
+    plain = _STATUS_HEAD.format(dc=dc) + "".join(
+        f"{state}  {address:<14}  73.45 KiB  256     77.9%             {host_id}  {rack}\n"
+        for address, state, host_id in rows
+    )
+    converted = _as_markdown(plain, wrap)
+    got, warnings = parse_status(converted)
+    want, _ = parse_status(plain)
+    assert warnings == []
+    assert got == want
+    assert [(r.address, r.state, r.datacenter, r.rack, r.host_id) for r in got] == [
+        (address, state, dc, rack, str(host_id)) for address, state, host_id in rows
+    ]

@@ -16,6 +16,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from netcheck.diagnosis.cql import cql_findings
 from netcheck.diagnosis.findings import group_text, in_scope
@@ -29,6 +30,7 @@ from netcheck.model.gossip import (
     STORAGE_PORT,
     CqlRead,
     GossipAnalysis,
+    LogSignature,
     MgmtRead,
     NodeSummary,
     Observation,
@@ -119,6 +121,7 @@ def analyze(
     findings += seed_findings(obs)
     findings += _marked_down(obs, nodes, by_address)
     findings += _place_unknown(nodes)
+    findings += _status_unknown(nodes)
     findings += _versions_mixed(obs)
     findings += legacy
     findings += cql_findings(obs, topology)
@@ -740,10 +743,25 @@ def _marked_down(
     obs: list[Observation], nodes: dict[str, NodeSummary], by_address: dict[str, Endpoint]
 ) -> list[Finding]:
     """`InetAddress PEER is now DOWN` in a node's log: its failure detector lost the peer at
-    that time. Said as history: the views of now (status, gossip) say whether it is back."""
-    out = []
+    that time. Said as history: the views of now (status, gossip) say whether it is back.
+    A peer that announced its shutdown just before (`state jump to shutdown`) was stopped:
+    those DOWN lines are the stop's, said once in LOG_NODE_SHUT_DOWN, not the network's."""
+    announced: dict[str, LogSignature] = {}
     for o in obs:
-        downs = [s for s in o.logs or () if s.signature is Signature.MARKED_DOWN and s.peer]
+        for s in o.logs or ():
+            if s.signature is Signature.SHUTDOWN_ANNOUNCED and s.peer:
+                announced[s.peer] = s
+    out = []
+    seen_by: dict[str, set[str]] = defaultdict(set)
+    for o in obs:
+        downs = []
+        for s in o.logs or ():
+            if s.signature is not Signature.MARKED_DOWN or not s.peer:
+                continue
+            if s.peer in announced and _after_stop(announced[s.peer], s):
+                seen_by[s.peer].add(o.observer)
+            else:
+                downs.append(s)
         if not downs:
             continue
         back = [s.peer for s in downs if s.peer in nodes and nodes[s.peer].state.startswith("U")]
@@ -767,7 +785,75 @@ def _marked_down(
                 dst_scope=group_text(names, "peers"),
             )
         )
+    for peer, s in sorted(announced.items()):
+        name = by_address[peer].name if peer in by_address else peer
+        marked = f"; marked DOWN after it by {group_text(sorted(seen_by[peer]), 'nodes')}"
+        now = nodes.get(peer)
+        up = "; up again now" if now is not None and now.state.startswith("U") else ""
+        out.append(
+            Finding(
+                severity=Severity.INFO,
+                code="LOG_NODE_SHUT_DOWN",
+                summary=f"{name} announced its shutdown (last {s.last or 'unknown'}): stopped on "
+                f"purpose, not cut off by the network{marked if seen_by[peer] else ''}{up}",
+                src_cluster="*",
+                dst_cluster="*",
+                ports=(STORAGE_PORT,),
+                affected_pairs=1,
+                hint="a drain, `nodetool stopdaemon`, a pod deleted or a rolling restart; if it "
+                "should be running, start it and read why it stopped in its system.log",
+                src_scope=name,
+                dst_scope=name,
+            )
+        )
     return out
+
+
+# a DOWN this long after a node's shutdown announcement is no longer the stop's
+_STOP_TO_DOWN_SECONDS = 120.0
+
+
+def _after_stop(stop: LogSignature, down: LogSignature) -> bool:
+    """Every DOWN of the peer came within two minutes after its shutdown announcement, by
+    the lines' own times (a DOWN without a readable time is never explained away)."""
+    start, end = _seconds(stop.first), _seconds(stop.last)
+    first, last = _seconds(down.first), _seconds(down.last)
+    if start is None or end is None or first is None or last is None:
+        return False
+    return start - 1.0 <= first and last <= end + _STOP_TO_DOWN_SECONDS
+
+
+def _seconds(when: str) -> float | None:
+    try:
+        return datetime.fromisoformat(when.replace(",", ".")).timestamp()
+    except ValueError:
+        return None
+
+
+def _status_unknown(nodes: dict[str, NodeSummary]) -> list[Finding]:
+    """`?N` in `nodetool status`: the node is in the observer's ring, but its failure detector
+    has it neither up nor down (never heard from since the observer started, or a ghost)."""
+    pairs = [(o, n) for n in nodes.values() for o, state in n.states if state.startswith("?")]
+    if not pairs:
+        return []
+    observers = group_text(sorted({o for o, _ in pairs}), "observers")
+    targets = group_text(sorted({_label(n) for _, n in pairs}), "nodes")
+    return [
+        Finding(
+            severity=Severity.WARNING,
+            code="GOSSIP_STATUS_UNKNOWN",
+            summary=f"{targets} neither up nor down (?) in the view of {observers}",
+            src_cluster="*",
+            dst_cluster="*",
+            ports=(STORAGE_PORT,),
+            affected_pairs=len(pairs),
+            hint="the observer has not heard from it on 7000 since it started: ask "
+            "`nodetool status` again in a minute; if it stays, run `netcheck run` between them "
+            "and compare `nodetool gossipinfo` of both",
+            src_scope=observers,
+            dst_scope=targets,
+        )
+    ]
 
 
 def _versions_mixed(obs: list[Observation]) -> list[Finding]:

@@ -25,41 +25,30 @@ def seed_findings(obs: list[Observation]) -> list[Finding]:
         logs = o.logs or ()
         stopped = any(s.signature is Signature.NO_SEEDS for s in logs)
         names = sorted({s.peer for s in logs if s.signature is Signature.SEED_UNRESOLVED})
-        if names:
+        if names or stopped:
             count = sum(s.count for s in logs if s.signature is Signature.SEED_UNRESOLVED)
+            said = (
+                f"{o.observer} could not resolve its seed(s) {group_text(names, 'names')} "
+                f"({count}x)" + (": no seed was left and it stopped at start-up" if stopped else "")
+                if names
+                else f"{o.observer} stopped at start-up: its seed provider lists no seeds"
+            )
             out.append(
                 Finding(
                     severity=Severity.ERROR if stopped else Severity.WARNING,
                     code="SEED_UNRESOLVED",
-                    summary=f"{o.observer} could not resolve its seed(s) "
-                    f"{group_text(names, 'names')} ({count}x)"
-                    + (": no seed was left and it stopped at start-up" if stopped else ""),
+                    summary=said,
                     src_cluster="*",
                     dst_cluster="*",
                     ports=(STORAGE_PORT,),
-                    affected_pairs=len(names),
+                    affected_pairs=max(1, len(names)),
                     hint="in Kubernetes a seed Service only resolves once it has ready "
                     "endpoints: `kubectl get endpointslices -l "
                     "kubernetes.io/service-name=NAME` in the database namespace; across "
                     "clusters the name must resolve in this cluster's DNS too (additional "
                     "seeds as addresses, or a DNS that serves the other cluster's Services)",
                     src_scope=o.observer,
-                    location="DNS of the seed names",
-                )
-            )
-        elif stopped:
-            out.append(
-                Finding(
-                    severity=Severity.ERROR,
-                    code="SEED_UNRESOLVED",
-                    summary=f"{o.observer} stopped at start-up: its seed provider lists no seeds",
-                    src_cluster="*",
-                    dst_cluster="*",
-                    ports=(STORAGE_PORT,),
-                    affected_pairs=1,
-                    hint="seed_provider in cassandra.yaml lists no seed that resolves; in "
-                    "Kubernetes check the seed Services and their endpoints",
-                    src_scope=o.observer,
+                    location="DNS of the seed names" if names else "",
                 )
             )
         for s in logs:

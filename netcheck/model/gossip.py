@@ -99,11 +99,6 @@ class GossipState(StrEnum):
         return cls.UNKNOWN
 
     @property
-    def member(self) -> bool:
-        """Still owns (or is taking or handing over) ranges: a node peers must reach."""
-        return self not in (GossipState.LEFT, GossipState.REMOVED, GossipState.UNKNOWN)
-
-    @property
     def stage(self) -> int:
         """How far along its life the state is: of two views of one generation, the later
         stage is the newer news (a node never goes back from LEFT to LEAVING)."""
@@ -169,6 +164,9 @@ class Signature(StrEnum):
     # an inbound handshake that failed for a reason that is not TLS (reset, timeout, version)
     HANDSHAKE_FAILED = "handshake_failed"
     MARKED_DOWN = "marked_down"  # gossip: InetAddress PEER is now DOWN
+    # a node stopped on purpose and told gossip: "Node /PEER state jump to shutdown" in its
+    # own log, "Marked /PEER as shutdown" in its peers' debug.log (peer: the stopped node)
+    SHUTDOWN_ANNOUNCED = "shutdown_announced"
     UNABLE_TO_GOSSIP = "unable_to_gossip"  # the node could not reach any seed (no peer)
     # a seed reached no other seed at start-up and went on alone ("continuing anyway")
     STARTED_ALONE = "started_alone"

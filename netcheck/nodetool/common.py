@@ -26,11 +26,25 @@ _RUNNER_PREFIX = re.compile(
 )
 
 
+# what a document converter (pandoc, a wiki) does to a terminal paste it turns into Markdown:
+# a backslash before punctuation (`\|/ State=`, `\--  Address`, `ubuntu\@host`, `\[main\]`)
+# and bold around the parts of a prompt (`**user\@host**:**\~**\$ nodetool status`)
+_MARKDOWN_ESCAPE = re.compile(r"\\([|\-@~$\[\]#*_'\"<>])")
+_BOLD = re.compile(r"\*\*")
+
+
 def clean(text: str) -> list[str]:
     return [
-        _table_tail_cut(_RUNNER_PREFIX.sub("", line[:MAX_LINE]))
+        _table_tail_cut(_unmarkdown(_RUNNER_PREFIX.sub("", line[:MAX_LINE])))
         for line in _NOISE.sub("", text).splitlines()
     ]
+
+
+def _unmarkdown(line: str) -> str:
+    if "\\" not in line and not line.startswith("**"):
+        return line
+    line = _MARKDOWN_ESCAPE.sub(r"\1", line)
+    return _BOLD.sub("", line) if line.startswith("**") else line
 
 
 def _table_tail_cut(line: str) -> str:
@@ -75,8 +89,9 @@ def is_address(text: str) -> bool:
         return False
 
 
-def address_list(text: str) -> tuple[tuple[str, ...], bool]:
-    """'[a, b:7000, c]' -> addresses, and whether the list was complete (closing bracket)."""
+def address_list(text: str) -> tuple[tuple[tuple[str, int | None], ...], bool]:
+    """'[a, b:7000, c]' -> (address, port) pairs, and whether the list was complete (closing
+    bracket)."""
     body = text.strip()
     complete = body.endswith("]")
     body = body.strip("[]")
@@ -84,7 +99,7 @@ def address_list(text: str) -> tuple[tuple[str, ...], bool]:
     for part in body.split(","):
         part = part.strip()
         if part:
-            out.append(split_address(part)[0])
+            out.append(split_address(part))
     if not complete and out:
         out.pop()  # the last one may be cut in half
     return tuple(out), complete

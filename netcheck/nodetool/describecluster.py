@@ -4,6 +4,8 @@ UNREACHABLE) and the 4.0+ additions (stats for all nodes, per-DC counts, databas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 
 from netcheck.model.gossip import ClusterDescription, DatacenterCount, SchemaVersion
 from netcheck.model.text import ascii_int
@@ -32,6 +34,7 @@ def parse_describecluster(
     schemas: list[SchemaVersion] = []
     databases: list[SchemaVersion] = []
     dcs: list[DatacenterCount] = []
+    listed: list[tuple[str, int | None]] = []  # every (address, port) the lists name
     for n, line in _unwrapped(clean(text), 1 + offset):
         if not line.strip():
             continue
@@ -44,13 +47,16 @@ def parse_describecluster(
         version = _VERSION_LINE.match(line)
         if version and section in ("Schema versions", "Database versions"):
             name = version.group(1)
-            addresses, complete = address_list(version.group(2))
+            entries, complete = address_list(version.group(2))
+            listed += entries
+            addresses = tuple(f"{a}\0{p}" for a, p in entries)  # named once all lists are read
             if not complete:
                 warnings.append(f"{where} line {n}: truncated address list: {line.strip()[:80]}")
             target = schemas if section == "Schema versions" else databases
             if section == "Schema versions" and is_address(split_address(name)[0]):
                 # Scylla's nodetool turns the map around: `ADDRESS: [VERSION]`
                 name, addresses = version.group(2).strip("[] "), (split_address(name)[0],)
+                listed.append((addresses[0], None))
             if section == "Schema versions" and name != "UNREACHABLE" and not UUID.fullmatch(name):
                 warnings.append(f"{where} line {n}: not a schema version: {line.strip()[:80]}")
                 continue
@@ -71,6 +77,9 @@ def parse_describecluster(
         if section in ("Keyspaces", "Effective Dynamic Snitch Scores"):
             continue
         warnings.append(f"{where} line {n}: not understood: {line.strip()[:80]}")
+    named = _names(listed)
+    schemas = [replace(v, addresses=tuple(named(a) for a in v.addresses)) for v in schemas]
+    databases = [replace(v, addresses=tuple(named(a) for a in v.addresses)) for v in databases]
     unreachable = tuple(a for v in schemas if v.version == "UNREACHABLE" for a in v.addresses)
     return (
         ClusterDescription(
@@ -85,6 +94,22 @@ def parse_describecluster(
         ),
         warnings,
     )
+
+
+def _names(listed: list[tuple[str, int | None]]) -> Callable[[str], str]:
+    """A node's name: its address, or ADDRESS:PORT where one address carries several ports
+    (`-pp` of nodes that share a host: `[127.0.0.1:9000, 127.0.0.1:7000]`)."""
+    ports: dict[str, set[int | None]] = {}
+    for address, port in listed:
+        if port is not None:  # some lists print the port, some not (4.0+ Database versions)
+            ports.setdefault(address, set()).add(port)
+
+    def named(entry: str) -> str:
+        address, _, port = entry.partition("\0")
+        several = len(ports.get(address, ())) > 1
+        return f"{address}:{port}" if several and port != "None" else address
+
+    return named
 
 
 def _int(text: str | None) -> int | None:

@@ -42,6 +42,7 @@ _HANDSHAKE_3X = re.compile(r"Cannot handshake version with (/?\S+)")
 _IN_HANDSHAKE = re.compile(r"Failed to properly handshake with peer (/?\S+?)\.? Closing")
 _TLS_OFF_HERE = re.compile(r"Rejected incoming TLS connection before negotiating from (/?\S+?) to")
 _DOWN = re.compile(r"InetAddress (/?\S+?) is now DOWN")
+_SHUTDOWN = re.compile(r"Node (/?\S+?) state jump to shutdown|Marked (/?\S+?) as shutdown")
 _FAT_CLIENT = re.compile(r"FatClient (/?\S+) has been silent for \d+ms, removing from gossip")
 _SEED_LOOKUP = re.compile(r"Seed provider couldn't lookup host (\S+)")
 _NO_SEEDS = re.compile(r"The seed provider lists no seeds")
@@ -168,6 +169,10 @@ def parse_log(text: str) -> LogReading:
         m = _DOWN.search(body)
         if m:
             add(Signature.MARKED_DOWN, _peer(m.group(1)), when)
+            continue
+        m = _SHUTDOWN.search(body)
+        if m:
+            add(Signature.SHUTDOWN_ANNOUNCED, _peer(m.group(1) or m.group(2)), when)
             continue
         m = _FAT_CLIENT.search(body)
         if m:

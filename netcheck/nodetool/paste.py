@@ -26,7 +26,11 @@ _POD_IN_PROMPT = re.compile(r"^\s*(?:\[)?[\w.-]+@([\w.-]+)[:\s]")
 _LOGS_COMMAND = re.compile(
     r"kubectl\s.*\blogs\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)|\bsystem\.log\b"
 )
-_PROMPT = re.compile(r"^\s*(?:[\w.-]+@[\w.-]+\S*\s*)?[$>]\s+\S|^\s*[\w.-]+@[\w.-]+:\S*#\s+\S")
+# a prompt with a command, or an empty one (`user@host:~$ ` at the end of a paste)
+_PROMPT = re.compile(
+    r"^\s*(?:[\w.-]+@[\w.-]+\S*\s*)?[$>]\s+\S|^\s*[\w.-]+@[\w.-]+:\S*#\s+\S"
+    r"|^\s*[\w.-]+@[\w.-]+:\S*[$#]\s*$"
+)
 _STARTS = (
     (re.compile(r"^\s*(Datacenter|DC):\s*\S+"), "status"),
     (re.compile(r"^\s*Cluster Information:\s*$"), "describecluster"),

@@ -180,7 +180,7 @@ def render_cassandra(analysis: GossipAnalysis, console: Console) -> None:
     if analysis.warnings:
         console.print(
             Text(
-                f"{len(analysis.warnings)} output lines could not be read (see -o json)",
+                f"{len(analysis.warnings)} warnings on lines of the outputs (see -o json)",
                 style="yellow",
             )
         )
