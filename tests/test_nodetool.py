@@ -565,3 +565,12 @@ def test_a_down_long_after_the_shutdown_is_not_put_on_the_stop():
     assert [(s.signature, s.peer) for s in reading.signatures] == [
         (Signature.SHUTDOWN_ANNOUNCED, "10.9.0.7")
     ]
+
+
+def test_nodetool_h_names_the_view_unless_it_is_the_local_node():
+    remote = sections("$ nodetool -h cassandra02 status -r\nDatacenter: dc1\n")
+    assert [(s.kind, s.node) for s in remote] == [("status", "cassandra02")]
+    local = sections(
+        "$ kubectl exec demo-dc1-r1-sts-0 -- nodetool -h localhost status\nDatacenter: dc1\n"
+    )
+    assert [(s.kind, s.node) for s in local] == [("status", "demo-dc1-r1-sts-0")]

@@ -426,6 +426,20 @@ EXPECTED: dict[str, Expected] = {
     ),
     # a node joining a 3.x cluster: handshakes, UP, JOINING steps; nothing to find
     "c3x-system-node-joins-healthy.log": Expected(nodes=set(), findings=[]),
+    # two nodes on one address told apart by port (`-pp`), no warning about a repeated address
+    "c403-status-pp-one-ip-two-ports.txt": Expected(
+        nodes={
+            ("127.0.0.1:7000", "datacenter1", "rack1", "UN"),
+            ("127.0.0.1:8000", "datacenter1", "rack1", "UN"),
+        },
+        findings=[],
+    ),
+    # `-r` names instead of addresses, the table cut by grep to one row; `-h` names the view
+    "c4x-status-r-grep-down.txt": Expected(
+        nodes={("cassandra01.internal.example.org", "", "rack1", "DN")},
+        findings=[("error", "GOSSIP_DOWN", ("cassandra01.internal.example.org", ":cassandra02"))],
+        warnings=("row before any 'Datacenter:' header",),
+    ),
 }
 
 

@@ -22,6 +22,9 @@ _SUBCOMMAND = re.compile(r"^(status|describecluster|gossipinfo)\b")
 _OPTION = re.compile(r"^-{1,2}\w[\w-]*(=\S*)?$")
 MAX_COMMAND_LINE = 1024  # longer lines are output, not a command someone typed
 _POD_IN_KUBECTL = re.compile(r"kubectl\s.*?\bexec\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)")
+# `nodetool -h HOST status`: the view is that host's, wherever the command ran
+_HOST_OPTION = re.compile(r"\bnodetool\s(?:.*\s)?(?:-h|--host)(?:\s+|=)([A-Za-z0-9][\w.:-]*)")
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _POD_IN_PROMPT = re.compile(r"^\s*(?:\[)?[\w.-]+@([\w.-]+)[:\s]")
 _LOGS_COMMAND = re.compile(
     r"kubectl\s.*\blogs\b(?:\s+-\S+)*\s+(?:pod/)?([a-z0-9][a-z0-9.-]*)|\bsystem\.log\b"
@@ -105,7 +108,10 @@ def sections(text: str) -> list[Section]:
         if command or logs_command:
             close()
             kind = command or "logs"
-            named = _POD_IN_KUBECTL.search(line) or _POD_IN_PROMPT.search(line)
+            host = _HOST_OPTION.search(line)
+            if host and host.group(1) in _LOCAL_HOSTS:
+                host = None  # `-h localhost`: the node the command ran on, named below
+            named = host or _POD_IN_KUBECTL.search(line) or _POD_IN_PROMPT.search(line)
             if logs_command and logs_command.group(1):
                 node = logs_command.group(1)
             else:

@@ -92,7 +92,8 @@ def parse_status(
             warnings.append(f"{where} line {n}: row before any 'Datacenter:' header")
         elif not parsed.rack and columns and "rack" in columns and not _EMPTY_RACK.search(line):
             warnings.append(f"{where} line {n}: truncated, rack unknown: {line.strip()[:80]}")
-    return _ported(rows), warnings + _repeated(rows, lines, where)
+    rows = _ported(rows)
+    return rows, warnings + _repeated(rows, lines, where)
 
 
 def _columns(header: str) -> list[str]:
