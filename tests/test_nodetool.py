@@ -15,6 +15,8 @@ from netcheck.diagnosis.gossip import analyze
 from netcheck.lab.exec import recent
 from netcheck.model.findings import Severity
 from netcheck.model.gossip import Signature
+from netcheck.model.report import TlsRow
+from netcheck.model.topology import Endpoint, Topology
 from netcheck.nodetool.describecluster import parse_describecluster
 from netcheck.nodetool.gossipinfo import parse_gossipinfo
 from netcheck.nodetool.logs import parse_log
@@ -495,6 +497,39 @@ def test_one_node_at_odds_with_every_peer_is_named_not_the_peers():
         if f.code == "INTERNODE_TLS_MISMATCH"
     ]
     assert alone == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    # ... unless netcheck's own TLS looks (run --context) verified those peers' certificates
+    # against the CA: then the odd node's side is the one at odds, from its log alone
+    topology = Topology(
+        clusters=(),
+        endpoints=tuple(
+            Endpoint(name=f"db-{i}", cluster="C", region="r", address=f"10.0.0.{i}")
+            for i in (1, 2, 3, 9)
+        ),
+    )
+    looks = tuple(
+        TlsRow(
+            node=f"db-{i}",
+            port=7000,
+            handshake=True,
+            protocol="TLSv1.3",
+            issuer="CN=cluster-ca",
+            subject=f"CN=db-{i}",
+            sans=(),
+            not_after="2027-12-01T00:00:00+00:00",
+            days_left=365,
+            chain_verified=True,
+            client_auth_required=True,
+            plaintext_accepted=False,
+        )
+        for i in (1, 2, 3)
+    )
+    (named,) = [
+        f
+        for f in analyze(obs[:1], topology, tls=looks).findings
+        if f.code == "INTERNODE_TLS_MISMATCH"
+    ]
+    assert named.dst_scope == "db-9"
+    assert "verified against the CA" in named.summary and "its own truststore" in named.summary
 
 
 def test_a_node_in_the_ring_the_observer_never_heard_from_is_neither_up_nor_down():

@@ -38,6 +38,7 @@ from netcheck.model.gossip import (
 )
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
+from netcheck.model.report import TlsRow
 from netcheck.model.topology import Endpoint, Role, Topology
 
 Located = dict[str, Endpoint | None]  # observer -> the endpoint it runs on, when known
@@ -93,7 +94,11 @@ def analyze(
     topology: Topology | None = None,
     probes: tuple[ProbeResult, ...] = (),
     network_findings: tuple[Finding, ...] = (),
+    tls: tuple[TlsRow, ...] = (),
 ) -> GossipAnalysis:
+    """tls: what netcheck's own looks at each node's internode TLS found (run --context);
+    a node whose certificate verified there is not the one to blame for its peers' TLS
+    failures with it."""
     obs = list(observations)
     by_address = {ep.address: ep for ep in topology.endpoints} if topology else {}
     by_name = {ep.name: ep for ep in topology.endpoints} if topology else {}
@@ -115,7 +120,7 @@ def analyze(
     findings += lifecycle(obs, {a: ep.name for a, ep in by_address.items()})
     findings += _schema(obs)
     findings += _topology(nodes, topology)
-    findings += _tls(obs, by_address, located)
+    findings += _tls(obs, by_address, located, _looked(tls, by_name))
     findings += _connect_logs(obs, by_address, located, network)
     findings += _no_seeds(obs)
     findings += seed_findings(obs)
@@ -527,8 +532,26 @@ def _topology(nodes: dict[str, NodeSummary], topology: Topology | None) -> list[
 # ---------------------------------------------------------------- logs
 
 
+def _looked(rows: tuple[TlsRow, ...], by_name: dict[str, Endpoint]) -> frozenset[str]:
+    """The addresses whose internode certificate netcheck verified: a TLS handshake on 7000
+    or 7001, the chain verified against the CA given, not expired."""
+    return frozenset(
+        by_name[r.node].address
+        for r in rows
+        if r.node in by_name
+        and r.port in (STORAGE_PORT, SSL_STORAGE_PORT)
+        and r.handshake
+        and r.chain_verified is True
+        and (r.days_left is None or r.days_left >= 0)
+        and not r.error
+    )
+
+
 def _tls(
-    obs: list[Observation], by_address: dict[str, Endpoint], located: Located
+    obs: list[Observation],
+    by_address: dict[str, Endpoint],
+    located: Located,
+    verified: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """A node named by TLS handshake failures: peers saw it fail (or it refused TLS itself).
 
@@ -572,25 +595,20 @@ def _tls(
     for target, accuser, who, count, detail in said:
         if accuser in odd:
             target, who = accuser, f"{who}: {accuser} is at odds with {len(accused[accuser])} peers"
+        elif accuser and target in verified and accuser not in verified:
+            # netcheck verified the accused's certificate against the CA: the accuser's side
+            # (its truststore, its own certificate, its clock) is the one at odds
+            target, who = accuser, f"{who}: {target}'s certificate verified against the CA"
         had, first = suspects[target].get(who, (0, ""))
         suspects[target][who] = (had + count, first or detail)
-        for listener in o.listeners:
-            if listener.port == STORAGE_PORT and listener.encryption.startswith("unencrypted"):
-                key = o.observer_address or listener.address
-                suspects[key][f"{o.observer} itself"] = (
-                    1,
-                    f"listens unencrypted on {STORAGE_PORT}",
-                )
     out = []
     for peer, seen in sorted(suspects.items()):
         ep = by_address.get(peer)
         name = ep.name if ep else peer
         details = sorted({d for _, d in seen.values() if d})
-        plaintext = any(
-            "not an SSL/TLS record" in d or "disabled" in d or "unencrypted" in d for d in details
-        )
+        plaintext = any("not an SSL/TLS record" in d or "disabled" in d for d in details)
         closed = any(d.startswith("closed during the TLS handshake") for d in details)
-        at_odds = any("is at odds with" in w for w in seen)
+        at_odds = any("is at odds with" in w or "verified against the CA" in w for w in seen)
         expired = any("EXPIRED" in d.upper() or "NotAfter" in d for d in details)
         untrusted = any(
             "certification path" in d or "PKIX path building" in d or "UNKNOWN_CA" in d

@@ -26,7 +26,7 @@ _IGNORED = re.compile(
 
 
 def parse_describecluster(
-    text: str, where: str = "describecluster", offset: int = 0
+    text: str, where: str = "describecluster", offset: int = 0, *, cleaned: bool = False
 ) -> tuple[ClusterDescription, list[str]]:
     warnings: list[str] = []
     section = ""
@@ -35,7 +35,7 @@ def parse_describecluster(
     databases: list[SchemaVersion] = []
     dcs: list[DatacenterCount] = []
     listed: list[tuple[str, int | None]] = []  # every (address, port) the lists name
-    for n, line in _unwrapped(clean(text), 1 + offset):
+    for n, line in _unwrapped(text.splitlines() if cleaned else clean(text), 1 + offset):
         if not line.strip():
             continue
         head = _SECTION.match(line)

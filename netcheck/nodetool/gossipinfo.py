@@ -37,7 +37,7 @@ def endpoint_header(line: str) -> str | None:
 
 
 def parse_gossipinfo(
-    text: str, where: str = "gossipinfo", offset: int = 0
+    text: str, where: str = "gossipinfo", offset: int = 0, *, cleaned: bool = False
 ) -> tuple[list[GossipEndpoint], list[str]]:
     endpoints: list[GossipEndpoint] = []
     warnings: list[str] = []
@@ -48,7 +48,7 @@ def parse_gossipinfo(
         if current is not None:
             endpoints.append(GossipEndpoint(**current))  # type: ignore[arg-type]
 
-    for n, line in enumerate(clean(text), 1 + offset):
+    for n, line in enumerate(text.splitlines() if cleaned else clean(text), 1 + offset):
         if not line.strip():
             continue
         address = endpoint_header(line)

@@ -103,10 +103,11 @@ def is_log_line(line: str) -> bool:
     return log_body(line) is not None
 
 
-def parse_log(text: str) -> LogReading:
+def parse_log(text: str, *, cleaned: bool = False) -> LogReading:
+    """`cleaned`: the text is clean()'s lines already (a paste's section), not read again."""
     counts: dict[tuple[Signature, str], _Count] = {}
     listeners: dict[tuple[str, int], Listener] = {}
-    lines = clean(text)
+    lines = text.splitlines() if cleaned else clean(text)
 
     def add(sig: Signature, peer: str, when: str, detail: str = "", local: str = "") -> None:
         c = counts.setdefault((sig, peer), _Count())

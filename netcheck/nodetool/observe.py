@@ -24,6 +24,7 @@ class Output:
     text: str
     where: str  # the file or node it came from, for warnings
     offset: int = 0  # its first line's number in that file, minus one
+    cleaned: bool = False  # its lines went through common.clean already (a paste's section)
 
 
 def observe(observer: str, outputs: list[Output], observer_address: str = "") -> Observation:
@@ -36,15 +37,15 @@ def observe(observer: str, outputs: list[Output], observer_address: str = "") ->
     for out in outputs:
         where = f"{out.where} ({out.kind})"
         if out.kind == "status":
-            rows, w = parse_status(out.text, where, out.offset)
+            rows, w = parse_status(out.text, where, out.offset, cleaned=out.cleaned)
             status = (status or []) + rows
         elif out.kind == "describecluster":
-            description, w = parse_describecluster(out.text, where, out.offset)
+            description, w = parse_describecluster(out.text, where, out.offset, cleaned=out.cleaned)
         elif out.kind == "gossipinfo":
-            endpoints, w = parse_gossipinfo(out.text, where, out.offset)
+            endpoints, w = parse_gossipinfo(out.text, where, out.offset, cleaned=out.cleaned)
             gossip = (gossip or []) + endpoints
         elif out.kind == "logs":
-            reading = parse_log(out.text)
+            reading = parse_log(out.text, cleaned=out.cleaned)
             logs = (logs or []) + reading.signatures
             listeners += reading.listeners
             w = []

@@ -148,7 +148,7 @@ def observations(text: str, source: str) -> list[Observation]:
     for s in sections(text):
         observer = f"{source}:{s.node}" if s.node else source
         by_node.setdefault(observer, []).append(
-            Output(kind=s.kind, text=s.text, where=source, offset=s.line)
+            Output(kind=s.kind, text=s.text, where=source, offset=s.line, cleaned=True)
         )
     return [observe(observer, outputs) for observer, outputs in by_node.items()]
 

@@ -36,14 +36,14 @@ _TROUBLE = re.compile(r"error|exception|failed|refused|denied", re.I)
 
 
 def parse_status(
-    text: str, where: str = "status", offset: int = 0
+    text: str, where: str = "status", offset: int = 0, *, cleaned: bool = False
 ) -> tuple[list[StatusRow], list[str]]:
     rows: list[StatusRow] = []
     lines: list[int] = []  # each row's line number
     warnings: list[str] = []
     datacenter, header_seen, table_ended = "", False, False
     columns: list[str] = []
-    numbered = list(enumerate(clean(text), 1 + offset))
+    numbered = list(enumerate(text.splitlines() if cleaned else clean(text), 1 + offset))
     i = 0
     while i < len(numbered):
         n, line = numbered[i]

@@ -304,7 +304,7 @@ def report_of(
     if cassandra is not None:
         for line in cassandra.problems:
             feedback.say(line)
-        analysis = analyze(cassandra.observations, topology, probed.results, findings)
+        analysis = analyze(cassandra.observations, topology, probed.results, findings, tls)
         findings = merge(topology, findings, analysis)
         problems = (*problems, *cassandra.problems)
     return RunReport(
