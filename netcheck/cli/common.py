@@ -19,6 +19,16 @@ from netcheck.workflows.feedback import Feedback
 EXIT_BAD_INPUT = 2
 
 
+# `-o text|json|yaml` of the commands that print a document (discover, lint)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    show_default=True,
+)
+
+
 def fail(message: str) -> NoReturn:
     click.echo(f"netcheck: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)

@@ -15,7 +15,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from netcheck.cli.common import fail, feedback, raw_options, say, write_outputs
+from netcheck.cli.common import fail, feedback, output_option, raw_options, say, write_outputs
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
@@ -155,13 +155,7 @@ def _discovery_dict(d: ContextDiscovery) -> dict[str, Any]:
 @click.command("discover")
 @kube_options
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Database namespace(s).")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json", "yaml"]),
-    default="text",
-    show_default=True,
-)
+@output_option
 def discover_cmd(
     kubeconfig: str | None,
     contexts: tuple[str, ...],

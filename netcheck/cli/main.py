@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
+import yaml
+from rich.console import Console
 
 from netcheck import __version__
 from netcheck.agent.listeners import parse_serve
@@ -19,7 +21,15 @@ from netcheck.agent.process import DEFAULT_API_PORT, AgentConfig, AgentConfigErr
 from netcheck.agent.server import AgentLimits
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import cassandra_backend, gossip, lab_cassandra_group
-from netcheck.cli.common import fail, feedback, raw_options, say, write_outputs
+from netcheck.cli.common import (
+    EXIT_BAD_INPUT,
+    fail,
+    feedback,
+    output_option,
+    raw_options,
+    say,
+    write_outputs,
+)
 from netcheck.cli.kube_cmds import (
     COMMANDS,
     kube_options,
@@ -28,11 +38,19 @@ from netcheck.cli.kube_cmds import (
     workflow,
 )
 from netcheck.collector.evidence import EvidenceOptions
+from netcheck.diagnosis.mission_control import (
+    MAX_MANIFEST_BYTES,
+    Linted,
+    ManifestError,
+    lint,
+)
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
+from netcheck.model.findings import Severity
 from netcheck.model.topology import Topology
+from netcheck.reports import json_report, terminal
 from netcheck.workflows.feedback import Feedback
 from netcheck.workflows.run import RunDone, RunOptions, run_inventory
 from netcheck.workflows.run import run_contexts as run_contexts_workflow
@@ -822,3 +840,54 @@ def lab_fault_clear() -> None:
 for _command in (*COMMANDS, gossip):
     main.add_command(_command)
 lab.add_command(lab_cassandra_group)
+
+
+# ---------------------------------------------------------------- lint
+
+
+@main.command("lint")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@output_option
+def lint_cmd(files: tuple[str, ...], output: str) -> None:
+    """MissionControlCluster manifests checked before you apply them (offline): schema, unique
+    datacenter names, internode encryption, racks and zones, internode ports, heap against
+    memory, stopped datacenters. Each finding names the field and its line.
+
+    Exit codes: 0 no error found, 1 errors found, 2 a file could not be read (the findings of
+    the other files are printed first).
+    """
+    linted: list[Linted] = []
+    unread: list[str] = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            unread.append(f"{path}: cannot read it ({exc.strerror}); give a manifest file")
+            continue
+        try:
+            linted += lint(text, path)
+        except ManifestError as exc:
+            unread.append(str(exc))
+    findings = tuple(f for one in linted for f in one.findings)
+    if output in ("json", "yaml"):
+        doc = {
+            "clusters": [{"name": one.cluster, "file": one.source} for one in linted],
+            "findings": [json_report.finding_doc(f) for f in findings],
+            "unread": unread,
+        }
+        click.echo(
+            json.dumps(doc, indent=2)
+            if output == "json"
+            else yaml.safe_dump(doc, sort_keys=False, width=100)
+        )
+    elif linted:
+        console = Console(highlight=False)
+        for one in linted:
+            console.print(f"{one.cluster or '(no name)'} ({one.source})", style="bold")
+        terminal.render_findings(findings, console, with_location=True)
+    for line in unread:
+        click.echo(f"netcheck: error: {line}", err=True)
+    if unread:
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)

@@ -134,7 +134,10 @@ def failing_pairs(report: RunReport, limit: int = 30) -> list[str]:
     return lines
 
 
-def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
+def render_findings(
+    findings: tuple[Finding, ...], console: Console, *, with_location: bool = False
+) -> None:
+    """with_location: each finding's location on a line of its own (lint: the field)."""
     if not findings:
         console.print(Text("No findings.", style="green"))
         return
@@ -146,6 +149,8 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
         if f.asymmetric:
             line.append(" [asymmetric]", style="magenta")
         console.print(line)
+        if with_location and f.location:
+            console.print(Text(f"           at: {f.location}"))
         console.print(Text(f"           hint: {f.hint}", style="dim"))
 
 

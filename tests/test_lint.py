@@ -1,0 +1,191 @@
+"""`netcheck lint`: the guide's MissionControlCluster passes; each broken variant fails, naming
+the rule, the field and its line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netcheck.diagnosis.mission_control import ManifestError, heap_bytes, lint, quantity_bytes
+from netcheck.model.findings import Severity
+from tests.lab_support import netcheck
+
+DEMO = Path(__file__).parent / "data" / "mcc" / "demo-mcc.yaml"
+
+
+def _demo() -> dict:
+    return yaml.safe_load(DEMO.read_text())
+
+
+def _codes(doc: dict) -> list[tuple[str, str, str]]:
+    (linted,) = lint(yaml.safe_dump(doc, sort_keys=False), "mcc.yaml")
+    return sorted((f.severity.value, f.code, f.location) for f in linted.findings)
+
+
+def test_the_guides_manifest_passes():
+    (linted,) = lint(DEMO.read_text(), str(DEMO))
+    assert linted.cluster == "demo"
+    assert [(f.severity, f.code) for f in linted.findings] == [
+        (Severity.INFO, "MCC_INTERNODE_PORTS")
+    ]
+    assert "7000 only" in linted.findings[0].summary
+
+
+def test_internode_encryption_off_is_an_error_at_its_field():
+    doc = _demo()
+    doc["spec"]["encryption"]["internodeEncryption"]["enabled"] = False
+    (linted,) = lint(yaml.safe_dump(doc, sort_keys=False), "mcc.yaml")
+    (off,) = [f for f in linted.findings if f.code == "MCC_INTERNODE_ENCRYPTION_OFF"]
+    assert off.severity is Severity.ERROR and "is false" in off.summary
+    assert off.location.startswith("mcc.yaml: spec.encryption.internodeEncryption.enabled (line ")
+    del doc["spec"]["encryption"]
+    assert ("error", "MCC_INTERNODE_ENCRYPTION_OFF") in {(s, c) for s, c, _ in _codes(doc)}
+
+
+def test_duplicate_datacenter_names():
+    doc = _demo()
+    doc["spec"]["k8ssandra"]["cassandra"]["datacenters"][1]["metadata"]["name"] = "dc1"
+    assert ("error", "MCC_DATACENTER_DUPLICATE") in {(s, c) for s, c, _ in _codes(doc)}
+
+
+@pytest.mark.parametrize(
+    "break_it, words",
+    [
+        (lambda d: d.pop("apiVersion"), "apiVersion"),
+        (lambda d: d["spec"]["k8ssandra"]["cassandra"].pop("datacenters"), "datacenters"),
+        (
+            lambda d: d["spec"]["k8ssandra"]["cassandra"]["datacenters"][0].update(size="three"),
+            "datacenters[0].size",
+        ),
+        (
+            lambda d: d["spec"]["k8ssandra"]["cassandra"]["datacenters"][1].update(size=0),
+            "datacenters[1].size",
+        ),
+        (
+            lambda d: d["spec"]["k8ssandra"]["cassandra"]["datacenters"][1].update(k8sContext=7),
+            "datacenters[1].k8sContext",
+        ),
+        (
+            lambda d: d["spec"]["k8ssandra"]["cassandra"]["config"]["jvmOptions"].update(
+                heapSize="lots"
+            ),
+            "jvmOptions.heapSize",
+        ),
+    ],
+)
+def test_schema_errors_name_the_field(break_it, words):
+    doc = _demo()
+    break_it(doc)
+    schema = [loc for s, c, loc in _codes(doc) if c == "MCC_SCHEMA"]
+    assert schema and all(s for s in schema)
+    assert any(words in loc for loc in schema), schema
+
+
+def test_racks_and_zones():
+    doc = _demo()
+    dc2 = doc["spec"]["k8ssandra"]["cassandra"]["datacenters"][1]
+    dc2["racks"][1]["nodeAffinityLabels"]["topology.kubernetes.io/zone"] = "us-west1-a"
+    dc2["racks"][2]["nodeAffinityLabels"] = {}
+    dc2["size"] = 4
+    (linted,) = lint(yaml.safe_dump(doc, sort_keys=False), "mcc.yaml")
+    said = sorted(f.summary for f in linted.findings if f.code == "MCC_RACK_ZONES")
+    assert len(said) == 3, said
+    assert any("r1, r2 land in one zone us-west1-a" in s for s in said)
+    assert any("r3 name no zone" in s for s in said)
+    assert any("4 nodes over 3 racks" in s for s in said)
+
+
+def test_heap_against_memory():
+    doc = _demo()
+    cassandra = doc["spec"]["k8ssandra"]["cassandra"]
+    cassandra["config"]["jvmOptions"]["heapSize"] = "20G"  # over half of 32Gi
+    assert ("warning", "MCC_HEAP") in {(s, c) for s, c, _ in _codes(doc)}
+    # a datacenter's own settings win over the cluster's
+    cassandra["datacenters"][1]["resources"] = {"requests": {"memory": "16Gi"}}
+    heap = [loc for s, c, loc in _codes(doc) if c == "MCC_HEAP" and s == "error"]
+    assert heap == [heap[0]] and "jvmOptions.heapSize" in heap[0]
+    assert quantity_bytes("32Gi") == 32 * 2**30 and quantity_bytes("512M") == 512e6
+    assert heap_bytes("8G") == heap_bytes("8Gi") == 8 * 2**30
+
+
+def test_internode_ports_by_server():
+    doc = _demo()
+    cassandra = doc["spec"]["k8ssandra"]["cassandra"]
+    cassandra["serverType"], cassandra["serverVersion"] = "dse", "6.8.50"
+    (ports,) = [
+        f for f in lint(yaml.safe_dump(doc), "x")[0].findings if f.code == "MCC_INTERNODE_PORTS"
+    ]
+    assert ports.severity is Severity.WARNING and ports.ports == (7001,)
+    cassandra["serverType"], cassandra["serverVersion"] = "cassandra", "4.0.17"
+    cassandra["config"]["cassandraYaml"] = {
+        "server_encryption_options": {"legacy_ssl_storage_port_enabled": True}
+    }
+    (ports,) = [
+        f for f in lint(yaml.safe_dump(doc), "x")[0].findings if f.code == "MCC_INTERNODE_PORTS"
+    ]
+    assert ports.ports == (7000, 7001) and "legacy" in ports.summary
+
+
+def test_stopped_datacenter():
+    doc = _demo()
+    doc["spec"]["k8ssandra"]["cassandra"]["datacenters"][1]["stopped"] = True
+    assert ("warning", "MCC_DATACENTER_STOPPED") in {(s, c) for s, c, _ in _codes(doc)}
+
+
+def test_bad_input_is_one_line_naming_the_file():
+    with pytest.raises(ManifestError, match=r"^x.yaml: line \d+: .*give a YAML manifest"):
+        lint("a: [1, 2\n", "x.yaml")
+    with pytest.raises(ManifestError, match=r"^x.yaml: no MissionControlCluster in it"):
+        lint("kind: ConfigMap\n", "x.yaml")
+    laughs = (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "kind: MissionControlCluster\n"
+    )
+    with pytest.raises(ManifestError, match="aliases"):
+        lint(laughs, "x.yaml")
+
+
+@given(st.text(max_size=400))
+def test_any_text_is_findings_or_one_line(text):
+    try:
+        linted = lint("kind: MissionControlCluster\n" + text, "f.yaml")
+    except ManifestError as exc:
+        assert str(exc).startswith("f.yaml") and "\n" not in str(exc)
+    else:
+        assert all(f.code.startswith("MCC_") for one in linted for f in one.findings)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return netcheck("lint", *args)
+
+
+def test_cli_exit_codes_and_outputs(tmp_path):
+    good = _cli(str(DEMO), "-o", "json")
+    assert good.returncode == 0, good.stderr
+    doc = json.loads(good.stdout)
+    assert [(f["severity"], f["code"]) for f in doc["findings"]] == [
+        ("info", "MCC_INTERNODE_PORTS")
+    ]
+    broken = _demo()
+    broken["spec"]["encryption"]["internodeEncryption"]["enabled"] = False
+    path = tmp_path / "off.yaml"
+    path.write_text(yaml.safe_dump(broken, sort_keys=False))
+    bad = _cli(str(path))
+    assert bad.returncode == 1
+    assert "MCC_INTERNODE_ENCRYPTION_OFF" in bad.stdout and "line" in bad.stdout
+    as_yaml = _cli(str(path), "-o", "yaml")
+    assert as_yaml.returncode == 1
+    assert yaml.safe_load(as_yaml.stdout)["findings"][0]["code"]
+    (tmp_path / "junk.yaml").write_text("a: [\n")
+    junk = _cli(str(tmp_path / "junk.yaml"))
+    assert junk.returncode == 2 and junk.stderr.count("\n") == 1 and "Traceback" not in junk.stderr
