@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -661,6 +663,80 @@ def test_contexts_says_which_api_server_is_down(kube_lab, tmp_path):
     }
     assert "unreachable" in rows["DP_WEST-ci"] and "ok v1.34.4" in rows["CP_EAST-ci"]
     assert rows["CP_EAST-ci"].lstrip().startswith("*")  # the current context
+
+
+def test_lint_knows_which_contexts_the_real_control_plane_registered(kube_lab, tmp_path):
+    """The lab's control plane CP_EAST holds a ClientConfig (and its Secret) for DP_WEST, as
+    `mcctl register` leaves them: a datacenter there passes, one on an unregistered context
+    is an error with the command that registers it."""
+    doc = yaml.safe_load((Path(__file__).parent / "data" / "mcc" / "demo-mcc.yaml").read_text())
+    dcs = doc["spec"]["k8ssandra"]["cassandra"]["datacenters"]
+    dcs[0]["k8sContext"] = ""
+    dcs.append({**dcs[1], "metadata": {"name": "dc3"}, "k8sContext": "DP_SOUTH"})
+    manifest = tmp_path / "mcc.yaml"
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = netcheck(
+        "lint",
+        str(manifest),
+        "--kubeconfig",
+        kube_lab["kubeconfig"],
+        "--context",
+        "CP_EAST",
+        "-o",
+        "json",
+    )
+    assert proc.returncode == 1, proc.stderr
+    found = {(f["code"], f["summary"].split(":")[0]) for f in json.loads(proc.stdout)["findings"]}
+    assert found == {
+        ("MCC_INTERNODE_PORTS", "demo"),
+        ("MCC_CONTEXT_NOT_REGISTERED", "dc3"),
+        ("MCC_CONTEXT_NOT_IN_KUBECONFIG", "dc3"),
+    }, found
+    (missing,) = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
+    assert "(ClientConfigs there name: DP_WEST)" in missing["summary"]
+    assert missing["hint"] == "mcctl register --source-context DP_SOUTH --dest-context CP_EAST"
+
+
+def test_cidr_plan_is_clear_of_every_range_the_lab_clusters_use(kube_lab):
+    """`cidr plan --all-contexts` reads each real API server's nodes (podCIDRs, addresses)
+    and ServiceCIDRs, and plans a new cluster inside the lab's range clear of all of them."""
+    kc = kube_lab["kubeconfig"]
+    found = json.loads(
+        netcheck("discover", "--kubeconfig", kc, "--all-contexts", "-o", "json").stdout
+    )
+    used = [
+        ipaddress.ip_network(c)
+        for ctx in found["contexts"]
+        for c in [*ctx["pod_cidrs"], *ctx["service_cidrs"]]
+    ] + [
+        ipaddress.ip_network(n["internal_ip"])
+        for ctx in found["contexts"]
+        for n in ctx["nodes"]
+        if n["internal_ip"]
+    ]
+    assert len({str(u) for u in used}) >= 4, used  # pods, services and nodes of both planes
+    proc = netcheck(
+        "cidr",
+        "plan",
+        "--kubeconfig",
+        kc,
+        "--all-contexts",
+        "--nodes",
+        "4",
+        "--pods-per-node",
+        "30",
+        "--within",
+        "198.18.0.0/15",
+        "-o",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    for key in ("pod_cidr", "service_cidr"):
+        net = ipaddress.ip_network(doc[key])
+        assert net.subnet_of(ipaddress.ip_network("198.18.0.0/15"))
+        assert not [u for u in used if net.overlaps(u)], (key, net)
+    assert {a["what"].split()[1] for a in doc["avoided"]} >= {"pods", "services"}
 
 
 def test_a_refused_token_keeps_the_other_context(kube_lab, tmp_path):

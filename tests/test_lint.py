@@ -12,7 +12,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netcheck.diagnosis.mission_control import ManifestError, heap_bytes, lint, quantity_bytes
+from netcheck.diagnosis.mission_control import (
+    ManifestError,
+    Registration,
+    heap_bytes,
+    lint,
+    quantity_bytes,
+    registration_findings,
+)
 from netcheck.model.findings import Severity
 from tests.lab_support import netcheck
 
@@ -189,3 +196,32 @@ def test_cli_exit_codes_and_outputs(tmp_path):
     (tmp_path / "junk.yaml").write_text("a: [\n")
     junk = _cli(str(tmp_path / "junk.yaml"))
     assert junk.returncode == 2 and junk.stderr.count("\n") == 1 and "Traceback" not in junk.stderr
+
+
+def _registered(*contexts: str, secret: bool = True) -> tuple[Registration, ...]:
+    return tuple(
+        Registration(
+            name=f"{c.lower()}-dataplane1",
+            context_name=c,
+            secret=f"{c.lower()}-dataplane1-config",
+            secret_found=secret,
+        )
+        for c in contexts
+    )
+
+
+def test_each_datacenters_context_is_registered_on_the_control_plane():
+    (linted,) = lint(DEMO.read_text(), "mcc.yaml")
+    both = frozenset({"CP_EAST", "DP_WEST"})
+    # dc1 lands on the control plane itself, dc2 on DP_WEST, which is registered
+    assert registration_findings(linted, "CP_EAST", _registered("DP_WEST"), both) == ()
+    (missing,) = registration_findings(linted, "CP_EAST", (), both)
+    assert (missing.severity, missing.code) == (Severity.ERROR, "MCC_CONTEXT_NOT_REGISTERED")
+    assert missing.hint == "mcctl register --source-context DP_WEST --dest-context CP_EAST"
+    assert "datacenters[1].k8sContext (line " in missing.location
+    (secret,) = registration_findings(linted, "CP_EAST", _registered("DP_WEST", secret=False), both)
+    assert secret.code == "MCC_REGISTRATION_SECRET_MISSING" and "dp_west" in secret.summary
+    (unknown,) = registration_findings(
+        linted, "CP_EAST", _registered("DP_WEST"), frozenset({"CP_EAST"})
+    )
+    assert (unknown.severity, unknown.code) == (Severity.INFO, "MCC_CONTEXT_NOT_IN_KUBECONFIG")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,7 @@ from netcheck.cli.common import fail, feedback, output_option, raw_options, say,
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
+from netcheck.diagnosis.cidr_plan import PRIVATE_POOLS, PlanError, known_ranges, plan
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.kube.config import ContextEntry, kubeconfig_path, list_contexts
 from netcheck.kube.errors import KubeconfigError
@@ -499,5 +501,113 @@ def preflight_cmd(
     _finish(done, outputs)
 
 
-COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd)
-__all__ = ["COMMANDS", "kube_options", "pick_contexts", "report_errors", "workflow"]
+# ---------------------------------------------------------------- cidr plan
+
+
+def _cidr(text: str, option: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        fail(f"{option} {text}: not a CIDR; write e.g. 10.244.0.0/16")
+    if not isinstance(net, ipaddress.IPv4Network):
+        fail(f"{option} {text}: IPv6 is not planned yet; give the IPv4 ranges")
+    return net
+
+
+@click.group("cidr")
+def cidr_group() -> None:
+    """Address plans across clusters."""
+
+
+@cidr_group.command("plan")
+@kube_options
+@click.option("--nodes", type=int, required=True, help="Nodes the new cluster will have.")
+@click.option(
+    "--pods-per-node", type=int, default=110, show_default=True, help="Pods a node may run."
+)
+@click.option("--services", type=int, default=4000, show_default=True, help="Services to hold.")
+@click.option(
+    "--taken",
+    multiple=True,
+    metavar="CIDR",
+    help="A range in use elsewhere (repeatable): VPCs, VPNs, clusters not in the kubeconfig.",
+)
+@click.option(
+    "--within",
+    multiple=True,
+    metavar="CIDR",
+    help="Where to plan (repeatable; default: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).",
+)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def cidr_plan_cmd(
+    kubeconfig: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
+    nodes: int,
+    pods_per_node: int,
+    services: int,
+    taken: tuple[str, ...],
+    within: tuple[str, ...],
+    output: str,
+) -> None:
+    """Pod and service CIDRs for a new cluster that overlap no range of the clusters given
+    (--context: their pod CIDRs, service CIDRs and node addresses, as discover reads them) nor
+    any --taken range. Contexts are read only when named.
+
+    Exit codes: 0 a plan, 2 bad input or no room (the line says what to change).
+    """
+    known = [(str(_cidr(t, "--taken")), "--taken") for t in taken]
+    errors: dict[str, str] = {}
+    if contexts or all_contexts:
+        path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
+        found = workflow(discover_all(path, names, (), errors))
+        for c in names:
+            if c in found:
+                known += known_ranges(found[c])
+    nets = [(_cidr(c, what), what) for c, what in known]
+    pools = tuple(_cidr(w, "--within") for w in within) or PRIVATE_POOLS
+    try:
+        proposal = plan([n for n, _ in nets], nodes, pods_per_node, services, pools)
+    except PlanError as exc:
+        for line in errors.values():
+            click.echo(f"netcheck: error: {line}", err=True)
+        fail(str(exc))
+    avoided = [
+        {"cidr": str(n), "what": what}
+        for n, what in nets
+        if any(n.overlaps(p) for p in pools) and n.prefixlen != 32
+    ]
+    doc = {
+        "pod_cidr": str(proposal.pods),
+        "node_cidr_mask_size": proposal.node_mask,
+        "service_cidr": str(proposal.services),
+        "nodes": nodes,
+        "pods_per_node": pods_per_node,
+        "avoided": avoided,
+        "node_addresses_avoided": sum(1 for n, _ in nets if n.prefixlen == 32),
+        "errors": list(errors.values()),
+    }
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(
+            f"pod CIDR      {proposal.pods}  (--cluster-cidr; --node-cidr-mask-size "
+            f"{proposal.node_mask}: {nodes} nodes x {pods_per_node} pods)"
+        )
+        click.echo(f"service CIDR  {proposal.services}  (--service-cluster-ip-range)")
+        for a in avoided:
+            click.echo(f"  clear of {a['cidr']} ({a['what']})")
+        if doc["node_addresses_avoided"]:
+            click.echo(f"  clear of {doc['node_addresses_avoided']} node addresses")
+    exit_for_errors(errors)
+
+
+COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd, cidr_group)
+__all__ = [
+    "COMMANDS",
+    "EXIT_INCOMPLETE",
+    "kube_options",
+    "pick_contexts",
+    "report_errors",
+    "workflow",
+]

@@ -32,6 +32,7 @@ from netcheck.cli.common import (
 )
 from netcheck.cli.kube_cmds import (
     COMMANDS,
+    EXIT_INCOMPLETE,
     kube_options,
     pick_contexts,
     report_errors,
@@ -43,6 +44,8 @@ from netcheck.diagnosis.mission_control import (
     Linted,
     ManifestError,
     lint,
+    registration_findings,
+    registrations_of,
 )
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
 from netcheck.lab import build, faults
@@ -51,6 +54,7 @@ from netcheck.lab.spec import LabSpecError, spec_from_yaml
 from netcheck.model.findings import Severity
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, terminal
+from netcheck.workflows.contexts import discover_all
 from netcheck.workflows.feedback import Feedback
 from netcheck.workflows.run import RunDone, RunOptions, run_inventory
 from netcheck.workflows.run import run_contexts as run_contexts_workflow
@@ -847,14 +851,31 @@ lab.add_command(lab_cassandra_group)
 
 @main.command("lint")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+)
+@click.option(
+    "--context",
+    "control_plane",
+    default=None,
+    metavar="NAME",
+    help="The control plane's context: check each k8sContext's registration there too.",
+)
 @output_option
-def lint_cmd(files: tuple[str, ...], output: str) -> None:
-    """MissionControlCluster manifests checked before you apply them (offline): schema, unique
+def lint_cmd(
+    files: tuple[str, ...], kubeconfig: str | None, control_plane: str | None, output: str
+) -> None:
+    """MissionControlCluster manifests checked before you apply them: schema, unique
     datacenter names, internode encryption, racks and zones, internode ports, heap against
-    memory, stopped datacenters. Each finding names the field and its line.
+    memory, stopped datacenters (offline); with --context CONTROL_PLANE, every datacenter's
+    k8sContext registered there (a ClientConfig and its Secret in mission-control) and a
+    context of your kubeconfig. Each finding names the field and its line.
 
-    Exit codes: 0 no error found, 1 errors found, 2 a file could not be read (the findings of
-    the other files are printed first).
+    Exit codes: 0 no error found, 1 errors found, 2 a file could not be read, 3 the control
+    plane could not be read (the findings gathered are printed first).
     """
     linted: list[Linted] = []
     unread: list[str] = []
@@ -870,11 +891,21 @@ def lint_cmd(files: tuple[str, ...], output: str) -> None:
         except ManifestError as exc:
             unread.append(str(exc))
     findings = tuple(f for one in linted for f in one.findings)
+    errors: dict[str, str] = {}
+    if control_plane is not None:
+        path, entries, names = pick_contexts(kubeconfig, (control_plane,), False)
+        found = workflow(discover_all(path, names, (), errors))
+        if control_plane in found:
+            registered = registrations_of(found[control_plane])
+            contexts = frozenset(e.name for e in entries)
+            for one in linted:
+                findings += registration_findings(one, control_plane, registered, contexts)
     if output in ("json", "yaml"):
         doc = {
             "clusters": [{"name": one.cluster, "file": one.source} for one in linted],
             "findings": [json_report.finding_doc(f) for f in findings],
             "unread": unread,
+            "errors": list(errors.values()),
         }
         click.echo(
             json.dumps(doc, indent=2)
@@ -890,4 +921,7 @@ def lint_cmd(files: tuple[str, ...], output: str) -> None:
         click.echo(f"netcheck: error: {line}", err=True)
     if unread:
         sys.exit(EXIT_BAD_INPUT)
+    if errors:
+        report_errors(errors)
+        sys.exit(EXIT_INCOMPLETE)
     sys.exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from netcheck.discovery.kube import ContextDiscovery
 from netcheck.model.findings import Finding, Severity
 
 KIND = "MissionControlCluster"
@@ -44,10 +45,28 @@ class ManifestError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DatacenterPlace:
+    name: str
+    k8s_context: str  # "" for the control plane's own cluster
+    location: str  # `FILE: spec...datacenters[i].k8sContext (line N)`
+
+
+@dataclass(frozen=True, kw_only=True)
 class Linted:
     source: str
     cluster: str  # metadata.name of the MissionControlCluster
     findings: tuple[Finding, ...]
+    datacenters: tuple[DatacenterPlace, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """One ClientConfig on the control plane (what `mcctl register` left in mission-control)."""
+
+    name: str
+    context_name: str  # spec.contextName, or the ClientConfig's name when unset
+    secret: str
+    secret_found: bool
 
 
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?\s*$")
@@ -250,6 +269,7 @@ def _lint_one(doc: _Doc, source: str) -> Linted:
             (STORAGE_PORT,),
         )
     names: list[str] = []
+    places: list[DatacenterPlace] = []
     for i, dc in enumerate(datacenters):
         base = f"spec.k8ssandra.cassandra.datacenters[{i}]"
         if not isinstance(dc, dict):
@@ -268,6 +288,14 @@ def _lint_one(doc: _Doc, source: str) -> Linted:
         context = dc.get("k8sContext")
         if context is not None and not isinstance(context, str):
             schema(f"{base}.k8sContext", f"a kubeconfig context name, not {context!r}")
+        else:
+            places.append(
+                DatacenterPlace(
+                    name=dc_name,
+                    k8s_context=context or "",
+                    location=f"{source}: {doc.at(f'{base}.k8sContext')}",
+                )
+            )
         if dc.get("stopped") is True:
             add(
                 Severity.WARNING,
@@ -295,7 +323,7 @@ def _lint_one(doc: _Doc, source: str) -> Linted:
                 "replication settings refer to it)",
             )
     _ports(v, cassandra, name, encryption is True, add)
-    return Linted(source=source, cluster=name, findings=tuple(out))
+    return Linted(source=source, cluster=name, findings=tuple(out), datacenters=tuple(places))
 
 
 def _racks(
@@ -449,3 +477,92 @@ def _ports(v: Any, cassandra: Any, name: str, encrypted: bool, add: Any) -> None
             "open 7000 between the clusters (the guide lists 7001 too: harmless to open)",
             (STORAGE_PORT,),
         )
+
+
+def registration_findings(
+    linted: Linted,
+    control_plane: str,
+    registrations: tuple[Registration, ...],
+    kube_contexts: frozenset[str],
+) -> tuple[Finding, ...]:
+    """Every datacenter's k8sContext against what the control plane holds: a ClientConfig
+    that names that context, and its Secret (what `mcctl register` leaves). A datacenter
+    with no k8sContext, or the control plane's own context, lands on the control plane.
+    kube_contexts: the contexts of the user's kubeconfig (where netcheck can reach a plane)."""
+    by_context = {r.context_name: r for r in registrations}
+    out: list[Finding] = []
+    for dc in linted.datacenters:
+        ctx = dc.k8s_context
+        if not ctx or ctx == control_plane:
+            continue
+        reg = by_context.get(ctx)
+        if reg is None:
+            known = ", ".join(sorted(by_context)) or "none"
+            out.append(
+                _finding(
+                    linted,
+                    Severity.ERROR,
+                    "MCC_CONTEXT_NOT_REGISTERED",
+                    f"{dc.name}: k8sContext {ctx} is not registered on {control_plane} "
+                    f"(ClientConfigs there name: {known}): the operator fails it with "
+                    '"No known client for context-name"',
+                    f"mcctl register --source-context {ctx} --dest-context {control_plane}",
+                    dc.location,
+                )
+            )
+        elif not reg.secret_found:
+            out.append(
+                _finding(
+                    linted,
+                    Severity.ERROR,
+                    "MCC_REGISTRATION_SECRET_MISSING",
+                    f"{dc.name}: ClientConfig {reg.name} on {control_plane} names k8sContext "
+                    f"{ctx}, but its Secret {reg.secret} is missing from mission-control",
+                    f"mcctl register --source-context {ctx} --dest-context {control_plane} "
+                    "(again: it writes the Secret with the data plane's kubeconfig)",
+                    dc.location,
+                )
+            )
+        if ctx not in kube_contexts:
+            out.append(
+                _finding(
+                    linted,
+                    Severity.INFO,
+                    "MCC_CONTEXT_NOT_IN_KUBECONFIG",
+                    f"{dc.name}: no context named {ctx} in your kubeconfig: to check that "
+                    "data plane, netcheck needs a context for it",
+                    f"give `netcheck preflight` that data plane's context (named {ctx} or as "
+                    "your kubeconfig names it) beside the control plane's",
+                    dc.location,
+                )
+            )
+    return tuple(out)
+
+
+def _finding(
+    linted: Linted, severity: Severity, code: str, summary: str, hint: str, location: str
+) -> Finding:
+    return Finding(
+        severity=severity,
+        code=code,
+        summary=summary,
+        src_cluster=linted.cluster or "*",
+        dst_cluster=linted.cluster or "*",
+        ports=(),
+        affected_pairs=0,
+        hint=hint,
+        location=location,
+    )
+
+
+def registrations_of(d: ContextDiscovery) -> tuple[Registration, ...]:
+    """The ClientConfigs discovery read in mission-control, with whether each Secret exists."""
+    return tuple(
+        Registration(
+            name=c.name,
+            context_name=c.context_name or c.name,
+            secret=c.secret,
+            secret_found=c.secret_found,
+        )
+        for c in d.client_configs
+    )
