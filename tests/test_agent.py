@@ -363,3 +363,25 @@ def _agent_and_loopback(agent_url: str, port: int, kind: ProbeKind) -> Topology:
             ),
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "again", "settles"),
+    [
+        (Outcome.OPEN, Outcome.OPEN, True),
+        (Outcome.OPEN, Outcome.NAT, True),
+        # the SYN-ACK said open; the connect asked again opened and then stalled: an MTU black
+        # hole on the path (as in the lab's WAN MTU scenario), not the timeout it first was
+        (Outcome.OPEN, Outcome.STALLED, True),
+        (Outcome.OPEN, Outcome.TIMEOUT, False),
+        (Outcome.OPEN, Outcome.REFUSED, False),
+        (Outcome.REFUSED, Outcome.REFUSED, True),
+        (Outcome.REFUSED, Outcome.STALLED, False),
+        (None, Outcome.OPEN, False),
+    ],
+)
+def test_a_timeout_asked_again_settles_only_with_what_the_raw_syn_said(raw, again, settles):
+    from netcheck.workflows.probing import agrees_with_raw
+
+    r = ProbeResult(src="a", dst="b", port=8080, kind=ProbeKind.HTTP, outcome=again)
+    assert agrees_with_raw(raw, r) is settles

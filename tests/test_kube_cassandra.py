@@ -197,6 +197,39 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
     )
 
 
+def test_lint_knows_which_contexts_the_real_control_plane_registered(kube_cassandra, tmp_path):
+    """The lab's control plane CP_EAST holds a ClientConfig (and its Secret) for DP_WEST, as
+    `mcctl register` leaves them: a datacenter there passes, one on an unregistered context
+    is an error with the command that registers it. Read as the CI user (its RBAC only)."""
+    state, _ = kube_cassandra
+    doc = yaml.safe_load((Path(__file__).parent / "data" / "mcc" / "demo-mcc.yaml").read_text())
+    dcs = doc["spec"]["k8ssandra"]["cassandra"]["datacenters"]
+    dcs[0]["k8sContext"] = ""
+    dcs.append({**dcs[1], "metadata": {"name": "dc3"}, "k8sContext": "DP_SOUTH"})
+    manifest = tmp_path / "mcc.yaml"
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = netcheck(
+        "lint",
+        str(manifest),
+        "--kubeconfig",
+        state["kubernetes"]["kubeconfig"],
+        "--context",
+        "CP_EAST-ci",
+        "-o",
+        "json",
+    )
+    assert proc.returncode == 1, proc.stderr
+    found = {(f["code"], f["summary"].split(":")[0]) for f in json.loads(proc.stdout)["findings"]}
+    assert found == {
+        ("MCC_INTERNODE_PORTS", "demo"),
+        ("MCC_CONTEXT_NOT_REGISTERED", "dc3"),
+        ("MCC_CONTEXT_NOT_IN_KUBECONFIG", "dc3"),
+    }, found
+    (missing,) = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
+    assert "(ClientConfigs there name: DP_WEST)" in missing["summary"]
+    assert missing["hint"] == "mcctl register --source-context DP_SOUTH --dest-context CP_EAST-ci"
+
+
 def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):
     """Each context's database pods (rack, seed, ports, node), its nodes (zone, region,
     InternalIP), the cass-operator services with their endpoints, a NetworkPolicy on the

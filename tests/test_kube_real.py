@@ -22,7 +22,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -663,38 +662,6 @@ def test_contexts_says_which_api_server_is_down(kube_lab, tmp_path):
     }
     assert "unreachable" in rows["DP_WEST-ci"] and "ok v1.34.4" in rows["CP_EAST-ci"]
     assert rows["CP_EAST-ci"].lstrip().startswith("*")  # the current context
-
-
-def test_lint_knows_which_contexts_the_real_control_plane_registered(kube_lab, tmp_path):
-    """The lab's control plane CP_EAST holds a ClientConfig (and its Secret) for DP_WEST, as
-    `mcctl register` leaves them: a datacenter there passes, one on an unregistered context
-    is an error with the command that registers it."""
-    doc = yaml.safe_load((Path(__file__).parent / "data" / "mcc" / "demo-mcc.yaml").read_text())
-    dcs = doc["spec"]["k8ssandra"]["cassandra"]["datacenters"]
-    dcs[0]["k8sContext"] = ""
-    dcs.append({**dcs[1], "metadata": {"name": "dc3"}, "k8sContext": "DP_SOUTH"})
-    manifest = tmp_path / "mcc.yaml"
-    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = netcheck(
-        "lint",
-        str(manifest),
-        "--kubeconfig",
-        kube_lab["kubeconfig"],
-        "--context",
-        "CP_EAST",
-        "-o",
-        "json",
-    )
-    assert proc.returncode == 1, proc.stderr
-    found = {(f["code"], f["summary"].split(":")[0]) for f in json.loads(proc.stdout)["findings"]}
-    assert found == {
-        ("MCC_INTERNODE_PORTS", "demo"),
-        ("MCC_CONTEXT_NOT_REGISTERED", "dc3"),
-        ("MCC_CONTEXT_NOT_IN_KUBECONFIG", "dc3"),
-    }, found
-    (missing,) = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
-    assert "(ClientConfigs there name: DP_WEST)" in missing["summary"]
-    assert missing["hint"] == "mcctl register --source-context DP_SOUTH --dest-context CP_EAST"
 
 
 def test_cidr_plan_is_clear_of_every_range_the_lab_clusters_use(kube_lab):

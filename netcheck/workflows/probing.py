@@ -132,8 +132,7 @@ async def probe_all(
         return r.outcome is Outcome.TIMEOUT and (r.src, r.dst, r.port) in raw_said
 
     def agrees(r: ProbeResult) -> bool:
-        raw = raw_said.get((r.src, r.dst, r.port))
-        return _completed(r) if raw is Outcome.OPEN else raw is r.outcome
+        return agrees_with_raw(raw_said.get((r.src, r.dst, r.port)), r)
 
     results = await ask_again(
         topology,
@@ -158,6 +157,13 @@ async def probe_all(
 
 
 MORE_ASKS = 2  # more asks of a doubtful failure before it counts
+
+
+def agrees_with_raw(raw: Outcome | None, r: ProbeResult) -> bool:
+    """A connect asked again settles a timed-out one when it agrees with the raw SYN: opened
+    where the SYN got a SYN-ACK (also when the exchange then stalls: that stall is the path's,
+    a black hole on it, said with the other stalled pairs), refused where it got a RST."""
+    return r.outcome.connected if raw is Outcome.OPEN else raw is r.outcome
 
 
 def _stalled(r: ProbeResult) -> bool:
