@@ -16,7 +16,7 @@ manifest and its line):
 - MCC_DATACENTER_STOPPED (warning): a datacenter with `stopped: true` (no pods to probe).
 
 The reading is PyYAML's composer, not a hand-written parser: its nodes carry the line of every
-field, which the findings cite.
+field, which the findings cite. Memory quantities are read by the Kubernetes client's parser.
 """
 
 from __future__ import annotations
@@ -69,39 +69,18 @@ class Registration:
     secret_found: bool
 
 
-_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?\s*$")
-_FACTORS = {
-    None: 1,
-    "m": 0.001,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
-
 def quantity_bytes(value: object) -> float | None:
-    """A Kubernetes memory quantity (`8Gi`, `512M`, 1073741824) in bytes; the JVM's `8G`
-    and `512m` heap sizes mean GiB and MiB."""
-    if isinstance(value, bool):
+    """A Kubernetes memory quantity (`8Gi`, `512M`, 1073741824) in bytes, read by the
+    Kubernetes client's own parser (imported here: the CLI starts without it)."""
+    from kubernetes.utils import parse_quantity
+
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+    try:
+        amount = float(parse_quantity(value.strip() if isinstance(value, str) else value))  # type: ignore[no-untyped-call]
+    except (ValueError, ArithmeticError):
         return None
-    m = _QUANTITY.match(value)
-    if not m:
-        return None
-    return float(m.group(1)) * _FACTORS[m.group(2)]
+    return amount if 0 <= amount < float("inf") else None  # a size, not a sign or infinity
 
 
 def heap_bytes(value: object) -> float | None:
