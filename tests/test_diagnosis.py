@@ -3,6 +3,7 @@ from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Tra
 from netcheck.model.findings import Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, ProbeResult
+from netcheck.model.topology import Endpoint
 from netcheck.model.report import Verdict, verdict_of
 from tests.helpers import results_for, two_region_topology
 
@@ -450,3 +451,43 @@ def test_a_pair_whose_ports_all_timed_out_but_answered_raw_syns_is_not_a_dead_pa
     ]
     codes = {f.code for f in diagnose(topo, results, (), tuple(evidence))}
     assert "ROUTE_MISSING" not in codes and "FIREWALL_DROP" in codes
+
+
+def with_control_plane_nodes(topo):
+    """Two CP_EAST nodes answering the Vector aggregator's NodePort (as run --control-plane
+    adds them)."""
+    import dataclasses
+
+    from netcheck.model.topology import PortSpec, Role
+
+    nodes = tuple(
+        Endpoint(
+            name=f"CP_EAST/node/n{i}",
+            cluster="CP_EAST",
+            region="east",
+            address=f"198.18.17.{10 + i}",
+            role=Role.CONTROL_PLANE_NODE,
+            ports=(PortSpec(port=30600, kind=ProbeKind.TCP),),
+        )
+        for i in range(2)
+    )
+    return dataclasses.replace(topo, endpoints=(*topo.endpoints, *nodes))
+
+
+def test_the_vector_nodeport_unreachable_is_named_as_the_aggregator():
+    topo = with_control_plane_nodes(two_region_topology())
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if p == 30600 and s.cluster == "DP_WEST" else None
+    )
+    (f,) = diagnose(topo, results)
+    assert f.ports == (30600,) and f.affected_pairs == 4 * 2  # DP_WEST pods x CP nodes
+    assert f.summary.endswith(
+        "30600 is Mission Control's Vector aggregator (a NodePort on the control plane's "
+        "nodes): the data planes' logs and metrics do not arrive"
+    )
+    # the whole of CP_EAST unreachable from DP_WEST: one cause, the aggregator not singled out
+    results = results_for(
+        topo, lambda s, d, p: Outcome.TIMEOUT if cross(s, d) and s.cluster == "DP_WEST" else None
+    )
+    (f,) = diagnose(topo, results)
+    assert 30600 in f.ports and 7000 in f.ports and "Vector" not in f.summary

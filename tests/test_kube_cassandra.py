@@ -20,7 +20,7 @@ from netcheck.deploy.apply import apply_all
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
-from netcheck.lab import build, faults
+from netcheck.lab import build, faults, operator
 from netcheck.lab.cassandra import node_files
 from netcheck.lab.spec import spec_from_yaml
 from tests.lab_support import (
@@ -374,6 +374,98 @@ def test_logs_come_from_the_logger_sidecar(kube_cassandra):
     assert len(lines) > 50 and set(lines) <= set(system_log.splitlines())
     bad = logs_of(state, log_container="x")
     assert not bad.ok and "container x is not valid for pod" in bad.error, bad
+
+
+async def _delete_secrets(state: dict[str, Any], cluster: str, names: list[str]) -> None:
+    async with admin(state, cluster) as client:
+        for name in names:
+            await client.delete(KINDS["Secret"], name, "mission-control")
+
+
+def test_run_with_the_control_plane_checks_the_install_and_the_vector_aggregator(kube_cassandra):
+    """`run --control-plane`: the Helm release the lab leaves on both planes (Helm's own
+    Secrets, read by their labels), DP_WEST's registration on CP_EAST, and NodePort 30600 on
+    every CP_EAST node from every database pod. Then the three ways an install goes wrong
+    here, together: DP_WEST installed under another release name, its registration's Secret
+    deleted, and 30600 dropped between the clusters; each is named with its fix."""
+    state, args = kube_cassandra
+    with_cp = ("--control-plane", "CP_EAST-ci")
+    run = run_context(args, *with_cp)
+    assert run.code == 0, (run.stderr, run.report["problems"])
+    found = {(f["code"], f["src_cluster"]): f for f in run.report["findings"]}
+    assert found["MC_HELM_RELEASES_MATCH", "CP_EAST-ci"]["summary"] == (
+        "Mission Control's Helm release mission-control is on the control plane CP_EAST-ci "
+        "and on DP_WEST-ci"
+    )
+    # the user's context DP_WEST-ci is the kubeconfig's cluster DP_WEST, registered so
+    assert found["MC_DATA_PLANE_REGISTERED", "DP_WEST-ci"]["summary"] == (
+        "DP_WEST-ci: registered on CP_EAST-ci as ClientConfig dp-west-dataplane1 "
+        "(context DP_WEST, Secret dp-west-dataplane1-config)"
+    )
+    cp_nodes = sorted(
+        e["address"] for e in run.report["endpoints"] if e["role"] == "control-plane-node"
+    )
+    assert cp_nodes == sorted(
+        h["node_address"] for h in state["hosts"] if h["cluster"] == "CP_EAST" and h["node_address"]
+    )
+    vector = [p for p in run.report["probes"] if p["port"] == 30600]
+    assert {(p["src"], p["dst"]) for p in vector} == {
+        (src, f"CP_EAST-ci/node/{n}")
+        for src in PODS
+        for n in (e["name"].rpartition("/")[2] for e in run.report["endpoints"])
+        if n.startswith("node-")
+    }
+    assert len(vector) == 4 * len(cp_nodes) and all(p["outcome"] == "open" for p in vector)
+    # without --control-plane: nothing of it
+    plain = run_context(args, "--no-cassandra")
+    assert not [f for f in plain.report["findings"] if f["code"].startswith("MC_")]
+    assert not [p for p in plain.report["probes"] if p["port"] == 30600]
+
+    good = operator.helm_release_objects(operator.RELEASE, False)
+    registration = [
+        o
+        for o in operator.control_plane_objects(
+            state, "CP_EAST", {"DP_WEST": operator.kubeconfig_for(state["kubernetes"]["planes"][1])}
+        )
+        if o["kind"] == "Secret"
+    ]
+    asyncio.run(_delete_secrets(state, "DP_WEST", [o["metadata"]["name"] for o in good]))
+    asyncio.run(_apply(state, "DP_WEST", operator.helm_release_objects("mc-west", False)))
+    asyncio.run(_delete_secrets(state, "CP_EAST", [o["metadata"]["name"] for o in registration]))
+    faults.add_fault("drop", src="DP_WEST", dst="CP_EAST", port=30600, both=False)
+    try:
+        run = run_context(args, *with_cp)
+    finally:
+        faults.clear_faults()
+        wrong = operator.helm_release_objects("mc-west", False)
+        asyncio.run(_delete_secrets(state, "DP_WEST", [o["metadata"]["name"] for o in wrong]))
+        asyncio.run(_apply(state, "DP_WEST", good))
+        asyncio.run(_apply(state, "CP_EAST", registration))
+    assert run.code == 1, run.stderr
+    errors = {
+        (f["code"], f["src_cluster"]): f for f in run.report["findings"] if f["severity"] == "error"
+    }
+    mismatch = errors.pop(("MC_HELM_RELEASE_NAME_MISMATCH", "DP_WEST-ci"))
+    assert mismatch["hint"].startswith(
+        "helm uninstall mc-west -n mission-control --kube-context DP_WEST-ci; "
+        "then helm install mission-control"
+    )
+    secret = errors.pop(("MC_REGISTRATION_SECRET_MISSING", "DP_WEST-ci"))
+    assert "its Secret dp-west-dataplane1-config is not in mission-control" in secret["summary"]
+    assert secret["hint"].startswith(
+        "mcctl register --source-context DP_WEST-ci --dest-context CP_EAST-ci"
+    )
+    # the aggregator's port, from DP_WEST's database pods only: one finding, CP_EAST's nodes
+    assert len(errors) == 1, errors
+    (dropped,) = errors.values()
+    assert dropped["ports"] == [30600] and dropped["dst_cluster"] == "CP_EAST-ci"
+    assert "30600 is Mission Control's Vector aggregator" in dropped["summary"]
+    bad = {
+        (p["src"], p["dst"])
+        for p in run.report["probes"]
+        if p["outcome"] != "open" and p["port"] == 30600
+    }
+    assert {s for s, _ in bad} == set(PODS[2:]) and len(bad) == 2 * len(cp_nodes)
 
 
 def test_run_context_reads_nodetool_logs_and_cql_through_the_real_api_servers(kube_cassandra):

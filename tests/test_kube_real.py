@@ -10,6 +10,7 @@ container runtime, which this machine does not run. The agent pods run the agent
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import ipaddress
@@ -27,7 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from netcheck.lab import build, faults, image, net
+from netcheck.deploy.apply import apply_all
+from netcheck.kube.client import KubeClient
+from netcheck.kube.config import connection
+from netcheck.kube.resources import KINDS
+from netcheck.lab import build, faults, image, net, operator
 from tests.helpers import one_context_kubeconfig
 from tests.lab_support import (
     lab_down_keeping_logs,
@@ -338,6 +343,9 @@ def test_preflight_covers_every_pair_and_cleans_up(kube_lab, tmp_path):
         by_port[p["port"]] = by_port.get(p["port"], 0) + 1
     assert by_port == {7000: 56, 7001: 56, 8080: 56, 30600: 32, 6443: 4}
     assert all(p["outcome"] == "open" for p in report["probes"])
+    # nothing of Mission Control here yet: said once, not held against the clusters
+    install = [(f["code"], f["severity"]) for f in report["findings"] if f["code"][:3] == "MC_"]
+    assert install == [("MC_NOT_INSTALLED", "info")]
     assert 'failures="0"' in junit.read_text()
     for plane in kube_lab["planes"]:
         status, body = get(
@@ -378,16 +386,62 @@ def test_preflight_leaves_a_taken_nodeport_alone(kube_lab):
     assert len([p for p in report["probes"] if p["port"] == 30600]) == 8 * 4
 
 
-def test_preflight_finds_the_nodeport_and_api_server_blocked(kube_lab):
+async def _install(
+    kc: str, planes: dict[str, list[dict[str, Any]]], crds: tuple[tuple[str, str, str, str], ...]
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        for ctx, objects in planes.items():
+            client = await stack.enter_async_context(KubeClient(connection(kc, ctx)))
+            await apply_all(client, objects)
+            if any(o["kind"] == "CustomResourceDefinition" for o in objects):
+                await operator.established(client, 30.0, crds)
+
+
+async def _uninstall(kc: str, planes: dict[str, list[dict[str, Any]]]) -> None:
+    for ctx, objects in planes.items():
+        async with KubeClient(connection(kc, ctx)) as client:
+            for o in objects:
+                meta = o["metadata"]
+                await client.delete(KINDS[o["kind"]], meta["name"], meta.get("namespace"))
+
+
+def test_preflight_finds_the_nodeport_and_api_server_blocked_and_the_install_wrong(kube_lab):
+    """Mid-install, the control plane with Mission Control's release and its ClientConfig API,
+    DP_WEST installed under another release name and not registered yet: the release name is
+    an error (only a reinstall mends it), the registration to come is said with its command.
+    And the network: the aggregator's NodePort reset, the data plane's API server dropped."""
+    kc = kube_lab["kubeconfig"]
+    client_config = ("config.k8ssandra.io", "ClientConfig", "clientconfigs", "v1beta1")
+    objects = {
+        "CP_EAST": [
+            operator.crd(*client_config),
+            *operator.helm_release_objects("mission-control", True),
+        ],
+        "DP_WEST": operator.helm_release_objects("mc-west", False),
+    }
+    asyncio.run(_install(kc, objects, (client_config,)))
     faults.add_fault(
         "reject", src="DP_WEST", dst="CP_EAST", port=30600, both=False, reject_with="tcp-reset"
     )
     faults.add_fault("drop", src="CP_EAST", dst="DP_WEST", port=6443, both=False)
     try:  # with the raw-probes agents: a silent port is told apart from a slow one
-        code, report, _ = preflight(kube_lab["kubeconfig"], "--raw-probes")
+        code, report, _ = preflight(kc, "--raw-probes")
     finally:
         faults.clear_faults()
+        asyncio.run(_uninstall(kc, objects))
     assert code == 1
+    install = {f["code"]: f for f in report["findings"] if f["code"][:3] == "MC_"}
+    assert sorted((c, f["severity"], f["src_cluster"]) for c, f in install.items()) == [
+        ("MC_DATA_PLANE_NOT_REGISTERED", "info", "DP_WEST-ci"),
+        ("MC_HELM_RELEASE_NAME_MISMATCH", "error", "DP_WEST-ci"),
+    ]
+    assert install["MC_HELM_RELEASE_NAME_MISMATCH"]["hint"].startswith(
+        "helm uninstall mc-west -n mission-control --kube-context DP_WEST-ci; "
+        "then helm install mission-control"
+    )
+    assert install["MC_DATA_PLANE_NOT_REGISTERED"]["hint"] == (
+        "mcctl register --source-context DP_WEST-ci --dest-context CP_EAST-ci"
+    )
     bad = failing(report)
     nodeport = {k: v for k, v in bad.items() if k[2] == 30600}
     api = {k: v for k, v in bad.items() if k[2] == 6443}
@@ -397,6 +451,8 @@ def test_preflight_finds_the_nodeport_and_api_server_blocked(kube_lab):
     codes = {(f["code"], tuple(f["ports"])) for f in report["findings"]}
     # 30600 is the node's only probed port: no SYN-ACK of its own to compare the RST with
     assert ("PORT_REFUSED", (30600,)) in codes and ("FIREWALL_DROP", (6443,)) in codes
+    (vector,) = [f for f in report["findings"] if f["ports"] == [30600]]
+    assert "30600 is Mission Control's Vector aggregator (a NodePort on" in vector["summary"]
 
 
 def test_run_context_on_a_cluster_without_database_pods_names_the_selector(kube_lab):
@@ -582,11 +638,6 @@ def test_exec_goes_through_the_api_server_to_the_lab_kubelet(kube_lab):
     passes it to the kubelet of the pod's node, which runs the command in the container; the
     exit code and the runtime's words for a missing command come back as a kubelet says them.
     The command sees the container's files: the image's, and the kubelet's /etc/hostname."""
-    import asyncio
-
-    from netcheck.kube.client import KubeClient
-    from netcheck.kube.config import connection
-
     kc = kube_lab["kubeconfig"]
     assert netcheck("deploy", "--kubeconfig", kc, "--context", "DP_WEST-ci").returncode == 0
     plane = kube_lab["planes"][1]

@@ -282,6 +282,15 @@ def source_options(fn: F) -> F:
             type=click.Path(dir_okay=False),
             help="Agent token (default: the inventory's token_file).",
         ),
+        click.option(
+            "--control-plane",
+            default=None,
+            metavar="CONTEXT",
+            help="With --context: the Mission Control control plane among them. Checks its "
+            "install too: the same Helm release on every plane, each data plane registered "
+            "there, and the Vector aggregator (NodePort 30600 on its nodes) from every "
+            "database pod.",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -352,6 +361,7 @@ class Source:
     contexts: tuple[str, ...] = ()
     ca_pem: str = ""  # --ca-file's certificates (run --context)
     client_ca_pem: str = ""  # --client-ca-file's
+    control_plane: str | None = None  # --control-plane (run --context)
 
 
 def checked_source(
@@ -362,6 +372,7 @@ def checked_source(
     token_file: str | None,
     ca_file: str | None,
     client_ca_file: str | None,
+    control_plane: str | None = None,
 ) -> Source:
     """The inputs read and checked before anything is probed (bad input: exit 2)."""
     if inventory_path and (contexts or all_contexts):
@@ -369,6 +380,8 @@ def checked_source(
     for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
         if given and inventory_path:
             fail(f"{option} goes with --context: TLS is looked at by run --context")
+    if control_plane and inventory_path:
+        fail("--control-plane goes with --context: the install is read through the contexts")
     if not inventory_path:
         if not (contexts or all_contexts):
             fail("say what to check: --inventory FILE, or --context NAME (repeatable)")
@@ -376,11 +389,17 @@ def checked_source(
         ca_pem = read_ca(ca_file, "--ca-file") if ca_file else ""
         client_ca_pem = read_ca(client_ca_file, "--client-ca-file") if client_ca_file else ""
         path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
+        if control_plane and control_plane not in names:
+            fail(
+                f"--control-plane {control_plane} is not among the chosen contexts "
+                f"({', '.join(names)}); add --context {control_plane}"
+            )
         return Source(
             kubeconfig=path,
             contexts=tuple(names),
             ca_pem=ca_pem,
             client_ca_pem=client_ca_pem,
+            control_plane=control_plane,
         )
     try:
         topology = load_inventory(inventory_path)
@@ -431,13 +450,15 @@ def prepared(
     token_file: str | None,
     ca_file: str | None,
     client_ca_file: str | None,
+    control_plane: str | None,
     **probing: Any,
 ) -> tuple[Source, RunOptions]:
     """run's and serve's inputs checked (checked_source) and their probe options
     (run_options' keywords)."""
     source = checked_source(
-        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file
-    )
+        inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
+        control_plane,
+    )  # fmt: skip
     return source, run_options(source, **probing)
 
 
@@ -473,6 +494,7 @@ def job_for(
             namespaces=namespaces,
             token_file=token_file,
             feedback=said,
+            control_plane=source.control_plane,
         )
 
     return contexts_run
@@ -502,6 +524,7 @@ def run(
     all_contexts: bool,
     namespaces: tuple[str, ...],
     token_file: str | None,
+    control_plane: str | None,
     timeout: float,
     payload_bytes: int,
     output: str,
@@ -527,8 +550,8 @@ def run(
     """
     source, options = prepared(
         inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
-        timeout=timeout, payload_bytes=payload_bytes, raw=raw, latency_count=latency_count,
-        cassandra=cassandra, logs_since=logs_since,
+        control_plane, timeout=timeout, payload_bytes=payload_bytes, raw=raw,
+        latency_count=latency_count, cassandra=cassandra, logs_since=logs_since,
     )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
     done = workflow(job())
@@ -577,6 +600,7 @@ def serve(
     all_contexts: bool,
     namespaces: tuple[str, ...],
     token_file: str | None,
+    control_plane: str | None,
     timeout: float,
     payload_bytes: int,
     cassandra: bool,
@@ -604,8 +628,8 @@ def serve(
     host, port = parse_listen(listen)
     source, options = prepared(
         inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
-        timeout=timeout, payload_bytes=payload_bytes, raw=raw, latency_count=latency_count,
-        cassandra=cassandra, logs_since=logs_since,
+        control_plane, timeout=timeout, payload_bytes=payload_bytes, raw=raw,
+        latency_count=latency_count, cassandra=cassandra, logs_since=logs_since,
     )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, Feedback(say=say))
     watch = Watch(

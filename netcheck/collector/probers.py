@@ -26,6 +26,7 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.ephemeral import ProbeContainer, ensure, probe_container_of
 from netcheck.kube.errors import KubeError
 from netcheck.model.report import ProberFallback
+from netcheck.model.topology import Role
 
 PARALLEL = 8  # pods set up at once per run: each is a PATCH and a few reads
 START_TIMEOUT_S = 60.0
@@ -57,19 +58,14 @@ async def prepare(
 ) -> Probers:
     """A prober in every database pod that can have one, each asked for its info once (so a
     refused exec or an image without probe-once falls back here, not in the middle of the
-    mesh). The probers may probe the database pods' addresses only."""
+    mesh). The probers may probe the database pods' addresses only, and the control plane's
+    nodes where the topology has them (the Vector aggregator's NodePort)."""
     templates = {d.context: _template(d) for d in discoveries}
     programs: dict[str, tuple[str, ...]] = {}
-    allow = tuple(
-        sorted(
-            {
-                f"{p.pod_ip}/{32 if ':' not in p.pod_ip else 128}"
-                for d in discoveries
-                for p in d.database_pods
-                if p.pod_ip
-            }
-        )
-    )
+    addresses = {p.pod_ip for d in discoveries for p in d.database_pods if p.pod_ip} | {
+        ep.address for ep in kt.topology.endpoints if ep.role is Role.CONTROL_PLANE_NODE
+    }
+    allow = tuple(sorted(f"{a}/{32 if ':' not in a else 128}" for a in addresses))
     transport = PodExecTransport(clients, programs, allow)
     gate = asyncio.Semaphore(PARALLEL)
 

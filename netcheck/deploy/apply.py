@@ -10,9 +10,9 @@ from typing import Any
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import Forbidden, KubeError
 from netcheck.kube.resources import KINDS, kind_of
+from netcheck.model.topology import VECTOR_NODEPORT
 
 NAMESPACE = "netcheck"
-VECTOR_NODEPORT = 30600
 
 ReadyFn = Callable[[str, int, int], None]  # (context, ready pods, desired pods)
 

@@ -25,7 +25,7 @@ from netcheck.diagnosis.paths import fold_into_loss, path_findings, raw_skipped_
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
-from netcheck.model.topology import LEVELS, Endpoint, Topology
+from netcheck.model.topology import LEVELS, VECTOR_NODEPORT, Endpoint, Role, Topology
 
 Scope = tuple[str, tuple[str, ...]]  # (level, group key)
 
@@ -306,6 +306,13 @@ def _to_findings(
         location = "; ".join(dict.fromkeys(w for w in wheres if w))
         if location:
             summary += f"; {location}"
+        if VECTOR_NODEPORT in ports and all(
+            eps[d].role is Role.CONTROL_PLANE_NODE for _, d in r.pairs
+        ):
+            summary += (
+                f"; {VECTOR_NODEPORT} is Mission Control's Vector aggregator (a NodePort on "
+                "the control plane's nodes): the data planes' logs and metrics do not arrive"
+            )
         out.append(
             Finding(
                 severity=cause.severity,

@@ -93,6 +93,30 @@ class ClientConfigInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HelmRelease:
+    """A Helm release in mission-control, from the labels Helm puts on its release Secrets
+    (`owner=helm`, `name`, `status`, `version`): metadata only, never the release itself."""
+
+    name: str
+    revision: int
+    status: str  # of the latest revision: deployed, failed, pending-upgrade, ...
+
+
+def helm_releases(secrets: list[dict[str, Any]]) -> tuple[HelmRelease, ...]:
+    """The latest revision of each release among Secrets' metadata (other Secrets ignored)."""
+    latest: dict[str, HelmRelease] = {}
+    for s in secrets:
+        labels = _labels(s)
+        name, version = labels.get("name", ""), labels.get("version", "")
+        if labels.get("owner") != "helm" or not name or not version.isdigit():
+            continue
+        rel = HelmRelease(name=name, revision=int(version), status=labels.get("status", ""))
+        if name not in latest or rel.revision > latest[name].revision:
+            latest[name] = rel
+    return tuple(sorted(latest.values(), key=lambda r: r.name))
+
+
+@dataclass(frozen=True, kw_only=True)
 class AgentPod:
     name: str
     node: str
@@ -137,6 +161,14 @@ class ContextDiscovery:
     # database pods, nor DaemonSet pods (CNI, log shippers, netcheck's agents: every node has
     # them), nor in kube-system, nor static; None where that read failed
     node_workloads: tuple[tuple[str, tuple[str, ...]], ...] | None = ()
+    # Mission Control's install: the kubeconfig's name for this cluster (what a ClientConfig
+    # may name instead of the context), the Helm releases in mission-control, and whether the
+    # ClientConfigs and the Secrets there were read (False: not known, see warnings)
+    kube_cluster: str = ""
+    helm_releases: tuple[HelmRelease, ...] = ()
+    client_configs_read: bool = False
+    client_configs_served: bool = True  # False: no ClientConfig CRD (no Mission Control)
+    secrets_read: bool = False
 
     def policy_cluster(self) -> netpol.Cluster:
         return netpol.Cluster(
@@ -304,17 +336,19 @@ class _Notes:
 
     warnings: list[str] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # APIs this server does not serve
 
 
-async def _optional(
+async def _read(
     coro: Any, notes: _Notes, what: str, absent_ok: bool = False
-) -> list[dict[str, Any]]:
-    """A part of discovery the rest does not depend on: a failure becomes a warning.
+) -> list[dict[str, Any]] | None:
+    """A part of discovery the rest does not depend on: a failure becomes a warning and None.
     absent_ok: an API this server does not serve is no news (ServiceCIDR before 1.33)."""
     try:
         result: list[dict[str, Any]] = await coro
         return result
     except NotFound:
+        notes.absent.append(what)
         if not absent_ok:
             notes.warnings.append(f"{what}: not served by this API server")
     except (Forbidden, ApiFailed) as exc:
@@ -322,7 +356,14 @@ async def _optional(
         notes.warnings.append(line)
         if isinstance(exc, Forbidden):
             notes.denied.append(line)
-    return []
+    return None
+
+
+async def _optional(
+    coro: Any, notes: _Notes, what: str, absent_ok: bool = False
+) -> list[dict[str, Any]]:
+    """_read, with nothing where the read failed."""
+    return await _read(coro, notes, what, absent_ok) or []
 
 
 async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> ContextDiscovery:
@@ -407,13 +448,13 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         notes.warnings.append(f"pods on the database nodes: {exc.detail}")
         workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    ccs, secrets, agents, cidrs, ns_objs = await asyncio.gather(
-        _optional(
+    ccs_read, secrets_read, agents, cidrs, ns_objs = await asyncio.gather(
+        _read(
             client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
             notes,
             f"clientconfigs in {MISSION_CONTROL_NS}",
         ),
-        _optional(
+        _read(
             client.list(KINDS["Secret"], MISSION_CONTROL_NS, metadata_only=True),
             notes,
             f"secrets in {MISSION_CONTROL_NS}",
@@ -426,9 +467,10 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
         _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
     )
+    secrets = secrets_read or []
     secret_names = tuple(sorted(_name(s) for s in secrets))
     client_configs = []
-    for cc in ccs:
+    for cc in ccs_read or []:
         spec = cc.get("spec") or {}
         secret = str((spec.get("kubeConfigSecret") or {}).get("name", ""))
         client_configs.append(
@@ -463,6 +505,11 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         ),
         warnings=tuple(notes.warnings),
         denied=tuple(notes.denied),
+        kube_cluster=client.conn.cluster,
+        helm_releases=helm_releases(secrets),
+        client_configs_read=ccs_read is not None,
+        client_configs_served=f"clientconfigs in {MISSION_CONTROL_NS}" not in notes.absent,
+        secrets_read=secrets_read is not None,
     )
 
 

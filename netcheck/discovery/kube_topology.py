@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from netcheck.discovery.kube import AGENT_NAMESPACE, AgentPod, ContextDiscovery, DatabasePod
 from netcheck.kube.agentref import agent_ref
 from netcheck.model.probe import ProbeKind
-from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
+from netcheck.model.topology import VECTOR_NODEPORT, Cluster, Endpoint, PortSpec, Role, Topology
 
 DATABASE_PORTS = (7000, 7001, 8080)
-VECTOR_NODEPORT = 30600
 STAND_IN_PORTS = (
     PortSpec(port=7000, kind=ProbeKind.TCP),
     PortSpec(port=7001, kind=ProbeKind.TLS),
@@ -64,8 +63,33 @@ def _agent_for(
     return None
 
 
-def run_topology(discoveries: list[ContextDiscovery]) -> KubeTopology:
-    """Database pods as endpoints, each probed from the agent on its node (or rack)."""
+def vector_endpoints(cp: ContextDiscovery, *, stand_in: bool) -> list[Endpoint]:
+    """The control plane's nodes, where Mission Control's Vector aggregator answers on its
+    NodePort (stand_in: netcheck's own NodePort in front of its agents, before install)."""
+    return [
+        Endpoint(
+            name=f"{cp.context}/node/{n.name}",
+            cluster=cp.context,
+            region=n.region,
+            address=n.internal_ip,
+            datacenter=n.region,
+            rack=n.zone,
+            zone=n.zone,
+            role=Role.CONTROL_PLANE_NODE,
+            ports=(PortSpec(port=VECTOR_NODEPORT, kind=ProbeKind.TCP),),
+            stand_in=stand_in,
+            node=n.name,
+        )
+        for n in cp.nodes
+        if n.internal_ip
+    ]
+
+
+def run_topology(
+    discoveries: list[ContextDiscovery], control_plane: ContextDiscovery | None = None
+) -> KubeTopology:
+    """Database pods as endpoints, each probed from the agent on its node (or rack); with the
+    Mission Control control plane, its nodes' Vector NodePort too (from every database pod)."""
     names = _unique([(d.context, p.name) for d in discoveries for p in d.database_pods])
     endpoints: list[Endpoint] = []
     problems: list[str] = []
@@ -113,10 +137,13 @@ def run_topology(discoveries: list[ContextDiscovery]) -> KubeTopology:
                     containers=pod.containers,
                 )
             )
+    clusters = [_cluster(d) for d in discoveries]
+    if control_plane is not None:
+        endpoints += vector_endpoints(control_plane, stand_in=False)
+        if control_plane.context not in {d.context for d in discoveries}:
+            clusters.append(_cluster(control_plane))
     return KubeTopology(
-        topology=Topology(
-            clusters=tuple(_cluster(d) for d in discoveries), endpoints=tuple(endpoints)
-        ),
+        topology=Topology(clusters=tuple(clusters), endpoints=tuple(endpoints)),
         problems=tuple(problems),
         pods=tuple(pods),
     )
@@ -166,23 +193,8 @@ def preflight_topology(
                 )
             )
         if d.context == control_plane:
-            endpoints.extend(
-                Endpoint(
-                    name=f"{d.context}/node/{n.name}",
-                    cluster=d.context,
-                    region=n.region,
-                    address=n.internal_ip,
-                    datacenter=n.region,
-                    rack=n.zone,
-                    zone=n.zone,
-                    role=Role.CONTROL_PLANE_NODE,
-                    ports=(PortSpec(port=VECTOR_NODEPORT, kind=ProbeKind.TCP),),
-                    stand_in=True,  # the preflight NodePort forwards to agents
-                    node=n.name,
-                )
-                for n in d.nodes
-                if n.internal_ip
-            )
+            # the preflight NodePort forwards to agents
+            endpoints.extend(vector_endpoints(d, stand_in=True))
         elif d.context in api_servers:
             host, port = api_servers[d.context]
             endpoints.append(

@@ -38,6 +38,7 @@ class Connection:
     server: str
     headers: tuple[tuple[str, str], ...]
     ssl: ssl.SSLContext | None
+    cluster: str = ""  # the context's cluster entry in the kubeconfig (its name there)
     # an exec plugin's credentials expire during a long run: this runs the plugin again and
     # gives the new headers (None: static credentials, nothing to refresh)
     refresh: Callable[[], tuple[tuple[str, str], ...]] | None = field(default=None, compare=False)
@@ -302,7 +303,14 @@ def _connection(kc: Kubeconfig, context: str) -> Connection:
         headers.append(("Authorization", token if " " in token else f"Bearer {token}"))
     elif cfg.username:
         headers.append(("Authorization", str(cfg.get_basic_auth_token())))
-    return Connection(context=context, server=server.rstrip("/"), headers=tuple(headers), ssl=tls)
+    entry = next(c for c in kc.doc["contexts"] if c["name"] == context).get("context")
+    return Connection(
+        context=context,
+        server=server.rstrip("/"),
+        headers=tuple(headers),
+        ssl=tls,
+        cluster=str(entry.get("cluster", "")) if isinstance(entry, dict) else "",
+    )
 
 
 def _only(doc: dict[str, Any], context: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ real API servers:
   EndpointSlice for the additional-seed service with the other clusters' seeds;
 - the pod labels cass-operator keeps: `seed-node` on the seeds, `node-state` from
   Ready-to-Start to Started once the node serves;
+- on every plane, the Secrets Helm keeps for the release `mission-control` (installed, then
+  upgraded once), labelled as Helm labels them;
 - on the control plane, what `mcctl register` leaves for each data plane in `mission-control`:
   ClientConfig `<context>-dataplane1` (lower case, as object names must be) naming the context,
   and its Secret `<...>-config` holding a kubeconfig for it; and a MissionControlCluster shaped
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import time
 from typing import Any
@@ -286,6 +289,48 @@ def cluster_objects(state: dict[str, Any], cluster: str) -> list[dict[str, Any]]
     ]
 
 
+RELEASE = "mission-control"  # the guide's Helm release name, the same on every plane
+CHART_VERSION = "1.14.0"
+
+
+def helm_release_objects(
+    release: str, control_plane: bool, revisions: tuple[str, ...] = ("superseded", "deployed")
+) -> list[dict[str, Any]]:
+    """The Secrets `helm install` and one `helm upgrade` leave in mission-control, as Helm
+    stores a release (its storage driver's labels; the release itself gzipped JSON, base64),
+    so that netcheck reads them as it would a real install's: by their labels only."""
+    objects = []
+    for version, status in enumerate(revisions, start=1):
+        body = {
+            "name": release,
+            "namespace": "mission-control",
+            "version": version,
+            "info": {"status": status, "description": "Install complete"},
+            "chart": {"metadata": {"name": "mission-control", "version": CHART_VERSION}},
+            "config": {"controlPlane": control_plane},
+        }
+        encoded = base64.b64encode(gzip.compress(json.dumps(body).encode())).decode()
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "helm.sh/release.v1",
+                "metadata": {
+                    "name": f"sh.helm.release.v1.{release}.v{version}",
+                    "namespace": "mission-control",
+                    "labels": {
+                        "owner": "helm",
+                        "name": release,
+                        "status": status,
+                        "version": str(version),
+                    },
+                },
+                "data": {"release": base64.b64encode(encoded.encode()).decode()},
+            }
+        )
+    return objects
+
+
 def dataplane_name(context: str) -> str:
     return f"{context.lower().replace('_', '-')}-dataplane1"
 
@@ -346,9 +391,11 @@ def control_plane_objects(
     return objects
 
 
-async def _established(client: KubeClient, timeout_s: float) -> None:
+async def established(
+    client: KubeClient, timeout_s: float, crds: tuple[tuple[str, str, str, str], ...] = CRDS
+) -> None:
     deadline = time.monotonic() + timeout_s
-    for group, _, plural, _ in CRDS:
+    for group, _, plural, _ in crds:
         while True:
             doc = await client.get(KINDS["CustomResourceDefinition"], f"{plural}.{group}")
             conds = (doc.get("status") or {}).get("conditions") or []
@@ -370,8 +417,9 @@ async def install(state: dict[str, Any]) -> None:
         for plane in planes:
             async with KubeClient(connection(kube["kubeconfig"], plane["cluster"])) as client:
                 await apply_all(client, [crd(*c) for c in CRDS])
-                await _established(client, 30.0)
+                await established(client, 30.0)
                 objects = cluster_objects(state, plane["cluster"])
+                objects += helm_release_objects(RELEASE, plane["cluster"] == control_plane)
                 if plane["cluster"] == control_plane:
                     objects += control_plane_objects(state, control_plane, kubeconfigs)
                 await apply_all(client, objects)

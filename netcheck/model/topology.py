@@ -15,6 +15,10 @@ class Role(StrEnum):
     OTHER = "other"
 
 
+# Mission Control's Vector aggregator: a NodePort on the control plane's nodes, where the data
+# planes ship their logs and metrics
+VECTOR_NODEPORT = 30600
+
 # Probe kind of a port when the inventory does not say.
 WELL_KNOWN_KINDS = {
     7001: ProbeKind.TLS,

@@ -12,6 +12,7 @@ from typing import Any
 from netcheck.deploy.apply import nodeport_holder, remove_all
 from netcheck.deploy.manifests import COMPONENTS, VECTOR_NODEPORT
 from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.diagnosis.install import install_check
 from netcheck.discovery.kube import discover
 from netcheck.discovery.kube_topology import preflight_topology
 from netcheck.model.findings import Finding, Severity
@@ -108,7 +109,13 @@ async def preflight(
                     options=options,
                     feedback=feedback,
                     control_plane=control_plane,
-                    extra_findings=(*notes, *cidr_findings(list(found.values()))),
+                    extra_findings=(
+                        *notes,
+                        *install_check(
+                            list(found.values()), control_plane, installing=True
+                        ).findings,
+                        *cidr_findings(list(found.values())),
+                    ),
                     problems=tuple(errors[c] for c in contexts if c in errors),
                     started=started,
                     t0=t0,

@@ -31,6 +31,7 @@ from netcheck.collector.tls_check import check_tls
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.diagnosis.cidrs import cidr_findings
 from netcheck.diagnosis.exposure import exposure_findings, judged
+from netcheck.diagnosis.install import InstallCheck, install_check
 from netcheck.diagnosis.isolation import (
     audit,
     isolation_findings,
@@ -266,12 +267,18 @@ async def probe_and_report(p: Probing) -> RunReport:
 
 
 def _usable(
-    found: dict[str, ContextDiscovery], namespaces: tuple[str, ...], errors: dict[str, str]
+    found: dict[str, ContextDiscovery],
+    namespaces: tuple[str, ...],
+    errors: dict[str, str],
+    control_plane: str | None = None,
 ) -> None:
-    """Set aside the contexts without database pods or without agents, saying why."""
+    """Set aside the contexts without database pods or without agents, saying why (a
+    control plane without database pods is set aside silently: it holds none to probe)."""
     where = f"namespace(s) {', '.join(namespaces)}" if namespaces else "all namespaces"
     for ctx, d in list(found.items()):
-        if not d.database_pods:
+        if not d.database_pods and ctx == control_plane:
+            del found[ctx]
+        elif not d.database_pods:
             errors[ctx] = (
                 f"context {ctx}: no database pods found with label selector "
                 f"'{CASS_CLUSTER}' in {where}; check --namespace and that cass-operator "
@@ -294,9 +301,12 @@ async def run_contexts(
     namespaces: tuple[str, ...] = (),
     token_file: str | None = None,
     feedback: Feedback | None = None,
+    control_plane: str | None = None,
 ) -> RunDone:
     """The discovered database pods of each context, probed by the agents `netcheck deploy`
-    put there (token from their Secret, or token_file) and from the pods themselves."""
+    put there (token from their Secret, or token_file) and from the pods themselves.
+    control_plane: Mission Control's control-plane context (one of contexts): its install is
+    checked too, and the Vector aggregator's NodePort on its nodes probed."""
     feedback = feedback or Feedback()
     errors: dict[str, str] = {}
     started = datetime.datetime.now(datetime.UTC)
@@ -305,7 +315,13 @@ async def run_contexts(
         found = await per_context(clients, errors, lambda cl: discover(cl, namespaces=namespaces))
         for line in denied_lines(found):
             feedback.say(line)
-        _usable(found, namespaces, errors)
+        installed = (
+            install_check(list(found.values()), control_plane, installing=False)
+            if control_plane
+            else InstallCheck(findings=(), problems=())
+        )
+        cp = found.get(control_plane or "")
+        _usable(found, namespaces, errors, control_plane)
         live = {c: clients[c] for c in found}
         if token_file:
             token = agent_token(token_file)
@@ -313,7 +329,7 @@ async def run_contexts(
         else:
             tokens = await tokens_from_secrets(live, errors)
         used = [found[c] for c in contexts if c in found and c in tokens]
-        kt = run_topology(used)
+        kt = run_topology(used, cp)
         rows = audit(used)
         probers = await prepare_probers(kt, used, live)
         for reason in dict.fromkeys(f.reason for f in probers.fallbacks):
@@ -327,12 +343,17 @@ async def run_contexts(
                 tokens=tokens,
                 options=options,
                 feedback=feedback,
+                control_plane=control_plane,
                 extra_findings=(
+                    *installed.findings,
                     *cidr_findings(list(found.values())),
                     *prober_findings(probers.fallbacks),
                     *node_pool_findings(list(found.values())),
                 ),
-                problems=tuple(errors[c] for c in contexts if c in errors),
+                problems=(
+                    *(errors[c] for c in contexts if c in errors),
+                    *installed.problems,
+                ),
                 started=started,
                 t0=t0,
                 isolation=rows,
