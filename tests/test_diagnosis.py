@@ -3,8 +3,8 @@ from netcheck.model.evidence import Hop, Latency, PathMtu, Reply, ReplyKind, Tra
 from netcheck.model.findings import Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Evidence, ProbeKind, ProbeResult
-from netcheck.model.topology import Endpoint
 from netcheck.model.report import Verdict, verdict_of
+from netcheck.model.topology import Endpoint
 from tests.helpers import results_for, two_region_topology
 
 
