@@ -191,6 +191,8 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
         "clientconfig dp-west-dataplane1 -> context DP_WEST, secret dp-west-dataplane1-config "
         "found" in found.stdout
     )
+    # Helm's release Secrets, read by their labels: the latest revision of each release
+    assert "helm release mission-control in mission-control: revision 2, deployed" in found.stdout
     assert (
         "service demo/netcheck-lab-dc1-additional-seed-service (additional-seed): 198.18.33.10"
         in (found.stdout)

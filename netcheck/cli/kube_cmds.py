@@ -207,6 +207,8 @@ def _print_discovery(d: ContextDiscovery) -> None:
         click.echo(
             f"  clientconfig {cc.name} -> context {cc.context_name}, secret {cc.secret} {ok}"
         )
+    for r in d.helm_releases:
+        click.echo(f"  helm release {r.name} in mission-control: revision {r.revision}, {r.status}")
     click.echo(f"  netcheck agents: {sum(a.ready for a in d.agents)} ready of {len(d.agents)}")
     for w in d.warnings:
         click.echo(f"  warning: {w}")
