@@ -757,6 +757,103 @@ def test_cidr_plan_is_clear_of_every_range_the_lab_clusters_use(kube_lab):
     assert {a["what"].split()[1] for a in doc["avoided"]} >= {"pods", "services"}
 
 
+CALICO_POOLS = ("crd.projectcalico.org", "IPPool", "ippools", "v1", "Cluster")
+CILIUM_NODES = ("cilium.io", "CiliumNode", "ciliumnodes", "v2", "Cluster")
+
+
+def test_cidr_check_reads_the_pod_networks_calico_and_cilium_publish(kube_lab):
+    """CP_EAST with Calico (its IPPool CRD and default pool), DP_WEST with Cilium in
+    cluster-pool IPAM (cilium-config in kube-system, CiliumNodes with their blocks), served by
+    the real API servers and read as the CI user: the pools are the pod networks, not the
+    nodes' podCIDRs, and an overlap between them names both sources. Then without
+    cilium-config (not readable, or another install): the CiliumNodes' blocks."""
+    kc = kube_lab["kubeconfig"]
+    pool = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "IPPool",
+        "metadata": {"name": "default-ipv4-ippool"},
+        "spec": {"cidr": "10.100.0.0/16", "blockSize": 26, "ipipMode": "Always"},
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+        "data": {
+            "ipam": "cluster-pool",
+            "cluster-pool-ipv4-cidr": "10.100.128.0/17",
+            "routing-mode": "tunnel",
+            "tunnel-protocol": "vxlan",
+        },
+    }
+    nodes = [
+        {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNode",
+            "metadata": {"name": f"west-{i}"},
+            "spec": {"ipam": {"podCIDRs": [f"10.100.{200 + i}.0/24"]}},
+        }
+        for i in range(2)
+    ]
+    planes = {"CP_EAST": (CALICO_POOLS, [pool]), "DP_WEST": (CILIUM_NODES, [*nodes, config])}
+    objects = {ctx: [operator.crd(*crd), *objs] for ctx, (crd, objs) in planes.items()}
+
+    def check() -> tuple[int, dict[str, Any]]:
+        proc = netcheck(
+            "cidr", "check", "--kubeconfig", kc, "--context", "CP_EAST-ci",
+            "--context", "DP_WEST-ci", "-o", "json",
+        )  # fmt: skip
+        assert "Traceback" not in proc.stderr and not proc.stderr.strip(), proc.stderr
+        return proc.returncode, json.loads(proc.stdout)
+
+    async def install() -> None:
+        for ctx, (crd, objs) in planes.items():
+            async with KubeClient(connection(kc, ctx)) as client:
+                await apply_all(client, [operator.crd(*crd)])
+                await operator.established(client, 30.0, (crd[:4],))
+                await apply_all(client, objs)
+
+    asyncio.run(install())
+    try:
+        code, doc = check()
+
+        async def drop_config() -> None:
+            async with KubeClient(connection(kc, "DP_WEST")) as client:
+                await client.delete(KINDS["ConfigMap"], "cilium-config", "kube-system")
+
+        asyncio.run(drop_config())
+        code_nodes, doc_nodes = check()
+    finally:
+        asyncio.run(_uninstall(kc, {c: list(reversed(o)) for c, o in objects.items()}))
+    assert code == 1, doc
+    clusters = {c["context"]: c for c in doc["clusters"]}
+    assert clusters["CP_EAST-ci"]["cni"] == "calico"
+    assert clusters["CP_EAST-ci"]["pod_networks"] == [
+        {"cidr": "10.100.0.0/16", "source": "Calico IPPool default-ipv4-ippool"}
+    ]
+    assert clusters["DP_WEST-ci"]["cni"] == "cilium"
+    assert clusters["DP_WEST-ci"]["pod_networks"] == [
+        {"cidr": "10.100.128.0/17", "source": "cilium-config cluster-pool-ipv4-cidr"}
+    ]
+    by_code = {f["code"]: f for f in doc["findings"]}
+    assert by_code["POD_CIDR_OVERLAP"]["summary"] == (
+        "pod CIDRs overlap: CP_EAST-ci 10.100.0.0/16 (Calico IPPool default-ipv4-ippool) and "
+        "DP_WEST-ci 10.100.128.0/17 (cilium-config cluster-pool-ipv4-cidr)"
+    )
+    # the lab's nodes publish podCIDRs of their own, which these CNIs would not use: said
+    assert {f["src_cluster"] for f in doc["findings"] if f["code"] == "POD_CIDR_FROM_CNI"} == {
+        "CP_EAST-ci",
+        "DP_WEST-ci",
+    }
+    assert code_nodes == 1, doc_nodes
+    west = next(c for c in doc_nodes["clusters"] if c["context"] == "DP_WEST-ci")
+    assert west["pod_networks"] == [
+        {"cidr": f"10.100.{200 + i}.0/24", "source": f"CiliumNode west-{i}"} for i in range(2)
+    ]
+    # and with the CNIs gone, the nodes' podCIDRs again, which do not overlap
+    code, doc = check()
+    assert code == 0 and not [f for f in doc["findings"] if f["severity"] != "info"], doc
+
+
 def test_a_refused_token_keeps_the_other_context(kube_lab, tmp_path):
     """A token the real API server does not know (revoked, or expired) on DP_WEST: 401 there,
     one line that says so, and CP_EAST is still discovered."""
@@ -939,7 +1036,8 @@ def warning(command: str, said: str = "") -> Without:
 NEEDED_BY: dict[Atom, Without] = {
     ("list", "nodes", "*"): error("discover"),
     ("list", "pods", "*"): error("discover"),
-    ("list", "services", "*"): error("preflight"),  # who holds NodePort 30600
+    # who holds NodePort 30600; and the API server's service address (a warning of its own)
+    ("list", "services", "*"): dataclasses.replace(error("preflight"), lines=2),
     ("list", "servicecidrs", "*"): warning("preflight"),
     ("list", "namespaces", "*"): warning("preflight", "'list' on 'namespaces' cluster-wide"),
     ("list", "clientconfigs", "*"): warning(
@@ -963,6 +1061,12 @@ NEEDED_BY: dict[Atom, Without] = {
     ("get", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
     ("create", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
     ("list", "secrets", "mission-control"): warning("preflight"),
+    # the CNI's pod networks (served or not, the API server authorizes the read first)
+    ("list", "ippools", "*"): warning("cidr check"),
+    ("list", "ciliumnodes", "*"): warning("cidr check"),
+    ("list", "ciliumpodippools", "*"): warning("cidr check"),
+    ("list", "eniconfigs", "*"): warning("cidr check"),
+    ("get", "configmaps", "kube-system"): warning("cidr check"),
 }
 
 
@@ -990,6 +1094,8 @@ def ci_user_may(kubeconfig: str, verb: str, resource: str, namespace: str, group
         attributes["namespace"] = namespace
     if kind == "namespaces":
         attributes["name"] = "netcheck"  # granted for that one name only
+    if (kind, namespace) == ("configmaps", "kube-system"):
+        attributes["name"] = "cilium-config"  # likewise
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",
@@ -1081,6 +1187,7 @@ def test_each_grant_taken_away_gives_its_one_line(kube_lab):
     ctx = ("--kubeconfig", kc, "--context", "CP_EAST-ci")
     commands = {
         "discover": ("discover", *ctx, "-o", "json"),
+        "cidr check": ("cidr", "check", *ctx, "-o", "json"),
         "deploy": ("deploy", *ctx),
         "undeploy": ("undeploy", *ctx),
         "preflight": ("preflight", *ctx, "--control-plane", "CP_EAST-ci", "-o", "json"),

@@ -21,10 +21,20 @@ from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
 from netcheck.diagnosis.cidr_plan import PRIVATE_POOLS, PlanError, known_ranges, plan
+from netcheck.diagnosis.cidrs import cidr_findings
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.kube.config import ContextEntry, kubeconfig_path, list_contexts
 from netcheck.kube.errors import KubeconfigError
-from netcheck.workflows.contexts import agent_token, discover_all, manifests, server_versions
+from netcheck.model.findings import Severity
+from netcheck.reports.json_report import finding_doc
+from netcheck.reports.terminal import render_findings
+from netcheck.workflows.contexts import (
+    agent_token,
+    denied_lines,
+    discover_all,
+    manifests,
+    server_versions,
+)
 from netcheck.workflows.deploy import AgentOptions, deploy, undeploy
 from netcheck.workflows.feedback import BadInput
 from netcheck.workflows.preflight import PreflightOptions, preflight
@@ -602,6 +612,63 @@ def cidr_plan_cmd(
         if doc["node_addresses_avoided"]:
             click.echo(f"  clear of {doc['node_addresses_avoided']} node addresses")
     exit_for_errors(errors)
+
+
+@cidr_group.command("check")
+@kube_options
+@output_option
+def cidr_check_cmd(
+    kubeconfig: str | None, contexts: tuple[str, ...], all_contexts: bool, output: str
+) -> None:
+    """Each cluster's pod networks (the CNI's where it publishes them: Calico IPPools,
+    Cilium's pools and CiliumNodes; else the nodes' podCIDRs), service CIDRs and node count,
+    and every overlap between them. No agent is deployed: discovery reads only.
+
+    Exit codes: 0 no overlap, 1 an overlap, 3 a context could not be read.
+    """
+    path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
+    errors: dict[str, str] = {}
+    found = workflow(discover_all(path, names, (), errors))
+    for line in denied_lines(found):
+        say(line)
+    read = [found[c] for c in names if c in found]
+    findings = cidr_findings(read)
+    clusters: list[dict[str, Any]] = [
+        {
+            "context": d.context,
+            "cni": d.cni.name,
+            "pod_networks": [{"cidr": n.cidr, "source": n.source} for n in d.pod_networks()],
+            "service_cidrs": list(d.service_cidrs),
+            "service_cidr_api": d.service_cidr_api,
+            "api_service_ip": d.api_service_ip,
+            "eni_subnets": list(d.cni.eni_subnets),
+            "nodes": len(d.nodes),
+        }
+        for d in read
+    ]
+    if output in ("json", "yaml"):
+        doc = {
+            "clusters": clusters,
+            "findings": [finding_doc(f) for f in findings],
+            "errors": [errors[c] for c in names if c in errors],
+        }
+        click.echo(
+            json.dumps(doc, indent=2)
+            if output == "json"
+            else yaml.safe_dump(doc, sort_keys=False, width=100),
+            nl=output == "json",
+        )
+    else:
+        for c in clusters:
+            cni = f" ({c['cni']})" if c["cni"] else ""
+            click.echo(f"{c['context']}{cni}: {c['nodes']} nodes")
+            for n in c["pod_networks"]:
+                click.echo(f"  pods      {n['cidr']}  ({n['source']})")
+            for sc in c["service_cidrs"]:
+                click.echo(f"  services  {sc}")
+        render_findings(findings, Console(highlight=False))
+    exit_for_errors(errors)
+    sys.exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd, cidr_group)

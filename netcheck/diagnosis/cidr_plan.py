@@ -51,8 +51,16 @@ class CidrPlan:
 def known_ranges(d: ContextDiscovery) -> list[tuple[str, str]]:
     """(CIDR, what it is) of one discovered cluster: its pod CIDRs, service CIDRs and node
     addresses, each a range a new cluster's plan must stay clear of."""
-    out = [(c, f"{d.context} pods") for c in d.pod_cidrs]
+    out = [(n.cidr, f"{d.context} pods ({n.source})") for n in d.pod_networks()]
     out += [(c, f"{d.context} services") for c in d.service_cidrs]
+    if not d.service_cidr_api and d.api_service_ip and ":" not in d.api_service_ip:
+        out.append(
+            (
+                f"{d.api_service_ip}/32",
+                f"{d.context} services (only the API server's address is known: no "
+                "ServiceCIDR API; add the range with --taken)",
+            )
+        )
     out += [(f"{n.internal_ip}/32", f"{d.context} node {n.name}") for n in d.nodes if n.internal_ip]
     return out
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.discovery import netpol
+from netcheck.discovery.cni import CILIUM_CONFIG, CniFacts, PodNetwork, cni_facts
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import ApiFailed, Forbidden, KubeError, NotFound
 from netcheck.kube.resources import KINDS
@@ -166,6 +167,12 @@ class ContextDiscovery:
     # ClientConfigs and the Secrets there were read (False: not known, see warnings)
     kube_cluster: str = ""
     helm_releases: tuple[HelmRelease, ...] = ()
+    # the pod networks the CNI publishes (Calico, Cilium), where node podCIDR is not the truth
+    cni: CniFacts = field(default_factory=CniFacts)
+    # False: the ServiceCIDR API is not served (before 1.33); then the `kubernetes` Service's
+    # address (the first of the service range) is what is known of it
+    service_cidr_api: bool = True
+    api_service_ip: str = ""
     client_configs_read: bool = False
     client_configs_served: bool = True  # False: no ClientConfig CRD (no Mission Control)
     secrets_read: bool = False
@@ -178,7 +185,25 @@ class ContextDiscovery:
 
     @property
     def pod_cidrs(self) -> tuple[str, ...]:
+        """Where pods take their addresses: the CNI's networks where it publishes them, else
+        the nodes' podCIDRs."""
+        if self.cni.pod_networks:
+            return tuple(n.cidr for n in self.cni.pod_networks)
+        return self.node_pod_cidrs
+
+    @property
+    def node_pod_cidrs(self) -> tuple[str, ...]:
         return tuple(c for n in self.nodes for c in n.pod_cidrs)
+
+    def pod_networks(self) -> tuple[PodNetwork, ...]:
+        """pod_cidrs with where each was read."""
+        if self.cni.pod_networks:
+            return self.cni.pod_networks
+        return tuple(
+            PodNetwork(cidr=c, source=f"node {n.name} podCIDR")
+            for n in self.nodes
+            for c in n.pod_cidrs
+        )
 
     def node(self, name: str) -> NodeInfo | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -366,6 +391,35 @@ async def _optional(
     return await _read(coro, notes, what, absent_ok) or []
 
 
+async def _one(coro: Any) -> list[dict[str, Any]]:
+    return [await coro]
+
+
+async def _cni(client: KubeClient, notes: _Notes) -> CniFacts:
+    """The CNI's objects, each read where served (their absence is the common case)."""
+    ippools, nodes, pools, config, enis = await asyncio.gather(
+        _optional(client.list(KINDS["IPPool"]), notes, "Calico ippools", absent_ok=True),
+        _optional(client.list(KINDS["CiliumNode"]), notes, "ciliumnodes", absent_ok=True),
+        _optional(client.list(KINDS["CiliumPodIPPool"]), notes, "ciliumpodippools", absent_ok=True),
+        _read(
+            _one(client.get(KINDS["ConfigMap"], CILIUM_CONFIG, "kube-system")),
+            notes,
+            f"configmap kube-system/{CILIUM_CONFIG}",
+            absent_ok=True,
+        ),
+        _optional(client.list(KINDS["ENIConfig"]), notes, "eniconfigs", absent_ok=True),
+    )
+    facts = cni_facts(
+        ippools=ippools,
+        cilium_nodes=nodes,
+        cilium_pools=pools,
+        cilium_config=config[0] if config else None,
+        eniconfigs=enis,
+    )
+    notes.warnings.extend(facts.warnings)
+    return facts
+
+
 async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> ContextDiscovery:
     """Read one context. Version, nodes and pods are required; the rest degrades to warnings."""
     version = await client.version()
@@ -448,7 +502,8 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         notes.warnings.append(f"pods on the database nodes: {exc.detail}")
         workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    ccs_read, secrets_read, agents, cidrs, ns_objs = await asyncio.gather(
+    cni = await _cni(client, notes)
+    ccs_read, secrets_read, agents, cidrs, api_svc, ns_objs = await asyncio.gather(
         _read(
             client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
             notes,
@@ -465,6 +520,11 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
             f"netcheck agents in {AGENT_NAMESPACE}",
         ),
         _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
+        _optional(
+            client.list(KINDS["Service"], "default", field_selector="metadata.name=kubernetes"),
+            notes,
+            "service default/kubernetes",
+        ),
         _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
     )
     secrets = secrets_read or []
@@ -509,6 +569,11 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         helm_releases=helm_releases(secrets),
         client_configs_read=ccs_read is not None,
         client_configs_served=f"clientconfigs in {MISSION_CONTROL_NS}" not in notes.absent,
+        cni=cni,
+        service_cidr_api="servicecidrs" not in notes.absent,
+        api_service_ip=next(
+            (str((o.get("spec") or {}).get("clusterIP") or "") for o in api_svc), ""
+        ),
         secrets_read=secrets_read is not None,
     )
 

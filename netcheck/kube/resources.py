@@ -68,6 +68,26 @@ KINDS = {
             plural="customresourcedefinitions",
             namespaced=False,
         ),
+        # the CNI's own objects (discovery/cni.py)
+        Kind(
+            kind="IPPool",
+            api_version="crd.projectcalico.org/v1",
+            plural="ippools",
+            namespaced=False,
+        ),
+        Kind(kind="CiliumNode", api_version="cilium.io/v2", plural="ciliumnodes", namespaced=False),
+        Kind(
+            kind="CiliumPodIPPool",
+            api_version="cilium.io/v2alpha1",
+            plural="ciliumpodippools",
+            namespaced=False,
+        ),
+        Kind(
+            kind="ENIConfig",
+            api_version="crd.k8s.amazonaws.com/v1alpha1",
+            plural="eniconfigs",
+            namespaced=False,
+        ),
         Kind(
             kind="CassandraDatacenter",
             api_version="cassandra.datastax.com/v1beta1",

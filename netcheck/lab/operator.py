@@ -79,14 +79,16 @@ CRDS = (
 )
 
 
-def crd(group: str, kind: str, plural: str, version: str) -> dict[str, Any]:
+def crd(
+    group: str, kind: str, plural: str, version: str, scope: str = "Namespaced"
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
         "spec": {
             "group": group,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
             "versions": [
                 {
