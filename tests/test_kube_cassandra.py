@@ -202,7 +202,8 @@ def test_the_database_side_is_what_cass_operator_and_mcctl_leave(kube_cassandra)
 def test_lint_knows_which_contexts_the_real_control_plane_registered(kube_cassandra, tmp_path):
     """The lab's control plane CP_EAST holds a ClientConfig (and its Secret) for DP_WEST, as
     `mcctl register` leaves them: a datacenter there passes, one on an unregistered context
-    is an error with the command that registers it. Read as the CI user (its RBAC only)."""
+    is an error with the command that registers it. Read as the CI user (its RBAC only); the
+    clusters the datacenters land on are read for their storage classes and zones."""
     state, _ = kube_cassandra
     doc = yaml.safe_load((Path(__file__).parent / "data" / "mcc" / "demo-mcc.yaml").read_text())
     dcs = doc["spec"]["k8ssandra"]["cassandra"]["datacenters"]
@@ -221,15 +222,47 @@ def test_lint_knows_which_contexts_the_real_control_plane_registered(kube_cassan
         "json",
     )
     assert proc.returncode == 1, proc.stderr
+    # the guide's zones and storage class are not the lab's: each datacenter that lands on a
+    # cluster this kubeconfig reaches (dc1 on the control plane, dc2 on DP_WEST) is told so
     found = {(f["code"], f["summary"].split(":")[0]) for f in json.loads(proc.stdout)["findings"]}
     assert found == {
         ("MCC_INTERNODE_PORTS", "demo"),
         ("MCC_CONTEXT_NOT_REGISTERED", "dc3"),
         ("MCC_CONTEXT_NOT_IN_KUBECONFIG", "dc3"),
+        ("MCC_STORAGE_CLASS_MISSING", "dc1"),
+        ("MCC_STORAGE_CLASS_MISSING", "dc2"),
+        *(("MCC_RACK_ZONE_EMPTY", f"{dc} rack r{i}") for dc in ("dc1", "dc2") for i in (1, 2, 3)),
     }, found
-    (missing,) = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
+    by_dc = {
+        (f["code"], f["summary"].split(":")[0]): f for f in json.loads(proc.stdout)["findings"]
+    }
+    assert (
+        "is not a StorageClass of DP_WEST (it has: standard)"
+        in (by_dc["MCC_STORAGE_CLASS_MISSING", "dc2"]["summary"])
+    )
+    assert "(zones there: west-a, west-b)" in by_dc["MCC_RACK_ZONE_EMPTY", "dc2 rack r1"]["summary"]
+    missing = by_dc["MCC_CONTEXT_NOT_REGISTERED", "dc3"]
     assert "(ClientConfigs there name: DP_WEST)" in missing["summary"]
     assert missing["hint"] == "mcctl register --source-context DP_SOUTH --dest-context CP_EAST-ci"
+    # as the lab's clusters are: their zones, the default class
+    del doc["spec"]["k8ssandra"]["cassandra"]["storageConfig"]
+    for dc, zones in zip(dcs, (("east-a", "east-b"), ("west-a", "west-b"), ("x",)), strict=True):
+        dc["racks"] = [
+            {"name": f"r{i + 1}", "nodeAffinityLabels": {"topology.kubernetes.io/zone": z}}
+            for i, z in enumerate(zones)
+        ]
+        dc["size"] = len(zones)
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = netcheck(
+        "lint", str(manifest), "--kubeconfig", state["kubernetes"]["kubeconfig"],
+        "--context", "CP_EAST-ci", "-o", "json",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert {f["code"] for f in json.loads(proc.stdout)["findings"]} == {
+        "MCC_INTERNODE_PORTS",
+        "MCC_CONTEXT_NOT_REGISTERED",
+        "MCC_CONTEXT_NOT_IN_KUBECONFIG",
+    }
 
 
 def test_discover_reads_the_database_side_as_the_ci_user(kube_cassandra):

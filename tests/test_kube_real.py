@@ -1061,6 +1061,7 @@ NEEDED_BY: dict[Atom, Without] = {
     ("get", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
     ("create", "pods/proxy", "netcheck"): Without("preflight", 3, "netcheck: 4 agents ("),
     ("list", "secrets", "mission-control"): warning("preflight"),
+    ("list", "storageclasses", "*"): warning("cidr check"),  # lint --context reads them
     # the CNI's pod networks (served or not, the API server authorizes the read first)
     ("list", "ippools", "*"): warning("cidr check"),
     ("list", "ciliumnodes", "*"): warning("cidr check"),

@@ -17,6 +17,7 @@ from netcheck.diagnosis.mission_control import (
     Registration,
     heap_bytes,
     lint,
+    placement_findings,
     quantity_bytes,
     registration_findings,
 )
@@ -225,3 +226,81 @@ def test_each_datacenters_context_is_registered_on_the_control_plane():
         linted, "CP_EAST", _registered("DP_WEST"), frozenset({"CP_EAST"})
     )
     assert (unknown.severity, unknown.code) == (Severity.INFO, "MCC_CONTEXT_NOT_IN_KUBECONFIG")
+
+
+def _cluster(ctx: str, zones: tuple[str, ...], classes: tuple[tuple[str, bool], ...], read=True):
+    from netcheck.discovery.kube import NodeInfo, StorageClassInfo
+    from tests.test_kube import discovery
+
+    return discovery(
+        ctx,
+        (),
+        nodes=tuple(
+            NodeInfo(name=f"{ctx}-{z}", internal_ip="", zone=z, region="r", pod_cidrs=(), taints=())
+            for z in zones
+        ),
+        storage_classes=tuple(
+            StorageClassInfo(name=n, default=d, provisioner="pd.csi.storage.gke.io")
+            for n, d in classes
+        ),
+        storage_classes_read=read,
+    )
+
+
+EAST = ("us-east1-b", "us-east1-c", "us-east1-d")
+WEST = ("us-west1-a", "us-west1-b", "us-west1-c")
+
+
+def test_where_each_datacenter_lands_has_its_storage_class_and_its_racks_zones():
+    (linted,) = lint(DEMO.read_text(), "mcc.yaml")
+    good = {
+        "CP_EAST": _cluster("CP_EAST", EAST, (("premium-rwo", False), ("standard", True))),
+        "DP_WEST": _cluster("DP_WEST", WEST, (("premium-rwo", True),)),
+    }
+    assert placement_findings(linted, "CP_EAST", good) == ((), ())
+    bad = {
+        "CP_EAST": _cluster("CP_EAST", EAST[:2], (("standard", True),)),
+        "DP_WEST": _cluster("DP_WEST", WEST, (), read=False),
+    }
+    findings, unread = placement_findings(linted, "CP_EAST", bad)
+    got = {(f.code, f.summary.split(":")[0]): f for f in findings}
+    assert set(got) == {
+        ("MCC_STORAGE_CLASS_MISSING", "dc1"),
+        ("MCC_RACK_ZONE_EMPTY", "dc1 rack r3"),
+    }
+    storage = got["MCC_STORAGE_CLASS_MISSING", "dc1"]
+    assert "storageClassName premium-rwo is not a StorageClass of CP_EAST (it has: standard)" in (
+        storage.summary
+    )
+    assert "spec.k8ssandra.cassandra.storageConfig.cassandraDataVolumeClaimSpec" in storage.location
+    zone = got["MCC_RACK_ZONE_EMPTY", "dc1 rack r3"]
+    assert "no node of CP_EAST is in zone us-east1-d (zones there: us-east1-b, us-east1-c)" in (
+        zone.summary
+    )
+    assert "datacenters[0].racks[2].nodeAffinityLabels (line " in zone.location
+    # DP_WEST's classes could not be read: not a pass, a check not made
+    assert unread == (
+        "context DP_WEST: storage classes not read, so dc2's is not checked; grant list on "
+        "storageclasses (probes/rbac/netcheck-user.yaml)",
+    )
+
+
+def test_a_datacenters_own_storage_class_wins_and_none_needs_a_default():
+    doc = _demo()
+    cassandra = doc["spec"]["k8ssandra"]["cassandra"]
+    del cassandra["storageConfig"]
+    dcs = cassandra["datacenters"]
+    dcs[1]["storageConfig"] = {"cassandraDataVolumeClaimSpec": {"storageClassName": "gp3"}}
+    (linted,) = lint(yaml.safe_dump(doc, sort_keys=False), "mcc.yaml")
+    found = {
+        "CP_EAST": _cluster("CP_EAST", EAST, (("standard", False),)),
+        "DP_WEST": _cluster("DP_WEST", WEST, (("gp3", False),)),
+    }
+    (f,), _ = placement_findings(linted, "CP_EAST", found)
+    assert f.code == "MCC_STORAGE_CLASS_MISSING" and f.summary.startswith(
+        "dc1: no storageClassName, and CP_EAST has no default StorageClass (it has: standard)"
+    )
+    found["CP_EAST"] = _cluster("CP_EAST", EAST, (("standard", True),))
+    assert placement_findings(linted, "CP_EAST", found) == ((), ())
+    # a datacenter whose context this kubeconfig does not reach: left to the registration rule
+    assert placement_findings(linted, "CP_EAST", {"CP_EAST": found["CP_EAST"]}) == ((), ())

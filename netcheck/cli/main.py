@@ -44,6 +44,7 @@ from netcheck.diagnosis.mission_control import (
     Linted,
     ManifestError,
     lint,
+    placement_findings,
     registration_findings,
     registrations_of,
 )
@@ -886,7 +887,9 @@ lab.add_command(lab_cassandra_group)
     "control_plane",
     default=None,
     metavar="NAME",
-    help="The control plane's context: check each k8sContext's registration there too.",
+    help="The control plane's context: check each k8sContext's registration there, and "
+    "where each datacenter lands (storage class, racks' zones) in the contexts of your "
+    "kubeconfig.",
 )
 @output_option
 def lint_cmd(
@@ -896,7 +899,8 @@ def lint_cmd(
     datacenter names, internode encryption, racks and zones, internode ports, heap against
     memory, stopped datacenters (offline); with --context CONTROL_PLANE, every datacenter's
     k8sContext registered there (a ClientConfig and its Secret in mission-control) and a
-    context of your kubeconfig. Each finding names the field and its line.
+    context of your kubeconfig, and in the cluster it lands on its storage class and a node in
+    each rack's zone. Each finding names the field and its line.
 
     Exit codes: 0 no error found, 1 errors found, 2 a file could not be read, 3 the control
     plane could not be read (the findings gathered are printed first).
@@ -917,13 +921,19 @@ def lint_cmd(
     findings = tuple(f for one in linted for f in one.findings)
     errors: dict[str, str] = {}
     if control_plane is not None:
-        path, entries, names = pick_contexts(kubeconfig, (control_plane,), False)
+        path, entries, _ = pick_contexts(kubeconfig, (control_plane,), False)
+        contexts = frozenset(e.name for e in entries)
+        # where the datacenters land, as far as this kubeconfig reaches
+        lands = {dc.k8s_context for one in linted for dc in one.datacenters} & contexts
+        names = [control_plane, *sorted(lands - {control_plane})]
         found = workflow(discover_all(path, names, (), errors))
         if control_plane in found:
             registered = registrations_of(found[control_plane])
-            contexts = frozenset(e.name for e in entries)
             for one in linted:
                 findings += registration_findings(one, control_plane, registered, contexts)
+                placed, not_checked = placement_findings(one, control_plane, found)
+                findings += placed
+                errors.update((line, line) for line in not_checked)
     if output in ("json", "yaml"):
         doc = {
             "clusters": [{"name": one.cluster, "file": one.source} for one in linted],

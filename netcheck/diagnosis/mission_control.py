@@ -15,6 +15,10 @@ manifest and its line):
   of it (no room for off-heap memory and the page cache).
 - MCC_DATACENTER_STOPPED (warning): a datacenter with `stopped: true` (no pods to probe).
 
+With the control plane's context (`lint --context`), where each datacenter lands is read too:
+its k8sContext registered there (registration_findings), and in the cluster it lands on, its
+storage class (MCC_STORAGE_CLASS_MISSING) and a node in each rack's zone (MCC_RACK_ZONE_EMPTY).
+
 The reading is PyYAML's composer, not a hand-written parser: its nodes carry the line of every
 field, which the findings cite. Memory quantities are read by the Kubernetes client's parser.
 """
@@ -45,10 +49,22 @@ class ManifestError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RackPlace:
+    name: str
+    zone: str  # "" where the rack names none
+    location: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DatacenterPlace:
     name: str
     k8s_context: str  # "" for the control plane's own cluster
     location: str  # `FILE: spec...datacenters[i].k8sContext (line N)`
+    # storageClassName of the data volumes (the datacenter's, else the cluster's): None where
+    # none is named (the cluster's default class), "" for no dynamic provisioning
+    storage_class: str | None = None
+    storage_location: str = ""
+    racks: tuple[RackPlace, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,11 +284,20 @@ def _lint_one(doc: _Doc, source: str) -> Linted:
         if context is not None and not isinstance(context, str):
             schema(f"{base}.k8sContext", f"a kubeconfig context name, not {context!r}")
         else:
+            claim = ("storageConfig", "cassandraDataVolumeClaimSpec", "storageClassName")
+            own = _get(dc, *claim)
+            storage_path = f"{base}.{'.'.join(claim)}"
+            if own is None:
+                own = _get(cassandra, *claim)
+                storage_path = f"spec.k8ssandra.cassandra.{'.'.join(claim)}"
             places.append(
                 DatacenterPlace(
                     name=dc_name,
                     k8s_context=context or "",
                     location=f"{source}: {doc.at(f'{base}.k8sContext')}",
+                    storage_class=str(own) if own is not None else None,
+                    storage_location=f"{source}: {doc.at(storage_path)}",
+                    racks=_rack_places(dc, base, source, doc),
                 )
             )
         if dc.get("stopped") is True:
@@ -303,6 +328,86 @@ def _lint_one(doc: _Doc, source: str) -> Linted:
             )
     _ports(v, cassandra, name, encryption is True, add)
     return Linted(source=source, cluster=name, findings=tuple(out), datacenters=tuple(places))
+
+
+def _rack_places(dc: dict[str, Any], base: str, source: str, doc: _Doc) -> tuple[RackPlace, ...]:
+    racks = dc.get("racks")
+    out = []
+    for j, rack in enumerate(racks if isinstance(racks, list) else []):
+        if not isinstance(rack, dict) or not isinstance(rack.get("name"), str):
+            continue  # a schema finding already
+        labels = rack.get("nodeAffinityLabels")
+        labels = labels if isinstance(labels, dict) else {}
+        zone = next((str(labels[k]) for k in ZONE_LABELS if k in labels), "")
+        path = f"{base}.racks[{j}].nodeAffinityLabels"
+        out.append(RackPlace(name=rack["name"], zone=zone, location=f"{source}: {doc.at(path)}"))
+    return tuple(out)
+
+
+def placement_findings(
+    linted: Linted, control_plane: str, found: dict[str, ContextDiscovery]
+) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+    """Where each datacenter lands (its k8sContext, else the control plane), as that cluster
+    is: the storage class of its volumes exists there (or a default one does), and a node in
+    each rack's zone. found: the clusters read (a datacenter whose context was not is left to
+    MCC_CONTEXT_NOT_IN_KUBECONFIG). Returns the findings and the checks not made (why)."""
+    out: list[Finding] = []
+    unread: list[str] = []
+    for dc in linted.datacenters:
+        ctx = dc.k8s_context or control_plane
+        d = found.get(ctx)
+        if d is None:
+            continue
+        if not d.storage_classes_read:
+            unread.append(
+                f"context {ctx}: storage classes not read, so {dc.name}'s is not checked; "
+                "grant list on storageclasses (probes/rbac/netcheck-user.yaml)"
+            )
+        elif dc.storage_class != "":
+            names = sorted(c.name for c in d.storage_classes)
+            has = ", ".join(names) or "none"
+            if dc.storage_class is None and not any(c.default for c in d.storage_classes):
+                out.append(
+                    _finding(
+                        linted,
+                        Severity.ERROR,
+                        "MCC_STORAGE_CLASS_MISSING",
+                        f"{dc.name}: no storageClassName, and {ctx} has no default StorageClass "
+                        f"(it has: {has}): the data volumes' claims stay Pending",
+                        "name one of its classes in storageConfig.cassandraDataVolumeClaimSpec"
+                        ".storageClassName, or mark one default there",
+                        dc.storage_location,
+                    )
+                )
+            elif dc.storage_class is not None and dc.storage_class not in names:
+                out.append(
+                    _finding(
+                        linted,
+                        Severity.ERROR,
+                        "MCC_STORAGE_CLASS_MISSING",
+                        f"{dc.name}: storageClassName {dc.storage_class} is not a StorageClass of "
+                        f"{ctx} (it has: {has}): the data volumes' claims stay Pending",
+                        f"create StorageClass {dc.storage_class} on {ctx}, or name one it has",
+                        dc.storage_location,
+                    )
+                )
+        zones = sorted({n.zone for n in d.nodes if n.zone})
+        for rack in dc.racks:
+            if rack.zone and rack.zone not in zones:
+                out.append(
+                    _finding(
+                        linted,
+                        Severity.ERROR,
+                        "MCC_RACK_ZONE_EMPTY",
+                        f"{dc.name} rack {rack.name}: no node of {ctx} is in zone {rack.zone} "
+                        f"(zones there: {', '.join(zones) or 'none labelled'}): its pods stay "
+                        "Pending",
+                        f"label the rack with a zone {ctx}'s nodes are in "
+                        "(topology.kubernetes.io/zone), or add nodes in that zone",
+                        rack.location,
+                    )
+                )
+    return tuple(out), tuple(unread)
 
 
 def _racks(

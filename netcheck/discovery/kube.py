@@ -93,6 +93,28 @@ class ClientConfigInfo:
     secret_found: bool
 
 
+DEFAULT_CLASS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageClassInfo:
+    name: str
+    default: bool  # annotated as the cluster's default class
+    provisioner: str
+
+
+def parse_storage_class(obj: dict[str, Any]) -> StorageClassInfo:
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    return StorageClassInfo(
+        name=_name(obj),
+        default=any(str(notes.get(a, "")).lower() == "true" for a in DEFAULT_CLASS),
+        provisioner=str(obj.get("provisioner", "")),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class HelmRelease:
     """A Helm release in mission-control, from the labels Helm puts on its release Secrets
@@ -173,6 +195,9 @@ class ContextDiscovery:
     # address (the first of the service range) is what is known of it
     service_cidr_api: bool = True
     api_service_ip: str = ""
+    # where a datacenter's volumes come from (lint --context); read: False where RBAC refused
+    storage_classes: tuple[StorageClassInfo, ...] = ()
+    storage_classes_read: bool = False
     client_configs_read: bool = False
     client_configs_served: bool = True  # False: no ClientConfig CRD (no Mission Control)
     secrets_read: bool = False
@@ -527,6 +552,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         ),
         _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
     )
+    classes = await _read(client.list(KINDS["StorageClass"]), notes, "storageclasses")
     secrets = secrets_read or []
     secret_names = tuple(sorted(_name(s) for s in secrets))
     client_configs = []
@@ -570,6 +596,8 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         client_configs_read=ccs_read is not None,
         client_configs_served=f"clientconfigs in {MISSION_CONTROL_NS}" not in notes.absent,
         cni=cni,
+        storage_classes=tuple(parse_storage_class(c) for c in classes or []),
+        storage_classes_read=classes is not None,
         service_cidr_api="servicecidrs" not in notes.absent,
         api_service_ip=next(
             (str((o.get("spec") or {}).get("clusterIP") or "") for o in api_svc), ""

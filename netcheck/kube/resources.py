@@ -68,6 +68,12 @@ KINDS = {
             plural="customresourcedefinitions",
             namespaced=False,
         ),
+        Kind(
+            kind="StorageClass",
+            api_version="storage.k8s.io/v1",
+            plural="storageclasses",
+            namespaced=False,
+        ),
         # the CNI's own objects (discovery/cni.py)
         Kind(
             kind="IPPool",

@@ -14,8 +14,8 @@ real API servers:
   EndpointSlice for the additional-seed service with the other clusters' seeds;
 - the pod labels cass-operator keeps: `seed-node` on the seeds, `node-state` from
   Ready-to-Start to Started once the node serves;
-- on every plane, the Secrets Helm keeps for the release `mission-control` (installed, then
-  upgraded once), labelled as Helm labels them;
+- on every plane, a default StorageClass `standard`, and the Secrets Helm keeps for the
+  release `mission-control` (installed, then upgraded once), labelled as Helm labels them;
 - on the control plane, what `mcctl register` leaves for each data plane in `mission-control`:
   ClientConfig `<context>-dataplane1` (lower case, as object names must be) naming the context,
   and its Secret `<...>-config` holding a kubeconfig for it; and a MissionControlCluster shaped
@@ -291,6 +291,18 @@ def cluster_objects(state: dict[str, Any], cluster: str) -> list[dict[str, Any]]
     ]
 
 
+# a cluster's default StorageClass, as every installer leaves one (the lab's pods keep their
+# data on the lab's disk: nothing provisions volumes here)
+STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": "kubernetes.io/no-provisioner",
+    "volumeBindingMode": "WaitForFirstConsumer",
+}
 RELEASE = "mission-control"  # the guide's Helm release name, the same on every plane
 CHART_VERSION = "1.14.0"
 
@@ -420,7 +432,7 @@ async def install(state: dict[str, Any]) -> None:
             async with KubeClient(connection(kube["kubeconfig"], plane["cluster"])) as client:
                 await apply_all(client, [crd(*c) for c in CRDS])
                 await established(client, 30.0)
-                objects = cluster_objects(state, plane["cluster"])
+                objects = [STORAGE_CLASS, *cluster_objects(state, plane["cluster"])]
                 objects += helm_release_objects(RELEASE, plane["cluster"] == control_plane)
                 if plane["cluster"] == control_plane:
                     objects += control_plane_objects(state, control_plane, kubeconfigs)
