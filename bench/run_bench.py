@@ -16,7 +16,9 @@
 (j) the lab's real Kubernetes: image rebuild, control planes up, deploy, preflight, and
     `run --context` with Cassandra in pods;
 (m) `gossip analyze` on big pastes: a system.log of 83,000 lines beside GNU grep, and the
-    nodetool outputs of a 1,000-node cluster.
+    nodetool outputs of a 1,000-node cluster;
+(n) Mission Control install checks: `lint` on a 300-datacenter manifest beside PyYAML's load,
+    the CNI's objects of a 5,000-node cluster, `cidr plan` and the overlap check at scale.
 """
 
 from __future__ import annotations
@@ -873,24 +875,184 @@ cluster: one observer's outputs of a 1,000-node cluster (one node down).
 """
 
 
-def _only_paste(path: str) -> None:
-    """Measure (m) alone and put it in the existing file, the rest untouched."""
+def _big_mcc(datacenters: int) -> str:
+    """A MissionControlCluster of many datacenters, three zoned racks each (the guide's shape)."""
+    import yaml
+
+    dcs = [
+        {
+            "metadata": {"name": f"dc{i}"},
+            "k8sContext": f"DP_{i}",
+            "size": 3,
+            "racks": [
+                {
+                    "name": f"r{j}",
+                    "nodeAffinityLabels": {"topology.kubernetes.io/zone": f"z{i}-{j}"},
+                }
+                for j in range(3)
+            ],
+        }
+        for i in range(datacenters)
+    ]
+    doc = {
+        "apiVersion": "missioncontrol.datastax.com/v1beta2",
+        "kind": "MissionControlCluster",
+        "metadata": {"name": "big", "namespace": "demo"},
+        "spec": {
+            "encryption": {"internodeEncryption": {"enabled": True}},
+            "k8ssandra": {"cassandra": {"serverVersion": "4.1.8", "datacenters": dcs}},
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def bench_install_checks() -> dict[str, Any]:
+    """lint on a large manifest beside PyYAML's own load of it (the floor: lint composes the
+    same YAML, keeping every field's line); the CNI's objects of a large cluster read into pod
+    networks; cidr plan against many taken ranges; the overlap check across many clusters."""
+    import ipaddress
+    import tracemalloc
+
+    import yaml
+
+    from netcheck.diagnosis.cidr_plan import plan
+    from netcheck.diagnosis.cidrs import cidr_findings
+    from netcheck.diagnosis.mission_control import lint
+    from netcheck.discovery.cni import cni_facts
+    from netcheck.discovery.kube import ContextDiscovery
+
+    def best(fn: Any, runs: int = 3) -> float:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    out: dict[str, Any] = {}
+    text = _big_mcc(300)
+    out["mcc_kib"] = len(text.encode()) / 1024
+    out["lint_s"] = best(lambda: lint(text, "big.yaml"))
+    out["load_s"] = best(lambda: yaml.safe_load(text))
+    out["lint_findings"] = len(lint(text, "big.yaml")[0].findings)
+    nodes = [
+        {
+            "metadata": {"name": f"n{i}"},
+            "spec": {"ipam": {"podCIDRs": [f"10.{i // 256}.{i % 256}.0/24"]}},
+        }
+        for i in range(5000)
+    ]
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    facts = cni_facts(
+        ippools=[], cilium_nodes=nodes, cilium_pools=[], cilium_config=None, eniconfigs=[]
+    )
+    out["cni_s"] = time.perf_counter() - t0
+    out["cni_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    out["cni_networks"] = len(facts.pod_networks)
+    taken = [ipaddress.IPv4Network(f"10.{i // 256}.{i % 256}.0/24") for i in range(10_000)]
+    out["plan_taken"] = len(taken)
+    out["plan_s"] = best(lambda: plan(taken, 500, 110))
+
+    def cluster(c: int) -> ContextDiscovery:
+        pools = [
+            {"metadata": {"name": f"p{k}"}, "spec": {"cidr": f"10.{c}.{k}.0/24"}}
+            for k in range(200)
+        ]
+        return ContextDiscovery(
+            context=f"C{c}",
+            server="https://127.0.0.1:6443",
+            api_host="127.0.0.1",
+            api_port=6443,
+            version="v1.34.4",
+            nodes=(),
+            database_pods=(),
+            services=(),
+            network_policies=(),
+            client_configs=(),
+            secrets=(),
+            agents=(),
+            service_cidrs=(f"172.{16 + c}.0.0/16",),
+            warnings=(),
+            cni=cni_facts(
+                ippools=pools, cilium_nodes=[], cilium_pools=[], cilium_config=None, eniconfigs=[]
+            ),
+        )
+
+    clusters = [cluster(c) for c in range(20)]
+    out["overlap_clusters"] = len(clusters)
+    out["overlap_s"] = best(lambda: cidr_findings(clusters))
+    return out
+
+
+def install_section(r: dict[str, Any], when: str = "") -> str:
+    """Section (n); `when` for a section measured alone (--only n)."""
+    alone = f" Measured alone on {when} (`bench/run_bench.py --only n`)." if when else ""
+    rows = [
+        (
+            "`lint`",
+            f"a MissionControlCluster of 300 datacenters, 900 racks ({r['mcc_kib']:.0f} KiB), "
+            f"{r['lint_findings']} finding(s)",
+            f"{r['lint_s']:.3f} s",
+            f"PyYAML's `safe_load` of it {r['load_s']:.3f} s: lint takes "
+            f"{r['lint_s'] / r['load_s']:.1f} x the bare load",
+        ),
+        (
+            "CNI objects read",
+            f"5,000 CiliumNodes, {r['cni_networks']} pod networks",
+            f"{r['cni_s']:.3f} s, {r['cni_peak_mib']:.1f} MiB peak",
+            "",
+        ),
+        (
+            "`cidr plan`",
+            f"{r['plan_taken']} taken ranges, 500 nodes x 110 pods",
+            f"{r['plan_s']:.3f} s",
+            "",
+        ),
+        (
+            "overlap check",
+            f"{r['overlap_clusters']} clusters x 200 Calico IPPools",
+            f"{r['overlap_s']:.3f} s",
+            "",
+        ),
+    ]
+    table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+    return f"""## (n) Mission Control install checks: lint, the CNI's pod networks, CIDR plans
+
+One process, best of 3 (the CNI read: one pass, with its peak under tracemalloc).{alone}
+
+| what | input | time | beside it |
+| --- | --- | --- | --- |
+{table}
+"""
+
+
+def _only_section(path: str, letter: str) -> None:
+    """Measure one section alone and put it in the existing file, the rest untouched."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = paste_section(bench_paste_reading(), when)
+    section = (
+        paste_section(bench_paste_reading(), when)
+        if letter == "m"
+        else install_section(bench_install_checks(), when)
+    )
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    head, sep, _ = text.partition("## (m) ")
+    head, sep, rest = text.partition(f"## ({letter}) ")
+    tail = ""
+    if sep and "\n## (" in rest:
+        tail = "\n## (" + rest.split("\n## (", 1)[1]
     with open(path, "w", encoding="utf-8") as f:
-        f.write((head if sep else text.rstrip("\n") + "\n\n") + section)
+        f.write((head if sep else text.rstrip("\n") + "\n\n") + section + tail)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
-    parser.add_argument("--only", choices=["m"], help="measure one section into the file")
+    parser.add_argument("--only", choices=["m", "n"], help="measure one section into the file")
     args = parser.parse_args()
-    if args.only == "m":
-        _only_paste(args.write)
+    if args.only:
+        _only_section(args.write, args.only)
         return
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     wall = bench_run_wall_time()
@@ -919,6 +1081,7 @@ def main() -> None:
     audits = [bench_isolation_audit(n) for n in (25, 100, 250)]
     served = bench_serve()
     pasted = bench_paste_reading()
+    installed = bench_install_checks()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -1107,7 +1270,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 {served["scrape_bytes"] / 1024:.0f} KiB | {served["prom_file_ms"]:.1f} ms \
 ({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
 
-{paste_section(pasted)}"""
+{paste_section(pasted)}
+{install_section(installed)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

@@ -210,3 +210,23 @@ def test_any_shape_of_cni_objects_gives_parsed_cidrs_or_warnings_never_an_except
     for n in got.pod_networks:
         assert str(ipaddress.ip_network(n.cidr)) == n.cidr  # strict: host bits cleared
     assert len({n.cidr for n in got.pod_networks}) == len(got.pod_networks)
+
+
+networks = st.builds(
+    lambda addr, prefix: ipaddress.ip_network(f"{addr}/{prefix}", strict=False),
+    st.ip_addresses(v=4).map(str) | st.sampled_from(["10.0.0.0", "10.0.128.0", "10.1.0.0"]),
+    st.integers(min_value=8, max_value=32),
+) | st.builds(
+    lambda addr, prefix: ipaddress.ip_network(f"{addr}/{prefix}", strict=False),
+    st.ip_addresses(v=6).map(str),
+    st.integers(min_value=16, max_value=128),
+)
+
+
+@given(st.lists(networks, max_size=25), st.lists(networks, max_size=25))
+def test_the_overlap_sweep_finds_exactly_what_comparing_every_pair_finds(a, b):
+    from netcheck.diagnosis.cidrs import _overlaps
+
+    brute = [(x, y) for x in a for y in b if x.version == y.version and x.overlaps(y)]
+    assert sorted(map(str, _overlaps(a, b))) == sorted(map(str, brute))
+    assert len(_overlaps(a, b)) == len(brute)

@@ -9,6 +9,7 @@ the one address known to be in it, and said so.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 from itertools import combinations
 
@@ -40,7 +41,27 @@ def _parsed(networks: tuple[PodNetwork, ...]) -> list[tuple[Net, str]]:
 
 
 def _overlaps(a: list[Net], b: list[Net]) -> list[tuple[Net, Net]]:
-    return [(x, y) for x in a for y in b if x.version == y.version and x.overlaps(y)]
+    """Every (x of a, y of b) that overlap, in a's then b's order: a sweep over the ranges
+    sorted by their first address, so thousands of pools per cluster cost n log n plus the
+    overlaps found, not n x m comparisons."""
+    events = sorted(
+        (n.version, int(n.network_address), side, i, int(n.broadcast_address))
+        for side, nets in enumerate((a, b))
+        for i, n in enumerate(nets)
+    )
+    active: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])  # (last, index)
+    found: list[tuple[int, int]] = []
+    version = 0
+    for ver, first, side, i, last in events:
+        if ver != version:
+            version, active = ver, ([], [])
+        for s in (0, 1):
+            heap = active[s]
+            while heap and heap[0][0] < first:
+                heapq.heappop(heap)
+        found += [(i, j) if side == 0 else (j, i) for _, j in active[1 - side]]
+        heapq.heappush(active[side], (last, i))
+    return [(a[i], b[j]) for i, j in sorted(found)]
 
 
 def _finding(
@@ -159,15 +180,14 @@ def cidr_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
                     "ranges by hand",
                 )
             )
+    pods = {d.context: _parsed(d.pod_networks()) for d in discoveries}
     for a, b in combinations(discoveries, 2):
-        pairs = [
-            (x, sx, y, sy)
-            for x, sx in _parsed(a.pod_networks())
-            for y, sy in _parsed(b.pod_networks())
-            if x.version == y.version and x.overlaps(y)
-        ]
+        pa, pb = pods[a.context], pods[b.context]
+        source = {id(n): src for n, src in (*pa, *pb)}
+        pairs = _overlaps([n for n, _ in pa], [n for n, _ in pb])
         if pairs:
-            x, sx, y, sy = pairs[0]
+            x, y = pairs[0]
+            sx, sy = source[id(x)], source[id(y)]
             findings.append(
                 _finding(
                     Severity.ERROR,
@@ -190,7 +210,7 @@ def cidr_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
                 if b.api_service_ip and not b.service_cidr_api
                 else ()
             )
-            hits = _overlaps(_nets(a.pod_cidrs), _nets(services))
+            hits = _overlaps([n for n, _ in pods[a.context]], _nets(services))
             if hits:
                 x, y = hits[0]
                 what = (
