@@ -854,6 +854,119 @@ def test_cidr_check_reads_the_pod_networks_calico_and_cilium_publish(kube_lab):
     assert code == 0 and not [f for f in doc["findings"] if f["severity"] != "info"], doc
 
 
+SUBMARINERS = ("submariner.io", "Submariner", "submariners", "v1alpha1")
+GATEWAYS = ("submariner.io", "Gateway", "gateways", "v1")
+
+
+def test_cidr_check_reads_submariners_tunnel_gateways_and_connections(kube_lab):
+    """Submariner on both clusters, as its operator leaves it (the Submariner object, a
+    Gateway whose connection to the other cluster failed, the gateway node's label), served by
+    the real API servers and read as the CI user: the overlay is said, the failed connection
+    is an error in Submariner's own words, and the data plane without a labelled gateway node
+    is told it has none. (The Gateway's status is written with the object: the CRD here serves
+    no status subresource.)"""
+    kc = kube_lab["kubeconfig"]
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "submariner-operator"}}
+
+    def operator_object(driver: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "submariner.io/v1alpha1",
+            "kind": "Submariner",
+            "metadata": {"name": "submariner", "namespace": "submariner-operator"},
+            "spec": {"cableDriver": driver, "globalCIDR": "", "natEnabled": False},
+        }
+
+    async def first_node(ctx: str) -> str:
+        async with KubeClient(connection(kc, ctx)) as client:
+            return str(sorted(n["metadata"]["name"] for n in await client.list(KINDS["Node"]))[0])
+
+    cp_node = asyncio.run(first_node("CP_EAST"))
+    failed = {
+        "apiVersion": "submariner.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": cp_node, "namespace": "submariner-operator"},
+        "status": {
+            "haStatus": "active",
+            "localEndpoint": {"hostname": cp_node, "backend": "libreswan"},
+            "connections": [
+                {
+                    "status": "error",
+                    "statusMessage": "Failed to establish IPsec connection: no response",
+                    "endpoint": {"cluster_id": "dp-west", "hostname": "dp-gw-1"},
+                }
+            ],
+        },
+    }
+    label = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": cp_node}}
+    objects = {
+        "CP_EAST": [ns, operator_object("libreswan"), failed],
+        "DP_WEST": [ns, operator_object("wireguard")],
+    }
+
+    async def install() -> None:
+        for ctx, objs in objects.items():
+            async with KubeClient(connection(kc, ctx)) as client:
+                await apply_all(
+                    client, [operator.crd(*c, status=False) for c in (SUBMARINERS, GATEWAYS)]
+                )
+                await operator.established(client, 30.0, (SUBMARINERS, GATEWAYS))
+                await apply_all(client, objs)
+                if ctx == "CP_EAST":
+                    labelled = {**label, "metadata": {**label["metadata"], "labels": {
+                        "submariner.io/gateway": "true"}}}  # fmt: skip
+                    await apply_all(client, [labelled])
+
+    async def uninstall() -> None:
+        for ctx, objs in objects.items():
+            async with KubeClient(connection(kc, ctx)) as client:
+                for o in reversed(objs):
+                    meta = o["metadata"]
+                    await client.delete(KINDS[o["kind"]], meta["name"], meta.get("namespace"))
+                for c in (SUBMARINERS, GATEWAYS):
+                    await client.delete(KINDS["CustomResourceDefinition"], f"{c[2]}.{c[0]}")
+                if ctx == "CP_EAST":  # the label goes with the only field netcheck applied
+                    await apply_all(client, [label])
+
+    asyncio.run(install())
+    try:
+        proc = netcheck(
+            "cidr", "check", "--kubeconfig", kc, "--context", "CP_EAST-ci",
+            "--context", "DP_WEST-ci", "-o", "json",
+        )  # fmt: skip
+    finally:
+        asyncio.run(uninstall())
+    assert "Traceback" not in proc.stderr and not proc.stderr.strip(), proc.stderr
+    assert proc.returncode == 1, proc.stdout
+    doc = json.loads(proc.stdout)
+    overlay = {c["context"]: c["overlay"] for c in doc["clusters"]}
+    assert overlay["CP_EAST-ci"]["kind"] == "submariner"
+    assert overlay["CP_EAST-ci"]["tunnels"] == ["IPsec"]
+    assert overlay["CP_EAST-ci"]["gateways"] == [cp_node]
+    assert overlay["DP_WEST-ci"]["tunnels"] == ["WireGuard"]
+    found = sorted(
+        (f["code"], f["src_cluster"]) for f in doc["findings"] if f["code"] != "POD_CIDR_FROM_CNI"
+    )
+    assert found == [
+        ("OVERLAY", "CP_EAST-ci"),
+        ("OVERLAY", "DP_WEST-ci"),
+        ("SUBMARINER_CONNECTION_DOWN", "CP_EAST-ci"),
+        ("SUBMARINER_NO_GATEWAY", "DP_WEST-ci"),
+    ], doc["findings"]
+    (down,) = [f for f in doc["findings"] if f["code"] == "SUBMARINER_CONNECTION_DOWN"]
+    assert down["summary"] == (
+        f"CP_EAST-ci: Submariner gateway {cp_node} to cluster dp-west (gateway dp-gw-1) is "
+        "error: Failed to establish IPsec connection: no response"
+    )
+
+    # and gone again: the label too
+    async def labels() -> dict[str, str]:
+        async with KubeClient(connection(kc, "CP_EAST")) as client:
+            node = await client.get(KINDS["Node"], cp_node)
+            return dict(node["metadata"].get("labels") or {})
+
+    assert "submariner.io/gateway" not in asyncio.run(labels())
+
+
 def test_a_refused_token_keeps_the_other_context(kube_lab, tmp_path):
     """A token the real API server does not know (revoked, or expired) on DP_WEST: 401 there,
     one line that says so, and CP_EAST is still discovered."""
@@ -1068,6 +1181,8 @@ NEEDED_BY: dict[Atom, Without] = {
     ("list", "ciliumpodippools", "*"): warning("cidr check"),
     ("list", "eniconfigs", "*"): warning("cidr check"),
     ("get", "configmaps", "kube-system"): warning("cidr check"),
+    ("list", "submariners", "*"): warning("cidr check"),
+    ("list", "gateways", "*"): warning("cidr check"),
 }
 
 

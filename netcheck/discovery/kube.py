@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.discovery import netpol
-from netcheck.discovery.cni import CILIUM_CONFIG, CniFacts, PodNetwork, cni_facts
+from netcheck.discovery.cni import CILIUM, CILIUM_CONFIG, CniFacts, PodNetwork, cni_facts
+from netcheck.discovery.overlay import GATEWAY_LABEL, Overlay, calico, cilium, submariner
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import ApiFailed, Forbidden, KubeError, NotFound
 from netcheck.kube.resources import KINDS
@@ -191,6 +192,8 @@ class ContextDiscovery:
     helm_releases: tuple[HelmRelease, ...] = ()
     # the pod networks the CNI publishes (Calico, Cilium), where node podCIDR is not the truth
     cni: CniFacts = field(default_factory=CniFacts)
+    # how its pods reach other clusters' (Submariner, the CNI's tunnel; "" kind: routed)
+    overlay: Overlay = field(default_factory=Overlay)
     # False: the ServiceCIDR API is not served (before 1.33); then the `kubernetes` Service's
     # address (the first of the service range) is what is known of it
     service_cidr_api: bool = True
@@ -420,8 +423,22 @@ async def _one(coro: Any) -> list[dict[str, Any]]:
     return [await coro]
 
 
-async def _cni(client: KubeClient, notes: _Notes) -> CniFacts:
-    """The CNI's objects, each read where served (their absence is the common case)."""
+async def _overlay(
+    client: KubeClient, notes: _Notes, node_objs: list[dict[str, Any]], cni: Overlay | None
+) -> Overlay:
+    """Submariner where it is installed (its tunnel carries the traffic between clusters),
+    else what the CNI says of its own tunnel."""
+    operators, gateways = await asyncio.gather(
+        _optional(client.list(KINDS["Submariner"]), notes, "submariners", absent_ok=True),
+        _optional(client.list(KINDS["Gateway"]), notes, "submariner gateways", absent_ok=True),
+    )
+    labelled = tuple(sorted(_name(n) for n in node_objs if _labels(n).get(GATEWAY_LABEL) == "true"))
+    return submariner(operators, gateways, labelled) or cni or Overlay()
+
+
+async def _cni(client: KubeClient, notes: _Notes) -> tuple[CniFacts, Overlay | None]:
+    """The CNI's objects, each read where served (their absence is the common case), and the
+    tunnel the CNI's settings name."""
     ippools, nodes, pools, config, enis = await asyncio.gather(
         _optional(client.list(KINDS["IPPool"]), notes, "Calico ippools", absent_ok=True),
         _optional(client.list(KINDS["CiliumNode"]), notes, "ciliumnodes", absent_ok=True),
@@ -442,7 +459,8 @@ async def _cni(client: KubeClient, notes: _Notes) -> CniFacts:
         eniconfigs=enis,
     )
     notes.warnings.extend(facts.warnings)
-    return facts
+    tunnel = cilium(dict(facts.cilium_config)) if facts.name == CILIUM else calico(ippools)
+    return facts, tunnel
 
 
 async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> ContextDiscovery:
@@ -527,7 +545,8 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         notes.warnings.append(f"pods on the database nodes: {exc.detail}")
         workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    cni = await _cni(client, notes)
+    cni, cni_tunnel = await _cni(client, notes)
+    overlay = await _overlay(client, notes, node_objs, cni_tunnel)
     ccs_read, secrets_read, agents, cidrs, api_svc, ns_objs = await asyncio.gather(
         _read(
             client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
@@ -596,6 +615,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         client_configs_read=ccs_read is not None,
         client_configs_served=f"clientconfigs in {MISSION_CONTROL_NS}" not in notes.absent,
         cni=cni,
+        overlay=overlay,
         storage_classes=tuple(parse_storage_class(c) for c in classes or []),
         storage_classes_read=classes is not None,
         service_cidr_api="servicecidrs" not in notes.absent,

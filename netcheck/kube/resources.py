@@ -94,6 +94,9 @@ KINDS = {
             plural="eniconfigs",
             namespaced=False,
         ),
+        # Submariner (discovery/overlay.py)
+        Kind(kind="Submariner", api_version="submariner.io/v1alpha1", plural="submariners"),
+        Kind(kind="Gateway", api_version="submariner.io/v1", plural="gateways"),
         Kind(
             kind="CassandraDatacenter",
             api_version="cassandra.datastax.com/v1beta1",

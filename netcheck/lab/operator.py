@@ -80,8 +80,15 @@ CRDS = (
 
 
 def crd(
-    group: str, kind: str, plural: str, version: str, scope: str = "Namespaced"
+    group: str,
+    kind: str,
+    plural: str,
+    version: str,
+    scope: str = "Namespaced",
+    status: bool = True,
 ) -> dict[str, Any]:
+    """A CRD that keeps whatever its objects hold. status: served as a subresource (as the
+    real CRDs do; without it a test can write an object's status with the object)."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -95,7 +102,7 @@ def crd(
                     "name": version,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}} if status else {},
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",

@@ -4,6 +4,7 @@ control plane to every data-plane API server, and disjoint pod CIDRs; then they 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from netcheck.deploy.apply import nodeport_holder, remove_all
 from netcheck.deploy.manifests import COMPONENTS, VECTOR_NODEPORT
 from netcheck.diagnosis.cidrs import cidr_findings
 from netcheck.diagnosis.install import install_check
+from netcheck.diagnosis.overlay import fold, overlay_findings
 from netcheck.discovery.kube import discover
 from netcheck.discovery.kube_topology import preflight_topology
 from netcheck.model.findings import Finding, Severity
@@ -115,6 +117,7 @@ async def preflight(
                             list(found.values()), control_plane, installing=True
                         ).findings,
                         *cidr_findings(list(found.values())),
+                        *overlay_findings(list(found.values())),
                     ),
                     problems=tuple(errors[c] for c in contexts if c in errors),
                     started=started,
@@ -131,4 +134,5 @@ async def preflight(
                 )
                 for message in left.values():
                     feedback.say(f"error: agents not removed: {message}; run `netcheck undeploy`")
+    report = dataclasses.replace(report, findings=fold(report.findings, list(found.values())))
     return RunDone(report=report, errors=errors)

@@ -39,6 +39,7 @@ from netcheck.diagnosis.isolation import (
     refused_to_agents,
 )
 from netcheck.diagnosis.nodepools import node_pool_findings
+from netcheck.diagnosis.overlay import fold, overlay_findings
 from netcheck.diagnosis.tls import tls_findings, tls_rows
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import KubeTopology, PodRef, run_topology
@@ -346,6 +347,7 @@ async def run_contexts(
                 control_plane=control_plane,
                 extra_findings=(
                     *installed.findings,
+                    *overlay_findings(list(found.values())),
                     *cidr_findings(list(found.values())),
                     *prober_findings(probers.fallbacks),
                     *node_pool_findings(list(found.values())),
@@ -361,4 +363,6 @@ async def run_contexts(
                 discoveries=used,
             )
         )
+    overlaid = [*used, *([cp] if cp is not None and cp not in used else [])]
+    report = dataclasses.replace(report, findings=fold(report.findings, overlaid))
     return RunDone(report=report, errors=errors)
