@@ -363,6 +363,7 @@ async def run_contexts(
                 discoveries=used,
             )
         )
-    overlaid = [*used, *([cp] if cp is not None and cp not in used else [])]
+    # the control plane's overlay too where it holds no database pods (the aggregator's side)
+    overlaid = [*used, *([cp] if cp is not None and all(cp is not d for d in used) else [])]
     report = dataclasses.replace(report, findings=fold(report.findings, overlaid))
     return RunDone(report=report, errors=errors)
