@@ -419,27 +419,43 @@ async def _optional(
     return await _read(coro, notes, what, absent_ok) or []
 
 
+Rows = list[dict[str, Any]]
+
+
 async def _one(coro: Any) -> list[dict[str, Any]]:
     return [await coro]
 
 
-async def _overlay(
-    client: KubeClient, notes: _Notes, node_objs: list[dict[str, Any]], cni: Overlay | None
-) -> Overlay:
-    """Submariner where it is installed (its tunnel carries the traffic between clusters),
-    else what the CNI says of its own tunnel."""
-    operators, gateways = await asyncio.gather(
-        _optional(client.list(KINDS["Submariner"]), notes, "submariners", absent_ok=True),
-        _optional(client.list(KINDS["Gateway"]), notes, "submariner gateways", absent_ok=True),
-    )
-    labelled = tuple(sorted(_name(n) for n in node_objs if _labels(n).get(GATEWAY_LABEL) == "true"))
-    return submariner(operators, gateways, labelled) or cni or Overlay()
-
-
-async def _cni(client: KubeClient, notes: _Notes) -> tuple[CniFacts, Overlay | None]:
+async def _cni(
+    client: KubeClient, notes: _Notes, node_objs: list[dict[str, Any]]
+) -> tuple[CniFacts, Overlay]:
     """The CNI's objects, each read where served (their absence is the common case), and the
-    tunnel the CNI's settings name."""
-    ippools, nodes, pools, config, enis = await asyncio.gather(
+    overlay: Submariner where it is installed (its tunnel carries the traffic between
+    clusters), else the tunnel the CNI's settings name."""
+    (ippools, nodes, pools, config, enis), (operators, gateways) = await asyncio.gather(
+        _cni_reads(client, notes),
+        asyncio.gather(
+            _optional(client.list(KINDS["Submariner"]), notes, "submariners", absent_ok=True),
+            _optional(client.list(KINDS["Gateway"]), notes, "submariner gateways", absent_ok=True),
+        ),
+    )
+    facts = cni_facts(
+        ippools=ippools,
+        cilium_nodes=nodes,
+        cilium_pools=pools,
+        cilium_config=config[0] if config else None,
+        eniconfigs=enis,
+    )
+    notes.warnings.extend(facts.warnings)
+    tunnel = cilium(dict(facts.cilium_config)) if facts.name == CILIUM else calico(ippools)
+    labelled = tuple(sorted(_name(n) for n in node_objs if _labels(n).get(GATEWAY_LABEL) == "true"))
+    return facts, submariner(operators, gateways, labelled) or tunnel or Overlay()
+
+
+async def _cni_reads(
+    client: KubeClient, notes: _Notes
+) -> tuple[Rows, Rows, Rows, Rows | None, Rows]:
+    got: tuple[Rows, Rows, Rows, Rows | None, Rows] = await asyncio.gather(
         _optional(client.list(KINDS["IPPool"]), notes, "Calico ippools", absent_ok=True),
         _optional(client.list(KINDS["CiliumNode"]), notes, "ciliumnodes", absent_ok=True),
         _optional(client.list(KINDS["CiliumPodIPPool"]), notes, "ciliumpodippools", absent_ok=True),
@@ -451,16 +467,39 @@ async def _cni(client: KubeClient, notes: _Notes) -> tuple[CniFacts, Overlay | N
         ),
         _optional(client.list(KINDS["ENIConfig"]), notes, "eniconfigs", absent_ok=True),
     )
-    facts = cni_facts(
-        ippools=ippools,
-        cilium_nodes=nodes,
-        cilium_pools=pools,
-        cilium_config=config[0] if config else None,
-        eniconfigs=enis,
+    return got
+
+
+async def _cluster_reads(
+    client: KubeClient, notes: _Notes
+) -> tuple[Rows | None, Rows | None, Rows, Rows, Rows, Rows]:
+    """mission-control's ClientConfigs and Secret names (None: not read), the agents, the
+    service ranges and the namespaces' labels, read together."""
+    got: tuple[Rows | None, Rows | None, Rows, Rows, Rows, Rows] = await asyncio.gather(
+        _read(
+            client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
+            notes,
+            f"clientconfigs in {MISSION_CONTROL_NS}",
+        ),
+        _read(
+            client.list(KINDS["Secret"], MISSION_CONTROL_NS, metadata_only=True),
+            notes,
+            f"secrets in {MISSION_CONTROL_NS}",
+        ),
+        _optional(
+            client.list(KINDS["Pod"], AGENT_NAMESPACE, label_selector=AGENT_SELECTOR),
+            notes,
+            f"netcheck agents in {AGENT_NAMESPACE}",
+        ),
+        _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
+        _optional(
+            client.list(KINDS["Service"], "default", field_selector="metadata.name=kubernetes"),
+            notes,
+            "service default/kubernetes",
+        ),
+        _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
     )
-    notes.warnings.extend(facts.warnings)
-    tunnel = cilium(dict(facts.cilium_config)) if facts.name == CILIUM else calico(ippools)
-    return facts, tunnel
+    return got
 
 
 async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> ContextDiscovery:
@@ -545,33 +584,12 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         notes.warnings.append(f"pods on the database nodes: {exc.detail}")
         workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    cni, cni_tunnel = await _cni(client, notes)
-    overlay = await _overlay(client, notes, node_objs, cni_tunnel)
-    ccs_read, secrets_read, agents, cidrs, api_svc, ns_objs = await asyncio.gather(
-        _read(
-            client.list(KINDS["ClientConfig"], MISSION_CONTROL_NS),
-            notes,
-            f"clientconfigs in {MISSION_CONTROL_NS}",
-        ),
-        _read(
-            client.list(KINDS["Secret"], MISSION_CONTROL_NS, metadata_only=True),
-            notes,
-            f"secrets in {MISSION_CONTROL_NS}",
-        ),
-        _optional(
-            client.list(pod_kind, AGENT_NAMESPACE, label_selector=AGENT_SELECTOR),
-            notes,
-            f"netcheck agents in {AGENT_NAMESPACE}",
-        ),
-        _optional(client.list(KINDS["ServiceCIDR"]), notes, "servicecidrs", absent_ok=True),
-        _optional(
-            client.list(KINDS["Service"], "default", field_selector="metadata.name=kubernetes"),
-            notes,
-            "service default/kubernetes",
-        ),
-        _optional(client.list(KINDS["Namespace"], metadata_only=True), notes, "namespaces"),
+    (cni, overlay), cluster, classes = await asyncio.gather(
+        _cni(client, notes, node_objs),
+        _cluster_reads(client, notes),
+        _read(client.list(KINDS["StorageClass"]), notes, "storageclasses"),
     )
-    classes = await _read(client.list(KINDS["StorageClass"]), notes, "storageclasses")
+    ccs_read, secrets_read, agents, cidrs, api_svc, ns_objs = cluster
     secrets = secrets_read or []
     secret_names = tuple(sorted(_name(s) for s in secrets))
     client_configs = []
