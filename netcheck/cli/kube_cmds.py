@@ -45,6 +45,15 @@ EXIT_INCOMPLETE = 3
 T = TypeVar("T")
 
 
+def kubeconfig_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+    )(f)
+
+
 def kube_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--all-contexts", is_flag=True, help="Every context of the kubeconfig.")(f)
     f = click.option(
@@ -54,13 +63,7 @@ def kube_options(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Kubeconfig context (repeatable; default: the current context).",
     )(f)
-    f = click.option(
-        "--kubeconfig",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
-    )(f)
-    return f
+    return kubeconfig_option(f)
 
 
 def pick_contexts(
@@ -678,6 +681,7 @@ __all__ = [
     "COMMANDS",
     "EXIT_INCOMPLETE",
     "kube_options",
+    "kubeconfig_option",
     "pick_contexts",
     "report_errors",
     "workflow",

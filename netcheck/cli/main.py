@@ -34,6 +34,7 @@ from netcheck.cli.kube_cmds import (
     COMMANDS,
     EXIT_INCOMPLETE,
     kube_options,
+    kubeconfig_option,
     pick_contexts,
     report_errors,
     workflow,
@@ -876,12 +877,7 @@ lab.add_command(lab_cassandra_group)
 
 @main.command("lint")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
-)
+@kubeconfig_option
 @click.option(
     "--context",
     "control_plane",
@@ -903,7 +899,8 @@ def lint_cmd(
     each rack's zone. Each finding names the field and its line.
 
     Exit codes: 0 no error found, 1 errors found, 2 a file could not be read, 3 the control
-    plane could not be read (the findings gathered are printed first).
+    plane, a cluster a datacenter lands on or its storage classes could not be read (the
+    findings gathered are printed first).
     """
     linted: list[Linted] = []
     unread: list[str] = []

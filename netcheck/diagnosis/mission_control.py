@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -42,6 +43,23 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a manifest is a few KiB; bounds what is 
 MAX_FIELDS = 200_000  # bounds the fields one document expands to
 HEAP_SHARE_WARN = 0.5  # Cassandra's guidance: the heap at most half of the memory
 STORAGE_PORT, SSL_STORAGE_PORT = 7000, 7001
+
+
+class _Add(Protocol):
+    """A finding at a field of the manifest (_lint_one's `add`)."""
+
+    def __call__(
+        self,
+        severity: Severity,
+        code: str,
+        path: str,
+        summary: str,
+        hint: str,
+        ports: tuple[int, ...] = (),
+    ) -> None: ...
+
+
+_Schema = Callable[[str, str], None]  # (field path, what it must be)
 
 
 class ManifestError(ValueError):
@@ -411,7 +429,7 @@ def placement_findings(
 
 
 def _racks(
-    dc: dict[str, Any], base: str, dc_name: str, size: int | None, add: Any, schema: Any
+    dc: dict[str, Any], base: str, dc_name: str, size: int | None, add: _Add, schema: _Schema
 ) -> None:
     racks = dc.get("racks")
     if racks is None:
@@ -466,7 +484,7 @@ def _racks(
 
 
 def _heap(
-    dc: dict[str, Any], cassandra: Any, base: str, dc_name: str, add: Any, schema: Any
+    dc: dict[str, Any], cassandra: Any, base: str, dc_name: str, add: _Add, schema: _Schema
 ) -> None:
     """The datacenter's own settings win over the cluster-wide ones, as k8ssandra merges them."""
     heap_value, heap_path = None, ""
@@ -516,7 +534,7 @@ def _heap(
         )
 
 
-def _ports(v: Any, cassandra: Any, name: str, encrypted: bool, add: Any) -> None:
+def _ports(v: Any, cassandra: Any, name: str, encrypted: bool, add: _Add) -> None:
     server_type = str(_get(cassandra, "serverType") or "cassandra").lower()
     version = str(_get(cassandra, "serverVersion") or "")
     major = re.match(r"^(\d+)\.(\d+)", version)
