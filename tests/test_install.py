@@ -233,3 +233,15 @@ def test_a_control_plane_without_the_clientconfig_api_is_not_a_mission_control_o
     assert ("MC_CONTROL_PLANE_NOT_INSTALLED", "error", CP) in codes(planes)
     assert not [c for c in codes(planes) if c[0] == "MC_DATA_PLANE_NOT_REGISTERED"]
     assert install_check(planes, "NOT_READ", installing=False).findings == ()
+
+
+def test_no_plane_read_says_nothing_of_the_install_but_that_it_was_not_checked():
+    refused = "RBAC forbids it"
+    planes = [
+        plane(CP, secrets_read=False, warnings=(f"secrets in mission-control: {refused}",)),
+        plane(DP, secrets_read=False, warnings=(f"secrets in mission-control: {refused}",)),
+    ]
+    before = install_check(planes, CP, installing=True)
+    assert {f.code for f in before.findings} == {"MC_INSTALL_NOT_CHECKED"}
+    after = install_check(planes, CP, installing=False)
+    assert not after.findings and len(after.problems) == 3  # two planes, and the registration

@@ -183,3 +183,23 @@ def test_submariner_objects_of_any_shape_are_read_as_far_as_they_go(operators, g
     assert (got is None) == (not ops)
     if got is not None:
         assert all(isinstance(c.message, str) and len(c.message) <= 300 for c in got.connections)
+
+
+def test_overlapping_ranges_between_two_globalnet_clusters_are_info():
+    from netcheck.diagnosis.cidrs import cidr_findings
+
+    both = [
+        discovery("CP_EAST", ("10.244.0.0/16",), overlay=SUB_CP),
+        discovery("DP_WEST", ("10.244.0.0/16",), overlay=SUB_DP),
+    ]
+    (overlap,) = fold(cidr_findings(both), both)
+    assert (overlap.code, overlap.severity) == ("POD_CIDR_OVERLAP", Severity.INFO)
+    assert "Submariner Globalnet joins these clusters" in overlap.summary
+    # one side without Globalnet: the overlap stays an error
+    one = [both[0], discovery("DP_WEST", ("10.244.0.0/16",), overlay=Overlay())]
+    (overlap,) = fold(cidr_findings(one), one)
+    assert overlap.severity is Severity.ERROR
+    # a cluster's own pod range over its own service range: an error, Globalnet or not
+    own = [discovery("CP_EAST", ("10.96.0.0/16",), overlay=SUB_CP, service_cidrs=("10.96.0.0/12",))]
+    (overlap,) = fold(cidr_findings(own), own)
+    assert (overlap.code, overlap.severity) == ("SERVICE_CIDR_OVERLAP", Severity.ERROR)

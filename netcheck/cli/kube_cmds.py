@@ -22,7 +22,7 @@ from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
 from netcheck.diagnosis.cidr_plan import PRIVATE_POOLS, PlanError, known_ranges, plan
 from netcheck.diagnosis.cidrs import cidr_findings
-from netcheck.diagnosis.overlay import overlay_findings
+from netcheck.diagnosis.overlay import fold, overlay_findings
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.kube.config import ContextEntry, kubeconfig_path, list_contexts
 from netcheck.kube.errors import KubeconfigError
@@ -636,7 +636,7 @@ def cidr_check_cmd(
     for line in denied_lines(found):
         say(line)
     read = [found[c] for c in names if c in found]
-    findings = cidr_findings(read) + overlay_findings(read)
+    findings = fold(cidr_findings(read), read) + overlay_findings(read)
     clusters: list[dict[str, Any]] = [
         {
             "context": d.context,

@@ -113,7 +113,10 @@ def install_check(
 def _releases(
     planes: list[ContextDiscovery], cp: ContextDiscovery, installing: bool
 ) -> list[Finding]:
-    """Release names compared with the control plane's, each latest revision's status."""
+    """Release names compared with the control plane's, each latest revision's status (of the
+    planes whose Secrets were read: none read, nothing said here)."""
+    if not planes:
+        return []
     live = {d.context: tuple(r for r in d.helm_releases if r.status != UNINSTALLED) for d in planes}
     out: list[Finding] = []
     for d in planes:
@@ -122,20 +125,19 @@ def _releases(
                 out.append(_unfinished(d.context, r))
     if not any(live.values()):
         if installing:
-            where = ", ".join(live) or "no plane"
             out.append(
                 _finding(
                     Severity.INFO,
                     "MC_NOT_INSTALLED",
                     cp.context,
                     f"Mission Control is not installed yet: no Helm release in "
-                    f"{MISSION_CONTROL_NS} on {where}; the release-name and registration "
+                    f"{MISSION_CONTROL_NS} on {', '.join(live)}; the release-name and registration "
                     "checks apply once it is",
                     "install the control plane first, then every data plane with the control "
                     "plane's release name",
                 )
             )
-        elif live:
+        else:
             out.append(
                 _finding(
                     Severity.WARNING,

@@ -8,7 +8,8 @@
 - Folded into the findings of the mesh: a failure between two clusters names the Submariner
   gateways its traffic crosses (the likely place of a cross-cluster fault); an MTU finding on
   a tunnelled path says how many bytes the tunnel takes; SOURCE_NAT between clusters that both
-  run Globalnet says the translation is Globalnet's own.
+  run Globalnet says the translation is Globalnet's own; overlapping pod or service ranges
+  between two Globalnet clusters are info, not an error (that is what Globalnet is for).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from netcheck.discovery.kube import ContextDiscovery
 from netcheck.discovery.overlay import Overlay
 from netcheck.model.findings import Finding, Severity
 
+OVERLAP_CODES = ("POD_CIDR_OVERLAP", "SERVICE_CIDR_OVERLAP")
 MTU_CODES = ("PATH_MTU_BLACK_HOLE", "PATH_MTU_STALL", "TRANSFER_STALLED", "PATH_MTU_REDUCED")
 SUBMARINER_PORTS = "UDP 4500 (IPsec NAT-T) and 4490 (NAT discovery) by default"
 
@@ -104,12 +106,26 @@ def overlay_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]
 
 
 def fold(findings: tuple[Finding, ...], discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
-    """The mesh's findings with what the overlay explains of them (their text only: the
-    severities and the verdict stand as the probes left them)."""
+    """The run's findings with what the overlay explains of them: their text (the severities
+    and the verdict stand as the probes left them), but for overlapping ranges between two
+    Globalnet clusters, which are info (Globalnet is there to join such clusters)."""
     overlay = {d.context: d.overlay for d in discoveries}
     out = []
     for f in findings:
         a, b = overlay.get(f.src_cluster), overlay.get(f.dst_cluster)
+        between = f.src_cluster != f.dst_cluster
+        if f.code in OVERLAP_CODES and between and a and b and a.globalnet and b.globalnet:
+            # Globalnet exists to join clusters whose ranges overlap: not a fault there
+            out.append(
+                dataclasses.replace(
+                    f,
+                    severity=Severity.INFO,
+                    summary=f.summary + "; Submariner Globalnet joins these clusters through "
+                    f"global addresses ({a.globalnet}, {b.globalnet}): overlapping ranges are "
+                    "what it is for",
+                )
+            )
+            continue
         if a is None or b is None or f.src_cluster == f.dst_cluster or not f.ports:
             out.append(f)
             continue
