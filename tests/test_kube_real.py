@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -858,29 +858,81 @@ SUBMARINERS = ("submariner.io", "Submariner", "submariners", "v1alpha1")
 GATEWAYS = ("submariner.io", "Gateway", "gateways", "v1")
 
 
+def first_node(kc: str, ctx: str) -> str:
+    async def go() -> str:
+        async with KubeClient(connection(kc, ctx)) as client:
+            return str(sorted(n["metadata"]["name"] for n in await client.list(KINDS["Node"]))[0])
+
+    return asyncio.run(go())
+
+
+@contextlib.contextmanager
+def submariner_installed(
+    kc: str, planes: dict[str, tuple[str, str, list[dict[str, Any]], str]]
+) -> Iterator[None]:
+    """Submariner as its operator leaves it on each plane: ctx -> (cable driver, Globalnet
+    CIDR or "", Gateway objects, the node labelled as its gateway or ""). Everything goes
+    again afterwards, the label too (it goes with the only field the test applied). The
+    Gateways' status is written with them: the CRDs here serve no status subresource."""
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "submariner-operator"}}
+
+    def objects(ctx: str) -> list[dict[str, Any]]:
+        driver, global_cidr, gateways, _ = planes[ctx]
+        spec = {"cableDriver": driver, "globalCIDR": global_cidr, "natEnabled": False}
+        return [
+            ns,
+            {
+                "apiVersion": "submariner.io/v1alpha1",
+                "kind": "Submariner",
+                "metadata": {"name": "submariner", "namespace": "submariner-operator"},
+                "spec": spec,
+            },
+            *gateways,
+        ]
+
+    def node(name: str, labels: dict[str, str] | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, **({"labels": labels} if labels else {})}
+        return {"apiVersion": "v1", "kind": "Node", "metadata": meta}
+
+    async def install() -> None:
+        for ctx, (_, _, _, gateway_node) in planes.items():
+            async with KubeClient(connection(kc, ctx)) as client:
+                crds = [operator.crd(*c, status=False) for c in (SUBMARINERS, GATEWAYS)]
+                await apply_all(client, crds)
+                await operator.established(client, 30.0, (SUBMARINERS, GATEWAYS))
+                await apply_all(client, objects(ctx))
+                if gateway_node:
+                    await apply_all(client, [node(gateway_node, {GATEWAY: "true"})])
+
+    async def uninstall() -> None:
+        for ctx, (_, _, _, gateway_node) in planes.items():
+            async with KubeClient(connection(kc, ctx)) as client:
+                for o in reversed(objects(ctx)):
+                    meta = o["metadata"]
+                    await client.delete(KINDS[o["kind"]], meta["name"], meta.get("namespace"))
+                for c in (SUBMARINERS, GATEWAYS):
+                    await client.delete(KINDS["CustomResourceDefinition"], f"{c[2]}.{c[0]}")
+                if gateway_node:
+                    await apply_all(client, [node(gateway_node, None)])
+
+    asyncio.run(install())
+    try:
+        yield
+    finally:
+        asyncio.run(uninstall())
+
+
+GATEWAY = "submariner.io/gateway"
+
+
 def test_cidr_check_reads_submariners_tunnel_gateways_and_connections(kube_lab):
     """Submariner on both clusters, as its operator leaves it (the Submariner object, a
     Gateway whose connection to the other cluster failed, the gateway node's label), served by
     the real API servers and read as the CI user: the overlay is said, the failed connection
     is an error in Submariner's own words, and the data plane without a labelled gateway node
-    is told it has none. (The Gateway's status is written with the object: the CRD here serves
-    no status subresource.)"""
+    is told it has none."""
     kc = kube_lab["kubeconfig"]
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "submariner-operator"}}
-
-    def operator_object(driver: str) -> dict[str, Any]:
-        return {
-            "apiVersion": "submariner.io/v1alpha1",
-            "kind": "Submariner",
-            "metadata": {"name": "submariner", "namespace": "submariner-operator"},
-            "spec": {"cableDriver": driver, "globalCIDR": "", "natEnabled": False},
-        }
-
-    async def first_node(ctx: str) -> str:
-        async with KubeClient(connection(kc, ctx)) as client:
-            return str(sorted(n["metadata"]["name"] for n in await client.list(KINDS["Node"]))[0])
-
-    cp_node = asyncio.run(first_node("CP_EAST"))
+    cp_node = first_node(kc, "CP_EAST")
     failed = {
         "apiVersion": "submariner.io/v1",
         "kind": "Gateway",
@@ -897,44 +949,15 @@ def test_cidr_check_reads_submariners_tunnel_gateways_and_connections(kube_lab):
             ],
         },
     }
-    label = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": cp_node}}
-    objects = {
-        "CP_EAST": [ns, operator_object("libreswan"), failed],
-        "DP_WEST": [ns, operator_object("wireguard")],
+    planes = {
+        "CP_EAST": ("libreswan", "", [failed], cp_node),
+        "DP_WEST": ("wireguard", "", [], ""),
     }
-
-    async def install() -> None:
-        for ctx, objs in objects.items():
-            async with KubeClient(connection(kc, ctx)) as client:
-                await apply_all(
-                    client, [operator.crd(*c, status=False) for c in (SUBMARINERS, GATEWAYS)]
-                )
-                await operator.established(client, 30.0, (SUBMARINERS, GATEWAYS))
-                await apply_all(client, objs)
-                if ctx == "CP_EAST":
-                    labelled = {**label, "metadata": {**label["metadata"], "labels": {
-                        "submariner.io/gateway": "true"}}}  # fmt: skip
-                    await apply_all(client, [labelled])
-
-    async def uninstall() -> None:
-        for ctx, objs in objects.items():
-            async with KubeClient(connection(kc, ctx)) as client:
-                for o in reversed(objs):
-                    meta = o["metadata"]
-                    await client.delete(KINDS[o["kind"]], meta["name"], meta.get("namespace"))
-                for c in (SUBMARINERS, GATEWAYS):
-                    await client.delete(KINDS["CustomResourceDefinition"], f"{c[2]}.{c[0]}")
-                if ctx == "CP_EAST":  # the label goes with the only field netcheck applied
-                    await apply_all(client, [label])
-
-    asyncio.run(install())
-    try:
+    with submariner_installed(kc, planes):
         proc = netcheck(
             "cidr", "check", "--kubeconfig", kc, "--context", "CP_EAST-ci",
             "--context", "DP_WEST-ci", "-o", "json",
         )  # fmt: skip
-    finally:
-        asyncio.run(uninstall())
     assert "Traceback" not in proc.stderr and not proc.stderr.strip(), proc.stderr
     assert proc.returncode == 1, proc.stdout
     doc = json.loads(proc.stdout)
@@ -965,6 +988,37 @@ def test_cidr_check_reads_submariners_tunnel_gateways_and_connections(kube_lab):
             return dict(node["metadata"].get("labels") or {})
 
     assert "submariner.io/gateway" not in asyncio.run(labels())
+
+
+def test_preflight_between_globalnet_clusters_takes_their_nat_as_designed(kube_lab, tmp_path):
+    """Submariner with Globalnet on both clusters (a gateway node each, no failed connection)
+    and CP_EAST's egress to DP_WEST masqueraded, as Globalnet's translation looks to the
+    agents' echo: the translated pairs are said (SOURCE_NAT, info, naming Globalnet), and the
+    verdict and the JUnit a CI gates on pass. The same NAT without Globalnet fails (the
+    masquerade scenario of test_lab_scenarios)."""
+    kc = kube_lab["kubeconfig"]
+    planes = {
+        "CP_EAST": ("libreswan", "242.0.0.0/16", [], first_node(kc, "CP_EAST")),
+        "DP_WEST": ("libreswan", "242.1.0.0/16", [], first_node(kc, "DP_WEST")),
+    }
+    junit = tmp_path / "preflight.xml"
+    with submariner_installed(kc, planes):
+        faults.add_fault("masquerade", src="CP_EAST", dst="DP_WEST", both=False)
+        try:
+            code, report, err = preflight(kc, "--junit", str(junit))
+        finally:
+            faults.clear_faults()
+    translated = [p for p in report["probes"] if p["outcome"] == "nat"]
+    assert translated and {p["src"] for p in translated} <= {
+        e["name"] for e in report["endpoints"] if e["cluster"] == "CP_EAST-ci"
+    }
+    assert code == 0, (err, [f for f in report["findings"] if f["severity"] != "info"])
+    assert report["verdict"] == "pass"
+    (nat,) = [f for f in report["findings"] if f["code"] == "SOURCE_NAT"]
+    assert nat["severity"] == "info" and "Submariner Globalnet translates" in nat["summary"]
+    assert 'failures="0"' in junit.read_text()
+    overlays = {f["src_cluster"] for f in report["findings"] if f["code"] == "OVERLAY"}
+    assert overlays == {"CP_EAST-ci", "DP_WEST-ci"}
 
 
 def test_a_refused_token_keeps_the_other_context(kube_lab, tmp_path):

@@ -203,3 +203,50 @@ def test_overlapping_ranges_between_two_globalnet_clusters_are_info():
     own = [discovery("CP_EAST", ("10.96.0.0/16",), overlay=SUB_CP, service_cidrs=("10.96.0.0/12",))]
     (overlap,) = fold(cidr_findings(own), own)
     assert (overlap.code, overlap.severity) == ("SERVICE_CIDR_OVERLAP", Severity.ERROR)
+
+
+def test_globalnets_nat_is_by_design_in_the_verdict_and_every_output():
+    """Preflight's echo sees Globalnet's global addresses between two Globalnet clusters: the
+    SOURCE_NAT finding is info, and the verdict, JUnit, the terminal's count and the HTML
+    heatmap leave those probes out; the same NAT elsewhere stays a failure."""
+    import dataclasses
+    import xml.etree.ElementTree as ET
+
+    from netcheck.diagnosis.findings import diagnose
+    from netcheck.diagnosis.overlay import nat_by_design
+    from netcheck.model.outcome import Outcome
+    from netcheck.model.report import RunReport, Verdict
+    from netcheck.reports.html import heatmaps
+    from netcheck.reports.junit import to_junit
+    from tests.helpers import results_for, two_region_topology
+
+    topo = two_region_topology()
+    probes = results_for(
+        topo,
+        lambda s, d, p: Outcome.NAT if (s.cluster, d.cluster) == ("CP_EAST", "DP_WEST") else None,
+    )
+    planes = [plane("CP_EAST", SUB_CP), plane("DP_WEST", SUB_DP)]
+    report = RunReport(
+        topology=topo,
+        probes=probes,
+        findings=fold(diagnose(topo, probes), planes),
+        started_at="2026-12-01T00:00:00+00:00",
+        duration_s=1.0,
+        nat_by_design=nat_by_design(planes),
+    )
+    assert report.nat_by_design == (("CP_EAST", "DP_WEST"), ("DP_WEST", "CP_EAST"))
+    (nat,) = report.findings
+    assert (nat.code, nat.severity) == ("SOURCE_NAT", Severity.INFO)
+    assert report.verdict is Verdict.PASS
+    suite = ET.fromstring(to_junit(report)).find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert all(c.state == "pass" for h in heatmaps(report) for c in h.cells)
+    # the same NAT without Globalnet on both sides: a failure everywhere
+    one = [plane("CP_EAST", SUB_CP), plane("DP_WEST", Overlay())]
+    plain = dataclasses.replace(
+        report, findings=fold(diagnose(topo, probes), one), nat_by_design=nat_by_design(one)
+    )
+    assert plain.nat_by_design == ()
+    assert plain.verdict is Verdict.FAIL and plain.findings[0].severity is Severity.ERROR
+    plain_suite = ET.fromstring(to_junit(plain)).find("testsuite")
+    assert plain_suite is not None and plain_suite.get("failures") != "0"

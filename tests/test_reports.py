@@ -86,6 +86,32 @@ def test_junit_one_testcase_per_cluster_pair_and_port():
     assert suite.get("failures") == "2" and suite.get("skipped") == "2"
 
 
+def test_junit_does_not_fail_7001_refused_by_design():
+    """Cassandra 4.0+ without the legacy SSL port refuses 7001 by design: the verdict passes,
+    and so must the JUnit a CI gates on (it used to count those refusals as failures)."""
+    import dataclasses
+
+    from netcheck.model.gossip import GossipAnalysis
+    from netcheck.model.report import Verdict
+
+    base = report(lambda s, d, p: Outcome.REFUSED if p == 7001 else None)
+    closed = tuple((ep.name, 7001) for ep in base.topology.endpoints)
+    rep = dataclasses.replace(
+        base,
+        findings=(),  # the Cassandra layer says the refusals once, as info
+        cassandra=GossipAnalysis(nodes=(), findings=(), warnings=(), expected_closed=closed),
+    )
+    assert rep.verdict is Verdict.PASS
+    suite = ET.fromstring(junit.to_junit(rep)).find("testsuite")
+    assert suite.get("failures") == "0", junit.to_junit(rep)
+    # a 7001 refused where it is not closed by design is still a failure
+    partly = dataclasses.replace(
+        rep,
+        cassandra=GossipAnalysis(nodes=(), findings=(), warnings=(), expected_closed=closed[:4]),
+    )
+    assert ET.fromstring(junit.to_junit(partly)).find("testsuite").get("failures") != "0"
+
+
 def test_prometheus_exposition_is_valid_and_bounded():
     rep = report(dropped_7001)
     text = prometheus.to_exposition(rep)

@@ -7,9 +7,10 @@
   `connected`, with Submariner's own message.
 - Folded into the findings of the mesh: a failure between two clusters names the Submariner
   gateways its traffic crosses (the likely place of a cross-cluster fault); an MTU finding on
-  a tunnelled path says how many bytes the tunnel takes; SOURCE_NAT between clusters that both
-  run Globalnet says the translation is Globalnet's own; overlapping pod or service ranges
-  between two Globalnet clusters are info, not an error (that is what Globalnet is for).
+  a tunnelled path says how many bytes the tunnel takes; between two clusters that both run
+  Globalnet, SOURCE_NAT (the translation is Globalnet's own: the verdict leaves those probes
+  out too, RunReport.nat_by_design) and overlapping pod or service ranges are info, not
+  errors (joining such clusters is what Globalnet is for).
 """
 
 from __future__ import annotations
@@ -105,10 +106,17 @@ def overlay_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]
     return tuple(out)
 
 
+def nat_by_design(discoveries: list[ContextDiscovery]) -> tuple[tuple[str, str], ...]:
+    """The cluster pairs (both ways) whose pod addresses Globalnet translates: a `nat` outcome
+    between them is the overlay's design (RunReport.nat_by_design)."""
+    joined = [d.context for d in discoveries if d.overlay.globalnet]
+    return tuple((a, b) for a in joined for b in joined if a != b)
+
+
 def fold(findings: tuple[Finding, ...], discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
-    """The run's findings with what the overlay explains of them: their text (the severities
-    and the verdict stand as the probes left them), but for overlapping ranges between two
-    Globalnet clusters, which are info (Globalnet is there to join such clusters)."""
+    """The run's findings with what the overlay explains of them: their text; and between two
+    Globalnet clusters, overlapping ranges and SOURCE_NAT are info (Globalnet is there to
+    join such clusters, by translating their addresses). Every other severity stands."""
     overlay = {d.context: d.overlay for d in discoveries}
     out = []
     for f in findings:
@@ -149,10 +157,14 @@ def fold(findings: tuple[Finding, ...], discoveries: list[ContextDiscovery]) -> 
                 f"; the {names} tunnel takes up to {tunnel} bytes of each packet: the pods' "
                 "MTU must leave that room below the path's"
             )
+        severity = f.severity
         if f.code == "SOURCE_NAT" and a.globalnet and b.globalnet:
             summary += (
                 f"; Submariner Globalnet translates pod addresses between these clusters "
                 f"({a.globalnet}, {b.globalnet}): the peers see global addresses by design"
             )
-        out.append(dataclasses.replace(f, location=location, hint=hint, summary=summary))
+            severity = Severity.INFO  # and the verdict leaves these probes out (nat_by_design)
+        out.append(
+            dataclasses.replace(f, severity=severity, location=location, hint=hint, summary=summary)
+        )
     return tuple(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -100,11 +101,46 @@ class RunReport:
     outsider_probes: tuple[OutsiderProbe, ...] = ()
     # internode TLS per database node and port (`run --context`)
     tls: tuple[TlsRow, ...] = ()
+    # (source cluster, destination cluster) whose overlay translates pod addresses by design
+    # (Submariner Globalnet on both): a `nat` outcome between them is not a fault
+    nat_by_design: tuple[tuple[str, str], ...] = ()
 
     @property
     def verdict(self) -> Verdict:
         closed = self.cassandra.expected_closed if self.cassandra else ()
-        return verdict_of(self.probes, self.findings, self.problems, closed, self.topology)
+        return verdict_of(
+            self.probes, self.findings, self.problems, closed, self.topology, self.nat_by_design
+        )
+
+    def by_design(self) -> Callable[[ProbeResult], bool]:
+        """Whether a failed probe is normal here (what every output counts as not failed)."""
+        closed = self.cassandra.expected_closed if self.cassandra else ()
+        return by_design(closed, self.topology, self.nat_by_design)
+
+
+def by_design(
+    expected_closed: tuple[tuple[str, int], ...],
+    topology: Topology | None,
+    nat_by_design: tuple[tuple[str, str], ...] = (),
+) -> Callable[[ProbeResult], bool]:
+    """expected_closed: (endpoint, port) where refused is normal (7001 on Cassandra 4.0+
+    without the legacy SSL port); with the topology, a timeout there that the destination's
+    own RST contradicts is the same refusal (ProbeResult.closed_at), as the diagnosis that
+    left it out took it. nat_by_design: cluster pairs whose overlay translates addresses."""
+    closed = set(expected_closed)
+    eps = {e.name: e for e in topology.endpoints} if topology else {}
+    nat = set(nat_by_design)
+
+    def normal(p: ProbeResult) -> bool:
+        if p.outcome is Outcome.NAT:
+            src, dst = eps.get(p.src), eps.get(p.dst)
+            return src is not None and dst is not None and (src.cluster, dst.cluster) in nat
+        if (p.dst, p.port) not in closed:
+            return False
+        dst = eps.get(p.dst)
+        return p.outcome is Outcome.REFUSED or p.closed_at(dst.address if dst else "")
+
+    return normal
 
 
 def verdict_of(
@@ -113,18 +149,11 @@ def verdict_of(
     problems: tuple[str, ...] = (),
     expected_closed: tuple[tuple[str, int], ...] = (),
     topology: Topology | None = None,
+    nat_by_design: tuple[tuple[str, str], ...] = (),
 ) -> Verdict:
-    """expected_closed: (endpoint, port) where refused is normal (7001 on Cassandra 4.0+
-    without the legacy SSL port). With the topology, a timeout there that the destination's
-    own RST contradicts is the same refusal (ProbeResult.closed_at), as the diagnosis that
-    left it out took it."""
-    closed = set(expected_closed)
-    address = {e.name: e.address for e in topology.endpoints} if topology else {}
-
-    def normal(p: ProbeResult) -> bool:
-        if (p.dst, p.port) not in closed:
-            return False
-        return p.outcome is Outcome.REFUSED or p.closed_at(address.get(p.dst, ""))
+    """Fail on a failed probe that is not normal (by_design) or an error finding; else
+    incomplete on a problem or an unmeasured probe; else pass."""
+    normal = by_design(expected_closed, topology, nat_by_design)
 
     if any(p.outcome.failed and not normal(p) for p in probes) or any(
         f.severity is Severity.ERROR for f in findings

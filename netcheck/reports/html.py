@@ -11,6 +11,7 @@ details from agents) is escaped.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,13 @@ def heatmaps(report: RunReport) -> tuple[Heatmap, ...]:
         if name in eps:
             key = (eps[name].scope("rack"), port)
             closed_racks[key] = closed_racks.get(key, 0) + 1
+    # failed and not normal: 7001 refused by design, Globalnet's NAT (RunReport.by_design)
+    normal = report.by_design()
+    bad = Counter(
+        (eps[p.src].scope("rack"), eps[p.dst].scope("rack"), p.port)
+        for p in report.probes
+        if p.outcome.failed and not normal(p)
+    )
     out = []
     for port, cells in sorted(per_port.items()):
         rows = tuple(sorted({_group(c.src) for c in cells}))
@@ -96,11 +104,7 @@ def heatmaps(report: RunReport) -> tuple[Heatmap, ...]:
             counts = dict(c.outcomes)
             measured = sum(n for o, n in counts.items() if o is not Outcome.NOT_MEASURED)
             refused_by_design = (c.dst, port) in closed_racks
-            failing = sum(
-                n
-                for o, n in counts.items()
-                if o.failed and not (o is Outcome.REFUSED and refused_by_design)
-            )
+            failing = bad[(c.src, c.dst, port)]
             if not measured:
                 state = "unmeasured"
             elif failing:

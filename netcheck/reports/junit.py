@@ -23,11 +23,12 @@ def to_junit(report: RunReport) -> str:
         time=f"{report.duration_s:.3f}",
     )
     failures = skipped = 0
+    normal = report.by_design()  # 7001 refused on Cassandra 4.0+, Globalnet's NAT
     for (sc, dc, port), probes in sorted(groups.items()):
         case = ET.SubElement(
             suite, "testcase", classname=f"netcheck.{sc}.{dc}", name=f"{sc} -> {dc} tcp/{port}"
         )
-        bad = [p for p in probes if p.outcome.failed]
+        bad = [p for p in probes if p.outcome.failed and not normal(p)]
         unknown = [p for p in probes if p.outcome is Outcome.NOT_MEASURED]
         if bad:
             failures += 1

@@ -241,10 +241,16 @@ def render(report: RunReport, console: Console) -> None:
         for problem in report.problems:
             console.print(Text(f"  {problem}", style="yellow"))
     measured = sum(1 for p in report.probes if p.outcome is not Outcome.NOT_MEASURED)
-    closed = set(report.cassandra.expected_closed) if report.cassandra else set()
-    by_design = sum(1 for p in report.probes if p.outcome.failed and (p.dst, p.port) in closed)
+    is_normal = report.by_design()
+    normal_ones = [p for p in report.probes if p.outcome.failed and is_normal(p)]
+    by_design = len(normal_ones)
     failed = sum(1 for p in report.probes if p.outcome.failed) - by_design
-    normal = f", {by_design} refused by design" if by_design else ""
+    translated = sum(1 for p in normal_ones if p.outcome is Outcome.NAT)
+    normal = "".join(
+        f", {n} {what} by design"
+        for n, what in ((by_design - translated, "refused"), (translated, "translated"))
+        if n
+    )
     verdict = report.verdict
     console.print(
         Text(

@@ -14,7 +14,7 @@ from netcheck.deploy.apply import nodeport_holder, remove_all
 from netcheck.deploy.manifests import COMPONENTS, VECTOR_NODEPORT
 from netcheck.diagnosis.cidrs import cidr_findings
 from netcheck.diagnosis.install import install_check
-from netcheck.diagnosis.overlay import fold, overlay_findings
+from netcheck.diagnosis.overlay import fold, nat_by_design, overlay_findings
 from netcheck.discovery.kube import discover
 from netcheck.discovery.kube_topology import preflight_topology
 from netcheck.model.findings import Finding, Severity
@@ -134,5 +134,8 @@ async def preflight(
                 )
                 for message in left.values():
                     feedback.say(f"error: agents not removed: {message}; run `netcheck undeploy`")
-    report = dataclasses.replace(report, findings=fold(report.findings, list(found.values())))
+    planes = list(found.values())
+    report = dataclasses.replace(
+        report, findings=fold(report.findings, planes), nat_by_design=nat_by_design(planes)
+    )
     return RunDone(report=report, errors=errors)

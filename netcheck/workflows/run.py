@@ -39,7 +39,7 @@ from netcheck.diagnosis.isolation import (
     refused_to_agents,
 )
 from netcheck.diagnosis.nodepools import node_pool_findings
-from netcheck.diagnosis.overlay import fold, overlay_findings
+from netcheck.diagnosis.overlay import fold, nat_by_design, overlay_findings
 from netcheck.diagnosis.tls import tls_findings, tls_rows
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import KubeTopology, PodRef, run_topology
@@ -365,5 +365,7 @@ async def run_contexts(
         )
     # the control plane's overlay too where it holds no database pods (the aggregator's side)
     overlaid = [*used, *([cp] if cp is not None and all(cp is not d for d in used) else [])]
-    report = dataclasses.replace(report, findings=fold(report.findings, overlaid))
+    report = dataclasses.replace(
+        report, findings=fold(report.findings, overlaid), nat_by_design=nat_by_design(overlaid)
+    )
     return RunDone(report=report, errors=errors)
