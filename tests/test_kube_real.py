@@ -871,9 +871,9 @@ def submariner_installed(
     kc: str, planes: dict[str, tuple[str, str, list[dict[str, Any]], str]]
 ) -> Iterator[None]:
     """Submariner as its operator leaves it on each plane: ctx -> (cable driver, Globalnet
-    CIDR or "", Gateway objects, the node labelled as its gateway or ""). Everything goes
-    again afterwards, the label too (it goes with the only field the test applied). The
-    Gateways' status is written with them: the CRDs here serve no status subresource."""
+    CIDR or "", Gateway objects, the node labelled as its gateway or ""). The objects go again
+    afterwards, the label too (it goes with the only field the test applied). The Gateways'
+    status is written with them: the CRDs here serve no status subresource."""
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "submariner-operator"}}
 
     def objects(ctx: str) -> list[dict[str, Any]]:
@@ -905,13 +905,13 @@ def submariner_installed(
                     await apply_all(client, [node(gateway_node, {GATEWAY: "true"})])
 
     async def uninstall() -> None:
+        # the objects go; the namespace and the CRDs stay for the next test (one being deleted
+        # cannot be made again until the API server has finished with it)
         for ctx, (_, _, _, gateway_node) in planes.items():
             async with KubeClient(connection(kc, ctx)) as client:
-                for o in reversed(objects(ctx)):
+                for o in reversed(objects(ctx)[1:]):
                     meta = o["metadata"]
                     await client.delete(KINDS[o["kind"]], meta["name"], meta.get("namespace"))
-                for c in (SUBMARINERS, GATEWAYS):
-                    await client.delete(KINDS["CustomResourceDefinition"], f"{c[2]}.{c[0]}")
                 if gateway_node:
                     await apply_all(client, [node(gateway_node, None)])
 

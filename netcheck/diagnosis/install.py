@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netcheck.discovery.kube import MISSION_CONTROL_NS, ContextDiscovery, HelmRelease
-from netcheck.model.findings import Finding, Severity
+from netcheck.model.findings import Finding, Severity, cluster_finding
 
 # Helm's release statuses: the latest revision is `deployed` when the install or upgrade
 # finished; `uninstalled` (kept with --keep-history) is gone; any other is a problem
@@ -28,19 +28,6 @@ RBAC_HINT = (
 class InstallCheck:
     findings: tuple[Finding, ...]
     problems: tuple[str, ...]  # checks not made after install (the run is incomplete)
-
-
-def _finding(severity: Severity, code: str, ctx: str, summary: str, hint: str) -> Finding:
-    return Finding(
-        severity=severity,
-        code=code,
-        summary=summary,
-        src_cluster=ctx,
-        dst_cluster=ctx,
-        ports=(),
-        affected_pairs=0,
-        hint=hint,
-    )
 
 
 def _why(d: ContextDiscovery, what: str) -> str:
@@ -68,7 +55,7 @@ def install_check(
         line = f"{d.context}: {checks} not checked: {what} in {MISSION_CONTROL_NS}: {_why(d, what)}"
         if installing:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.INFO,
                     "MC_INSTALL_NOT_CHECKED",
                     d.context,
@@ -89,7 +76,7 @@ def install_check(
         pass  # nothing installed yet (MC_NOT_INSTALLED): no registration to look for
     elif not cp.client_configs_served:
         out.append(
-            _finding(
+            cluster_finding(
                 Severity.INFO if installing else Severity.ERROR,
                 "MC_CONTROL_PLANE_NOT_INSTALLED",
                 control_plane,
@@ -126,7 +113,7 @@ def _releases(
     if not any(live.values()):
         if installing:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.INFO,
                     "MC_NOT_INSTALLED",
                     cp.context,
@@ -139,7 +126,7 @@ def _releases(
             )
         else:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.WARNING,
                     "MC_HELM_RELEASE_NOT_FOUND",
                     cp.context,
@@ -163,7 +150,7 @@ def _releases(
             out.append(_missing(d.context, cp.context, ref, installing))
         elif not names & ref_names:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.ERROR,
                     "MC_HELM_RELEASE_NAME_MISMATCH",
                     d.context,
@@ -180,7 +167,7 @@ def _releases(
     if not ref and cp.context in live:
         others = sorted({r.name for rs in live.values() for r in rs})
         out.append(
-            _finding(
+            cluster_finding(
                 Severity.INFO if installing else Severity.ERROR,
                 "MC_NOT_INSTALLED",
                 cp.context,
@@ -192,7 +179,7 @@ def _releases(
         )
     elif matched:
         out.append(
-            _finding(
+            cluster_finding(
                 Severity.INFO,
                 "MC_HELM_RELEASES_MATCH",
                 cp.context,
@@ -206,7 +193,7 @@ def _releases(
 
 def _unfinished(ctx: str, r: HelmRelease) -> Finding:
     pending = r.status.startswith("pending") or r.status == "uninstalling"
-    return _finding(
+    return cluster_finding(
         Severity.ERROR,
         "MC_HELM_RELEASE_NOT_DEPLOYED",
         ctx,
@@ -224,7 +211,7 @@ def _unfinished(ctx: str, r: HelmRelease) -> Finding:
 
 
 def _missing(ctx: str, cp: str, ref: tuple[HelmRelease, ...], installing: bool) -> Finding:
-    return _finding(
+    return cluster_finding(
         Severity.INFO if installing else Severity.ERROR,
         "MC_NOT_INSTALLED",
         ctx,
@@ -245,7 +232,7 @@ def _registration(d: ContextDiscovery, cp: ContextDiscovery, installing: bool) -
     if not mine:
         known = ", ".join(sorted({c.context_name or c.name for c in cp.client_configs})) or "none"
         return [
-            _finding(
+            cluster_finding(
                 Severity.INFO if installing else Severity.ERROR,
                 "MC_DATA_PLANE_NOT_REGISTERED",
                 d.context,
@@ -261,7 +248,7 @@ def _registration(d: ContextDiscovery, cp: ContextDiscovery, installing: bool) -
     for c in mine:
         if c.secret_found:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.INFO,
                     "MC_DATA_PLANE_REGISTERED",
                     d.context,
@@ -272,7 +259,7 @@ def _registration(d: ContextDiscovery, cp: ContextDiscovery, installing: bool) -
             )
         else:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.ERROR,
                     "MC_REGISTRATION_SECRET_MISSING",
                     d.context,

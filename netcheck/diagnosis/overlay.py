@@ -19,24 +19,11 @@ import dataclasses
 
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.discovery.overlay import Overlay
-from netcheck.model.findings import Finding, Severity
+from netcheck.model.findings import Finding, Severity, cluster_finding
 
 OVERLAP_CODES = ("POD_CIDR_OVERLAP", "SERVICE_CIDR_OVERLAP")
 MTU_CODES = ("PATH_MTU_BLACK_HOLE", "PATH_MTU_STALL", "TRANSFER_STALLED", "PATH_MTU_REDUCED")
 SUBMARINER_PORTS = "UDP 4500 (IPsec NAT-T) and 4490 (NAT discovery) by default"
-
-
-def _finding(severity: Severity, code: str, ctx: str, summary: str, hint: str) -> Finding:
-    return Finding(
-        severity=severity,
-        code=code,
-        summary=summary,
-        src_cluster=ctx,
-        dst_cluster=ctx,
-        ports=(),
-        affected_pairs=0,
-        hint=hint,
-    )
 
 
 def describe(o: Overlay) -> str:
@@ -65,7 +52,7 @@ def overlay_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]
         if not o.kind:
             continue
         out.append(
-            _finding(
+            cluster_finding(
                 Severity.INFO,
                 "OVERLAY",
                 d.context,
@@ -77,7 +64,7 @@ def overlay_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]
             continue
         if not o.gateways:
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.ERROR,
                     "SUBMARINER_NO_GATEWAY",
                     d.context,
@@ -92,7 +79,7 @@ def overlay_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]
             if c.status == "connected":
                 continue
             out.append(
-                _finding(
+                cluster_finding(
                     Severity.ERROR,
                     "SUBMARINER_CONNECTION_DOWN",
                     d.context,

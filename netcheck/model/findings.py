@@ -29,3 +29,19 @@ class Finding:
     location: str = ""
     # the fault acts in one direction only: the reverse direction of every pair works
     asymmetric: bool = False
+
+
+def cluster_finding(
+    severity: Severity, code: str, cluster: str, summary: str, hint: str
+) -> Finding:
+    """A finding about one cluster as a whole (its install, its overlay), not probe pairs."""
+    return Finding(
+        severity=severity,
+        code=code,
+        summary=summary,
+        src_cluster=cluster,
+        dst_cluster=cluster,
+        ports=(),
+        affected_pairs=0,
+        hint=hint,
+    )
