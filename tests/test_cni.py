@@ -230,3 +230,24 @@ def test_the_overlap_sweep_finds_exactly_what_comparing_every_pair_finds(a, b):
     brute = [(x, y) for x in a for y in b if x.version == y.version and x.overlaps(y)]
     assert sorted(map(str, _overlaps(a, b))) == sorted(map(str, brute))
     assert len(_overlaps(a, b)) == len(brute)
+
+
+def test_cni_pools_rbac_refused_leave_the_cidr_check_incomplete_not_passed():
+    """RBAC refused the Calico pools: the check fell back on the nodes' podCIDRs, which Calico
+    does not use. Finding no overlap there proves nothing: a problem says which read and the
+    grant, and the run's verdict is incomplete, not pass."""
+    from netcheck.diagnosis.cidrs import cidr_problems
+    from netcheck.model.report import Verdict, verdict_of
+
+    refused = (
+        "Calico ippools: RBAC forbids 'list' on 'ippools' cluster-wide; grant it "
+        "(probes/rbac/netcheck-user.yaml)",
+    )
+    east = discovery("CP_EAST", ("10.244.0.0/24",), cni_unread=refused)
+    west = discovery("DP_WEST", ("10.245.0.0/24",))
+    assert not [f for f in cidr_findings([east, west]) if f.severity.value != "info"]
+    (problem,) = cidr_problems([east, west])
+    assert problem.startswith("context CP_EAST: the CIDR check is incomplete: Calico ippools ")
+    assert "the nodes' podCIDRs" in problem and "probes/rbac/netcheck-user.yaml" in problem
+    assert verdict_of((), (), (problem,)) is Verdict.INCOMPLETE
+    assert cidr_problems([west]) == ()

@@ -322,6 +322,38 @@ def test_a_masquerade_hidden_behind_a_stall_is_still_found():
     assert {f.code for f in diagnose(topo, stalled)} == {"PATH_MTU_STALL"}
 
 
+def test_a_masquerade_seen_on_some_stalled_pairs_only_is_still_one_finding():
+    """The same two faults, but on a loaded host some stalled probes lost the peer's answer
+    too and carry no observed address. They say nothing about NAT: the masquerade is still
+    one finding from CP_EAST to DP_WEST, counting the pairs that showed it, not five pieces."""
+    import dataclasses
+
+    topo = two_region_topology()
+    eps = {ep.name: ep for ep in topo.endpoints}
+    stalled = results_for(topo, lambda s, d, p: Outcome.STALLED if cross(s, d) else None)
+    cp_east = [
+        r for r in stalled if r.outcome is Outcome.STALLED and eps[r.src].cluster == "CP_EAST"
+    ]
+    unseen = {(r.src, r.dst, r.port) for r in cp_east[::5]}  # every fifth lost the answer
+    results = tuple(
+        dataclasses.replace(
+            r,
+            local_address=eps[r.src].address,
+            observed_source="198.19.126.1"
+            if eps[r.src].cluster == "CP_EAST"
+            else eps[r.src].address,
+        )
+        if r.outcome is Outcome.STALLED and (r.src, r.dst, r.port) not in unseen
+        else r
+        for r in stalled
+    )
+    nats = [f for f in diagnose(topo, results) if f.code == "SOURCE_NAT"]
+    assert len(nats) == 1
+    (nat,) = nats
+    assert (nat.src_scope, nat.dst_scope) == ("every CP_EAST endpoint", "every DP_WEST endpoint")
+    assert nat.affected_pairs == len({(r.src, r.dst) for r in results if r.translated})
+
+
 def test_a_stall_on_a_path_whose_mtu_is_whole_is_not_called_an_mtu_problem():
     """Random loss slowed one payload past the timeout; the DF probes of that rack pair
     crossed at full size: the cause is loss, and no hint about MTU is given."""

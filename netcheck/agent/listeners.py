@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
+from netcheck.model.text import ascii_int
 from netcheck.probes import echo
 from netcheck.probes.http import LIVENESS_PATH
 
@@ -49,11 +50,12 @@ def parse_serve(text: str) -> ServeSpec:
     """'7000', '7001:tls', '8080:http'."""
     port_s, _, mode_s = text.partition(":")
     mode_s = mode_s or "tcp"
-    if not port_s.isdigit() or not 1 <= int(port_s) <= 65535:
+    port = ascii_int(port_s, 5)
+    if port is None or not 1 <= port <= 65535:
         raise ValueError(f"--serve {text!r}: the port must be a number from 1 to 65535")
     if mode_s not in {m.value for m in ServeMode}:
         raise ValueError(f"--serve {text!r}: the mode must be tcp, tls or http")
-    return ServeSpec(port=int(port_s), mode=ServeMode(mode_s))
+    return ServeSpec(port=port, mode=ServeMode(mode_s))
 
 
 class AcceptLog:

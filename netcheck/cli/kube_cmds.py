@@ -21,7 +21,7 @@ from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
 from netcheck.diagnosis.cidr_plan import PRIVATE_POOLS, PlanError, known_ranges, plan
-from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.diagnosis.cidrs import cidr_findings, cidr_problems
 from netcheck.diagnosis.overlay import fold, overlay_findings
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.kube.config import ContextEntry, kubeconfig_path, list_contexts
@@ -628,7 +628,8 @@ def cidr_check_cmd(
     Cilium's pools and CiliumNodes; else the nodes' podCIDRs), service CIDRs and node count,
     and every overlap between them. No agent is deployed: discovery reads only.
 
-    Exit codes: 0 no overlap, 1 an overlap, 3 a context could not be read.
+    Exit codes: 0 no overlap, 1 an overlap, 3 a context or its CNI's pools could not be read
+    (and no overlap was found in what was read).
     """
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
     errors: dict[str, str] = {}
@@ -637,6 +638,7 @@ def cidr_check_cmd(
         say(line)
     read = [found[c] for c in names if c in found]
     findings = fold(cidr_findings(read), read) + overlay_findings(read)
+    problems = cidr_problems(read)
     clusters: list[dict[str, Any]] = [
         {
             "context": d.context,
@@ -656,6 +658,7 @@ def cidr_check_cmd(
             "clusters": clusters,
             "findings": [finding_doc(f) for f in findings],
             "errors": [errors[c] for c in names if c in errors],
+            "problems": list(problems),
         }
         click.echo(
             json.dumps(doc, indent=2)
@@ -672,8 +675,12 @@ def cidr_check_cmd(
             for sc in c["service_cidrs"]:
                 click.echo(f"  services  {sc}")
         render_findings(findings, Console(highlight=False))
-    exit_for_errors(errors)
-    sys.exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)
+    for line in problems:
+        say(f"error: {line}")
+    report_errors(errors)
+    if any(f.severity is Severity.ERROR for f in findings):
+        sys.exit(1)  # an overlap found is a failure, whatever could not be read besides
+    sys.exit(EXIT_INCOMPLETE if errors or problems else 0)
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd, cidr_group)

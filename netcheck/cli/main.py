@@ -54,6 +54,7 @@ from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
 from netcheck.model.findings import Severity
+from netcheck.model.text import ascii_int
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, terminal
 from netcheck.workflows.contexts import discover_all
@@ -563,10 +564,11 @@ def run(
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, _, port_s = value.rpartition(":")
+    port = ascii_int(port_s, 5)
+    if not host or port is None or not 0 < port < 65536:
         fail(f"--listen {value!r}: write HOST:PORT, e.g. 127.0.0.1:9926 or 0.0.0.0:9926")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), port
 
 
 @main.command()

@@ -232,3 +232,21 @@ def cidr_findings(discoveries: list[ContextDiscovery]) -> tuple[Finding, ...]:
                     )
                 )
     return tuple(findings)
+
+
+def cidr_problems(discoveries: list[ContextDiscovery]) -> tuple[str, ...]:
+    """What leaves the CIDR check incomplete: a cluster whose CNI objects could not be read
+    (RBAC refused them, or the server failed). Its pods may take addresses from pools the
+    check did not see, so no overlap found there is not a pass."""
+    out = []
+    for d in discoveries:
+        if not d.cni_unread:
+            continue
+        what = ", ".join(line.split(":", 1)[0] for line in d.cni_unread)
+        used = "the CNI's other objects" if d.cni.pod_networks else "the nodes' podCIDRs"
+        out.append(
+            f"context {d.context}: the CIDR check is incomplete: {what} could not be read, so "
+            f"the pod networks came from {used} and may miss the pools pods take addresses "
+            "from; grant the reads probes/rbac/netcheck-user.yaml lists"
+        )
+    return tuple(out)

@@ -97,7 +97,11 @@ def _translated(
     results: tuple[ProbeResult, ...], usable: dict[Triple, Outcome]
 ) -> dict[Triple, Outcome] | None:
     """The outcomes with every translated probe as NAT, when some of them failed otherwise
-    (a stall hides the NAT in the matrix); None when the matrix shows every NAT already."""
+    (a stall hides the NAT in the matrix); None when the matrix shows every NAT already.
+
+    A failed probe whose peer never said which address it saw tells nothing about NAT: it is
+    not measured in this view, so it does not split the NAT's rectangle into pieces.
+    """
     hidden = {
         (r.src, r.dst, r.port)
         for r in results
@@ -105,7 +109,15 @@ def _translated(
     }
     if not hidden:
         return None
-    return {t: Outcome.NAT if t in hidden else o for t, o in usable.items()}
+    unseen = {
+        (r.src, r.dst, r.port)
+        for r in results
+        if r.outcome.failed and r.outcome is not Outcome.NAT and not r.observed_source
+    }
+    return {
+        t: Outcome.NAT if t in hidden else Outcome.NOT_MEASURED if t in unseen else o
+        for t, o in usable.items()
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

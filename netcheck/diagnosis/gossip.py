@@ -39,6 +39,7 @@ from netcheck.model.gossip import (
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.report import TlsRow
+from netcheck.model.text import ascii_int
 from netcheck.model.topology import Endpoint, Role, Topology
 
 Located = dict[str, Endpoint | None]  # observer -> the endpoint it runs on, when known
@@ -276,8 +277,9 @@ def _nodes(obs: list[Observation], by_address: dict[str, Endpoint]) -> dict[str,
 
 def _address_key(a: str) -> tuple[int, ...] | tuple[int, str]:
     parts = a.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        return tuple(int(p) for p in parts)
+    octets = [ascii_int(p, 3) for p in parts]
+    if len(octets) == 4 and all(o is not None for o in octets):
+        return tuple(o for o in octets if o is not None)
     return (999, a)
 
 

@@ -12,6 +12,7 @@ from netcheck.discovery.overlay import GATEWAY_LABEL, Overlay, calico, cilium, s
 from netcheck.kube.client import KubeClient
 from netcheck.kube.errors import ApiFailed, Forbidden, KubeError, NotFound
 from netcheck.kube.resources import KINDS
+from netcheck.model.text import ascii_int
 
 CASS_CLUSTER = "cassandra.datastax.com/cluster"
 CASS_DATACENTER = "cassandra.datastax.com/datacenter"
@@ -131,10 +132,10 @@ def helm_releases(secrets: list[dict[str, Any]]) -> tuple[HelmRelease, ...]:
     latest: dict[str, HelmRelease] = {}
     for s in secrets:
         labels = _labels(s)
-        name, version = labels.get("name", ""), labels.get("version", "")
-        if labels.get("owner") != "helm" or not name or not version.isdigit():
+        name, revision = labels.get("name", ""), ascii_int(labels.get("version"), 12)
+        if labels.get("owner") != "helm" or not name or revision is None or revision < 1:
             continue
-        rel = HelmRelease(name=name, revision=int(version), status=labels.get("status", ""))
+        rel = HelmRelease(name=name, revision=revision, status=labels.get("status", ""))
         if name not in latest or rel.revision > latest[name].revision:
             latest[name] = rel
     return tuple(sorted(latest.values(), key=lambda r: r.name))
@@ -190,8 +191,10 @@ class ContextDiscovery:
     # ClientConfigs and the Secrets there were read (False: not known, see warnings)
     kube_cluster: str = ""
     helm_releases: tuple[HelmRelease, ...] = ()
-    # the pod networks the CNI publishes (Calico, Cilium), where node podCIDR is not the truth
+    # the pod networks the CNI publishes (Calico, Cilium), where node podCIDR is not the truth;
+    # cni_unread: those reads that failed (RBAC, the server): the pod networks are not known
     cni: CniFacts = field(default_factory=CniFacts)
+    cni_unread: tuple[str, ...] = ()
     # how its pods reach other clusters' (Submariner, the CNI's tunnel; "" kind: routed)
     overlay: Overlay = field(default_factory=Overlay)
     # False: the ServiceCIDR API is not served (before 1.33); then the `kubernetes` Service's
@@ -428,12 +431,13 @@ async def _one(coro: Any) -> list[dict[str, Any]]:
 
 async def _cni(
     client: KubeClient, notes: _Notes, node_objs: list[dict[str, Any]]
-) -> tuple[CniFacts, Overlay]:
-    """The CNI's objects, each read where served (their absence is the common case), and the
-    overlay: Submariner where it is installed (its tunnel carries the traffic between
-    clusters), else the tunnel the CNI's settings name."""
+) -> tuple[CniFacts, tuple[str, ...], Overlay]:
+    """The CNI's objects, each read where served (their absence is the common case), the
+    reads of them that failed, and the overlay: Submariner where it is installed (its tunnel
+    carries the traffic between clusters), else the tunnel the CNI's settings name."""
+    cni_notes = _Notes()
     (ippools, nodes, pools, config, enis), (operators, gateways) = await asyncio.gather(
-        _cni_reads(client, notes),
+        _cni_reads(client, cni_notes),
         asyncio.gather(
             _optional(client.list(KINDS["Submariner"]), notes, "submariners", absent_ok=True),
             _optional(client.list(KINDS["Gateway"]), notes, "submariner gateways", absent_ok=True),
@@ -446,10 +450,14 @@ async def _cni(
         cilium_config=config[0] if config else None,
         eniconfigs=enis,
     )
-    notes.warnings.extend(facts.warnings)
+    unread = tuple(cni_notes.warnings)  # every one a failed read: absent APIs are not warned
+    notes.warnings.extend((*unread, *facts.warnings))
+    notes.denied.extend(cni_notes.denied)
+    notes.absent.extend(cni_notes.absent)
     tunnel = cilium(dict(facts.cilium_config)) if facts.name == CILIUM else calico(ippools)
     labelled = tuple(sorted(_name(n) for n in node_objs if _labels(n).get(GATEWAY_LABEL) == "true"))
-    return facts, submariner(operators, gateways, labelled) or tunnel or Overlay()
+    overlay = submariner(operators, gateways, labelled) or tunnel or Overlay()
+    return facts, unread, overlay
 
 
 async def _cni_reads(
@@ -584,7 +592,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         notes.warnings.append(f"pods on the database nodes: {exc.detail}")
         workloads = None
     per_ns = await asyncio.gather(*(per_namespace(ns) for ns in db_namespaces))
-    (cni, overlay), cluster, classes = await asyncio.gather(
+    (cni, cni_unread, overlay), cluster, classes = await asyncio.gather(
         _cni(client, notes, node_objs),
         _cluster_reads(client, notes),
         _read(client.list(KINDS["StorageClass"]), notes, "storageclasses"),
@@ -633,6 +641,7 @@ async def discover(client: KubeClient, *, namespaces: tuple[str, ...] = ()) -> C
         client_configs_read=ccs_read is not None,
         client_configs_served=f"clientconfigs in {MISSION_CONTROL_NS}" not in notes.absent,
         cni=cni,
+        cni_unread=cni_unread,
         overlay=overlay,
         storage_classes=tuple(parse_storage_class(c) for c in classes or []),
         storage_classes_read=classes is not None,

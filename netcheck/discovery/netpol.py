@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from netcheck.model.text import ascii_int
+
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -318,8 +320,8 @@ def _port(raw: Any, where: str) -> PortRule:
     port, end = raw.get("port"), raw.get("endPort")
     if port is not None and not isinstance(port, int | str):
         raise PolicyError(f"{where}.port: {port!r} is neither a number nor a name")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)  # an IntOrString written as a string of digits
+    if isinstance(port, str) and (number := ascii_int(port, 5)) is not None:
+        port = number  # an IntOrString written as a string of digits
     if end is not None and not (isinstance(end, int) and isinstance(port, int) and end >= port):
         raise PolicyError(f"{where}.endPort: {end!r} needs a numeric port at most it")
     return PortRule(protocol=protocol, port=port, end_port=end)

@@ -78,16 +78,18 @@ async def exchange(
     reply: EchoReply | None = None
     try:
         async with asyncio.timeout(timeout):
-            # the request line goes in a segment of its own: it crosses a path that drops
-            # full-size segments, so the peer can still say which address it saw
+            # the request line crosses alone and its answer is awaited before the payload
+            # goes: written back to back, a loaded host's kernel coalesces the two (TCP
+            # autocorking) into a full-size segment that a black-holed path drops, and the
+            # address the peer saw would be lost with it
             writer.write(request_line(size))
-            await writer.drain()
-            writer.write(data)
             await writer.drain()
             line = await reader.readline()
             reply = parse_reply_line(line)
             if reply is None or reply.size != size:
                 raise BadAnswerError(f"echo reply {line[:60]!r}")
+            writer.write(data)
+            await writer.drain()
             back = await reader.readexactly(size)
     except TimeoutError:
         raise StalledError(

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from netcheck.model.text import ascii_int
 from netcheck.reports.html import to_html
 from netcheck.reports.json_report import to_json
 from netcheck.serve.watch import Watch
@@ -41,10 +42,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def report(request: web.Request) -> web.Response:
     """The last run's report (?back=K: K runs before it), as `run -o json` writes it."""
-    raw = request.query.get("back", "0")
-    if not raw.isdigit() or len(raw) > 4:
+    back = ascii_int(request.query.get("back", "0"), 4)
+    if back is None or back < 0:
         return web.json_response({"error": "back must be a small whole number"}, status=400)
-    found = _watch(request).last_report(int(raw))
+    found = _watch(request).last_report(back)
     if found is None:
         return web.json_response({"error": "no such report yet"}, status=404)
     return web.Response(text=to_json(found), content_type="application/json")

@@ -28,6 +28,7 @@ from netcheck.kube.client import KubeClient
 from netcheck.kube.config import Kubeconfig, connection, load_kubeconfig
 from netcheck.kube.errors import KubeconfigError, KubeError, NotFound
 from netcheck.kube.resources import KINDS
+from netcheck.model.text import ascii_int
 from netcheck.workflows.feedback import BadInput
 
 
@@ -142,12 +143,13 @@ def api_servers(
     for item in overrides:
         ctx, _, hostport = item.partition("=")
         host, _, port = hostport.rpartition(":")
-        if not ctx or not host or not port.isdigit():
+        number = ascii_int(port, 5)
+        if not ctx or not host or number is None or not 0 < number < 65536:
             raise BadInput(
                 f"--api-server {item!r}: write CONTEXT=HOST:PORT, e.g. DP_WEST=10.1.0.5:6443"
             )
         try:
-            out[ctx] = (resolve(host.strip("[]")), int(port))
+            out[ctx] = (resolve(host.strip("[]")), number)
         except OSError:
             raise BadInput(
                 f"--api-server {item!r}: cannot resolve {host}; give an address"

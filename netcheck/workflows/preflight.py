@@ -12,7 +12,7 @@ from typing import Any
 
 from netcheck.deploy.apply import nodeport_holder, remove_all
 from netcheck.deploy.manifests import COMPONENTS, VECTOR_NODEPORT
-from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.diagnosis.cidrs import cidr_findings, cidr_problems
 from netcheck.diagnosis.install import install_check
 from netcheck.diagnosis.overlay import fold, nat_by_design, overlay_findings
 from netcheck.discovery.kube import discover
@@ -119,7 +119,10 @@ async def preflight(
                         *cidr_findings(list(found.values())),
                         *overlay_findings(list(found.values())),
                     ),
-                    problems=tuple(errors[c] for c in contexts if c in errors),
+                    problems=(
+                        *(errors[c] for c in contexts if c in errors),
+                        *cidr_problems(list(found.values())),
+                    ),
                     started=started,
                     t0=t0,
                 )

@@ -29,7 +29,7 @@ from netcheck.collector.probers import Probers
 from netcheck.collector.probers import prepare as prepare_probers
 from netcheck.collector.tls_check import check_tls
 from netcheck.deploy.apply import NAMESPACE
-from netcheck.diagnosis.cidrs import cidr_findings
+from netcheck.diagnosis.cidrs import cidr_findings, cidr_problems
 from netcheck.diagnosis.exposure import exposure_findings, judged
 from netcheck.diagnosis.install import InstallCheck, install_check
 from netcheck.diagnosis.isolation import (
@@ -355,6 +355,7 @@ async def run_contexts(
                 problems=(
                     *(errors[c] for c in contexts if c in errors),
                     *installed.problems,
+                    *cidr_problems(list(found.values())),
                 ),
                 started=started,
                 t0=t0,
