@@ -71,9 +71,10 @@ def diagnose(
     for t, a in assigned.items():
         by_key[a].add(t)
     by_code: dict[str, list[tuple[str, _Rect]]] = defaultdict(list)
+    alone = _explained_by_their_endpoint(usable, assigned)
     # the direction where a cause shows directly comes first: it names the source side
     for key in sorted(by_key, key=lambda k: (k.code, k.where == REPLIES_LOST, k.where)):
-        for rect in _tightened(eps, _cover(eps, usable, by_key[key])):
+        for rect in _tightened(eps, _cover(eps, usable, by_key[key], alone - by_key[key])):
             by_code[key.code].append((key.where, rect))
     nat_view = _translated(results, usable)
     if nat_view is not None:
@@ -120,6 +121,36 @@ def _translated(
     }
 
 
+def _explained_by_their_endpoint(
+    usable: dict[Triple, Outcome], assigned: dict[Triple, Assigned]
+) -> set[Triple]:
+    """The failures an endpoint explains by itself: every probe of an isolated pod, every
+    probe into a destination that failed from every source on every port, every probe out of
+    a source that failed to every destination. Other causes' rectangles grow over them (they
+    are neither for nor against those causes), so one isolated pod does not split "7001
+    dropped between the clusters" into racks and single pods."""
+    out = {t for t, a in assigned.items() if a.code == "POD_ISOLATED"}
+    measured_in: dict[str, int] = defaultdict(int)
+    failed_in: dict[str, int] = defaultdict(int)
+    measured_out: dict[str, int] = defaultdict(int)
+    failed_out: dict[str, int] = defaultdict(int)
+    for (s, d, _), o in usable.items():
+        if o is Outcome.NOT_MEASURED:
+            continue
+        measured_in[d] += 1
+        measured_out[s] += 1
+        if o.failed:
+            failed_in[d] += 1
+            failed_out[s] += 1
+    # at least two failures: one failed probe is not an endpoint's own fault
+    dead_in = {d for d, n in measured_in.items() if n >= 2 and failed_in[d] == n}
+    dead_out = {s for s, n in measured_out.items() if n >= 2 and failed_out[s] == n}
+    if len(dead_in) == len(measured_in) or len(dead_out) == len(measured_out):
+        return out  # everything fails: nothing stands out as one endpoint's fault
+    out.update(t for t in assigned if t[1] in dead_in or t[0] in dead_out)
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Rect:
     src: Scope
@@ -129,14 +160,20 @@ class _Rect:
 
 
 def _cover(
-    eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome], failing: set[Triple]
+    eps: dict[str, Endpoint],
+    outcome_of: dict[Triple, Outcome],
+    failing: set[Triple],
+    neutral: set[Triple] | frozenset[Triple] = frozenset(),
 ) -> list[_Rect]:
     """Rectangles of (source group, destination group) in which every measured triple is
-    one of failing (the triples of one cause)."""
+    one of failing (the triples of one cause), neutral triples aside (another cause's, which
+    its endpoint explains: _explained_by_their_endpoint)."""
     members: dict[Scope, list[str]] = defaultdict(list)
+    scopes: dict[str, tuple[Scope, ...]] = {}  # each endpoint's group at every level, once
     for name, ep in eps.items():
-        for level in LEVELS:
-            members[(level, ep.scope(level))].append(name)
+        scopes[name] = tuple((level, ep.scope(level)) for level in LEVELS)
+        for scope in scopes[name]:
+            members[scope].append(name)
     by_port: dict[int, set[tuple[str, str]]] = defaultdict(set)
     for s, d, p in failing:
         by_port[p].add((s, d))
@@ -145,22 +182,19 @@ def _cover(
     for src_li, dst_li in sorted(product(range(len(LEVELS)), repeat=2), key=lambda c: (sum(c), c)):
         if not uncovered:
             break
-        src_level, dst_level = LEVELS[src_li], LEVELS[dst_li]
         for port, fpairs in sorted(by_port.items()):
-            left = [(s, d) for s, d in fpairs if (s, d, port) in uncovered]
-            src_groups = sorted({(src_level, eps[s].scope(src_level)) for s, _ in left})
-            dst_groups = sorted({(dst_level, eps[d].scope(dst_level)) for _, d in left})
-            for sg, dg in product(src_groups, dst_groups):
-                # Every measured pair in the rectangle must fail the same way.
-                pairs = [
-                    (s, d)
-                    for s in members[sg]
-                    for d in members[dg]
-                    if outcome_of.get((s, d, port), Outcome.NOT_MEASURED)
-                    is not Outcome.NOT_MEASURED
-                    or (s, d, port) in failing
-                ]
-                if not pairs or any((s, d, port) not in failing for s, d in pairs):
+            # only the rectangles holding a pair still to cover: not every source group
+            # times every destination group
+            candidates = sorted(
+                {
+                    (scopes[s][src_li], scopes[d][dst_li])
+                    for s, d in fpairs
+                    if (s, d, port) in uncovered
+                }
+            )
+            for sg, dg in candidates:
+                pairs = _all_failing(members[sg], members[dg], port, outcome_of, failing, neutral)
+                if not pairs:
                     continue
                 newly = {(s, d, port) for s, d in pairs} & uncovered
                 if not newly:
@@ -173,6 +207,29 @@ def _cover(
         _Rect(src=sg, dst=dg, ports=tuple(sorted(ports)), pairs=frozenset(pairs))
         for (sg, dg), (ports, pairs) in chosen.items()
     ]
+
+
+def _all_failing(
+    srcs: list[str],
+    dsts: list[str],
+    port: int,
+    outcome_of: dict[Triple, Outcome],
+    failing: set[Triple],
+    neutral: set[Triple] | frozenset[Triple],
+) -> list[tuple[str, str]]:
+    """The rectangle's pairs when every measured one fails the same way (failing); none as
+    soon as one does not (most candidates stop at their first pair)."""
+    pairs = []
+    for s in srcs:
+        for d in dsts:
+            t = (s, d, port)
+            if t in failing:
+                pairs.append((s, d))
+            elif t not in neutral and outcome_of.get(t, Outcome.NOT_MEASURED) is not (
+                Outcome.NOT_MEASURED
+            ):
+                return []
+    return pairs
 
 
 def describe(scope: Scope) -> str:
