@@ -91,6 +91,8 @@ def _timed_run(inventory: str, timeout_s: float) -> tuple[float, subprocess.Comp
             inventory,
             "-o",
             "json",
+            "--json-probes",
+            "all",
             "--timeout",
             str(timeout_s),
         ],
@@ -439,7 +441,10 @@ def bench_inventory() -> dict[str, float]:
 
 def _probe_count(args: list[str]) -> int:
     proc = subprocess.run(
-        [sys.executable, "-m", "netcheck", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "netcheck", *args, "--json-probes", "all"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return len(json.loads(proc.stdout)["probes"])
 
@@ -1028,14 +1033,105 @@ One process, best of 3 (the CNI read: one pass, with its peak under tracemalloc)
 """
 
 
-def _only_section(path: str, letter: str) -> None:
+SCALE_PODS = (128, 256, 512, 1024, 2048)
+SCALE_LIMIT_S = 900  # per size, CPU and wall
+SCALE_LIMIT_GIB = 12  # address space per size: the machine has more, a user's laptop less
+
+
+def bench_scale() -> list[dict[str, Any]]:
+    """Each size of bench/meshes.py's compound mesh in a process of its own (bench/scale.py):
+    CPU time and peak memory per stage, or why it did not complete."""
+    import resource
+
+    def limits() -> None:
+        cap = SCALE_LIMIT_GIB << 30
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_CPU, (SCALE_LIMIT_S, SCALE_LIMIT_S))
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out: list[dict[str, Any]] = []
+    for pods in SCALE_PODS:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.scale", str(pods)],
+                capture_output=True, text=True, check=False, cwd=root,
+                timeout=SCALE_LIMIT_S, preexec_fn=limits,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            out.append({"pods": pods, "failed": f"over {SCALE_LIMIT_S} s"})
+            continue
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["killed"])[-1]
+            why = "out of memory" if "MemoryError" in proc.stderr else last[:80]
+            out.append({"pods": pods, "failed": f"{why} (limit {SCALE_LIMIT_GIB} GiB)"})
+            continue
+        out.append(json.loads(proc.stdout))
+    return out
+
+
+def growth_exponent(points: list[tuple[float, float]]) -> float:
+    """The slope of log(cost) over log(size), least squares: 1 is linear, 2 quadratic."""
+    import math
+
+    xs = [math.log(x) for x, _ in points]
+    ys = [math.log(y) for _, y in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+
+
+def scale_section(rows: list[dict[str, Any]], when: str = "") -> str:
+    """Section (o); `when` for a section measured alone (--only o)."""
+    done = [r for r in rows if "stages" in r]
+    names = [s["stage"] for s in done[0]["stages"]] if done else []
+    head = "| pods | probes | " + " | ".join(names) + " | total CPU | peak memory | findings |"
+    lines = [head, "|" + " --- |" * (len(names) + 6)]
+    for r in rows:
+        if "stages" not in r:
+            lines.append(f"| {r['pods']} | | did not complete: {r['failed']} |")
+            continue
+        cpu = [s["cpu_s"] for s in r["stages"]]
+        lines.append(
+            f"| {r['pods']} | {r['probes']:,} | "
+            + " | ".join(f"{c:.2f} s" for c in cpu)
+            + f" | {sum(cpu):.1f} s | {r['stages'][-1]['peak_mib']:.0f} MiB | {r['findings']} |"
+        )
+    fit = ""
+    if len(done) >= 2:
+        total = [(r["probes"], sum(s["cpu_s"] for s in r["stages"])) for r in done]
+        memory = [(r["probes"], r["stages"][-1]["peak_mib"]) for r in done]
+        fit = (
+            f"Fitted growth over the probes: CPU time ~ probes^{growth_exponent(total):.2f}, "
+            f"peak memory ~ probes^{growth_exponent(memory):.2f}."
+        )
+    measured = f" (measured alone, {when})" if when else ""
+    table = "\n".join(lines)
+    return f"""## (o) Scale: plan to every output on growing meshes{measured}
+
+bench/meshes.py's compound mesh (two clusters of four racks, every database pod probing every
+other on 7000, 7001 and 8080, the control plane's two nodes on 30600 and both API servers;
+five faults: 7001 dropped between the clusters, an isolated pod, 30600 refused to the data
+plane, a rack pair stalling, an API server unreachable). CPU time of each stage in a process of
+its own (bench/scale.py), peak resident memory at the end; the right diagnosis is five findings
+at every size. Limits per size: {SCALE_LIMIT_S} s, {SCALE_LIMIT_GIB} GiB. Goal (issue 19): at
+1,024 pods at most 20 CPU-seconds and 2 GiB, and 2,048 pods completes.
+
+{table}
+
+{fit}
+"""
+
+
+def _only_section(path: str, letter: str) -> None:def _only_section(path: str, letter: str) -> None:
     """Measure one section alone and put it in the existing file, the rest untouched."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (
-        paste_section(bench_paste_reading(), when)
-        if letter == "m"
-        else install_section(bench_install_checks(), when)
-    )
+    if letter == "m":
+        section = paste_section(bench_paste_reading(), when)
+    elif letter == "n":
+        section = install_section(bench_install_checks(), when)
+    else:
+        section = scale_section(bench_scale(), when)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     head, sep, rest = text.partition(f"## ({letter}) ")
@@ -1049,7 +1145,7 @@ def _only_section(path: str, letter: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
-    parser.add_argument("--only", choices=["m", "n"], help="measure one section into the file")
+    parser.add_argument("--only", choices=["m", "n", "o"], help="measure one section into the file")
     args = parser.parse_args()
     if args.only:
         _only_section(args.write, args.only)
@@ -1082,6 +1178,7 @@ def main() -> None:
     served = bench_serve()
     pasted = bench_paste_reading()
     installed = bench_install_checks()
+    scaled = bench_scale()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -1271,7 +1368,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 ({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
 
 {paste_section(pasted)}
-{install_section(installed)}"""
+{install_section(installed)}
+{scale_section(scaled)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

@@ -98,7 +98,10 @@ def netcheck(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def run_json(inventory: str, *extra: str) -> Run:
-    proc = netcheck("run", "--inventory", inventory, "-o", "json", "--timeout", "1", *extra)
+    proc = netcheck(
+        "run", "--inventory", inventory, "-o", "json", "--json-probes", "all", "--timeout", "1",
+        *extra,
+    )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
     return Run(code=proc.returncode, report=json.loads(proc.stdout), stderr=proc.stderr)
 

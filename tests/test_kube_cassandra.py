@@ -135,7 +135,10 @@ def kube_cassandra(request):
 
 
 def run_context(args: tuple[str, ...], *extra: str) -> Run:
-    proc = netcheck("run", *args, "-o", "json", "--timeout", "1", "--no-progress", *extra)
+    proc = netcheck(
+        "run", *args, "-o", "json", "--json-probes", "all", "--timeout", "1", "--no-progress",
+        *extra,
+    )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
     return Run(code=proc.returncode, report=json.loads(proc.stdout), stderr=proc.stderr)
 
@@ -940,7 +943,8 @@ def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     kc = state["kubernetes"]["kubeconfig"]
     assert set(CASSANDRA_NEEDS) | OWN_TEST == ONLY_WITH_CASSANDRA
     assert set(NEEDED_BY) | ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS == granted()
-    run = ("run", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json", "--timeout", "1")
+    run = ("run", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json", "--json-probes",
+           "all", "--timeout", "1")  # fmt: skip
     failures = grant_failures(kc, CASSANDRA_NEEDS, {"run": (*run, "--no-progress")})
     assert not failures, "\n".join(failures)
 
@@ -1015,7 +1019,9 @@ def test_run_context_names_pods_a_rejected_rack_a_denied_pod_proxy_and_missing_a
 
     # no agents on DP_WEST: said with the command that fixes it
     assert netcheck("undeploy", "--kubeconfig", kc, "--context", "DP_WEST-ci").returncode == 0
-    proc = netcheck("run", "--kubeconfig", kc, "--context", "DP_WEST-ci", "-o", "json")
+    proc = netcheck(
+        "run", "--kubeconfig", kc, "--context", "DP_WEST-ci", "-o", "json", "--json-probes", "all"
+    )
     assert proc.returncode == 3
     assert (
         "run `netcheck deploy --context DP_WEST-ci` first" in json.loads(proc.stdout)["problems"][0]

@@ -277,7 +277,7 @@ def test_preflight_passes_on_the_healthy_lab_and_names_a_dropped_port(kube_lab):
     a second run over agents still deployed with another token replaces them first."""
     kc = kube_lab["kubeconfig"]
     args = ["preflight", "--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
-    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json"]
+    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json", "--json-probes", "all"]
     healthy = netcheck(*args, "--keep")
     assert healthy.returncode == 0, healthy.stderr
     report = json.loads(healthy.stdout)
@@ -302,7 +302,8 @@ def preflight(kc: str, *extra: str) -> tuple[int, dict[str, Any], str]:
     """preflight as the CI user; DP_WEST's API server probed at its address on the lab's
     cluster network (the kubeconfig names its management address, which no fault reaches)."""
     args = ["preflight", "--kubeconfig", kc, "--context", "CP_EAST-ci", "--context", "DP_WEST-ci"]
-    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json", "--timeout", "1"]
+    args += ["--control-plane", "CP_EAST-ci", "--no-progress", "-o", "json", "--json-probes", "all"]
+    args += ["--timeout", "1"]
     args += ["--api-server", "DP_WEST-ci=198.18.48.20:6443", *extra]
     proc = netcheck(*args)
     assert "Traceback" not in proc.stderr, proc.stderr

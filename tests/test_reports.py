@@ -1,5 +1,6 @@
 """Report formats against their contracts: JSON Schema, JUnit, Prometheus (promtool)."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -142,3 +143,73 @@ def test_prometheus_exposition_is_valid_and_bounded():
         f.name for f in text_string_to_metric_families(prometheus.to_exposition(rep, True))
     }
     assert "netcheck_pod_pair_up" in with_pods
+
+
+class _Writes(io.StringIO):
+    """A file that counts its writes and remembers the largest."""
+
+    largest = 0
+    writes = 0
+
+    def write(self, s: str) -> int:
+        self.largest = max(self.largest, len(s))
+        self.writes += 1
+        return super().write(s)
+
+
+@pytest.mark.parametrize("probes", ["failing", "all"])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_streamed_json_validates_lists_what_it_says_and_counts_everything(probes, indent):
+    """The 64-pod mesh of the scale benchmark (12 k probes, five faults): written as it goes,
+    valid against the schema in both forms;
+    `failing` lists exactly the probes that are not open, and the rack-pair counts add up to
+    every probe and every outcome either way."""
+    from collections import Counter
+
+    from bench import meshes
+    from netcheck.diagnosis.findings import diagnose
+
+    topo = meshes.topology(64)
+    results = meshes.results(topo)
+    full = RunReport(
+        topology=topo,
+        probes=results,
+        findings=diagnose(topo, results),
+        started_at="2026-12-01T00:00:00Z",
+        duration_s=1.0,
+    )
+    out = _Writes()
+    json_report.write_json(full, out, indent=indent, probes=probes)
+    text = out.getvalue()
+    doc = json.loads(text)
+    jsonschema.validate(doc, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert doc["probes_listed"] == probes
+    listed = Counter((p["src"], p["dst"], p["port"], p["outcome"]) for p in doc["probes"])
+    wanted = results if probes == "all" else [r for r in results if not r.outcome.passed]
+    assert listed == Counter((r.src, r.dst, r.port, r.outcome.value) for r in wanted)
+    counted: Counter[str] = Counter()
+    for row in doc["probe_counts"]:
+        counted.update(row["outcomes"])
+    assert counted == Counter(r.outcome.value for r in results)
+    # streamed: each probe written on its own; the largest write is a section that grows with
+    # the endpoints or the rack pairs (here the 68 endpoints), never with the probes
+    assert out.writes > len(doc["probes"]) and out.largest < 64 * 1024
+    if indent is None:
+        assert "\n" not in text.rstrip("\n")
+    else:
+        assert text == json.dumps(doc, indent=indent) + "\n"
+
+
+def test_run_prints_compact_json_of_the_failing_probes_by_default(capsys):
+    """`run -o json` without options: one compact line, the failing probes only."""
+    from netcheck.cli.common import JsonForm, write_outputs
+
+    failing = report(dropped_7001)
+    write_outputs(failing, "json", None, None, None, False)
+    text = capsys.readouterr().out
+    doc = json.loads(text)
+    assert text.count("\n") == 1 and doc["probes_listed"] == "failing"
+    assert doc["probes"] and {p["outcome"] for p in doc["probes"]} == {"timeout"}
+    write_outputs(failing, "json", None, None, None, False, None, JsonForm(indent=2, probes="all"))
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["probes"]) == len(failing.probes)

@@ -155,7 +155,10 @@ def test_the_http_side_answers_gets_only_and_what_it_keeps():
             steps.put_nowait("first")
             await ran.get()
             await asyncio.sleep(0.05)  # the loop records the run
-            paths = ("/report", "/report?back=x", "/report?back=99999", "/nope", "/reports")
+            paths = (
+                "/report", "/report?back=x", "/report?back=99999", "/report?probes=all",
+                "/report?probes=x", "/nope", "/reports",
+            )  # fmt: skip
             for path in (*paths, "/report.html"):
                 async with http.get(f"{base}{path}") as r:
                     got[path] = (r.status, await r.text())
@@ -171,8 +174,13 @@ def test_the_http_side_answers_gets_only_and_what_it_keeps():
     assert got["healthz"][0] == 200 and got["healthz"][1]["status"] in ("running", "waiting")
     assert got["before"] == 404
     status, text = got["/report"]
-    assert status == 200 and json.loads(text)["verdict"] == "fail"
+    doc = json.loads(text)
+    assert status == 200 and doc["verdict"] == "fail" and doc["probes_listed"] == "failing"
+    assert doc["probes"] and all(p["outcome"] != "open" for p in doc["probes"])
+    every = json.loads(got["/report?probes=all"][1])
+    assert len(every["probes"]) > len(doc["probes"]) and every["probe_counts"] == doc["probe_counts"]
     assert got["/report?back=x"][0] == 400 and got["/report?back=99999"][0] == 400
+    assert got["/report?probes=x"][0] == 400
     assert got["/nope"][0] == 404 and got["post"] == 405
     status, page = got["/report.html"]
     assert status == 200 and 'id="verdict">fail<' in page and 'class="cell fail"' in page

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -29,12 +30,38 @@ output_option = click.option(
 )
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JsonForm:
+    """How the run's JSON is written: compact unless indent, the failing probes or all."""
+
+    indent: int | None = None
+    probes: str = "failing"
+
+
 def fail(message: str) -> NoReturn:
     click.echo(f"netcheck: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_options(fn: F) -> F:
+    """--json-indent and --json-probes, for -o json and --json-file."""
+    fn = click.option(
+        "--json-probes",
+        type=click.Choice(json_report.PROBES_LISTED),
+        default="failing",
+        show_default=True,
+        help="Which probes the JSON lists: those that failed or were not measured, or all. "
+        "Every outcome is counted per rack pair and port either way (probe_counts).",
+    )(fn)
+    return click.option(
+        "--json-indent",
+        type=click.IntRange(0, 8),
+        default=None,
+        help="Indent the JSON by this many spaces, for people (compact by default).",
+    )(fn)
 
 
 def raw_options(fn: F) -> F:
@@ -102,22 +129,26 @@ def write_outputs(
     prom_file: str | None,
     prom_pod_pairs: bool,
     html_file: str | None = None,
+    json_form: JsonForm = JsonForm(),
 ) -> None:
+    def json_to(out: IO[str]) -> None:
+        json_report.write_json(report, out, indent=json_form.indent, probes=json_form.probes)
+
     if output == "json":
-        click.echo(json_report.to_json(report), nl=False)
+        json_to(sys.stdout)
     else:
         terminal.render(report, Console(highlight=False))
-    writers: list[tuple[str | None, Callable[[], str]]] = [
-        (json_file, lambda: json_report.to_json(report)),
-        (junit_file, lambda: junit.to_junit(report)),
-        (prom_file, lambda: prometheus.to_exposition(report, prom_pod_pairs)),
-        (html_file, lambda: html.to_html(report)),
+    writers: list[tuple[str | None, Callable[[IO[str]], object]]] = [
+        (json_file, json_to),
+        (junit_file, lambda f: f.write(junit.to_junit(report))),
+        (prom_file, lambda f: f.write(prometheus.to_exposition(report, prom_pod_pairs))),
+        (html_file, lambda f: f.write(html.to_html(report))),
     ]
-    for path, text in writers:
+    for path, write in writers:
         if path:
             try:
                 with open(path, "w", encoding="utf-8") as f:
-                    f.write(text())
+                    write(f)
             except OSError as exc:
                 fail(
                     f"cannot write {path} ({exc.strerror}); check the directory exists "

@@ -16,7 +16,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from netcheck.cli.common import fail, feedback, output_option, raw_options, say, write_outputs
+from netcheck.cli.common import (
+    JsonForm,
+    fail,
+    feedback,
+    json_options,
+    output_option,
+    raw_options,
+    say,
+    write_outputs,
+)
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
@@ -415,6 +424,7 @@ def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
             ),
             click.option("--json-file", type=click.Path(dir_okay=False), default=None),
+            json_options,
             click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None),
             click.option("--prom-file", type=click.Path(dir_okay=False), default=None),
             click.option("--prom-pod-pairs", is_flag=True),
@@ -442,6 +452,7 @@ class Outputs:
     prom_pod_pairs: bool
     no_progress: bool
     html_file: str | None = None
+    json_form: JsonForm = dataclasses.field(default_factory=JsonForm)
 
 
 def _finish(done: RunDone, outputs: Outputs) -> NoReturn:
@@ -453,6 +464,7 @@ def _finish(done: RunDone, outputs: Outputs) -> NoReturn:
         outputs.prom_file,
         outputs.prom_pod_pairs,
         outputs.html_file,
+        outputs.json_form,
     )
     report_errors(done.errors)
     sys.exit(done.report.verdict.exit_code)
@@ -497,7 +509,8 @@ def preflight_cmd(
         raw=EvidenceOptions(latency_count=latency_count) if raw else None,
         cassandra=None,
     )
-    outputs = Outputs(**output_kw)
+    json_form = JsonForm(indent=output_kw.pop("json_indent"), probes=output_kw.pop("json_probes"))
+    outputs = Outputs(**output_kw, json_form=json_form)
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
     token, agents = agents_of(
         token_file, image, manifests_dir, deploy_timeout, api_server_overrides,

@@ -23,8 +23,10 @@ from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import cassandra_backend, gossip, lab_cassandra_group
 from netcheck.cli.common import (
     EXIT_BAD_INPUT,
+    JsonForm,
     fail,
     feedback,
+    json_options,
     output_option,
     raw_options,
     say,
@@ -509,6 +511,7 @@ def job_for(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--json-file", type=click.Path(dir_okay=False), default=None)
+@json_options
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--prom-pod-pairs", is_flag=True, help="Add pod-pair series (high cardinality).")
@@ -532,6 +535,8 @@ def run(
     payload_bytes: int,
     output: str,
     json_file: str | None,
+    json_indent: int | None,
+    json_probes: str,
     junit_file: str | None,
     prom_file: str | None,
     prom_pod_pairs: bool,
@@ -558,7 +563,10 @@ def run(
     )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
     done = workflow(job())
-    write_outputs(done.report, output, json_file, junit_file, prom_file, prom_pod_pairs, html_file)
+    write_outputs(
+        done.report, output, json_file, junit_file, prom_file, prom_pod_pairs, html_file,
+        JsonForm(indent=json_indent, probes=json_probes),
+    )  # fmt: skip
     report_errors(done.errors)
     sys.exit(done.report.verdict.exit_code)
 

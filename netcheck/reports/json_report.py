@@ -1,21 +1,38 @@
-"""The JSON contract of a run (schema: reports/netcheck-run.schema.json)."""
+"""The JSON contract of a run (schema: reports/netcheck-run.schema.json).
+
+Written as it goes (write_json): a 1,000-pod mesh has four million probes, and the document
+is never held whole in memory. By default `probes` lists the probes that failed or were not
+measured, and `probe_counts` counts every outcome per (source rack, destination rack, port);
+`probes="all"` lists every probe as well.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator
+from typing import IO, Any
 
 from netcheck.agent.wire import evidence_to_json
 from netcheck.model.findings import Finding
 from netcheck.model.gossip import CqlRead, GossipAnalysis, MgmtRead
 from netcheck.model.paths import cluster_paths
+from netcheck.model.probe import ProbeResult
 from netcheck.model.report import RunReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PROBES_LISTED = ("failing", "all")  # failing: failed or not measured
 
 
-def to_dict(report: RunReport) -> dict[str, Any]:
+def to_dict(report: RunReport, probes: str = "all") -> dict[str, Any]:
+    """The document as one dict (small reports, tests); write_json streams the same."""
+    doc: dict[str, Any] = json.loads(to_json(report, probes=probes))
+    return doc
+
+
+def _head(report: RunReport) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "verdict": report.verdict.value,
@@ -37,18 +54,11 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for ep in report.topology.endpoints
         ],
-        "probes": [
-            {
-                "src": p.src,
-                "dst": p.dst,
-                "port": p.port,
-                "kind": p.kind.value,
-                "outcome": p.outcome.value,
-                "latency_ms": p.latency_ms,
-                "detail": p.detail,
-            }
-            for p in report.probes
-        ],
+    }
+
+
+def _tail(report: RunReport) -> dict[str, Any]:
+    return {
         "problems": list(report.problems),
         "findings": [finding_doc(f) for f in report.findings],
         "cassandra": cassandra_doc(report.cassandra) if report.cassandra else None,
@@ -196,5 +206,89 @@ def cql_doc(r: CqlRead) -> dict[str, Any]:
     }
 
 
-def to_json(report: RunReport) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+def probe_doc(p: ProbeResult) -> dict[str, Any]:
+    return {
+        "src": p.src,
+        "dst": p.dst,
+        "port": p.port,
+        "kind": p.kind.value,
+        "outcome": p.outcome.value,
+        "latency_ms": p.latency_ms,
+        "detail": p.detail,
+    }
+
+
+def probe_counts(report: RunReport) -> list[dict[str, Any]]:
+    """Every probe's outcome counted per (source rack, destination rack, port), in one pass."""
+    group = {ep.name: (ep.cluster, ep.datacenter, ep.rack) for ep in report.topology.endpoints}
+    counts: dict[tuple[tuple[str, str, str], tuple[str, str, str], int], Counter[str]] = {}
+    for p in report.probes:
+        key = (group.get(p.src, (p.src, "", "")), group.get(p.dst, (p.dst, "", "")), p.port)
+        counts.setdefault(key, Counter())[p.outcome.value] += 1
+    return [
+        {
+            "src_cluster": s[0],
+            "src_datacenter": s[1],
+            "src_rack": s[2],
+            "dst_cluster": d[0],
+            "dst_datacenter": d[1],
+            "dst_rack": d[2],
+            "port": port,
+            "outcomes": dict(sorted(c.items())),
+        }
+        for (s, d, port), c in sorted(counts.items())
+    ]
+
+
+def _listed(report: RunReport, probes: str) -> Iterator[ProbeResult]:
+    if probes == "all":
+        yield from report.probes
+    else:
+        yield from (p for p in report.probes if not p.outcome.passed)
+
+
+def write_json(
+    report: RunReport, out: IO[str], *, indent: int | None = None, probes: str = "failing"
+) -> None:
+    """The document, written to out as it is made (compact unless indent): the listed probes
+    one at a time, never the whole list as objects."""
+    if probes not in PROBES_LISTED:
+        raise ValueError(f"probes must be one of {PROBES_LISTED}, not {probes!r}")
+    pad = "\n" + " " * indent if indent is not None else ""
+    colon = ": " if indent is not None else ":"
+
+    def value(v: Any, depth: int) -> str:
+        text = json.dumps(v, indent=indent, separators=None if indent is not None else (",", ":"))
+        return text.replace("\n", "\n" + " " * (indent or 0) * depth) if indent else text
+
+    def key(k: str, first: bool = False) -> None:
+        out.write(("" if first else ",") + pad + json.dumps(k) + colon)
+
+    out.write("{")
+    first = True
+    for k, v in _head(report).items():
+        key(k, first)
+        first = False
+        out.write(value(v, 1))
+    key("probes_listed")
+    out.write(json.dumps(probes))
+    key("probes")
+    out.write("[")
+    inner = pad + " " * (indent or 0) if indent is not None else ""
+    written = 0
+    for p in _listed(report, probes):
+        out.write(("," if written else "") + inner + value(probe_doc(p), 2))
+        written += 1
+    out.write((pad if written else "") + "]")
+    key("probe_counts")
+    out.write(value(probe_counts(report), 1))
+    for k, v in _tail(report).items():
+        key(k)
+        out.write(value(v, 1))
+    out.write(("\n" if indent is not None else "") + "}\n")
+
+
+def to_json(report: RunReport, *, indent: int | None = 2, probes: str = "failing") -> str:
+    buf = io.StringIO()
+    write_json(report, buf, indent=indent, probes=probes)
+    return buf.getvalue()

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from netcheck.model.text import ascii_int
 from netcheck.reports.html import to_html
-from netcheck.reports.json_report import to_json
+from netcheck.reports.json_report import PROBES_LISTED, to_json
 from netcheck.serve.watch import Watch
 
 METRICS_TYPE = "text/plain; version=0.0.4"
@@ -41,14 +41,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def report(request: web.Request) -> web.Response:
-    """The last run's report (?back=K: K runs before it), as `run -o json` writes it."""
+    """The last run's report (?back=K: K runs before it; ?probes=all: every probe listed),
+    as `run -o json` writes it."""
     back = ascii_int(request.query.get("back", "0"), 4)
     if back is None or back < 0:
         return web.json_response({"error": "back must be a small whole number"}, status=400)
+    probes = request.query.get("probes", "failing")
+    if probes not in PROBES_LISTED:
+        return web.json_response({"error": "probes must be failing or all"}, status=400)
     found = _watch(request).last_report(back)
     if found is None:
         return web.json_response({"error": "no such report yet"}, status=404)
-    return web.Response(text=to_json(found), content_type="application/json")
+    text = to_json(found, indent=None, probes=probes)
+    return web.Response(text=text, content_type="application/json")
 
 
 async def report_html(request: web.Request) -> web.Response:
