@@ -1123,7 +1123,7 @@ at every size. Limits per size: {SCALE_LIMIT_S} s, {SCALE_LIMIT_GIB} GiB. Goal (
 """
 
 
-def _only_section(path: str, letter: str) -> None:def _only_section(path: str, letter: str) -> None:
+def _only_section(path: str, letter: str) -> None:
     """Measure one section alone and put it in the existing file, the rest untouched."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if letter == "m":

@@ -178,7 +178,9 @@ def test_the_http_side_answers_gets_only_and_what_it_keeps():
     assert status == 200 and doc["verdict"] == "fail" and doc["probes_listed"] == "failing"
     assert doc["probes"] and all(p["outcome"] != "open" for p in doc["probes"])
     every = json.loads(got["/report?probes=all"][1])
-    assert len(every["probes"]) > len(doc["probes"]) and every["probe_counts"] == doc["probe_counts"]
+    assert (
+        len(every["probes"]) > len(doc["probes"]) and every["probe_counts"] == doc["probe_counts"]
+    )
     assert got["/report?back=x"][0] == 400 and got["/report?back=99999"][0] == 400
     assert got["/report?probes=x"][0] == 400
     assert got["/nope"][0] == 404 and got["post"] == 405
