@@ -6,7 +6,7 @@ NETCHECK := $(VENV)/bin/netcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: install system-deps kube-bins image demo test fuzz check bench dashboards lab-down clean
+.PHONY: install system-deps kube-bins image demo test fuzz check bench bench-deps dashboards lab-down clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -73,8 +73,21 @@ check: install
 dashboards: $(VENV)/.installed
 	$(PY) reports/grafana/dashboards.py
 
-bench: install
+bench: install bench-deps
 	$(SUDO) $(PY) bench/run_bench.py --write BENCHMARKS.md
+
+# what only the benchmarks use: Debian's blackbox_exporter beside the agent (section p) and
+# ab (apache2-utils) to drive it as hard as it goes
+bench-deps:
+	@missing=""; \
+	for t in prometheus-blackbox-exporter:prometheus-blackbox-exporter ab:apache2-utils; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 lab-down:
 	$(SUDO) $(NETCHECK) lab down

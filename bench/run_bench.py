@@ -18,7 +18,13 @@
 (m) `gossip analyze` on big pastes: a system.log of 83,000 lines beside GNU grep, and the
     nodetool outputs of a 1,000-node cluster;
 (n) Mission Control install checks: `lint` on a 300-datacenter manifest beside PyYAML's load,
-    the CNI's objects of a 5,000-node cluster, `cidr plan` and the overlap check at scale.
+    the CNI's objects of a 5,000-node cluster, `cidr plan` and the overlap check at scale;
+(o) scale: plan to every output on meshes of 128 to 2,048 pods (bench/meshes.py), CPU time
+    and peak memory per stage, fitted growth, findings per size (bench/scale.py);
+(p) TCP connect probes per second of one agent beside Debian's blackbox_exporter on the same
+    loopback target (bench/blackbox.py).
+
+`--only m|n|o|p` measures one section into the existing file.
 """
 
 from __future__ import annotations
@@ -1123,6 +1129,28 @@ at every size. Limits per size: {SCALE_LIMIT_S} s, {SCALE_LIMIT_GIB} GiB. Goal (
 """
 
 
+def blackbox_section(r: dict[str, Any], when: str = "") -> str:
+    """Section (p); `when` for a section measured alone (--only p)."""
+    from bench import blackbox
+
+    measured = f" (measured alone, {when})" if when else ""
+    return f"""## (p) TCP connect probes per second: one agent beside blackbox_exporter{measured}
+
+bench/blackbox.py: the same loopback target (a process that accepts, closes and counts: every
+probe must have connected), {blackbox.ROUNDS} rounds of {blackbox.PROBES} probes each,
+{blackbox.CONCURRENCY} in flight. The agent in a process of its own, asked through its API in
+batches as the collector asks it (rate limit lifted); Debian's {r["version"]}, module
+`tcp_connect`, driven by `ab -k` (one HTTP request per probe, its API). Goal (issue 19): the
+agent at least 3 x the exporter.
+
+| prober | median | best |
+| --- | --- | --- |
+| netcheck agent | {r["agent"]:.0f}/s | {r["agent_best"]:.0f}/s |
+| blackbox_exporter tcp_connect | {r["exporter"]:.0f}/s | {r["exporter_best"]:.0f}/s |
+| ratio, medians | {r["ratio"]:.2f} x | |
+"""
+
+
 def _only_section(path: str, letter: str) -> None:
     """Measure one section alone and put it in the existing file, the rest untouched."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -1130,8 +1158,12 @@ def _only_section(path: str, letter: str) -> None:
         section = paste_section(bench_paste_reading(), when)
     elif letter == "n":
         section = install_section(bench_install_checks(), when)
-    else:
+    elif letter == "o":
         section = scale_section(bench_scale(), when)
+    else:
+        from bench import blackbox
+
+        section = blackbox_section(blackbox.measure(), when)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     head, sep, rest = text.partition(f"## ({letter}) ")
@@ -1145,7 +1177,9 @@ def _only_section(path: str, letter: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
-    parser.add_argument("--only", choices=["m", "n", "o"], help="measure one section into the file")
+    parser.add_argument(
+        "--only", choices=["m", "n", "o", "p"], help="measure one section into the file"
+    )
     args = parser.parse_args()
     if args.only:
         _only_section(args.write, args.only)
@@ -1179,6 +1213,9 @@ def main() -> None:
     pasted = bench_paste_reading()
     installed = bench_install_checks()
     scaled = bench_scale()
+    from bench import blackbox
+
+    beside = blackbox.measure()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -1369,7 +1406,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 
 {paste_section(pasted)}
 {install_section(installed)}
-{scale_section(scaled)}"""
+{scale_section(scaled)}
+{blackbox_section(beside)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

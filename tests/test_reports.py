@@ -213,3 +213,44 @@ def test_run_prints_compact_json_of_the_failing_probes_by_default(capsys):
     write_outputs(failing, "json", None, None, None, False, None, JsonForm(indent=2, probes="all"))
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["probes"]) == len(failing.probes)
+
+
+def _mesh_report(pods: int) -> RunReport:
+    from bench import meshes
+
+    topo = meshes.topology(pods)
+    results = meshes.results(topo)
+    return RunReport(
+        topology=topo,
+        probes=results,
+        findings=diagnose(topo, results),
+        started_at="2026-12-01T00:00:00Z",
+        duration_s=1.0,
+    )
+
+
+def test_junit_names_at_most_a_hundred_pairs_per_case_and_counts_the_rest():
+    """7001 dropped between two 32-pod clusters: the case says 1024 of them failed and names
+    a hundred, then how many more (a CI page does not show half a million lines)."""
+    root = ET.fromstring(junit.to_junit(_mesh_report(64)))
+    (case,) = [c for c in root.iter("testcase") if c.get("name") == "C0 -> C1 tcp/7001"]
+    failure = case.find("failure")
+    assert failure.get("message") == "1024 of 1024 pairs failed"
+    lines = failure.text.splitlines()
+    assert len(lines) == 101 and lines[-1].startswith("... and 924 more pairs")
+
+
+def test_every_level_of_the_matrix_is_the_sum_of_its_racks():
+    """RunReport.cells: one pass over the probes at rack level; the cluster and whole-mesh
+    cells summed from it equal counting the probes at that level directly."""
+    from collections import Counter
+
+    from netcheck.model.matrix import aggregate
+
+    rep = _mesh_report(32)
+    for level in ("all", "cluster", "datacenter", "rack"):
+        assert rep.cells(level) == aggregate(rep.topology, rep.probes, level)
+    total: Counter[str] = Counter()
+    for cell in rep.cells("all"):
+        total.update({o.value: n for o, n in cell.outcomes})
+    assert total == Counter(p.outcome.value for p in rep.probes)

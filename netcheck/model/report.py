@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import GossipAnalysis
+from netcheck.model.matrix import Cell, aggregate, coarser
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.topology import Topology
@@ -111,6 +113,15 @@ class RunReport:
         return verdict_of(
             self.probes, self.findings, self.problems, closed, self.topology, self.nat_by_design
         )
+
+    @cached_property
+    def _rack_cells(self) -> list[Cell]:
+        return aggregate(self.topology, self.probes, "rack")
+
+    def cells(self, level: str) -> list[Cell]:
+        """The matrix per (source group, destination group, port) at level (all, cluster,
+        datacenter or rack): one pass over the probes for every output of the run."""
+        return coarser(self._rack_cells, level)
 
     def by_design(self) -> Callable[[ProbeResult], bool]:
         """Whether a failed probe is normal here (what every output counts as not failed)."""

@@ -20,7 +20,6 @@ import jinja2
 
 from netcheck.bundled import top_level
 from netcheck.model.findings import Severity
-from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport
@@ -80,7 +79,7 @@ def heatmaps(report: RunReport) -> tuple[Heatmap, ...]:
     refused by design, unmeasured when none was measured."""
     by_design = set(report.cassandra.expected_closed) if report.cassandra else set()
     per_port: dict[int, list[Any]] = {}
-    for cell in aggregate(report.topology, report.probes, "rack"):
+    for cell in report.cells("rack"):
         per_port.setdefault(cell.port, []).append(cell)
     eps = {ep.name: ep for ep in report.topology.endpoints}
     closed_racks: dict[tuple[tuple[str, ...], int], int] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -219,24 +218,19 @@ def probe_doc(p: ProbeResult) -> dict[str, Any]:
 
 
 def probe_counts(report: RunReport) -> list[dict[str, Any]]:
-    """Every probe's outcome counted per (source rack, destination rack, port), in one pass."""
-    group = {ep.name: (ep.cluster, ep.datacenter, ep.rack) for ep in report.topology.endpoints}
-    counts: dict[tuple[tuple[str, str, str], tuple[str, str, str], int], Counter[str]] = {}
-    for p in report.probes:
-        key = (group.get(p.src, (p.src, "", "")), group.get(p.dst, (p.dst, "", "")), p.port)
-        counts.setdefault(key, Counter())[p.outcome.value] += 1
+    """Every probe's outcome counted per (source rack, destination rack, port)."""
     return [
         {
-            "src_cluster": s[0],
-            "src_datacenter": s[1],
-            "src_rack": s[2],
-            "dst_cluster": d[0],
-            "dst_datacenter": d[1],
-            "dst_rack": d[2],
-            "port": port,
-            "outcomes": dict(sorted(c.items())),
+            "src_cluster": c.src[0],
+            "src_datacenter": c.src[1],
+            "src_rack": c.src[2],
+            "dst_cluster": c.dst[0],
+            "dst_datacenter": c.dst[1],
+            "dst_rack": c.dst[2],
+            "port": c.port,
+            "outcomes": {o.value: n for o, n in c.outcomes},
         }
-        for (s, d, port), c in sorted(counts.items())
+        for c in report.cells("rack")
     ]
 
 

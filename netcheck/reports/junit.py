@@ -9,6 +9,15 @@ from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
 from netcheck.model.report import RunReport
 
+# pairs named per testcase: a CI page cannot show half a million lines of one dropped port
+# between two 500-pod clusters; the JSON report lists every one
+LISTED = 100
+
+
+def _listed(lines: list[str], total: int) -> str:
+    more = f"\n... and {total - len(lines)} more pairs (the JSON report lists them all)"
+    return "\n".join(lines) + (more if total > len(lines) else "")
+
 
 def to_junit(report: RunReport) -> str:
     eps = {ep.name: ep for ep in report.topology.endpoints}
@@ -38,15 +47,22 @@ def to_junit(report: RunReport) -> str:
                 type="connectivity",
                 message=f"{len(bad)} of {len(probes)} pairs failed",
             )
-            el.text = "\n".join(
-                f"{p.src} -> {p.dst}:{p.port} {p.outcome.value}: {p.detail}" for p in bad
+            el.text = _listed(
+                [
+                    f"{p.src} -> {p.dst}:{p.port} {p.outcome.value}: {p.detail}"
+                    for p in bad[:LISTED]
+                ],
+                len(bad),
             )
         elif unknown:
             skipped += 1
             el = ET.SubElement(
                 case, "skipped", message=f"{len(unknown)} of {len(probes)} pairs not measured"
             )
-            el.text = "\n".join(f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown)
+            el.text = _listed(
+                [f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown[:LISTED]],
+                len(unknown),
+            )
     # findings that are not about probe pairs (address plan) fail a case of their own
     for f in report.findings:
         if f.severity.value == "error" and not f.ports:

@@ -6,7 +6,6 @@ from collections import Counter
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
-from netcheck.model.matrix import aggregate
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport, Verdict
 
@@ -30,7 +29,7 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
         RACK_LABELS,
         registry=registry,
     )
-    for cell in aggregate(report.topology, report.probes, "rack"):
+    for cell in report.cells("rack"):
         for outcome, count in cell.outcomes:
             pairs.labels(*cell.src, *cell.dst, str(cell.port), outcome.value).set(count)
     latency = Histogram(
@@ -40,12 +39,16 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
-    eps = {ep.name: ep for ep in report.topology.endpoints}
+    cluster = {ep.name: ep.cluster for ep in report.topology.endpoints}
+    seconds: dict[tuple[str, str, int], list[float]] = {}
     for p in report.probes:
         if p.outcome.passed and p.latency_ms is not None:
-            latency.labels(eps[p.src].cluster, eps[p.dst].cluster, str(p.port)).observe(
-                p.latency_ms / 1000
-            )
+            key = (cluster[p.src], cluster[p.dst], p.port)
+            seconds.setdefault(key, []).append(p.latency_ms / 1000)
+    for (src, dst, port), values in seconds.items():
+        child = latency.labels(src, dst, str(port))  # one child per cluster pair and port
+        for value in values:
+            child.observe(value)
     verdict = Gauge(
         "netcheck_run_verdict", "1 for the verdict of the last run", ["verdict"], registry=registry
     )

@@ -9,7 +9,6 @@ from rich.text import Text
 
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import DOWN_STATES, CqlRead, GossipAnalysis, MgmtRead
-from netcheck.model.matrix import aggregate
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
 from netcheck.model.report import RunReport, Verdict
@@ -37,7 +36,7 @@ def _cell(counts: dict[Outcome, int]) -> Text:
 
 
 def cluster_table(report: RunReport) -> Table:
-    cells = aggregate(report.topology, report.probes, "cluster")
+    cells = report.cells("cluster")
     ports = sorted({c.port for c in cells})
     table = Table(
         title="Connectivity by cluster pair and port (open/probed)",
@@ -66,12 +65,14 @@ def pod_matrix(report: RunReport, width: int) -> Table | None:
     topo = report.topology
     srcs = [ep for ep in topo.endpoints if ep.has_agent]
     dsts = list(topo.endpoints)
+    if len(dsts) > POD_MATRIX_MAX:
+        return None  # before reading the probes: a big mesh has millions
     by_pair: dict[tuple[str, str], list[tuple[int, Outcome]]] = {}
     for p in report.probes:
         by_pair.setdefault((p.src, p.dst), []).append((p.port, p.outcome))
     cell_width = max([len(str(len(dsts)))] + [len(v) for v in by_pair.values()])
     name_width = max((len(s.name) for s in srcs), default=6)
-    if len(dsts) > POD_MATRIX_MAX or name_width + 4 + len(dsts) * (cell_width + 1) > width:
+    if name_width + 4 + len(dsts) * (cell_width + 1) > width:
         return None
     table = Table(
         title=f"Pod matrix (rows probe columns; {LEGEND})",
