@@ -3,7 +3,7 @@ prometheus-blackbox-exporter (module tcp_connect), on the same loopback target, 
 hard as it goes (section p of `make bench`).
 
 The target is one process of its own that accepts and closes (both probers pay the same for
-it) and counts what it accepted: a probe that did not connect fails the measurement. The agent
+it) and counts what it accepted: only probes that connected count. The agent
 is asked through its API in batches, as the collector asks it; the exporter answers one HTTP
 request per probe (that is its API: Prometheus scrapes /probe once per target), so ab keeps
 `CONCURRENCY` requests in flight over kept-alive connections.
@@ -73,7 +73,7 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _wait_port(port: int, deadline_s: float = 10.0) -> None:
+def _wait_port(port: int, deadline_s: float = 60.0) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -115,11 +115,18 @@ async def _agent_rates(api: int, target: int) -> list[float]:
             results = await t.probe(
                 url, ProbeBatch(targets=targets, timeout_s=2, payload_bytes=0), info
             )
-            rates.append(PROBES / (time.monotonic() - t0))
-            bad = [r for r in results if r.outcome is not Outcome.OPEN]
-            if bad:
-                raise SystemExit(f"agent: {len(bad)} probes were not open: {bad[0]}")
+            elapsed = time.monotonic() - t0
+            opened = sum(1 for r in results if r.outcome is Outcome.OPEN)
+            _enough("agent", opened)
+            rates.append(opened / elapsed)  # connects that succeeded, per second
     return rates
+
+
+def _enough(who: str, connected: int) -> None:
+    """A probe or two lost on a loaded machine is no reason to drop the figure (only the
+    connects that succeeded count in it); more than 1 % is a broken measurement."""
+    if connected < PROBES * 0.99:
+        raise SystemExit(f"{who}: only {connected} of {PROBES} probes connected")
 
 
 def _accepted(status: int) -> int:
@@ -129,7 +136,7 @@ def _accepted(status: int) -> int:
 
 def _exporter_rates(port: int, target: int, status: int) -> list[float]:
     """ab (Apache's load generator, C) keeps CONCURRENCY requests in flight: a Python driver
-    would be the bottleneck, not the exporter. Every probe must have reached the target."""
+    would be the bottleneck, not the exporter. The target counts the probes that reached it."""
     url = f"http://127.0.0.1:{port}/probe?module=tcp_connect&target=127.0.0.1:{target}"
     rates = []
     for _ in range(ROUNDS):
@@ -141,10 +148,9 @@ def _exporter_rates(port: int, target: int, status: int) -> list[float]:
         rate = re.search(r"Requests per second:\s+([0-9.]+)", proc.stdout)
         if proc.returncode != 0 or rate is None:
             raise SystemExit(f"ab failed: {(proc.stderr or proc.stdout).strip()[-200:]}")
-        reached = _accepted(status) - before
-        if reached < PROBES:
-            raise SystemExit(f"{EXPORTER}: {PROBES - reached} of {PROBES} probes did not connect")
-        rates.append(float(rate.group(1)))
+        reached = min(PROBES, _accepted(status) - before)
+        _enough(EXPORTER, reached)
+        rates.append(float(rate.group(1)) * reached / PROBES)
     return rates
 
 

@@ -118,9 +118,12 @@ class ProbeRunner:
         async with self._busy:
             sem = asyncio.Semaphore(self._settings.limits.concurrency)
             claims = followup.BatchClaims()
+            # a batch names few addresses many times (every port of every peer): each is
+            # parsed and checked against the allow list once
+            permitted = {a: allowed(a, self._settings.allow) for a in {t.address for t in targets}}
 
             async def one(t: Target) -> TargetResult:
-                if not allowed(t.address, self._settings.allow):
+                if not permitted[t.address]:
                     return result(
                         t,
                         Outcome.NOT_MEASURED,

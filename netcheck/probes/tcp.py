@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
+from netcheck.model.outcome import Outcome
 from netcheck.model.probe import Target, TargetResult
 from netcheck.probes import echo
-from netcheck.probes.dialer import Dialer, close, dial, failed
+from netcheck.probes.dialer import Dialer, close, dial, failed, is_ip, result
 
 
 async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
+    if not target.echo and is_ip(target.address):
+        return await _touch(dialer, target, timeout)
     conn = await dial(dialer, target, timeout)
     if isinstance(conn, TargetResult):
         return conn
@@ -17,3 +22,15 @@ async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: i
         return failed(target, exc, conn.connect_ms)
     finally:
         await close(conn)
+
+
+async def _touch(dialer: Dialer, target: Target, timeout: float) -> TargetResult:
+    """Nothing to push through (no netcheck agent serves the port): connect and close."""
+    start = time.perf_counter()
+    try:
+        local, connect_ms = await dialer.touch(target.address, target.port, timeout=timeout)
+    except Exception as exc:  # every failure is a result
+        return failed(target, exc, (time.perf_counter() - start) * 1000)
+    return result(
+        target, Outcome.OPEN, latency_ms=connect_ms, local_address=local, detail="connected"
+    )
