@@ -1175,6 +1175,9 @@ def _only_section(path: str, letter: str) -> None:
 
 
 def main() -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)  # `from bench import blackbox` when run as a script
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
     parser.add_argument(
