@@ -1092,7 +1092,7 @@ def scale_section(rows: list[dict[str, Any]], when: str = "") -> str:
     done = [r for r in rows if "stages" in r]
     names = [s["stage"] for s in done[0]["stages"]] if done else []
     head = "| pods | probes | " + " | ".join(names) + " | total CPU | peak memory | findings |"
-    lines = [head, "|" + " --- |" * (len(names) + 6)]
+    lines = [head, "|" + " --- |" * (len(names) + 5)]
     for r in rows:
         if "stages" not in r:
             lines.append(f"| {r['pods']} | | did not complete: {r['failed']} |")
