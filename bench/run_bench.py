@@ -1136,8 +1136,9 @@ def blackbox_section(r: dict[str, Any], when: str = "") -> str:
     measured = f" (measured alone, {when})" if when else ""
     return f"""## (p) TCP connect probes per second: one agent beside blackbox_exporter{measured}
 
-bench/blackbox.py: the same loopback target (a process that accepts, closes and counts: every
-probe must have connected), {blackbox.ROUNDS} rounds of {blackbox.PROBES} probes each,
+bench/blackbox.py: the same loopback target (a process that accepts, closes and counts: only
+the connects that reached it count, and more than 1 % lost fails the figure),
+{blackbox.ROUNDS} rounds of {blackbox.PROBES} probes each,
 {blackbox.CONCURRENCY} in flight. The agent in a process of its own, asked through its API in
 batches as the collector asks it (rate limit lifted); Debian's {r["version"]}, module
 `tcp_connect`, driven by `ab -k` (one HTTP request per probe, its API). Goal (issue 19): the
