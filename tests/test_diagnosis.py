@@ -293,14 +293,19 @@ def test_evidence_plan_is_bounded_one_trace_per_rack():
     assert plan_evidence(topo, results, frozenset(), EvidenceOptions()) == []
 
 
-def test_a_masquerade_hidden_behind_a_stall_is_still_found():
-    """Every cross-region probe stalls (MTU black hole); CP_EAST's are also source-NATed, which
-    the serving agents saw before the payload stalled: two findings, one per cause."""
+def _stalled_and_masqueraded(unseen_every: int = 0):
+    """Every cross-region probe stalls (MTU black hole); the serving agents saw CP_EAST's
+    source-NATed before the payload stalled. unseen_every=k: every k-th of CP_EAST's stalled
+    probes lost the peer's answer too and carries no observed address."""
     import dataclasses
 
     topo = two_region_topology()
     eps = {ep.name: ep for ep in topo.endpoints}
     stalled = results_for(topo, lambda s, d, p: Outcome.STALLED if cross(s, d) else None)
+    cp_east = [
+        r for r in stalled if r.outcome is Outcome.STALLED and eps[r.src].cluster == "CP_EAST"
+    ]
+    unseen = {(r.src, r.dst, r.port) for r in cp_east[::unseen_every]} if unseen_every else set()
     results = tuple(
         dataclasses.replace(
             r,
@@ -309,10 +314,17 @@ def test_a_masquerade_hidden_behind_a_stall_is_still_found():
             if eps[r.src].cluster == "CP_EAST"
             else eps[r.src].address,
         )
-        if r.outcome is Outcome.STALLED
+        if r.outcome is Outcome.STALLED and (r.src, r.dst, r.port) not in unseen
         else r
         for r in stalled
     )
+    return topo, stalled, results
+
+
+def test_a_masquerade_hidden_behind_a_stall_is_still_found():
+    """Every cross-region probe stalls; CP_EAST's are also source-NATed, which the serving
+    agents saw before the payload stalled: two findings, one per cause."""
+    topo, stalled, results = _stalled_and_masqueraded()
     found = {f.code: f for f in diagnose(topo, results)}
     assert set(found) == {"PATH_MTU_STALL", "SOURCE_NAT"}
     nat = found["SOURCE_NAT"]
@@ -326,27 +338,7 @@ def test_a_masquerade_seen_on_some_stalled_pairs_only_is_still_one_finding():
     """The same two faults, but on a loaded host some stalled probes lost the peer's answer
     too and carry no observed address. They say nothing about NAT: the masquerade is still
     one finding from CP_EAST to DP_WEST, counting the pairs that showed it, not five pieces."""
-    import dataclasses
-
-    topo = two_region_topology()
-    eps = {ep.name: ep for ep in topo.endpoints}
-    stalled = results_for(topo, lambda s, d, p: Outcome.STALLED if cross(s, d) else None)
-    cp_east = [
-        r for r in stalled if r.outcome is Outcome.STALLED and eps[r.src].cluster == "CP_EAST"
-    ]
-    unseen = {(r.src, r.dst, r.port) for r in cp_east[::5]}  # every fifth lost the answer
-    results = tuple(
-        dataclasses.replace(
-            r,
-            local_address=eps[r.src].address,
-            observed_source="198.19.126.1"
-            if eps[r.src].cluster == "CP_EAST"
-            else eps[r.src].address,
-        )
-        if r.outcome is Outcome.STALLED and (r.src, r.dst, r.port) not in unseen
-        else r
-        for r in stalled
-    )
+    topo, _, results = _stalled_and_masqueraded(unseen_every=5)
     nats = [f for f in diagnose(topo, results) if f.code == "SOURCE_NAT"]
     assert len(nats) == 1
     (nat,) = nats

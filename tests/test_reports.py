@@ -166,18 +166,8 @@ def test_streamed_json_validates_lists_what_it_says_and_counts_everything(probes
     every probe and every outcome either way."""
     from collections import Counter
 
-    from bench import meshes
-    from netcheck.diagnosis.findings import diagnose
-
-    topo = meshes.topology(64)
-    results = meshes.results(topo)
-    full = RunReport(
-        topology=topo,
-        probes=results,
-        findings=diagnose(topo, results),
-        started_at="2026-12-01T00:00:00Z",
-        duration_s=1.0,
-    )
+    full = _mesh_report(64)
+    results = full.probes
     out = _Writes()
     json_report.write_json(full, out, indent=indent, probes=probes)
     text = out.getvalue()
