@@ -22,6 +22,8 @@ from netcheck.agent.transport import first_line
 from netcheck.agent.wire import API_PREFIX, WireError, result_to_json, target_from_json
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, Target, TargetResult
+from netcheck.probes import tcp
+from netcheck.probes.connects import Touched
 from netcheck.probes.cql import CqlCredentials
 from netcheck.probes.dialer import Dialer, result
 from netcheck.probes.echo import MAX_PAYLOAD
@@ -121,6 +123,18 @@ class ProbeRunner:
             # a batch names few addresses many times (every port of every peer): each is
             # parsed and checked against the allow list once
             permitted = {a: allowed(a, self._settings.allow) for a in {t.address for t in targets}}
+            # connects with nothing to push through and no raw follow-up run in one engine
+            # (probes/connects.py), under the same slots and tokens as the other probes
+            bare = [
+                i
+                for i, t in enumerate(targets)
+                if permitted[t.address] and tcp.bare(t) and not self._follows(t)
+            ]
+            out: list[TargetResult | None] = [None] * len(targets)
+
+            def touched(k: int, how: Touched) -> None:
+                i = bare[k]
+                out[i] = tcp.touched(targets[i], how)
 
             async def one(t: Target) -> TargetResult:
                 if not permitted[t.address]:
@@ -138,13 +152,34 @@ class ProbeRunner:
                 async with sem:
                     await self._bucket.acquire()
                     plain = self._probes[t.kind](self._dialer, t, timeout, payload)
-                    if t.follow is None or self.raw is None or ":" in t.address:
-                        return await plain  # no raw evidence here (IPv4 only)
+                    if not self._follows(t) or self.raw is None:
+                        return await plain
                     return await followup.probe(
                         plain, t, timeout, self.raw, self._raw_probes, claims
                     )
 
-            return list(await asyncio.gather(*(one(t) for t in targets)))
+            engine = self._dialer.touch_many(
+                [(targets[i].address, targets[i].port) for i in bare],
+                timeout=timeout,
+                slots=sem,
+                pace=self._bucket,
+                done=touched,
+            )
+            alone = set(bare)
+            others = [i for i in range(len(targets)) if i not in alone]
+            answers = await asyncio.gather(engine, *(one(targets[i]) for i in others))
+            for i, r in zip(others, answers[1:], strict=True):
+                out[i] = r
+            return [
+                r
+                if r is not None
+                else result(t, Outcome.NOT_MEASURED, detail="the connect engine gave no answer")
+                for t, r in zip(targets, out, strict=True)
+            ]
+
+    def _follows(self, t: Target) -> bool:
+        """Raw evidence joins this probe (IPv4 only, the agent holding CAP_NET_RAW)."""
+        return t.follow is not None and self.raw is not None and ":" not in t.address
 
     async def _raw_probe(self, t: Target, timeout: float, sem: asyncio.Semaphore) -> TargetResult:
         if self.raw is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
 from typing import Any
 
 from netcheck.model.evidence import (
@@ -22,9 +21,10 @@ from netcheck.model.evidence import (
 )
 from netcheck.model.mgmt_endpoints import MAX_ENDPOINTS
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Evidence, FollowUp, ProbeKind, Target, TargetResult
+from netcheck.model.probe import NO_EVIDENCE, Evidence, FollowUp, ProbeKind, Target, TargetResult
 from netcheck.model.text import one_line
 from netcheck.probes.cql import MAX_PEERS
+from netcheck.probes.dialer import is_ip
 from netcheck.probes.tls_facts import MAX_CA_PEM
 
 API_PREFIX = "/v1"
@@ -99,10 +99,8 @@ def target_from_json(obj: Any, where: str) -> Target:
     if not isinstance(obj, dict):
         raise WireError(f"{where}: not an object")
     address = _get(obj, "address", str, where)
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise WireError(f"{where}: address {address[:64]!r} is not an IP address") from None
+    if not _ip(address):
+        raise WireError(f"{where}: address {address[:64]!r} is not an IP address")
     port = _get(obj, "port", int, where)
     if not 1 <= port <= 65535:
         raise WireError(f"{where}: port {port} out of range")
@@ -148,7 +146,7 @@ def result_to_json(r: TargetResult) -> dict[str, Any]:
         "detail": r.detail,
         "local_address": r.local_address,
         "observed_source": r.observed_source,
-        **({"evidence": evidence_to_json(r.evidence)} if r.evidence != Evidence() else {}),
+        **({"evidence": evidence_to_json(r.evidence)} if _has(r.evidence) else {}),
         **({"followed": [result_to_json(f) for f in r.followed]} if r.followed else {}),
     }
 
@@ -306,12 +304,22 @@ def _address(obj: dict[str, Any], key: str, where: str) -> str:
     value = obj.get(key) or ""
     if not isinstance(value, str):
         raise WireError(f"{where}: '{key}' must be a string")
-    if value:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise WireError(f"{where}: '{key}' {value[:64]!r} is not an IP address") from None
+    if value and not _ip(value):
+        raise WireError(f"{where}: '{key}' {value[:64]!r} is not an IP address")
     return value
+
+
+MAX_ADDRESS = 64  # characters: the longest IPv6 address with a zone fits
+
+
+def _ip(text: str) -> bool:
+    """An IP address; the check is cached (a batch names the same few addresses thousands of
+    times), so nothing longer than an address is parsed or kept."""
+    return len(text) <= MAX_ADDRESS and is_ip(text)
+
+
+def _has(evidence: Evidence) -> bool:
+    return evidence is not NO_EVIDENCE and evidence != NO_EVIDENCE
 
 
 def reply_from_json(obj: Any, where: str) -> Reply:
@@ -436,7 +444,7 @@ def result_from_json(obj: Any, where: str, followed: bool = True) -> TargetResul
         observed_source=_address(obj, "observed_source", where),
         evidence=evidence_from_json(obj["evidence"], f"{where}.evidence")
         if "evidence" in obj
-        else Evidence(),
+        else NO_EVIDENCE,
         followed=_followed(obj, target, where) if followed else (),
     )
 

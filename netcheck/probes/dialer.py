@@ -10,13 +10,15 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from netcheck.model.evidence import Reply, ReplyKind
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Evidence, Target, TargetResult
+from netcheck.model.probe import NO_EVIDENCE, Evidence, Target, TargetResult
+from netcheck.probes import connects
+from netcheck.probes.connects import Done, Pace
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +36,18 @@ class Dialer(Protocol):
 
     async def touch(self, address: str, port: int, *, timeout: float) -> tuple[str, float]:
         """Connect to an IP address and close at once: our local address, the connect ms."""
+        ...
+
+    async def touch_many(
+        self,
+        addresses: Sequence[tuple[str, int]],
+        *,
+        timeout: float,
+        slots: asyncio.Semaphore,
+        pace: Pace,
+        done: Done,
+    ) -> None:
+        """touch() for a batch: done(index, how it ended) once per address (probes/connects.py)."""
         ...
 
 
@@ -75,6 +89,17 @@ class StreamDialer:
             return str(sock.getsockname()[0]), connect_ms
         finally:
             sock.close()
+
+    async def touch_many(
+        self,
+        addresses: Sequence[tuple[str, int]],
+        *,
+        timeout: float,
+        slots: asyncio.Semaphore,
+        pace: Pace,
+        done: Done,
+    ) -> None:
+        await connects.connect_all(addresses, timeout=timeout, slots=slots, pace=pace, done=done)
 
 
 class TLSHandshakeError(Exception):
@@ -172,7 +197,7 @@ def result(
         detail=detail,
         local_address=local_address,
         observed_source=observed_source,
-        evidence=evidence or Evidence(),
+        evidence=evidence or NO_EVIDENCE,
     )
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import time
 
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import Target, TargetResult
+from netcheck.model.probe import ProbeKind, Target, TargetResult
 from netcheck.probes import echo
+from netcheck.probes.connects import Touched
 from netcheck.probes.dialer import Dialer, close, dial, failed, is_ip, result
 
 
+def bare(target: Target) -> bool:
+    """Nothing to push through (no netcheck agent serves the port) and no name to resolve:
+    a connect and a close, which a batch runs in probes/connects.py's engine."""
+    return target.kind is ProbeKind.TCP and not target.echo and is_ip(target.address)
+
+
 async def probe(dialer: Dialer, target: Target, timeout: float, payload_bytes: int) -> TargetResult:
-    if not target.echo and is_ip(target.address):
+    if bare(target):
         return await _touch(dialer, target, timeout)
     conn = await dial(dialer, target, timeout)
     if isinstance(conn, TargetResult):
@@ -33,4 +40,17 @@ async def _touch(dialer: Dialer, target: Target, timeout: float) -> TargetResult
         return failed(target, exc, (time.perf_counter() - start) * 1000)
     return result(
         target, Outcome.OPEN, latency_ms=connect_ms, local_address=local, detail="connected"
+    )
+
+
+def touched(target: Target, how: Touched) -> TargetResult:
+    """The result of a bare target from the batch engine's answer."""
+    if how.error is not None:
+        return failed(target, how.error, how.connect_ms or None)
+    return result(
+        target,
+        Outcome.OPEN,
+        latency_ms=how.connect_ms,
+        local_address=how.local_address,
+        detail="connected",
     )
