@@ -1120,8 +1120,11 @@ other on 7000, 7001 and 8080, the control plane's two nodes on 30600 and both AP
 five faults: 7001 dropped between the clusters, an isolated pod, 30600 refused to the data
 plane, a rack pair stalling, an API server unreachable). CPU time of each stage in a process of
 its own (bench/scale.py), peak resident memory at the end; the right diagnosis is five findings
-at every size. Limits per size: {SCALE_LIMIT_S} s, {SCALE_LIMIT_GIB} GiB. Goal (issue 19): at
-1,024 pods at most 20 CPU-seconds and 2 GiB, and 2,048 pods completes.
+at every size. The plan is kept in columns (collector/plan.py: MeshPlan); the agents' answers
+(one outcome code a probe) are made before the clock starts (the probing is sections b, g and
+p), and results is the ProbeTable the collector fills from them row by row. Limits per size:
+{SCALE_LIMIT_S} s, {SCALE_LIMIT_GIB} GiB. Goal (issue 19): at 1,024 pods at most 20
+CPU-seconds and 2 GiB, and 2,048 pods completes.
 
 {table}
 

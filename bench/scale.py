@@ -2,8 +2,9 @@
 that its peak memory is its own: `python -m bench.scale PODS` prints one JSON line with the CPU
 time and the peak resident memory after each stage, from the plan to every output.
 
-The probing itself is not measured here (the agents' side is sections b and g): the results
-are those of bench/meshes.py's compound mesh, made as the collector hands them over.
+The probing itself is not measured here (the agents' side is sections b, g and p): the
+agents' answers are those of bench/meshes.py's compound mesh, made before the clock starts;
+the results stage is the table the collector fills from them, row by row.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def measure(pods: int) -> dict[str, Any]:
 
     topo = meshes.topology(pods)
     stage("plan", lambda: plan_mesh(topo))
-    stage("results", lambda: meshes.results(topo))
+    answers = meshes.answers(topo)  # the agents' part, one byte a probe: not netcheck's cost
+    stage("results", lambda: meshes.table(state["plan"], answers))
     results = state["results"]
     stage("diagnosis", lambda: diagnose(topo, results))
     report = RunReport(

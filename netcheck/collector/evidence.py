@@ -15,10 +15,12 @@ asked, per source agent:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
+from netcheck.model.probe_table import ProbeTable
 from netcheck.model.topology import Topology
 
 EXPLAINED = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.REFUSED})
@@ -37,7 +39,7 @@ class EvidenceOptions:
 
 
 def follow_ups(
-    topology: Topology, plan: list[ProbeSpec], options: EvidenceOptions
+    topology: Topology, plan: Sequence[ProbeSpec], options: EvidenceOptions
 ) -> dict[ProbeSpec, FollowUp]:
     """The follow-ups each mesh probe carries: the same evidence plan_evidence asks for.
 
@@ -66,7 +68,7 @@ def follow_ups(
 
 def plan_evidence(
     topology: Topology,
-    results: tuple[ProbeResult, ...],
+    results: Sequence[ProbeResult],
     raw_capable: frozenset[str],
     options: EvidenceOptions,
     done: tuple[ProbeResult, ...] = (),
@@ -191,14 +193,16 @@ _REFINES = {
 
 
 def refine(
-    results: tuple[ProbeResult, ...], evidence: tuple[ProbeResult, ...]
-) -> tuple[ProbeResult, ...]:
+    results: Sequence[ProbeResult], evidence: tuple[ProbeResult, ...]
+) -> Sequence[ProbeResult]:
     """The matrix with each failure replaced by what the raw SYN proved about it.
 
     When the SYN disagrees with the plain probe (a flapping path), the plain outcome stays
     and the detail says what the SYN saw.
     """
     syn = {(e.src, e.dst, e.port): e for e in evidence if e.kind is ProbeKind.SYN}
+    if not syn:
+        return results
     out = []
     for r in results:
         e = syn.get((r.src, r.dst, r.port))
@@ -209,4 +213,4 @@ def refine(
         else:
             detail = f"{r.detail}; a raw SYN then saw {e.outcome.value}: {e.detail}"
             out.append(replace(r, detail=detail, evidence=e.evidence))
-    return tuple(out)
+    return ProbeTable.of(out)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from netcheck.agent.transport import AgentError, AgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec, Target, TargetResult
+from netcheck.model.probe_table import ProbeTable, ProbeTableBuilder
 from netcheck.model.topology import Topology
 
 
@@ -22,7 +23,7 @@ class AgentProblem:
 
 @dataclass(frozen=True, kw_only=True)
 class Collected:
-    results: tuple[ProbeResult, ...]
+    results: Sequence[ProbeResult]  # a ProbeTable: one row per planned probe, in plan order
     problems: tuple[AgentProblem, ...]
     # endpoints whose agent answered and can send raw packets (it holds CAP_NET_RAW)
     raw_capable: frozenset[str] = frozenset()
@@ -61,7 +62,7 @@ def _not_measured(spec: ProbeSpec, why: str) -> ProbeResult:
 
 async def collect(
     topology: Topology,
-    plan: list[ProbeSpec],
+    plan: Sequence[ProbeSpec],
     transport: AgentTransport,
     *,
     timeout_s: float,
@@ -143,20 +144,17 @@ async def collect(
     )
 
 
-def accounted(plan: list[ProbeSpec], results: list[ProbeResult]) -> tuple[ProbeResult, ...]:
+def accounted(plan: Sequence[ProbeSpec], results: list[ProbeResult]) -> ProbeTable:
     """Exactly one result per planned probe: whatever an agent left out is not measured.
 
     The last guard between a broken agent and the verdict: a probe that vanished would
-    otherwise count as nothing failed.
+    otherwise count as nothing failed. The results are kept in columns (ProbeTable).
     """
     by_key: dict[tuple[str, str, int, ProbeKind], list[ProbeResult]] = defaultdict(list)
     for r in results:
         by_key[(r.src, r.dst, r.port, r.kind)].append(r)
-    out: list[ProbeResult] = []
+    out = ProbeTableBuilder()
     for spec in plan:
         got = by_key.get((spec.src, spec.dst, spec.port, spec.kind))
-        if got:
-            out.append(got.pop(0))
-        else:
-            out.append(_not_measured(spec, "no result came back for it"))
-    return tuple(out)
+        out.add(got.pop(0) if got else _not_measured(spec, "no result came back for it"))
+    return out.table()

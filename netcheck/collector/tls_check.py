@@ -14,6 +14,8 @@ nothing), and gives no row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from netcheck.agent.transport import AgentTransport
 from netcheck.collector.run import AgentProblem, collect
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
@@ -24,7 +26,7 @@ CLIENT_TLS_PORT = 9142
 
 
 def plan_tls(
-    topology: Topology, mesh: tuple[ProbeResult, ...], ca_pem: str, client_ca_pem: str = ""
+    topology: Topology, mesh: Sequence[ProbeResult], ca_pem: str, client_ca_pem: str = ""
 ) -> list[ProbeSpec]:
     eps = {ep.name: ep for ep in topology.endpoints}
     reached: dict[tuple[str, int], list[str]] = {}
@@ -53,7 +55,7 @@ def _look(src: str, dst: str, port: int, ca_pem: str) -> ProbeSpec:
 
 async def check_tls(
     topology: Topology,
-    mesh: tuple[ProbeResult, ...],
+    mesh: Sequence[ProbeResult],
     transport: AgentTransport,
     *,
     ca_pem: str,
@@ -64,4 +66,4 @@ async def check_tls(
     if not plan:
         return (), ()
     done = await collect(topology, plan, transport, timeout_s=timeout_s, payload_bytes=0)
-    return done.results, done.problems
+    return tuple(done.results), done.problems

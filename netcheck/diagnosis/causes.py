@@ -23,16 +23,15 @@ With it, the rules say why and where:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from netcheck.diagnosis.grid import Grid, Triple
 from netcheck.model.evidence import PathMtu, Reply, ReplyKind, Trace
 from netcheck.model.findings import Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeKind, ProbeResult
 from netcheck.model.topology import Endpoint
-
-Triple = tuple[str, str, int]  # (src endpoint, dst endpoint, port)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,6 +218,9 @@ class Assigned:
     where: str = ""
 
 
+_PLAIN = {o: Assigned(code=code) for o, code in _BY_OUTCOME.items()}
+
+
 def initial_ttl(ttl: int) -> int:
     """The TTL a packet most likely started with (Linux 64, Windows 128, network gear 255)."""
     return next(t for t in (64, 128, 255) if ttl <= t)
@@ -258,66 +260,69 @@ class RawEvidence:
         return ev
 
 
-def isolated_pods(eps: dict[str, Endpoint], outcome_of: dict[Triple, Outcome]) -> set[str]:
+def isolated_pods(eps: dict[str, Endpoint], outcomes: Grid) -> set[str]:
     """Pods with an agent that fail to and from every peer while others work."""
-    ins: dict[str, list[Outcome]] = defaultdict(list)
-    outs: dict[str, list[Outcome]] = defaultdict(list)
-    peers_in: dict[str, set[str]] = defaultdict(set)
-    for (s, d, _), o in outcome_of.items():
-        peers_in[d].add(s)
-        if o is Outcome.NOT_MEASURED:
-            continue
-        outs[s].append(o)
-        ins[d].append(o)
-    if not any(o.connected for o in outcome_of.values()):
+    if not outcomes.any_connected():
         return set()
-    return {
-        name
-        for name, ep in eps.items()
-        if ep.has_agent
-        and len(ins[name]) >= 2
-        and len(outs[name]) >= 2
-        and len(peers_in.get(name, ())) >= 2
-        and all(o in DEAD for o in ins[name] + outs[name])
-    }
+    out = set()
+    for name, ep in eps.items():
+        if not ep.has_agent or name not in outcomes.index:
+            continue
+        ins, outs = outcomes.incoming(name), outcomes.outgoing(name)
+        if (
+            ins.measured >= 2
+            and outs.measured >= 2
+            and ins.failed == ins.measured
+            and outs.failed == outs.measured
+            and outcomes.sources_into(name) >= 2
+            and (outcomes.outcomes(name, into=True) | outcomes.outcomes(name, into=False))
+            - {Outcome.NOT_MEASURED}
+            <= DEAD
+        ):
+            out.add(name)
+    return out
 
 
 def assign(
     eps: dict[str, Endpoint],
-    outcome_of: dict[Triple, Outcome],
+    outcomes: Grid,
     evidence: RawEvidence,
 ) -> dict[Triple, Assigned]:
     """A cause for every failing triple."""
-    ports_of: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
-    for (s, d, _), o in outcome_of.items():
-        ports_of[(s, d)].append(o)
+    memo: dict[tuple[str, str], list[Outcome]] = {}
+
+    def ports_of(pair: tuple[str, str]) -> list[Outcome]:
+        if pair not in memo:
+            memo[pair] = outcomes.ports_of(*pair)
+        return memo[pair]
+
     # the path, not a port, is broken: no port connects and at least two were tried, and no
     # raw SYN got an answer from the destination (on a lossy path ports time out now and then)
     answered = {(s, d) for (s, d, _), reply in evidence.syn.items() if _answered_by(reply, eps[d])}
-    path_dead = {
-        pair
-        for pair, outcomes in ports_of.items()
-        if len(outcomes) >= 2 and not any(x.connected for x in outcomes) and pair not in answered
-    }
-    isolated = isolated_pods(eps, outcome_of)
+
+    def path_dead(pair: tuple[str, str]) -> bool:
+        tried = ports_of(pair)
+        return len(tried) >= 2 and not any(x.connected for x in tried) and pair not in answered
+
+    isolated = isolated_pods(eps, outcomes)
     out: dict[Triple, Assigned] = {}
-    for t, o in outcome_of.items():
-        if not o.failed and o is not Outcome.NOT_MEASURED:
-            continue
+    for t, o in outcomes.not_open():
         s, d, _ = t
         if o is not Outcome.NOT_MEASURED and (s in isolated or d in isolated):
             pod = s if s in isolated else d
             node = f" on node {eps[pod].node}" if eps[pod].node else ""
             out[t] = Assigned(code="POD_ISOLATED", where=f"pod {pod}{node}")
             continue
-        out[t] = _one(t, o, eps, evidence, (s, d) in path_dead)
-    _fold_return_paths(eps, out, outcome_of, ports_of)
+        out[t] = _one(t, o, eps, evidence, o is Outcome.FILTERED and path_dead((s, d)))
+    _fold_return_paths(eps, out, outcomes, ports_of)
     return out
 
 
 def _one(
     t: Triple, o: Outcome, eps: dict[str, Endpoint], ev: RawEvidence, path_dead: bool
 ) -> Assigned:
+    if not ev.syn and not ev.trace and not ev.mtu and o is not Outcome.FILTERED:
+        return _PLAIN[o]  # no raw evidence: the outcome names the cause
     s, d, port = t
     syn = ev.syn.get(t)
     trace = ev.trace.get(t) or ev.rack_trace.get((s, eps[d].scope("rack"), port, o))
@@ -389,8 +394,8 @@ def _hop_address(trace: Trace | None, ttl: int) -> str:
 def _fold_return_paths(
     eps: dict[str, Endpoint],
     out: dict[Triple, Assigned],
-    outcome_of: dict[Triple, Outcome],
-    ports_of: dict[tuple[str, str], list[Outcome]],
+    outcomes: Grid,
+    ports_of: Callable[[tuple[str, str]], list[Outcome]],
 ) -> None:
     """A pair that only times out, whose reverse shows a missing route, loses its replies
     there: one cause, reported once for both directions.
@@ -400,6 +405,8 @@ def _fold_return_paths(
     without an agent (a node, an API server) replies through its cluster's routes: a route
     its cluster's pods miss towards the source is missing for it too.
     """
+    if not any(a.code == "ROUTE_MISSING" for a in out.values()):
+        return
     certain = {NO_ROUTE_HERE}
     for strong in (True, False):
         direct = {
@@ -423,7 +430,7 @@ def _fold_return_paths(
                 back
                 and a.where not in certain
                 and (s, d) not in direct
-                and outcome_of[t] in SILENT
-                and all(o in SILENT for o in ports_of[(s, d)])
+                and outcomes[t] in SILENT
+                and all(o in SILENT for o in ports_of((s, d)))
             ):
                 out[t] = Assigned(code="ROUTE_MISSING", where=REPLIES_LOST)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
 from netcheck.diagnosis.findings import group_text
@@ -35,7 +36,7 @@ CLIENT_PORTS = (8080, 9042, 9142)  # Management API, CQL, CQL over TLS: when non
 
 
 def judged(
-    probes: tuple[OutsiderProbe, ...], mesh: tuple[ProbeResult, ...]
+    probes: tuple[OutsiderProbe, ...], mesh: Sequence[ProbeResult]
 ) -> tuple[OutsiderProbe, ...]:
     """Each negative probe with `reached` decided (see the module's docstring)."""
     refused: dict[tuple[str, int], list[bool]] = {}

@@ -8,7 +8,9 @@ differ only by port are merged, and so are the two directions of one cause.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 
@@ -18,13 +20,14 @@ from netcheck.diagnosis.causes import (
     Assigned,
     Cause,
     RawEvidence,
-    Triple,
     assign,
 )
+from netcheck.diagnosis.grid import ABSENT, Grid, Groups, Triple
 from netcheck.diagnosis.paths import fold_into_loss, path_findings, raw_skipped_finding
 from netcheck.model.findings import Finding, Severity
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
+from netcheck.model.probe_table import OUTCOMES, ProbeTable
 from netcheck.model.topology import LEVELS, VECTOR_NODEPORT, Endpoint, Role, Topology
 
 Scope = tuple[str, tuple[str, ...]]  # (level, group key)
@@ -32,7 +35,7 @@ Scope = tuple[str, tuple[str, ...]]  # (level, group key)
 
 def diagnose(
     topology: Topology,
-    results: tuple[ProbeResult, ...],
+    results: Sequence[ProbeResult],
     agent_problems: tuple[tuple[str, str], ...] = (),
     evidence: tuple[ProbeResult, ...] = (),
     raw_skipped: tuple[str, ...] = (),
@@ -44,11 +47,11 @@ def diagnose(
     packets.
     """
     eps = {ep.name: ep for ep in topology.endpoints}
-    outcome_of: dict[Triple, Outcome] = {(r.src, r.dst, r.port): r.outcome for r in results}
+    outcome_of = Grid.of(topology.endpoints, results)
     unusable_agents = {name for name, _ in agent_problems}
     findings: list[Finding] = []
     for name, message in agent_problems:
-        pairs = sum(1 for (s, _, _) in outcome_of if s == name)
+        pairs = outcome_of.outgoing(name).present if name in outcome_of.index else 0
         findings.append(
             Finding(
                 severity=Severity.WARNING,
@@ -64,7 +67,8 @@ def diagnose(
                 outcome=Outcome.NOT_MEASURED.value,
             )
         )
-    usable = {t: o for t, o in outcome_of.items() if t[0] not in unusable_agents}
+    usable = outcome_of.without_sources(unusable_agents)
+    groups = usable.groups(eps)
     ev = RawEvidence.of(evidence, eps)
     assigned = assign(eps, usable, ev)
     by_key: dict[Assigned, set[Triple]] = defaultdict(set)
@@ -74,14 +78,15 @@ def diagnose(
     alone = _explained_by_their_endpoint(usable, assigned)
     # the direction where a cause shows directly comes first: it names the source side
     for key in sorted(by_key, key=lambda k: (k.code, k.where == REPLIES_LOST, k.where)):
-        for rect in _tightened(eps, _cover(eps, usable, by_key[key], alone - by_key[key])):
+        covered = _cover(usable, groups, by_key[key], alone - by_key[key])
+        for rect in _tightened(eps, covered):
             by_code[key.code].append((key.where, rect))
     nat_view = _translated(results, usable)
     if nat_view is not None:
         # a masquerade on a path that also stalls: the stall is the probes' cause, the
         # address the serving agent saw before the stall proves the NAT as well
-        nat = {t for t, o in nat_view.items() if o is Outcome.NAT}
-        by_code["SOURCE_NAT"] = [("", r) for r in _tightened(eps, _cover(eps, nat_view, nat))]
+        nat = {t for t, o in nat_view.not_open() if o is Outcome.NAT}
+        by_code["SOURCE_NAT"] = [("", r) for r in _tightened(eps, _cover(nat_view, groups, nat))]
     for code, rects in by_code.items():
         outcomes = nat_view if code == "SOURCE_NAT" and nat_view is not None else usable
         findings.extend(_to_findings(topology, eps, outcomes, rects, CAUSES[code]))
@@ -94,57 +99,47 @@ def diagnose(
     return tuple(findings)
 
 
-def _translated(
-    results: tuple[ProbeResult, ...], usable: dict[Triple, Outcome]
-) -> dict[Triple, Outcome] | None:
+def _translated(results: Sequence[ProbeResult], usable: Grid) -> Grid | None:
     """The outcomes with every translated probe as NAT, when some of them failed otherwise
     (a stall hides the NAT in the matrix); None when the matrix shows every NAT already.
 
     A failed probe whose peer never said which address it saw tells nothing about NAT: it is
-    not measured in this view, so it does not split the NAT's rectangle into pieces.
+    not measured in this view, so it does not split the NAT rectangle into pieces.
     """
+    table = ProbeTable.of(results)
+    seen = (table.row(i) for i in table.observing)  # the probes whose peer said what it saw
     hidden = {
         (r.src, r.dst, r.port)
-        for r in results
+        for r in seen
         if r.translated and r.outcome is not Outcome.NAT and (r.src, r.dst, r.port) in usable
     }
     if not hidden:
         return None
     unseen = {
-        (r.src, r.dst, r.port)
-        for r in results
-        if r.outcome.failed and r.outcome is not Outcome.NAT and not r.observed_source
+        (r.src, r.dst, r.port): Outcome.NOT_MEASURED
+        for r in table.not_open()
+        if r.outcome.failed
+        and r.outcome is not Outcome.NAT
+        and not r.observed_source
+        and (r.src, r.dst, r.port) in usable
     }
-    return {
-        t: Outcome.NAT if t in hidden else Outcome.NOT_MEASURED if t in unseen else o
-        for t, o in usable.items()
-    }
+    return usable.with_outcomes(unseen | dict.fromkeys(hidden, Outcome.NAT))
 
 
-def _explained_by_their_endpoint(
-    usable: dict[Triple, Outcome], assigned: dict[Triple, Assigned]
-) -> set[Triple]:
+def _explained_by_their_endpoint(usable: Grid, assigned: dict[Triple, Assigned]) -> set[Triple]:
     """The failures an endpoint explains by itself: every probe of an isolated pod, every
     probe into a destination that failed from every source on every port, every probe out of
     a source that failed to every destination. Other causes' rectangles grow over them (they
     are neither for nor against those causes), so one isolated pod does not split "7001
     dropped between the clusters" into racks and single pods."""
     out = {t for t, a in assigned.items() if a.code == "POD_ISOLATED"}
-    measured_in: dict[str, int] = defaultdict(int)
-    failed_in: dict[str, int] = defaultdict(int)
-    measured_out: dict[str, int] = defaultdict(int)
-    failed_out: dict[str, int] = defaultdict(int)
-    for (s, d, _), o in usable.items():
-        if o is Outcome.NOT_MEASURED:
-            continue
-        measured_in[d] += 1
-        measured_out[s] += 1
-        if o.failed:
-            failed_in[d] += 1
-            failed_out[s] += 1
+    ins = {name: usable.incoming(name) for name in usable.names}
+    outs = {name: usable.outgoing(name) for name in usable.names}
+    measured_in = {d for d, c in ins.items() if c.measured}
+    measured_out = {s for s, c in outs.items() if c.measured}
     # at least two failures: one failed probe is not an endpoint's own fault
-    dead_in = {d for d, n in measured_in.items() if n >= 2 and failed_in[d] == n}
-    dead_out = {s for s, n in measured_out.items() if n >= 2 and failed_out[s] == n}
+    dead_in = {d for d, c in ins.items() if c.measured >= 2 and c.failed == c.measured}
+    dead_out = {s for s, c in outs.items() if c.measured >= 2 and c.failed == c.measured}
     if len(dead_in) == len(measured_in) or len(dead_out) == len(measured_out):
         return out  # everything fails: nothing stands out as one endpoint's fault
     out.update(t for t in assigned if t[1] in dead_in or t[0] in dead_out)
@@ -160,76 +155,110 @@ class _Rect:
 
 
 def _cover(
-    eps: dict[str, Endpoint],
-    outcome_of: dict[Triple, Outcome],
+    outcomes: Grid,
+    groups: Groups,
     failing: set[Triple],
     neutral: set[Triple] | frozenset[Triple] = frozenset(),
 ) -> list[_Rect]:
     """Rectangles of (source group, destination group) in which every measured triple is
     one of failing (the triples of one cause), neutral triples aside (another cause's, which
-    its endpoint explains: _explained_by_their_endpoint)."""
-    members: dict[Scope, list[str]] = defaultdict(list)
-    scopes: dict[str, tuple[Scope, ...]] = {}  # each endpoint's group at every level, once
-    for name, ep in eps.items():
-        scopes[name] = tuple((level, ep.scope(level)) for level in LEVELS)
-        for scope in scopes[name]:
-            members[scope].append(name)
-    by_port: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    its endpoint explains: _explained_by_their_endpoint).
+
+    Each port's triples are marked in a byte grid (grid.py): FOR this cause, NEUTRAL (or not
+    measured), AGAINST (measured, another outcome). A group is a run of indices, so a
+    rectangle holds when no row slice of it contains AGAINST.
+    """
+    n, index = outcomes.n, outcomes.index
+    status: dict[int, bytearray] = {}
+    pending: dict[int, set[tuple[int, int]]] = defaultdict(set)
     for s, d, p in failing:
-        by_port[p].add((s, d))
-    uncovered = set(failing)
-    chosen: dict[tuple[Scope, Scope], tuple[set[int], set[tuple[str, str]]]] = {}
+        if p not in status:
+            status[p] = outcomes.cells[p].translate(_STATUS)
+        si, di = index[s], index[d]
+        status[p][si * n + di] = _FOR
+        pending[p].add((si, di))
+    for s, d, p in neutral:
+        cells = status.get(p)
+        if cells is not None and cells[index[s] * n + index[d]] == _AGAINST:
+            cells[index[s] * n + index[d]] = _NEUTRAL
+    rack = LEVELS.index("rack")
+    runs = groups.runs
+    # the rack pairs still holding a triple to cover, per port: the candidates of every level
+    # down to racks come from them, not from every triple
+    rack_pending: dict[int, dict[tuple[int, int], int]] = {}
+    for p, held in pending.items():
+        counted: dict[tuple[int, int], int] = defaultdict(int)
+        for si, di in held:
+            counted[(runs[rack][si][0], runs[rack][di][0])] += 1
+        rack_pending[p] = counted
+    chosen: dict[tuple[Scope, Scope], tuple[set[int], set[tuple[int, int]]]] = {}
     for src_li, dst_li in sorted(product(range(len(LEVELS)), repeat=2), key=lambda c: (sum(c), c)):
-        if not uncovered:
+        if not any(pending.values()):
             break
-        for port, fpairs in sorted(by_port.items()):
-            # only the rectangles holding a pair still to cover: not every source group
-            # times every destination group
-            candidates = sorted(
-                {
-                    (scopes[s][src_li], scopes[d][dst_li])
-                    for s, d in fpairs
-                    if (s, d, port) in uncovered
-                }
-            )
-            for sg, dg in candidates:
-                pairs = _all_failing(members[sg], members[dg], port, outcome_of, failing, neutral)
-                if not pairs:
-                    continue
-                newly = {(s, d, port) for s, d in pairs} & uncovered
+        for port in sorted(pending):
+            todo = pending[port]
+            if not todo:
+                continue
+            if src_li <= rack and dst_li <= rack:
+                candidates = sorted(
+                    {(runs[src_li][a], runs[dst_li][b]) for a, b in rack_pending[port]}
+                )
+            else:
+                candidates = sorted({(runs[src_li][si], runs[dst_li][di]) for si, di in todo})
+            for src_run, dst_run in candidates:
+                pairs = _all_failing(status[port], n, src_run, dst_run)
+                newly = [x for x in pairs if x in todo]
                 if not newly:
                     continue
-                uncovered -= newly
+                todo.difference_update(newly)
+                left = rack_pending[port]
+                for si, di in newly:
+                    key = (runs[rack][si][0], runs[rack][di][0])
+                    left[key] -= 1
+                    if not left[key]:
+                        del left[key]
+                sg = (LEVELS[src_li], groups.scopes[src_li][src_run[0]])
+                dg = (LEVELS[dst_li], groups.scopes[dst_li][dst_run[0]])
                 ports, covered = chosen.setdefault((sg, dg), (set(), set()))
                 ports.add(port)
                 covered.update(pairs)
+    names = outcomes.names
     return [
-        _Rect(src=sg, dst=dg, ports=tuple(sorted(ports)), pairs=frozenset(pairs))
+        _Rect(
+            src=sg,
+            dst=dg,
+            ports=tuple(sorted(ports)),
+            pairs=frozenset((names[si], names[di]) for si, di in pairs),
+        )
         for (sg, dg), (ports, pairs) in chosen.items()
     ]
 
 
+_FOR, _NEUTRAL, _AGAINST = 1, 2, 0
+# a grid's codes as a rectangle's status before this cause's triples are marked
+_STATUS = bytes(
+    _NEUTRAL
+    if i == ABSENT or (i < len(OUTCOMES) and OUTCOMES[i] is Outcome.NOT_MEASURED)
+    else _AGAINST
+    for i in range(256)
+)
+_FOR_CELL = re.compile(bytes([_FOR]))
+
+
 def _all_failing(
-    srcs: list[str],
-    dsts: list[str],
-    port: int,
-    outcome_of: dict[Triple, Outcome],
-    failing: set[Triple],
-    neutral: set[Triple] | frozenset[Triple],
-) -> list[tuple[str, str]]:
-    """The rectangle's pairs when every measured one fails the same way (failing); none as
-    soon as one does not (most candidates stop at their first pair)."""
-    pairs = []
-    for s in srcs:
-        for d in dsts:
-            t = (s, d, port)
-            if t in failing:
-                pairs.append((s, d))
-            elif t not in neutral and outcome_of.get(t, Outcome.NOT_MEASURED) is not (
-                Outcome.NOT_MEASURED
-            ):
-                return []
-    return pairs
+    status: bytearray, n: int, src_run: tuple[int, int], dst_run: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """The rectangle's pairs when every measured one fails the same way; none as soon as a
+    row holds a pair that does not (most candidates stop at their first row)."""
+    (slo, shi), (dlo, dhi) = src_run, dst_run
+    for si in range(slo, shi):
+        if _AGAINST in status[si * n + dlo : si * n + dhi]:
+            return []
+    return [
+        (si, m.start() - si * n)
+        for si in range(slo, shi)
+        for m in _FOR_CELL.finditer(status, si * n + dlo, si * n + dhi)
+    ]
 
 
 def describe(scope: Scope) -> str:
@@ -331,7 +360,7 @@ def _folded(
 def _to_findings(
     topology: Topology,
     eps: dict[str, Endpoint],
-    outcome_of: dict[Triple, Outcome],
+    outcome_of: Mapping[Triple, Outcome],
     rects: list[tuple[str, _Rect]],
     cause: Cause,
 ) -> list[Finding]:
@@ -406,10 +435,10 @@ def _to_findings(
     return out
 
 
-def _outcome(outcome_of: dict[Triple, Outcome], r: _Rect) -> str:
+def _outcome(outcome_of: Mapping[Triple, Outcome], r: _Rect) -> str:
     """The outcome most of the rectangle's probes ended in."""
-    seen = [outcome_of[(s, d, p)] for s, d in r.pairs for p in r.ports if (s, d, p) in outcome_of]
-    failing = [o for o in seen if o.failed or o is Outcome.NOT_MEASURED]
+    seen = (outcome_of.get((s, d, p)) for s, d in r.pairs for p in r.ports)
+    failing = [o for o in seen if o is not None and o is not Outcome.OPEN]
     return max(sorted(set(failing)), key=failing.count).value if failing else ""
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -93,7 +93,7 @@ class _Network:
 def analyze(
     observations: Iterable[Observation],
     topology: Topology | None = None,
-    probes: tuple[ProbeResult, ...] = (),
+    probes: Sequence[ProbeResult] = (),
     network_findings: tuple[Finding, ...] = (),
     tls: tuple[TlsRow, ...] = (),
 ) -> GossipAnalysis:
@@ -962,14 +962,14 @@ def _no_seeds(obs: list[Observation]) -> list[Finding]:
 
 
 def expected_closed(
-    observations: Iterable[Observation], topology: Topology, probes: tuple[ProbeResult, ...]
+    observations: Iterable[Observation], topology: Topology, probes: Sequence[ProbeResult]
 ) -> tuple[tuple[str, int], ...]:
     """(endpoint, port) where refused is normal, for the network diagnosis to leave out."""
     return _legacy_port(list(observations), topology, probes)[0]
 
 
 def _legacy_port(
-    obs: list[Observation], topology: Topology | None, probes: tuple[ProbeResult, ...]
+    obs: list[Observation], topology: Topology | None, probes: Sequence[ProbeResult]
 ) -> tuple[tuple[tuple[str, int], ...], list[Finding]]:
     """7001 refused on every probe of a 4.0+ node that does not listen on it is normal."""
     if topology is None:

@@ -24,6 +24,7 @@ Findings:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from netcheck.diagnosis.findings import group_text
@@ -221,7 +222,7 @@ def isolation_findings(
 
 
 def refused_to_agents(
-    discoveries: list[ContextDiscovery], topology: Topology, results: tuple[ProbeResult, ...]
+    discoveries: list[ContextDiscovery], topology: Topology, results: Sequence[ProbeResult]
 ) -> tuple[ProbeResult, ...]:
     """The results with each failed internode probe that left from an agent (a database pod
     without its own prober) to a database pod whose policies refuse that agent turned into

@@ -8,10 +8,12 @@ JUnit, Prometheus, HTML, the JSON's probe_counts) shares one aggregation of a ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
+from netcheck.model.probe_table import OUTCOMES, ProbeTable
 from netcheck.model.topology import LEVELS, Topology
 
 
@@ -36,13 +38,18 @@ def _cells(counts: dict[Key, int]) -> list[Cell]:
     ]
 
 
-def aggregate(topology: Topology, results: tuple[ProbeResult, ...], level: str) -> list[Cell]:
-    """Outcome counts per (src group, dst group, port) at a level of LEVELS, in one pass."""
-    group = {ep.name: ep.scope(level) for ep in topology.endpoints}
-    counts: dict[Key, int] = {}
-    for r in results:
-        key = (group[r.src], group[r.dst], r.port, r.outcome)
-        counts[key] = counts.get(key, 0) + 1
+def aggregate(topology: Topology, results: Sequence[ProbeResult], level: str) -> list[Cell]:
+    """Outcome counts per (src group, dst group, port) at a level of LEVELS, in one pass
+    over the table's columns (ProbeTable.tally: the counting is done in C)."""
+    table = ProbeTable.of(results)
+    scope = {ep.name: ep.scope(level) for ep in topology.endpoints}
+    keys = sorted(set(scope.values()))
+    number = {k: i for i, k in enumerate(keys)}
+    group = [number[scope[name]] for name in table.names]
+    counts: dict[Key, int] = {
+        (keys[s], keys[d], port, OUTCOMES[o]): n
+        for (s, d, port, o), n in table.tally(group).items()
+    }
     return _cells(counts)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -12,6 +13,7 @@ from netcheck.model.gossip import GossipAnalysis
 from netcheck.model.matrix import Cell, aggregate, coarser
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import ProbeResult
+from netcheck.model.probe_table import OUTCOME_CODE, ProbeTable
 from netcheck.model.topology import Topology
 
 
@@ -86,7 +88,7 @@ class TlsRow:
 @dataclass(frozen=True, kw_only=True)
 class RunReport:
     topology: Topology
-    probes: tuple[ProbeResult, ...]
+    probes: Sequence[ProbeResult]  # a ProbeTable from the collector; any sequence will do
     findings: tuple[Finding, ...]
     started_at: str
     duration_s: float
@@ -107,21 +109,51 @@ class RunReport:
     # (Submariner Globalnet on both): a `nat` outcome between them is not a fault
     nat_by_design: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @cached_property
     def verdict(self) -> Verdict:
         closed = self.cassandra.expected_closed if self.cassandra else ()
         return verdict_of(
-            self.probes, self.findings, self.problems, closed, self.topology, self.nat_by_design
+            self.table, self.findings, self.problems, closed, self.topology, self.nat_by_design
         )
 
     @cached_property
+    def table(self) -> ProbeTable:
+        """The probes in columns (the outputs of a big run read these)."""
+        return ProbeTable.of(self.probes)
+
+    @cached_property
     def _rack_cells(self) -> list[Cell]:
-        return aggregate(self.topology, self.probes, "rack")
+        return aggregate(self.topology, self.table, "rack")
 
     def cells(self, level: str) -> list[Cell]:
         """The matrix per (source group, destination group, port) at level (all, cluster,
         datacenter or rack): one pass over the probes for every output of the run."""
         return coarser(self._rack_cells, level)
+
+    @cached_property
+    def abnormal(self) -> array[int]:
+        """The rows of the table that failed and are not normal here (by_design): what the
+        outputs count and list as failed. Read from the columns; a row is made only where
+        being normal depends on more than its outcome (a port closed by design)."""
+        table = self.table
+        closed = self.cassandra.expected_closed if self.cassandra else ()
+        normal = self.by_design()
+        number = {name: i for i, name in enumerate(table.names)}
+        closed_at = {(number[name], port) for name, port in closed if name in number}
+        cluster = {ep.name: ep.cluster for ep in self.topology.endpoints}
+        of = [cluster.get(name) for name in table.names]
+        nat = set(self.nat_by_design)
+        nat_code = OUTCOME_CODE[Outcome.NAT]
+        out: array[int] = array("I")
+        for i in table.failed_rows():
+            if table.outcome[i] == nat_code:
+                src, dst = of[table.src[i]], of[table.dst[i]]
+                if src is not None and dst is not None and (src, dst) in nat:
+                    continue
+            elif (table.dst[i], table.port[i]) in closed_at and normal(table.row(i)):
+                continue
+            out.append(i)
+        return out
 
     def by_design(self) -> Callable[[ProbeResult], bool]:
         """Whether a failed probe is normal here (what every output counts as not failed)."""
@@ -155,7 +187,7 @@ def by_design(
 
 
 def verdict_of(
-    probes: tuple[ProbeResult, ...],
+    probes: Sequence[ProbeResult],
     findings: tuple[Finding, ...],
     problems: tuple[str, ...] = (),
     expected_closed: tuple[tuple[str, int], ...] = (),
@@ -165,11 +197,12 @@ def verdict_of(
     """Fail on a failed probe that is not normal (by_design) or an error finding; else
     incomplete on a problem or an unmeasured probe; else pass."""
     normal = by_design(expected_closed, topology, nat_by_design)
-
-    if any(p.outcome.failed and not normal(p) for p in probes) or any(
+    table = ProbeTable.of(probes)
+    # only what did not pass is read, and the first failure that is not normal decides
+    if any(p.outcome.failed and not normal(p) for p in table.not_open()) or any(
         f.severity is Severity.ERROR for f in findings
     ):
         return Verdict.FAIL
-    if problems or not probes or any(p.outcome is Outcome.NOT_MEASURED for p in probes):
+    if problems or not table or table.counts().get(Outcome.NOT_MEASURED):
         return Verdict.INCOMPLETE
     return Verdict.PASS

@@ -88,12 +88,9 @@ def heatmaps(report: RunReport) -> tuple[Heatmap, ...]:
             key = (eps[name].scope("rack"), port)
             closed_racks[key] = closed_racks.get(key, 0) + 1
     # failed and not normal: 7001 refused by design, Globalnet's NAT (RunReport.by_design)
-    normal = report.by_design()
-    bad = Counter(
-        (eps[p.src].scope("rack"), eps[p.dst].scope("rack"), p.port)
-        for p in report.probes
-        if p.outcome.failed and not normal(p)
-    )
+    table = report.table
+    rack = [eps[name].scope("rack") if name in eps else () for name in table.names]
+    bad = Counter((rack[table.src[i]], rack[table.dst[i]], table.port[i]) for i in report.abnormal)
     out = []
     for port, cells in sorted(per_port.items()):
         rows = tuple(sorted({_group(c.src) for c in cells}))
@@ -158,8 +155,8 @@ def to_html(report: RunReport) -> str:
             cell=CELL,
             label=LABEL,
             top=TOP,
-            probes=len(report.probes),
-            failed=sum(p.outcome.failed for p in report.probes),
-            unmeasured=sum(p.outcome is Outcome.NOT_MEASURED for p in report.probes),
+            probes=len(report.table),
+            failed=sum(n for o, n in report.table.counts().items() if o.failed),
+            unmeasured=report.table.counts().get(Outcome.NOT_MEASURED, 0),
         )
     )

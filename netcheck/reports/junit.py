@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from netcheck.model.outcome import Outcome
-from netcheck.model.probe import ProbeResult
 from netcheck.model.report import RunReport
 
 # pairs named per testcase: a CI page cannot show half a million lines of one dropped port
@@ -21,9 +20,26 @@ def _listed(lines: list[str], total: int) -> str:
 
 def to_junit(report: RunReport) -> str:
     eps = {ep.name: ep for ep in report.topology.endpoints}
-    groups: dict[tuple[str, str, int], list[ProbeResult]] = defaultdict(list)
-    for p in report.probes:
-        groups[(eps[p.src].cluster, eps[p.dst].cluster, p.port)].append(p)
+    # one case per cluster pair and port: how many probes from the aggregation, which did
+    # not pass from the few that did not
+    totals = {
+        (c.src[0], c.dst[0], c.port): sum(n for _, n in c.outcomes) for c in report.cells("cluster")
+    }
+    # the rows that failed (not by design) and those not measured, by case, from the columns
+    table = report.table
+    cluster = [eps[name].cluster if name in eps else "" for name in table.names]
+    bad_rows: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    unknown_rows: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    for rows, into in (
+        (report.abnormal, bad_rows),
+        (table.rows_where(Outcome.NOT_MEASURED), unknown_rows),
+    ):
+        for i in rows:
+            into[(cluster[table.src[i]], cluster[table.dst[i]], table.port[i])].append(i)
+    groups = {
+        key: (total, bad_rows.get(key, []), unknown_rows.get(key, []))
+        for key, total in totals.items()
+    }
     suite = ET.Element(
         "testsuite",
         name="netcheck",
@@ -32,36 +48,34 @@ def to_junit(report: RunReport) -> str:
         time=f"{report.duration_s:.3f}",
     )
     failures = skipped = 0
-    normal = report.by_design()  # 7001 refused on Cassandra 4.0+, Globalnet's NAT
-    for (sc, dc, port), probes in sorted(groups.items()):
+    # failed excludes what is normal (RunReport.abnormal): 7001 refused on Cassandra 4.0+,
+    # Globalnet's NAT
+    for (sc, dc, port), (total, bad_at, unknown_at) in sorted(groups.items()):
         case = ET.SubElement(
             suite, "testcase", classname=f"netcheck.{sc}.{dc}", name=f"{sc} -> {dc} tcp/{port}"
         )
-        bad = [p for p in probes if p.outcome.failed and not normal(p)]
-        unknown = [p for p in probes if p.outcome is Outcome.NOT_MEASURED]
+        bad = [table.row(i) for i in bad_at[:LISTED]]
+        unknown = [table.row(i) for i in unknown_at[:LISTED]]
         if bad:
             failures += 1
             el = ET.SubElement(
                 case,
                 "failure",
                 type="connectivity",
-                message=f"{len(bad)} of {len(probes)} pairs failed",
+                message=f"{len(bad_at)} of {total} pairs failed",
             )
             el.text = _listed(
-                [
-                    f"{p.src} -> {p.dst}:{p.port} {p.outcome.value}: {p.detail}"
-                    for p in bad[:LISTED]
-                ],
-                len(bad),
+                [f"{p.src} -> {p.dst}:{p.port} {p.outcome.value}: {p.detail}" for p in bad],
+                len(bad_at),
             )
         elif unknown:
             skipped += 1
             el = ET.SubElement(
-                case, "skipped", message=f"{len(unknown)} of {len(probes)} pairs not measured"
+                case, "skipped", message=f"{len(unknown_at)} of {total} pairs not measured"
             )
             el.text = _listed(
-                [f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown[:LISTED]],
-                len(unknown),
+                [f"{p.src} -> {p.dst}:{p.port}: {p.detail}" for p in unknown],
+                len(unknown_at),
             )
     # findings that are not about probe pairs (address plan) fail a case of their own
     for f in report.findings:

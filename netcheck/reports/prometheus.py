@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
+from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
+from netcheck.model.probe_table import OUTCOME_CODE
 from netcheck.model.report import RunReport, Verdict
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -22,6 +30,47 @@ RACK_LABELS = [
 ]
 
 
+class _Latency(Collector):
+    """netcheck_probe_latency_seconds from the table's columns: each cluster pair and port's
+    latencies sorted once and counted into the buckets (a Histogram's observe() per probe
+    costs seconds on a mesh of millions)."""
+
+    def __init__(self, report: RunReport) -> None:
+        self._report = report
+
+    def collect(self) -> Iterator[Metric]:
+        table = self._report.table
+        cluster = {ep.name: ep.cluster for ep in self._report.topology.endpoints}
+        of = [cluster[name] for name in table.names]
+        opened = OUTCOME_CODE[Outcome.OPEN]
+        seconds: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+        for s, d, port, o, ms in zip(
+            table.src, table.dst, table.port, table.outcome, table.latency, strict=True
+        ):
+            if o == opened and ms == ms:  # NaN: no latency
+                seconds[(of[s], of[d], port)].append(ms / 1000)
+        family = HistogramMetricFamily(
+            "netcheck_probe_latency_seconds",
+            "TCP connect latency of open probes by cluster pair and port",
+            labels=["src_cluster", "dst_cluster", "port"],
+        )
+        for (src, dst, port), values in sorted(seconds.items()):
+            values.sort()
+            buckets = [(_le(le), bisect_right(values, le)) for le in LATENCY_BUCKETS]
+            family.add_metric(
+                [src, dst, str(port)],
+                buckets=[*buckets, ("+Inf", len(values))],
+                sum_value=math.fsum(values),
+            )
+        yield family
+
+
+def _le(bound: float) -> str:
+    """A bucket's bound as prometheus-client writes it (a Histogram's le label)."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
 def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: bool = False) -> None:
     pairs = Gauge(
         "netcheck_pairs",
@@ -32,23 +81,7 @@ def fill_registry(registry: CollectorRegistry, report: RunReport, pod_pairs: boo
     for cell in report.cells("rack"):
         for outcome, count in cell.outcomes:
             pairs.labels(*cell.src, *cell.dst, str(cell.port), outcome.value).set(count)
-    latency = Histogram(
-        "netcheck_probe_latency_seconds",
-        "TCP connect latency of open probes by cluster pair and port",
-        ["src_cluster", "dst_cluster", "port"],
-        buckets=LATENCY_BUCKETS,
-        registry=registry,
-    )
-    cluster = {ep.name: ep.cluster for ep in report.topology.endpoints}
-    seconds: dict[tuple[str, str, int], list[float]] = {}
-    for p in report.probes:
-        if p.outcome.passed and p.latency_ms is not None:
-            key = (cluster[p.src], cluster[p.dst], p.port)
-            seconds.setdefault(key, []).append(p.latency_ms / 1000)
-    for (src, dst, port), values in seconds.items():
-        child = latency.labels(src, dst, str(port))  # one child per cluster pair and port
-        for value in values:
-            child.observe(value)
+    registry.register(_Latency(report))
     verdict = Gauge(
         "netcheck_run_verdict", "1 for the verdict of the last run", ["verdict"], registry=registry
     )

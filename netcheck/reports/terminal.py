@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -11,6 +13,7 @@ from netcheck.model.findings import Finding, Severity
 from netcheck.model.gossip import DOWN_STATES, CqlRead, GossipAnalysis, MgmtRead
 from netcheck.model.outcome import Outcome
 from netcheck.model.paths import cluster_paths
+from netcheck.model.probe_table import OUTCOME_CODE
 from netcheck.model.report import RunReport, Verdict
 
 POD_MATRIX_MAX = 40
@@ -125,13 +128,14 @@ def paths_table(report: RunReport) -> Table | None:
 
 
 def failing_pairs(report: RunReport, limit: int = 30) -> list[str]:
+    table = report.table
     lines = [
         f"{p.src} → {p.dst}:{p.port} {p.outcome.value}"
-        for p in report.probes
-        if p.outcome is not Outcome.OPEN
+        for p in itertools.islice(table.not_open(), limit + 1)
     ]
     if len(lines) > limit:
-        lines = [*lines[:limit], f"... and {len(lines) - limit} more (see -o json)"]
+        total = len(table) - table.counts().get(Outcome.OPEN, 0)
+        lines = [*lines[:limit], f"... and {total - limit} more (see -o json)"]
     return lines
 
 
@@ -241,12 +245,15 @@ def render(report: RunReport, console: Console) -> None:
         console.print(Text("\nNot checked", style="bold yellow"))
         for problem in report.problems:
             console.print(Text(f"  {problem}", style="yellow"))
-    measured = sum(1 for p in report.probes if p.outcome is not Outcome.NOT_MEASURED)
-    is_normal = report.by_design()
-    normal_ones = [p for p in report.probes if p.outcome.failed and is_normal(p)]
-    by_design = len(normal_ones)
-    failed = sum(1 for p in report.probes if p.outcome.failed) - by_design
-    translated = sum(1 for p in normal_ones if p.outcome is Outcome.NAT)
+    table = report.table
+    counts = table.counts()
+    measured = len(table) - counts.get(Outcome.NOT_MEASURED, 0)
+    failed = len(report.abnormal)  # failed, and not normal here
+    by_design = sum(n for o, n in counts.items() if o.failed) - failed
+    nat_code = OUTCOME_CODE[Outcome.NAT]
+    translated = counts.get(Outcome.NAT, 0) - sum(
+        1 for i in report.abnormal if table.outcome[i] == nat_code
+    )
     normal = "".join(
         f", {n} {what} by design"
         for n, what in ((by_design - translated, "refused"), (translated, "translated"))
@@ -255,7 +262,7 @@ def render(report: RunReport, console: Console) -> None:
     verdict = report.verdict
     console.print(
         Text(
-            f"\nverdict: {verdict.value.upper()}  ({len(report.probes)} probes, "
+            f"\nverdict: {verdict.value.upper()}  ({len(report.table)} probes, "
             f"{measured} measured, {failed} failed{normal}, {report.duration_s:.1f}s)",
             style=VERDICT_STYLE[verdict],
         )

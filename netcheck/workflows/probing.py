@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netcheck.agent.transport import AgentTransport
@@ -26,6 +26,7 @@ from netcheck.model.evidence import CQL_LOGIN_REFUSED, login_needs_quorum
 from netcheck.model.findings import Finding
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec
+from netcheck.model.probe_table import ProbeTable
 from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport, TlsRow
 from netcheck.model.topology import Topology
 from netcheck.workflows.feedback import Feedback
@@ -33,7 +34,7 @@ from netcheck.workflows.feedback import Feedback
 
 async def collect_with_progress(
     topology: Topology,
-    plan: list[ProbeSpec],
+    plan: Sequence[ProbeSpec],
     transport: AgentTransport,
     timeout: float,
     payload: int,
@@ -64,7 +65,7 @@ async def collect_with_progress(
 
 @dataclass(frozen=True, kw_only=True)
 class Probed:
-    results: tuple[ProbeResult, ...]  # the matrix, failures refined by raw evidence
+    results: Sequence[ProbeResult]  # the matrix (a ProbeTable), failures refined by raw evidence
     evidence: tuple[ProbeResult, ...]  # the raw second pass
     problems: tuple[AgentProblem, ...]  # agents unusable in the first pass
     later_problems: tuple[str, ...]  # agents that failed during the raw pass
@@ -73,7 +74,7 @@ class Probed:
 
 async def probe_all(
     topology: Topology,
-    plan: list[ProbeSpec],
+    plan: Sequence[ProbeSpec],
     transport: AgentTransport,
     timeout: float,
     payload: int,
@@ -118,7 +119,7 @@ async def probe_all(
         if evidence_plan
         else Collected(results=(), problems=())
     )
-    evidence = combined(collected.evidence, second.results)
+    evidence = combined(collected.evidence, tuple(second.results))
     # a connect that timed out while a raw SYN to the same port got its SYN-ACK or RST: the
     # two disagree (a peer too busy to accept, loss, or a fault that went away in between),
     # so the connect is asked again, and an answer that agrees with the raw SYN settles it
@@ -178,15 +179,15 @@ def _completed(r: ProbeResult) -> bool:
 
 async def ask_again(
     topology: Topology,
-    plan: list[ProbeSpec],
+    plan: Sequence[ProbeSpec],
     transport: AgentTransport,
-    results: tuple[ProbeResult, ...],
+    results: Sequence[ProbeResult],
     timeout: float,
     payload: int,
     doubtful: Callable[[ProbeResult], bool],
     what: str,
     settles: Callable[[ProbeResult], bool] = _completed,
-) -> tuple[ProbeResult, ...]:
+) -> Sequence[ProbeResult]:
     """A failure is one slow answer until it repeats. A connection that opened but whose
     exchange did not finish in time, or a connect that timed out while a raw SYN got its
     SYN-ACK: a peer busy for a second (a JVM's HTTP server warming up beside starting
@@ -195,22 +196,27 @@ async def ask_again(
     answer that settles it (the exchange went through, open or through a NAT, unless told
     otherwise) replaces it, saying so. A failure
     that repeats, or turns into another failure, stays as it was; silence no raw SYN
-    contradicts is never asked again (a drop costs no more time)."""
+    contradicts is never asked again (a drop costs no more time). Only probes that did not
+    pass can be doubtful: the table finds those without reading the others."""
     for ask in range(1, MORE_ASKS + 1):
-        stalled = {(r.src, r.dst, r.port, r.kind) for r in results if doubtful(r)}
+        stalled = {
+            (r.src, r.dst, r.port, r.kind) for r in ProbeTable.of(results).not_open() if doubtful(r)
+        }
         if not stalled:
             break
         again = [s for s in plan if (s.src, s.dst, s.port, s.kind) in stalled]
         done = await collect(topology, again, transport, timeout_s=timeout, payload_bytes=payload)
         settled = {(r.src, r.dst, r.port, r.kind): r for r in done.results if settles(r)}
-        results = tuple(
-            dataclasses.replace(
-                settled[key],
-                detail=f"{settled[key].detail}; {what} {ask} time(s) before (slow, not lost)",
-            )
-            if (key := (r.src, r.dst, r.port, r.kind)) in settled
-            else r
-            for r in results
+        results = ProbeTable.of(
+            [
+                dataclasses.replace(
+                    settled[key],
+                    detail=f"{settled[key].detail}; {what} {ask} time(s) before (slow, not lost)",
+                )
+                if (key := (r.src, r.dst, r.port, r.kind)) in settled
+                else r
+                for r in results
+            ]
         )
     return results
 
@@ -226,7 +232,7 @@ async def node_reads(
     done = await collect_with_progress(
         topology, plan, transport, READ_TIMEOUT_S, 0, feedback, "node reads"
     )
-    return done.results
+    return tuple(done.results)
 
 
 def with_node_reads(
@@ -301,7 +307,9 @@ def report_of(
     findings = diagnose(
         topology,
         # refusals by design (7001 on Cassandra 4.0+) are said once by the Cassandra layer
-        tuple(p for p in probed.results if (p.dst, p.port) not in closed),
+        tuple(p for p in probed.results if (p.dst, p.port) not in closed)
+        if closed
+        else probed.results,
         tuple((p.endpoint, p.message) for p in probed.problems),
         probed.evidence,
         probed.raw_skipped,
