@@ -24,7 +24,7 @@
 (p) TCP connect probes per second of one agent beside Debian's blackbox_exporter on the same
     loopback target (bench/blackbox.py).
 
-`--only m|n|o|p` measures one section into the existing file.
+`--only m|n|o|p|q` measures one section into the existing file.
 """
 
 from __future__ import annotations
@@ -1075,6 +1075,66 @@ def bench_scale() -> list[dict[str, Any]]:
     return out
 
 
+COLLECTOR_PODS = (256, 1024)
+COLLECTOR_LIMIT_S = 1800
+
+
+def bench_collector() -> list[dict[str, Any]]:
+    """The collector asking every agent of the mesh at once (bench/collector.py), each size in
+    a process of its own."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out: list[dict[str, Any]] = []
+    for pods in COLLECTOR_PODS:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.collector", str(pods)],
+                capture_output=True, text=True, check=False, cwd=root,
+                timeout=COLLECTOR_LIMIT_S,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            out.append({"pods": pods, "failed": f"over {COLLECTOR_LIMIT_S} s"})
+            continue
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["killed"])[-1]
+            out.append({"pods": pods, "failed": last[:100]})
+            continue
+        out.append({"pods": pods, **json.loads(proc.stdout)})
+    return out
+
+
+def collector_section(rows: list[dict[str, Any]], when: str = "") -> str:
+    """Section (q); `when` for a section measured alone (--only q)."""
+    lines = [
+        "| agents | probes | collector CPU | wall | memory before | peak | per probe |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if "failed" in r:
+            lines.append(f"| {r['pods']} pods | | did not complete: {r['failed']} |")
+            continue
+        grown = r["peak_mib"] - r["before_mib"]
+        lines.append(
+            f"| {r['agents']} | {r['probes']:,} | {r['cpu_s']:.1f} s | {r['wall_s']:.0f} s | "
+            f"{r['before_mib']:.0f} MiB | {r['peak_mib']:.0f} MiB | "
+            f"{grown * 2**20 / r['probes']:.0f} bytes |"
+        )
+    measured = f" (measured alone, {when})" if when else ""
+    table = "\n".join(lines)
+    return f"""## (q) The collector asking every agent at once{measured}
+
+bench/collector.py: bench/meshes.py's mesh, one real agent API per database pod (all in one
+process on loopback ports, each checking its token, parsing its batches and answering every
+target; their allow list leaves out the mesh's lab addresses, so each answer is a real
+`not_measured` and no packet is sent). The collector (collector/run.py: collect) asks all of
+them at once through HttpAgentTransport: at most 256 connections, batches of at most
+256 targets, every answer bounded (1 MiB and 64 KiB a target) and written straight into the
+run's table. Peak resident memory of the collector's process before collect and at its end;
+per probe: what it grew by, over the probes. Goal (issue 19): bounded for 1,000 agents.
+
+{table}
+"""
+
+
 def growth_exponent(points: list[tuple[float, float]]) -> float:
     """The slope of log(cost) over log(size), least squares: 1 is linear, 2 quadratic."""
     import math
@@ -1164,6 +1224,8 @@ def _only_section(path: str, letter: str) -> None:
         section = install_section(bench_install_checks(), when)
     elif letter == "o":
         section = scale_section(bench_scale(), when)
+    elif letter == "q":
+        section = collector_section(bench_collector(), when)
     else:
         from bench import blackbox
 
@@ -1185,7 +1247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
     parser.add_argument(
-        "--only", choices=["m", "n", "o", "p"], help="measure one section into the file"
+        "--only", choices=["m", "n", "o", "p", "q"], help="measure one section into the file"
     )
     args = parser.parse_args()
     if args.only:
@@ -1223,6 +1285,7 @@ def main() -> None:
     from bench import blackbox
 
     beside = blackbox.measure()
+    asking = bench_collector()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -1414,7 +1477,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 {paste_section(pasted)}
 {install_section(installed)}
 {scale_section(scaled)}
-{blackbox_section(beside)}"""
+{blackbox_section(beside)}
+{collector_section(asking)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

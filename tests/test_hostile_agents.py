@@ -290,3 +290,53 @@ async def test_a_port_that_answers_a_bogus_echo_costs_one_probe_not_the_batch(ag
         await server.wait_closed()
     assert lied.outcome is Outcome.ERROR and lied.observed_source == ""
     assert fine.outcome is Outcome.OPEN
+
+
+async def test_an_agent_that_answers_without_end_is_cut_off_at_the_bound(no_leftover_tasks):
+    """A probe answer that never ends (or a declared gigabyte): the collector stops reading at
+    the batch's bound (transport.answer_max_bytes), the probes are not measured, and the
+    problem is one line; the agent got no further than the bound."""
+    sent = {"bytes": 0}
+
+    async def info_h(_: web.Request) -> web.Response:
+        return web.json_response(info_doc())
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        chunk = b" " * (1 << 20)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(512):  # 512 MiB at most: the test's own bound
+                await resp.write(chunk)
+                sent["bytes"] += len(chunk)
+        return resp
+
+    async def declared(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=b"{}", headers={"Content-Length": str(1 << 30)})
+
+    for handler in (endless, declared):
+        app = web.Application()
+        app.router.add_get("/v1/info", info_h)
+        app.router.add_post("/v1/probe", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        (port,) = free_ports(1)
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            plan = [ProbeSpec(src="a", dst="b", port=7000, kind=ProbeKind.TCP)]
+            async with HttpAgentTransport("t" * 32) as transport:
+                got = await asyncio.wait_for(
+                    collect(one_agent_topology(url), plan, transport, timeout_s=1.0,
+                            payload_bytes=0),
+                    60,
+                )  # fmt: skip
+        finally:
+            await runner.cleanup()
+        assert [r.outcome for r in got.results] == [Outcome.NOT_MEASURED]
+        (problem,) = got.problems
+        assert "more than 1 MiB" in problem.message and "\n" not in problem.message
+    # one target's bound is 1 MiB and 64 KiB; the socket buffers hold a few MiB more
+    assert sent["bytes"] < 16 << 20

@@ -4,6 +4,7 @@ against the plain objects they replace: the same probes, the same answers, for a
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +13,7 @@ from netcheck.diagnosis.grid import Grid
 from netcheck.model.evidence import Reply, ReplyKind
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import NO_EVIDENCE, Evidence, ProbeKind, ProbeResult, ProbeSpec
-from netcheck.model.probe_table import ProbeTable
+from netcheck.model.probe_table import ProbeTable, ProbeTableFill
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Role, Topology
 from netcheck.reports import json_report
 
@@ -144,3 +145,47 @@ def test_the_grid_answers_as_the_dictionary_it_replaces(rs):
         assert grid.outcomes(name, into=True) == set(into)
     gone = grid.without_sources(["a"])
     assert dict(gone.items()) == {t: o for t, o in wanted.items() if t[0] != "a"}
+
+
+@given(st.lists(results, max_size=30), st.randoms(use_true_random=False))
+def test_a_table_filled_in_any_order_is_the_table_of_the_list(rs, rnd):
+    """The collector fills each row as its agent answers: the order of answers is not the
+    plan's, the table is."""
+    fill = ProbeTableFill(len(rs))
+    order = list(range(len(rs)))
+    rnd.shuffle(order)
+    for i in order[: len(rs) // 2]:
+        other = rs[(i + 1) % len(rs)]  # a first answer that a later one replaces
+        fill.put_fields(i, other.src, other.dst, other.port, other.kind, other.outcome, 1.0,
+                        detail="first", observed_source="198.18.7.7")  # fmt: skip
+    assert sorted(fill.empty()) == sorted(order[len(rs) // 2 :])
+    for i in order:
+        r = rs[i]
+        fill.put_fields(
+            i, r.src, r.dst, r.port, r.kind, r.outcome, r.latency_ms, detail=r.detail,
+            evidence=r.evidence, local_address=r.local_address,
+            observed_source=r.observed_source,
+        )  # fmt: skip
+    assert not list(fill.empty())
+    table = fill.table()
+    assert list(table) == rs
+    assert [table.row(i) for i in table.observing] == [r for r in rs if r.observed_source]
+
+
+def test_a_table_with_a_row_never_filled_is_refused():
+    fill = ProbeTableFill(2)
+    fill.put_fields(1, "a", "b", 7000, ProbeKind.TCP, Outcome.OPEN, 0.3)
+    assert list(fill.empty()) == [0]
+    with pytest.raises(ValueError, match="row 0"):
+        fill.table()
+
+
+@given(st.lists(results, min_size=1, max_size=30), st.data())
+def test_a_table_with_rows_replaced_is_the_list_with_them_replaced(rs, data):
+    table = ProbeTable.of(rs)
+    changed = data.draw(
+        st.dictionaries(st.integers(0, len(rs) - 1), results, max_size=len(rs)), "changed"
+    )
+    wanted = [changed.get(i, r) for i, r in enumerate(rs)]
+    assert list(table.with_rows(changed)) == wanted
+    assert list(table) == rs  # the table itself is left as it was

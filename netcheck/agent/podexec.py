@@ -68,8 +68,9 @@ class PodExecTransport(JsonAgentTransport):
         return self._infos[agent]
 
     async def _call(
-        self, agent: str, method: str, path: str, total: float, body: Any = None
+        self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
+        """max_bytes: the exec's streams are bounded already (kube/podexec.py: MAX_OUTPUT)."""
         parts = split_prober_ref(agent)
         if parts is None:
             raise AgentError(f"prober {agent}: not a kube-exec://CONTEXT/NAMESPACE/POD/CONTAINER")

@@ -26,7 +26,7 @@ class PodProxyTransport(JsonAgentTransport):
         self._port = port
 
     async def _call(
-        self, agent: str, method: str, path: str, total: float, body: Any = None
+        self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
         parts = split_ref(agent)
         if parts is None:
@@ -46,6 +46,7 @@ class PodProxyTransport(JsonAgentTransport):
                 data=json.dumps(body).encode() if body is not None else None,
                 headers={TOKEN_HEADER: self._tokens[context], "Content-Type": "application/json"},
                 timeout_s=total,
+                max_bytes=max_bytes,
             )
         except Forbidden as exc:
             raise AgentError(f"agent {agent}: {exc}") from None

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 import aiohttp
 
 from netcheck.agent.wire import API_PREFIX, WireError, result_from_json, target_to_json
-from netcheck.model.probe import Target, TargetResult
+from netcheck.kube.client import read_at_most
+from netcheck.model.probe import ProbeKind, Target, TargetResult
 from netcheck.model.text import one_line
 
 
@@ -100,11 +101,25 @@ def _info_from_json(agent: str, body: Any) -> AgentInfo:
         ) from None
 
 
+# the most an honest answer takes, in bytes: a node's system tables (4096 peers) or its
+# endpoint states run to megabytes, any other probe's answer (evidence, traces) to kilobytes.
+# Past it the answer is dropped unread: a broken or hostile agent cannot fill the collector.
+INFO_MAX_BYTES = 1 << 20
+ANSWER_MAX_BYTES = {ProbeKind.CQL: 4 << 20, ProbeKind.MGMT: 4 << 20}
+TARGET_MAX_BYTES = 64 << 10
+
+
+def answer_max_bytes(batch: ProbeBatch) -> int:
+    return INFO_MAX_BYTES + sum(
+        ANSWER_MAX_BYTES.get(t.kind, TARGET_MAX_BYTES) for t in batch.targets
+    )
+
+
 class JsonAgentTransport:
     """The agent API's documents, whatever carries them: subclasses only move bytes."""
 
     async def _call(
-        self, agent: str, method: str, path: str, total: float, body: Any = None
+        self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
         raise NotImplementedError
 
@@ -115,7 +130,8 @@ class JsonAgentTransport:
 
     async def info(self, agent: str) -> AgentInfo:
         path = f"{API_PREFIX}/info"
-        return _info_from_json(agent, await self._call(agent, "GET", path, self.info_timeout_s))
+        answer = await self._call(agent, "GET", path, self.info_timeout_s, None, INFO_MAX_BYTES)
+        return _info_from_json(agent, answer)
 
     async def probe(self, agent: str, batch: ProbeBatch, info: AgentInfo) -> list[TargetResult]:
         body = {
@@ -124,7 +140,12 @@ class JsonAgentTransport:
             "payload_bytes": batch.payload_bytes,
         }
         answer = await self._call(
-            agent, "POST", f"{API_PREFIX}/probe", batch_deadline(batch, info) + self.start_s, body
+            agent,
+            "POST",
+            f"{API_PREFIX}/probe",
+            batch_deadline(batch, info) + self.start_s,
+            body,
+            answer_max_bytes(batch),
         )
         try:
             if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
@@ -169,14 +190,20 @@ class HttpAgentTransport(JsonAgentTransport):
             await self._session.close()
 
     async def _call(
-        self, agent: str, method: str, path: str, total: float, body: Any = None
+        self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
         assert self._session is not None, "use HttpAgentTransport as an async context manager"
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
         url = agent.rstrip("/") + path
         try:
             async with self._session.request(method, url, json=body, timeout=timeout) as resp:
-                text = await resp.text(errors="replace")
+                raw = await read_at_most(resp, max_bytes)
+                if raw is None:
+                    raise AgentError(
+                        f"agent {agent} answered {path} with more than {max_bytes >> 20} MiB, "
+                        "more than any agent's answer to it; check the agent's version and logs"
+                    )
+                text = raw.decode("utf-8", "replace")
                 if resp.status == 401:
                     raise AgentError(
                         f"agent {agent} rejected the token (HTTP 401); give the collector the "

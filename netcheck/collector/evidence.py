@@ -203,14 +203,16 @@ def refine(
     syn = {(e.src, e.dst, e.port): e for e in evidence if e.kind is ProbeKind.SYN}
     if not syn:
         return results
-    out = []
-    for r in results:
+    table = ProbeTable.of(results)
+    changed = {}
+    for i in table.failed_rows():  # only failures are refined
+        r = table.row(i)
         e = syn.get((r.src, r.dst, r.port))
         if e is None or e.outcome is Outcome.NOT_MEASURED or r.outcome not in _REFINES:
-            out.append(r)
-        elif e.outcome in _REFINES[r.outcome]:
-            out.append(replace(r, outcome=e.outcome, detail=e.detail, evidence=e.evidence))
+            continue
+        if e.outcome in _REFINES[r.outcome]:
+            changed[i] = replace(r, outcome=e.outcome, detail=e.detail, evidence=e.evidence)
         else:
             detail = f"{r.detail}; a raw SYN then saw {e.outcome.value}: {e.detail}"
-            out.append(replace(r, detail=detail, evidence=e.evidence))
-    return ProbeTable.of(out)
+            changed[i] = replace(r, detail=detail, evidence=e.evidence)
+    return table.with_rows(changed)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from netcheck.agent.transport import AgentError, AgentTransport, ProbeBatch
+from netcheck.agent.transport import AgentError, AgentInfo, AgentTransport, ProbeBatch
 from netcheck.model.outcome import Outcome
 from netcheck.model.probe import FollowUp, ProbeKind, ProbeResult, ProbeSpec, Target, TargetResult
-from netcheck.model.probe_table import ProbeTable, ProbeTableBuilder
+from netcheck.model.probe_table import ProbeTableFill
 from netcheck.model.topology import Topology
 
 
@@ -33,6 +34,12 @@ class Collected:
 
 ProgressFn = Callable[[str, int, int], None]  # (agent endpoint, probes done, its probes)
 
+# targets per request, whatever more an agent takes: what the collector holds per agent in
+# flight (targets, the request, the answer) stays small with a thousand agents at once, and
+# an agent's rate, not the request's size, sets how long its probes take
+COLLECTOR_BATCH = 256
+CALLS_IN_FLIGHT = 256  # HttpAgentTransport's connections
+
 
 def _result(spec: ProbeSpec, a: TargetResult) -> ProbeResult:
     return ProbeResult(
@@ -49,17 +56,6 @@ def _result(spec: ProbeSpec, a: TargetResult) -> ProbeResult:
     )
 
 
-def _not_measured(spec: ProbeSpec, why: str) -> ProbeResult:
-    return ProbeResult(
-        src=spec.src,
-        dst=spec.dst,
-        port=spec.port,
-        kind=spec.kind,
-        outcome=Outcome.NOT_MEASURED,
-        detail=why,
-    )
-
-
 async def collect(
     topology: Topology,
     plan: Sequence[ProbeSpec],
@@ -70,91 +66,113 @@ async def collect(
     progress: ProgressFn | None = None,
     follow: Mapping[ProbeSpec, FollowUp] | None = None,
 ) -> Collected:
-    """follow: raw follow-ups for probes, asked of agents that hold CAP_NET_RAW."""
+    """follow: raw follow-ups for probes, asked of agents that hold CAP_NET_RAW.
+
+    Each answer goes straight into the run's table at its probe's row (ProbeTableFill): the
+    collector keeps no object per probe, only row numbers per agent and the batch in flight.
+    """
     address = {ep.name: ep.address for ep in topology.endpoints}
     # by source and the agent that sends for it: a database pod's own netcheck container
     # (its prober) sends its mesh probes, the agent on its node its CQL and Management API reads
-    by_src: dict[tuple[str, str], list[ProbeSpec]] = defaultdict(list)
-    for spec in plan:
-        sender = topology.endpoint(spec.src).source_for(spec.kind)
-        assert sender is not None
-        by_src[(spec.src, sender)].append(spec)
+    by_src: dict[tuple[str, str], array[int]] = defaultdict(lambda: array("I"))
+    senders: dict[tuple[str, ProbeKind], str] = {}
+    for row, spec in enumerate(plan):
+        sender = senders.get((spec.src, spec.kind))
+        if sender is None:
+            found = topology.endpoint(spec.src).source_for(spec.kind)
+            assert found is not None
+            sender = senders[(spec.src, spec.kind)] = found
+        by_src[(spec.src, sender)].append(row)
+    table = ProbeTableFill(len(plan))
+
+    def put(row: int, s: ProbeSpec, a: TargetResult) -> None:
+        table.put_fields(
+            row,
+            s.src,
+            s.dst,
+            s.port,
+            a.kind,
+            a.outcome,
+            a.latency_ms,
+            detail=a.detail,
+            evidence=a.evidence,
+            local_address=a.local_address,
+            observed_source=a.observed_source,
+        )
+
+    def not_measured(row: int, s: ProbeSpec, why: str) -> None:
+        table.put_fields(row, s.src, s.dst, s.port, s.kind, Outcome.NOT_MEASURED, None, detail=why)
 
     # endpoints may share an agent (database pods probed from the agent on their node), and an
     # agent runs one batch at a time
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    # batches made and in flight at once, whatever the number of agents: what the collector
+    # holds for its calls is bounded by CALLS_IN_FLIGHT x COLLECTOR_BATCH targets
+    calls = asyncio.Semaphore(CALLS_IN_FLIGHT)
     raw_capable: set[str] = set()
     followed: list[ProbeResult] = []
 
-    async def one_agent(
-        src: str, agent: str, specs: list[ProbeSpec]
-    ) -> tuple[list[ProbeResult], AgentProblem | None]:
+    async def one_agent(src: str, agent: str, rows: array[int]) -> AgentProblem | None:
         async with locks[agent]:
-            return await agent_batches(src, agent, specs)
+            return await agent_batches(src, agent, rows)
 
-    async def agent_batches(
-        src: str, agent: str, specs: list[ProbeSpec]
-    ) -> tuple[list[ProbeResult], AgentProblem | None]:
-        out: list[ProbeResult] = []
+    async def agent_batches(src: str, agent: str, rows: array[int]) -> AgentProblem | None:
+        done = 0
         try:
             info = await transport.info(agent)
             if info.raw_probes:
                 raw_capable.add(src)
             follows = follow if follow is not None and info.raw_probes else {}
-            for i in range(0, len(specs), info.max_batch):
-                chunk = specs[i : i + info.max_batch]
-                batch = ProbeBatch(
-                    targets=tuple(
-                        Target(
-                            address=address[s.dst],
-                            port=s.port,
-                            kind=s.kind,
-                            echo=s.echo,
-                            count=s.count,
-                            follow=follows.get(s),
-                            ca_pem=s.ca_pem,
-                        )
-                        for s in chunk
-                    ),
-                    timeout_s=timeout_s,
-                    payload_bytes=payload_bytes,
-                )
-                answers = await transport.probe(agent, batch, info)
-                out.extend(_result(s, a) for s, a in zip(chunk, answers, strict=True))
-                followed.extend(
-                    _result(s, f) for s, a in zip(chunk, answers, strict=True) for f in a.followed
-                )
+            for i in range(0, len(rows), min(info.max_batch, COLLECTOR_BATCH)):
+                async with calls:
+                    done += await one_batch(
+                        agent, rows[i : i + min(info.max_batch, COLLECTOR_BATCH)], info, follows
+                    )
                 if progress:
-                    progress(src, len(out), len(specs))
+                    progress(src, done, len(rows))
         except AgentError as exc:
-            out.extend(_not_measured(s, f"agent not usable: {exc}") for s in specs[len(out) :])
+            for row in rows[done:]:
+                not_measured(row, plan[row], f"agent not usable: {exc}")
             if progress:
-                progress(src, len(out), len(specs))
-            return out, AgentProblem(endpoint=src, agent=agent, message=str(exc))
-        return out, None
+                progress(src, len(rows), len(rows))
+            return AgentProblem(endpoint=src, agent=agent, message=str(exc))
+        return None
+
+    async def one_batch(
+        agent: str, chunk: array[int], info: AgentInfo, follows: Mapping[ProbeSpec, FollowUp]
+    ) -> int:
+        """Made, asked and kept while holding one of the calls in flight."""
+        specs = [plan[row] for row in chunk]
+        batch = ProbeBatch(
+            targets=tuple(
+                Target(
+                    address=address[s.dst],
+                    port=s.port,
+                    kind=s.kind,
+                    echo=s.echo,
+                    count=s.count,
+                    follow=follows.get(s),
+                    ca_pem=s.ca_pem,
+                )
+                for s in specs
+            ),
+            timeout_s=timeout_s,
+            payload_bytes=payload_bytes,
+        )
+        answers = await transport.probe(agent, batch, info)
+        for row, s, a in zip(chunk, specs, answers, strict=True):
+            put(row, s, a)
+            followed.extend(_result(s, f) for f in a.followed)
+        return len(chunk)
 
     gathered = await asyncio.gather(*(one_agent(s, a, v) for (s, a), v in by_src.items()))
-    results = [r for rs, _ in gathered for r in rs]
-    problems = [p for _, p in gathered if p is not None]
+    # the last guard between a broken agent and the verdict: a probe that vanished would
+    # otherwise count as nothing failed
+    for row in list(table.empty()):
+        not_measured(row, plan[row], "no result came back for it")
     return Collected(
-        results=accounted(plan, results),
-        problems=tuple(problems),
+        results=table.table(),
+        problems=tuple(p for p in gathered if p is not None),
         raw_capable=frozenset(raw_capable),
         evidence=tuple(followed),
     )
-
-
-def accounted(plan: Sequence[ProbeSpec], results: list[ProbeResult]) -> ProbeTable:
-    """Exactly one result per planned probe: whatever an agent left out is not measured.
-
-    The last guard between a broken agent and the verdict: a probe that vanished would
-    otherwise count as nothing failed. The results are kept in columns (ProbeTable).
-    """
-    by_key: dict[tuple[str, str, int, ProbeKind], list[ProbeResult]] = defaultdict(list)
-    for r in results:
-        by_key[(r.src, r.dst, r.port, r.kind)].append(r)
-    out = ProbeTableBuilder()
-    for spec in plan:
-        got = by_key.get((spec.src, spec.dst, spec.port, spec.kind))
-        out.add(got.pop(0) if got else _not_measured(spec, "no result came back for it"))
-    return out.table()

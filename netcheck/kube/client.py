@@ -37,6 +37,20 @@ from netcheck.kube.resources import Kind
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
+async def read_at_most(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | None:
+    """The body, or None when it runs past limit bytes (read no further than that)."""
+    if limit is None:
+        return await resp.read()
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 << 10):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 class KubeClient:
     """One context's API server. Use as an async context manager."""
 
@@ -94,19 +108,25 @@ class KubeClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float | None = None,
+        max_bytes: int | None = None,
     ) -> tuple[int, bytes]:
         """Send one request; map transport failures and 401/403/404/409 to KubeError kinds.
 
         A 401 with an exec plugin's credentials runs the plugin again (its token expired during
-        the run) and sends the request once more."""
+        the run) and sends the request once more. max_bytes: a longer answer is an ApiFailed
+        (what a pod behind the proxy answers is not the API server's to bound)."""
         generation = self._auth_generation
-        status, raw = await self._send(method, path, params, body, data, headers, timeout_s)
+        status, raw = await self._send(
+            method, path, params, body, data, headers, timeout_s, max_bytes
+        )
         if status == 401 and self.conn.refresh is not None:
             async with self._refreshing:  # one plugin run for every request that got the 401
                 if self._auth_generation == generation:
                     self._auth = dict(await asyncio.to_thread(self.conn.refresh))
                     self._auth_generation += 1
-            status, raw = await self._send(method, path, params, body, data, headers, timeout_s)
+            status, raw = await self._send(
+                method, path, params, body, data, headers, timeout_s, max_bytes
+            )
         if status == 401:
             raise self._unauthorized()
         if status == 403:
@@ -128,6 +148,7 @@ class KubeClient:
         data: bytes | None,
         headers: dict[str, str] | None,
         timeout_s: float | None,
+        max_bytes: int | None = None,
     ) -> tuple[int, bytes]:
         assert self._session is not None, "use KubeClient as an async context manager"
         total = timeout_s if timeout_s is not None else self._timeout_s
@@ -141,8 +162,15 @@ class KubeClient:
                 headers={**self._auth, **(headers or {})},
                 timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
             ) as resp:
-                raw = await resp.read()
+                raw = await read_at_most(resp, max_bytes)
                 status = resp.status
+                if raw is None:
+                    raise ApiFailed(
+                        self.context,
+                        f"{method} {path} answered more than {max_bytes} bytes; "
+                        "the answer was dropped",
+                        status,
+                    )
         except aiohttp.ClientConnectorCertificateError as exc:
             raise ApiUnreachable(
                 self.context,

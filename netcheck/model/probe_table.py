@@ -16,7 +16,7 @@ import re
 from abc import abstractmethod
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar, overload
 
 from netcheck.model.outcome import Outcome
@@ -149,6 +149,19 @@ class ProbeTable(Rows[ProbeResult]):
         columns = (map(g, self.src), map(g, self.dst), self.port, self.outcome)
         return Counter(zip(*columns, strict=True))
 
+    def with_rows(self, changed: Mapping[int, ProbeResult]) -> ProbeTable:
+        """A copy with these rows replaced (a probe asked again, a failure refined by its
+        raw SYN): the columns are copied whole, only the changed rows are written."""
+        fill = ProbeTableFill(0)
+        fill.adopt(self)
+        for i, r in changed.items():
+            fill.put_fields(
+                i, r.src, r.dst, r.port, r.kind, r.outcome, r.latency_ms, detail=r.detail,
+                evidence=r.evidence, local_address=r.local_address,
+                observed_source=r.observed_source,
+            )  # fmt: skip
+        return fill.table()
+
     @staticmethod
     def of(results: Iterable[ProbeResult]) -> ProbeTable:
         if isinstance(results, ProbeTable):
@@ -159,22 +172,14 @@ class ProbeTable(Rows[ProbeResult]):
         return builder.table()
 
 
-class ProbeTableBuilder:
-    """Rows appended one by one (the collector, as agents answer); table() ends it."""
+class _Words:
+    """Endpoint names and texts, each kept once and named by its number in the columns."""
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
+    def __init__(self) -> None:
         self._names: list[str] = []
         self._index: dict[str, int] = {}
-        for n in names:
-            self.endpoint(n)
         self._texts: list[str] = [""]
         self._text_index: dict[str, int] = {"": 0}
-        self._src, self._dst, self._port = array("I"), array("I"), array("H")
-        self._kind, self._outcome = bytearray(), bytearray()
-        self._latency = array("d")
-        self._detail, self._local, self._observed = array("I"), array("I"), array("I")
-        self._evidence: dict[int, Evidence] = {}
-        self._observing: list[int] = []
 
     def endpoint(self, name: str) -> int:
         i = self._index.get(name)
@@ -189,6 +194,21 @@ class ProbeTableBuilder:
             i = self._text_index[text] = len(self._texts)
             self._texts.append(text)
         return i
+
+
+class ProbeTableBuilder(_Words):
+    """Rows appended one by one (the bench's agents, as they answer); table() ends it."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        super().__init__()
+        for n in names:
+            self.endpoint(n)
+        self._src, self._dst, self._port = array("I"), array("I"), array("H")
+        self._kind, self._outcome = bytearray(), bytearray()
+        self._latency = array("d")
+        self._detail, self._local, self._observed = array("I"), array("I"), array("I")
+        self._evidence: dict[int, Evidence] = {}
+        self._observing: list[int] = []
 
     def add(self, r: ProbeResult) -> None:
         self.add_row(
@@ -249,4 +269,99 @@ class ProbeTableBuilder:
             texts=tuple(self._texts),
             evidence=self._evidence,
             observing=tuple(self._observing),
+        )
+
+
+class ProbeTableFill(_Words):
+    """A table of a known number of rows, filled in any order (the collector, as each agent
+    answers its part of the plan)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self._src, self._dst = array("I", [0]) * rows, array("I", [0]) * rows
+        self._port = array("H", [0]) * rows
+        self._kind = bytearray(rows)
+        self._outcome = bytearray([OUTCOME_CODE[Outcome.NOT_MEASURED]]) * rows
+        self._latency = array("d", [math.nan]) * rows
+        self._detail, self._local = array("I", [0]) * rows, array("I", [0]) * rows
+        self._observed = array("I", [0]) * rows
+        self._evidence: dict[int, Evidence] = {}
+        self._observing: set[int] = set()
+        self._filled = bytearray(rows)
+
+    def put_fields(
+        self,
+        row: int,
+        src: str,
+        dst: str,
+        port: int,
+        kind: ProbeKind,
+        outcome: Outcome,
+        latency_ms: float | None,
+        *,
+        detail: str = "",
+        evidence: Evidence = NO_EVIDENCE,
+        local_address: str = "",
+        observed_source: str = "",
+    ) -> None:
+        self._src[row] = self.endpoint(src)
+        self._dst[row] = self.endpoint(dst)
+        self._port[row] = port
+        self._kind[row] = KIND_CODE[kind]
+        self._outcome[row] = OUTCOME_CODE[outcome]
+        self._latency[row] = math.nan if latency_ms is None else latency_ms
+        self._detail[row] = self._text(detail)
+        self._local[row] = self._text(local_address)
+        self._observed[row] = self._text(observed_source)
+        if evidence is not NO_EVIDENCE and evidence != NO_EVIDENCE:
+            self._evidence[row] = evidence
+        else:
+            self._evidence.pop(row, None)
+        if observed_source:
+            self._observing.add(row)
+        else:
+            self._observing.discard(row)
+        self._filled[row] = 1
+
+    def adopt(self, table: ProbeTable) -> None:
+        """Start from a copy of a whole table (every row filled)."""
+        self._names[:] = table.names
+        self._index = {name: i for i, name in enumerate(table.names)}
+        self._texts[:] = table.texts
+        self._text_index = {text: i for i, text in enumerate(table.texts)}
+        self._src, self._dst, self._port = (
+            array("I", table.src),
+            array("I", table.dst),
+            array("H", table.port),
+        )
+        self._kind, self._outcome = bytearray(table.kind), bytearray(table.outcome)
+        self._latency = array("d", table.latency)
+        self._detail, self._local = array("I", table.detail), array("I", table.local)
+        self._observed = array("I", table.observed)
+        self._evidence = dict(table.evidence)
+        self._observing = set(table.observing)
+        self._filled = bytearray(b"\x01") * len(table)
+
+    def empty(self) -> Iterator[int]:
+        """The rows not filled yet."""
+        return (m.start() for m in re.finditer(b"\x00", self._filled))
+
+    def table(self) -> ProbeTable:
+        """The table; every row must be filled (empty() names those that are not)."""
+        if 0 in self._filled:
+            raise ValueError(f"row {self._filled.index(0)} was never filled")
+        return ProbeTable(
+            names=tuple(self._names),
+            src=self._src,
+            dst=self._dst,
+            port=self._port,
+            kind=self._kind,
+            outcome=self._outcome,
+            latency=self._latency,
+            detail=self._detail,
+            local=self._local,
+            observed=self._observed,
+            texts=tuple(self._texts),
+            evidence=self._evidence,
+            observing=tuple(sorted(self._observing)),
         )

@@ -207,17 +207,16 @@ async def ask_again(
         again = [s for s in plan if (s.src, s.dst, s.port, s.kind) in stalled]
         done = await collect(topology, again, transport, timeout_s=timeout, payload_bytes=payload)
         settled = {(r.src, r.dst, r.port, r.kind): r for r in done.results if settles(r)}
-        results = ProbeTable.of(
-            [
-                dataclasses.replace(
-                    settled[key],
-                    detail=f"{settled[key].detail}; {what} {ask} time(s) before (slow, not lost)",
+        table = ProbeTable.of(results)
+        changed = {}
+        for i in table.not_open_rows():  # only what did not pass was asked again
+            r = table.row(i)
+            now = settled.get((r.src, r.dst, r.port, r.kind))
+            if now is not None:
+                changed[i] = dataclasses.replace(
+                    now, detail=f"{now.detail}; {what} {ask} time(s) before (slow, not lost)"
                 )
-                if (key := (r.src, r.dst, r.port, r.kind)) in settled
-                else r
-                for r in results
-            ]
-        )
+        results = table.with_rows(changed)
     return results
 
 
