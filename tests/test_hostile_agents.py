@@ -7,6 +7,7 @@ agent could; they are not fakes of the agent (the real one is started where it i
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -21,6 +22,8 @@ from netcheck.model.probe import ProbeKind, ProbeSpec, Target
 from netcheck.model.topology import Cluster, Endpoint, PortSpec, Topology
 from tests.conftest import free_ports
 from tests.helpers import GOOD_RESULT
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
@@ -198,9 +201,14 @@ async def nonsense_agent(info: object, probe: object) -> tuple[web.AppRunner, st
         await request.read()
         return web.Response(text=probe if isinstance(probe, str) else json.dumps(probe))
 
+    return await _serving(info_h, probe_h)
+
+
+async def _serving(info: Handler, probe: Handler) -> tuple[web.AppRunner, str]:
+    """An HTTP server on loopback answering the agent API's paths with these handlers."""
     app = web.Application()
-    app.router.add_get("/v1/info", info_h)
-    app.router.add_post("/v1/probe", probe_h)
+    app.router.add_get("/v1/info", info)
+    app.router.add_post("/v1/probe", probe)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     (port,) = free_ports(1)
@@ -292,14 +300,20 @@ async def test_a_port_that_answers_a_bogus_echo_costs_one_probe_not_the_batch(ag
     assert fine.outcome is Outcome.OPEN
 
 
+async def _agent_answering(probe: Handler) -> tuple[web.AppRunner, str]:
+    """An HTTP server on loopback with a sane info and this handler for batches."""
+
+    async def info_h(_: web.Request) -> web.Response:
+        return web.json_response(info_doc())
+
+    return await _serving(info_h, probe)
+
+
 async def test_an_agent_that_answers_without_end_is_cut_off_at_the_bound(no_leftover_tasks):
     """A probe answer that never ends (or a declared gigabyte): the collector stops reading at
     the batch's bound (transport.answer_max_bytes), the probes are not measured, and the
     problem is one line; the agent got no further than the bound."""
     sent = {"bytes": 0}
-
-    async def info_h(_: web.Request) -> web.Response:
-        return web.json_response(info_doc())
 
     async def endless(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -317,14 +331,7 @@ async def test_an_agent_that_answers_without_end_is_cut_off_at_the_bound(no_left
         return web.Response(body=b"{}", headers={"Content-Length": str(1 << 30)})
 
     for handler in (endless, declared):
-        app = web.Application()
-        app.router.add_get("/v1/info", info_h)
-        app.router.add_post("/v1/probe", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        (port,) = free_ports(1)
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = f"http://127.0.0.1:{port}"
+        runner, url = await _agent_answering(handler)
         try:
             plan = [ProbeSpec(src="a", dst="b", port=7000, kind=ProbeKind.TCP)]
             async with HttpAgentTransport("t" * 32) as transport:
@@ -340,3 +347,30 @@ async def test_an_agent_that_answers_without_end_is_cut_off_at_the_bound(no_left
         assert "more than 1 MiB" in problem.message and "\n" not in problem.message
     # one target's bound is 1 MiB and 64 KiB; the socket buffers hold a few MiB more
     assert sent["bytes"] < 16 << 20
+
+
+async def test_a_call_waiting_for_a_connection_does_not_time_out_meanwhile(no_leftover_tasks):
+    """More agents than connections: an agent's info waits for a connection behind another
+    agent's slow batch, and its timeout counts from when it has one (else a thousand agents
+    time out their own infos behind the first batches)."""
+
+    async def slow(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(1.5)
+        return web.json_response({"results": [GOOD_RESULT]})
+
+    runner, url = await _agent_answering(slow)
+    try:
+        async with HttpAgentTransport("t" * 32, connections=1) as transport:
+            transport.info_timeout_s = 1.0
+            info = await transport.info(url)
+            batch = ProbeBatch(
+                targets=(Target(address="127.0.0.2", port=7000),), timeout_s=1, payload_bytes=0
+            )
+            slow_batch = asyncio.create_task(transport.probe(url, batch, info))
+            await asyncio.sleep(0.2)  # the batch holds the only connection
+            again = await transport.info(url)  # waits 1.3 s, then answers at once
+            assert again.max_batch == info.max_batch
+            assert [r.outcome for r in await slow_batch] == [Outcome.OPEN]
+    finally:
+        await runner.cleanup()

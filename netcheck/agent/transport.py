@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from dataclasses import dataclass
@@ -168,18 +169,27 @@ class JsonAgentTransport:
         return results
 
 
+CONNECTIONS = 256  # to agents at once
+
+
 class HttpAgentTransport(JsonAgentTransport):
     """Talks to agents over plain HTTP with the bearer token."""
 
-    def __init__(self, token: str, connect_timeout: float = 3.0) -> None:
+    def __init__(
+        self, token: str, connect_timeout: float = 3.0, connections: int = CONNECTIONS
+    ) -> None:
         self._token = token
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._connections = connections
+        # a call starts its clock once it holds a connection: with more agents than
+        # connections, an agent's info must not time out waiting behind others' batches
+        self._slots = asyncio.Semaphore(connections)
 
     async def __aenter__(self) -> HttpAgentTransport:
         self._session = aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {self._token}"},
-            connector=aiohttp.TCPConnector(limit=256),
+            connector=aiohttp.TCPConnector(limit=self._connections),
         )
         return self
 
@@ -196,7 +206,10 @@ class HttpAgentTransport(JsonAgentTransport):
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
         url = agent.rstrip("/") + path
         try:
-            async with self._session.request(method, url, json=body, timeout=timeout) as resp:
+            async with (
+                self._slots,
+                self._session.request(method, url, json=body, timeout=timeout) as resp,
+            ):
                 raw = await read_at_most(resp, max_bytes)
                 if raw is None:
                     raise AgentError(

@@ -37,6 +37,9 @@ from netcheck.kube.resources import Kind
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
+CONNECTIONS = 64  # to one API server at once
+
+
 async def read_at_most(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | None:
     """The body, or None when it runs past limit bytes (read no further than that)."""
     if limit is None:
@@ -63,11 +66,16 @@ class KubeClient:
         self._auth: dict[str, str] = {}  # refreshed credentials (an exec plugin run again)
         self._auth_generation = 0
         self._refreshing = asyncio.Lock()
+        # a request starts its clock once it holds a connection: one waiting for the pool
+        # (a thousand agents asked through one API server) must not time out there
+        self._slots = asyncio.Semaphore(CONNECTIONS)
 
     async def __aenter__(self) -> KubeClient:
         self._session = aiohttp.ClientSession(
             headers=dict(self.conn.headers),
-            connector=aiohttp.TCPConnector(ssl=self.conn.ssl if self.conn.ssl else False, limit=64),
+            connector=aiohttp.TCPConnector(
+                ssl=self.conn.ssl if self.conn.ssl else False, limit=CONNECTIONS
+            ),
         )
         return self
 
@@ -153,15 +161,18 @@ class KubeClient:
         assert self._session is not None, "use KubeClient as an async context manager"
         total = timeout_s if timeout_s is not None else self._timeout_s
         try:
-            async with self._session.request(
-                method,
-                self.conn.server + path,
-                params=params,
-                json=body,
-                data=data,
-                headers={**self._auth, **(headers or {})},
-                timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
-            ) as resp:
+            async with (
+                self._slots,
+                self._session.request(
+                    method,
+                    self.conn.server + path,
+                    params=params,
+                    json=body,
+                    data=data,
+                    headers={**self._auth, **(headers or {})},
+                    timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
+                ) as resp,
+            ):
                 raw = await read_at_most(resp, max_bytes)
                 status = resp.status
                 if raw is None:
@@ -338,20 +349,23 @@ class KubeClient:
         frames = Frames()
         self._upgraded = True
         try:
-            async with asyncio.timeout(timeout_s):
-                async with self._session.ws_connect(
+            async with (
+                self._slots,
+                asyncio.timeout(timeout_s),
+                self._session.ws_connect(
                     url,
                     headers=self._auth,
                     params=exec_params(container, argv),
                     protocols=PROTOCOLS,
                     autoping=True,
                     max_msg_size=MAX_FRAME,
-                ) as ws:
-                    async for msg in ws:
-                        if msg.type == aiohttp.WSMsgType.BINARY:
-                            frames.add(msg.data)
-                        elif msg.type == aiohttp.WSMsgType.ERROR:
-                            break
+                ) as ws,
+            ):
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        frames.add(msg.data)
+                    elif msg.type == aiohttp.WSMsgType.ERROR:
+                        break
         except aiohttp.WSServerHandshakeError as exc:
             raise self._exec_refused(exc.status, namespace, pod, container) from None
         except TimeoutError:
