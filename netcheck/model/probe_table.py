@@ -172,14 +172,41 @@ class ProbeTable(Rows[ProbeResult]):
         return builder.table()
 
 
-class _Words:
-    """Endpoint names and texts, each kept once and named by its number in the columns."""
+class _Columns:
+    """A table being made: its columns, and the endpoint names and texts they number (each
+    kept once). Subclasses append rows or set them."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: int) -> None:
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._texts: list[str] = [""]
         self._text_index: dict[str, int] = {"": 0}
+        self._src, self._dst = array("I", [0]) * rows, array("I", [0]) * rows
+        self._port = array("H", [0]) * rows
+        self._kind = bytearray(rows)
+        self._outcome = bytearray([OUTCOME_CODE[Outcome.NOT_MEASURED]]) * rows
+        self._latency = array("d", [math.nan]) * rows
+        self._detail, self._local = array("I", [0]) * rows, array("I", [0]) * rows
+        self._observed = array("I", [0]) * rows
+        self._evidence: dict[int, Evidence] = {}
+        self._observing: set[int] = set()
+
+    def _table(self) -> ProbeTable:
+        return ProbeTable(
+            names=tuple(self._names),
+            src=self._src,
+            dst=self._dst,
+            port=self._port,
+            kind=self._kind,
+            outcome=self._outcome,
+            latency=self._latency,
+            detail=self._detail,
+            local=self._local,
+            observed=self._observed,
+            texts=tuple(self._texts),
+            evidence=self._evidence,
+            observing=tuple(sorted(self._observing)),
+        )
 
     def endpoint(self, name: str) -> int:
         i = self._index.get(name)
@@ -196,19 +223,13 @@ class _Words:
         return i
 
 
-class ProbeTableBuilder(_Words):
+class ProbeTableBuilder(_Columns):
     """Rows appended one by one (the bench's agents, as they answer); table() ends it."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        super().__init__()
+        super().__init__(0)
         for n in names:
             self.endpoint(n)
-        self._src, self._dst, self._port = array("I"), array("I"), array("H")
-        self._kind, self._outcome = bytearray(), bytearray()
-        self._latency = array("d")
-        self._detail, self._local, self._observed = array("I"), array("I"), array("I")
-        self._evidence: dict[int, Evidence] = {}
-        self._observing: list[int] = []
 
     def add(self, r: ProbeResult) -> None:
         self.add_row(
@@ -252,41 +273,18 @@ class ProbeTableBuilder(_Words):
         if evidence is not NO_EVIDENCE and evidence != NO_EVIDENCE:
             self._evidence[row] = evidence
         if observed_source:
-            self._observing.append(row)
+            self._observing.add(row)
 
     def table(self) -> ProbeTable:
-        return ProbeTable(
-            names=tuple(self._names),
-            src=self._src,
-            dst=self._dst,
-            port=self._port,
-            kind=self._kind,
-            outcome=self._outcome,
-            latency=self._latency,
-            detail=self._detail,
-            local=self._local,
-            observed=self._observed,
-            texts=tuple(self._texts),
-            evidence=self._evidence,
-            observing=tuple(self._observing),
-        )
+        return self._table()
 
 
-class ProbeTableFill(_Words):
+class ProbeTableFill(_Columns):
     """A table of a known number of rows, filled in any order (the collector, as each agent
     answers its part of the plan)."""
 
     def __init__(self, rows: int) -> None:
-        super().__init__()
-        self._src, self._dst = array("I", [0]) * rows, array("I", [0]) * rows
-        self._port = array("H", [0]) * rows
-        self._kind = bytearray(rows)
-        self._outcome = bytearray([OUTCOME_CODE[Outcome.NOT_MEASURED]]) * rows
-        self._latency = array("d", [math.nan]) * rows
-        self._detail, self._local = array("I", [0]) * rows, array("I", [0]) * rows
-        self._observed = array("I", [0]) * rows
-        self._evidence: dict[int, Evidence] = {}
-        self._observing: set[int] = set()
+        super().__init__(rows)
         self._filled = bytearray(rows)
 
     def put_fields(
@@ -350,18 +348,4 @@ class ProbeTableFill(_Words):
         """The table; every row must be filled (empty() names those that are not)."""
         if 0 in self._filled:
             raise ValueError(f"row {self._filled.index(0)} was never filled")
-        return ProbeTable(
-            names=tuple(self._names),
-            src=self._src,
-            dst=self._dst,
-            port=self._port,
-            kind=self._kind,
-            outcome=self._outcome,
-            latency=self._latency,
-            detail=self._detail,
-            local=self._local,
-            observed=self._observed,
-            texts=tuple(self._texts),
-            evidence=self._evidence,
-            observing=tuple(sorted(self._observing)),
-        )
+        return self._table()
