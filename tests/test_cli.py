@@ -60,6 +60,21 @@ from tests.lab_support import netcheck
             ["run", "--inventory", "/i.yaml", "--client-ca-file", "{ca.pem}"],
             "--client-ca-file goes with --context",
         ),
+        (
+            {},
+            ["run", "--inventory", "/i.yaml", "--ca-secret", "demo/ca"],
+            "--ca-secret goes with --context",
+        ),
+        (
+            {},
+            ["run", "--context", "C", "--client-ca-secret", "demo"],
+            "--client-ca-secret 'demo': give NAMESPACE/NAME of the Secret",
+        ),
+        (
+            {},
+            ["serve", "--context", "C", "--ca-secret", "Demo/CA"],
+            "--ca-secret 'Demo/CA': give NAMESPACE/NAME",
+        ),
     ],
 )
 def test_bad_input(tmp_path, files, args, words):

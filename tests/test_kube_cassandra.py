@@ -22,6 +22,7 @@ from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
 from netcheck.lab import build, faults, operator
 from netcheck.lab.cassandra import node_files
+from netcheck.lab.operator import INTERNODE_TLS_SECRET
 from netcheck.lab.spec import spec_from_yaml
 from tests.lab_support import (
     Run,
@@ -577,6 +578,10 @@ CASSANDRA_NEEDS: dict[Atom, Without] = {
         "run", "'list' on 'networkpolicies' in namespace demo"
     ),
     ("get", "secrets", "netcheck"): error("run"),  # the agents' token
+    # the CA of run --ca-secret: the chains go unverified, the run is incomplete
+    ("get", "secrets", "demo"): Without(
+        "run --ca-secret", 3, "netcheck: warning: context CP_EAST-ci: "
+    ),
     # nodetool, and the probes from the pods themselves (a warning: the agents probe instead)
     ("get", "pods/exec", "demo"): Without(
         "run",
@@ -861,11 +866,56 @@ def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
     nothing else is wrong: a certificate fault is swapped in while the node runs (`nodetool
     reloadssl`: a node restarted with an expired certificate or one of another CA would not
     rejoin its peers), a configuration fault with the node's pod made anew."""
-    from netcheck.lab.cassandra import ca_file, set_tls_fault, swap_certificate
+    from netcheck.lab.cassandra import ca_file, database_hosts, set_tls_fault, swap_certificate
 
     state, args = kube_cassandra
     ca = ca_file(build.state_dir())
     with_ca = ("--ca-file", ca, "--client-ca-file", ca)
+    # the CA as the cluster keeps it: cert-manager's Secret of a node's Certificate, read
+    # with `get` on that one Secret; its tls.key is a real private key that never comes out
+    secret = f"demo/{INTERNODE_TLS_SECRET}"
+    run = run_context(args, "--ca-secret", secret, "--client-ca-file", ca)
+    assert run.code == 0, (run.report["findings"], run.stderr)
+    assert not run.stderr.strip(), run.stderr
+    plane = next(p for p in state["kubernetes"]["planes"] if p["cluster"] == "CP_EAST")
+    status, body = get(
+        plane, f"/api/v1/namespaces/demo/secrets/{INTERNODE_TLS_SECRET}", plane["admin_token"]
+    )
+    assert status == 200, body
+    key = base64.b64decode(json.loads(body)["data"]["tls.key"]).decode()
+    assert "PRIVATE KEY" in key
+    lines = [ln for ln in key.splitlines() if "PRIVATE KEY" not in ln]
+    shown = json.dumps(run.report) + run.stderr
+    assert "PRIVATE KEY" not in shown and not any(ln in shown for ln in lines)
+    assert {t["chain_verified"] for t in run.report["tls"]} == {True}
+    # another name than the one granted: refused in each context, said, the chains
+    # unverified and the run incomplete (not passed)
+    other = run_context(args, "--ca-secret", "demo/no-such-ca")
+    assert other.code == 3, (other.report["problems"], other.stderr)
+    assert [ln.split(";")[0] for ln in other.stderr.strip().splitlines()] == [
+        f"netcheck: warning: context {c}: RBAC forbids 'get' on 'secrets' in namespace demo"
+        for c in ("CP_EAST-ci", "DP_WEST-ci")
+    ], other.stderr
+    assert "the internode CA not read from Secret demo/no-such-ca in any context" in str(
+        other.report["problems"]
+    )
+    assert {t["chain_verified"] for t in other.report["tls"]} == {None}
+
+    # the Secret in one cluster only: its CA verifies every node's chain, nothing is said
+    async def delete_dp_west_secret() -> None:
+        async with admin(state, "DP_WEST") as client:
+            await client.delete(KINDS["Secret"], INTERNODE_TLS_SECRET, "demo")
+
+    dp_host = next(h for h in database_hosts(state) if h["cluster"] == "DP_WEST")
+    asyncio.run(delete_dp_west_secret())
+    try:
+        one = run_context(args, "--ca-secret", secret)
+    finally:
+        asyncio.run(
+            _apply(state, "DP_WEST", [operator.internode_tls_secret(build.state_dir(), dp_host)])
+        )
+    assert one.code == 0 and not one.stderr.strip(), (one.report["findings"], one.stderr)
+    assert {t["chain_verified"] for t in one.report["tls"]} == {True}
     run = run_context(args, *with_ca)
     assert run.code == 0, (run.report["findings"], run.stderr)
     rows = {(t["node"], t["port"]): t for t in run.report["tls"]}
@@ -945,7 +995,11 @@ def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
     assert set(NEEDED_BY) | ONLY_WITH_CASSANDRA | FOR_NEWER_SERVERS == granted()
     run = ("run", "--kubeconfig", kc, "--context", "CP_EAST-ci", "-o", "json", "--json-probes",
            "all", "--timeout", "1")  # fmt: skip
-    failures = grant_failures(kc, CASSANDRA_NEEDS, {"run": (*run, "--no-progress")})
+    commands = {
+        "run": (*run, "--no-progress"),
+        "run --ca-secret": (*run, "--no-progress", "--ca-secret", f"demo/{INTERNODE_TLS_SECRET}"),
+    }
+    failures = grant_failures(kc, CASSANDRA_NEEDS, commands)
     assert not failures, "\n".join(failures)
 
 
@@ -1044,5 +1098,6 @@ def test_the_ci_user_asks_for_what_netcheck_user_yaml_grants_and_no_more(kube_ca
         ("list", "endpointslices", "demo"),
         ("list", "networkpolicies", "demo"),
         ("get", "secrets", "netcheck"),
+        ("get", "secrets", "demo"),
     }
     assert unused_grants(used) == ONLY_WITHOUT_CASSANDRA | FOR_NEWER_SERVERS

@@ -1154,6 +1154,7 @@ ONLY_WITH_CASSANDRA: set[Atom] = {
     ("patch", "pods/ephemeralcontainers", "demo"),
     ("get", "pods/log", "demo"),
     ("get", "secrets", "netcheck"),
+    ("get", "secrets", "demo"),  # run --ca-secret
     ("list", "endpointslices", "*"),
     ("list", "networkpolicies", "*"),
 }
@@ -1273,6 +1274,8 @@ def ci_user_may(kubeconfig: str, verb: str, resource: str, namespace: str, group
         attributes["name"] = "netcheck"  # granted for that one name only
     if (kind, namespace) == ("configmaps", "kube-system"):
         attributes["name"] = "cilium-config"  # likewise
+    if (kind, namespace) == ("secrets", "demo"):
+        attributes["name"] = "netcheck-lab-internode-tls"  # likewise (run --ca-secret)
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",

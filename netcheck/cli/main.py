@@ -52,6 +52,7 @@ from netcheck.diagnosis.mission_control import (
     registrations_of,
 )
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
+from netcheck.kube.ca_secret import CaSecretError, SecretRef, secret_ref
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
@@ -349,6 +350,21 @@ def probe_options(fn: F) -> F:
             help="The CA clients trust (PEM), where nodes serve client TLS on 9142: with "
             "--context, each node's client certificate chain is verified against it.",
         ),
+        click.option(
+            "--ca-secret",
+            default=None,
+            metavar="NAMESPACE/NAME",
+            help="Read the internode CA from this Secret in every context (`ca.crt` of "
+            "cert-manager's Certificate Secrets, or a PKCS#12 `truststore` with its "
+            "`truststore-password`), as --ca-file; needs `get` on it "
+            "(probes/rbac/netcheck-user.yaml).",
+        ),
+        click.option(
+            "--client-ca-secret",
+            default=None,
+            metavar="NAMESPACE/NAME",
+            help="Read the client CA from this Secret, as --client-ca-file.",
+        ),
         raw_options,
     ]
     for opt in reversed(options):
@@ -366,6 +382,8 @@ class Source:
     contexts: tuple[str, ...] = ()
     ca_pem: str = ""  # --ca-file's certificates (run --context)
     client_ca_pem: str = ""  # --client-ca-file's
+    ca_secret: SecretRef | None = None  # --ca-secret: read in the contexts
+    client_ca_secret: SecretRef | None = None
     control_plane: str | None = None  # --control-plane (run --context)
 
 
@@ -377,12 +395,19 @@ def checked_source(
     token_file: str | None,
     ca_file: str | None,
     client_ca_file: str | None,
+    ca_secret: str | None,
+    client_ca_secret: str | None,
     control_plane: str | None = None,
 ) -> Source:
     """The inputs read and checked before anything is probed (bad input: exit 2)."""
     if inventory_path and (contexts or all_contexts):
         fail("give --inventory or --context/--all-contexts, not both")
-    for option, given in (("--ca-file", ca_file), ("--client-ca-file", client_ca_file)):
+    for option, given in (
+        ("--ca-file", ca_file),
+        ("--client-ca-file", client_ca_file),
+        ("--ca-secret", ca_secret),
+        ("--client-ca-secret", client_ca_secret),
+    ):
         if given and inventory_path:
             fail(f"{option} goes with --context: TLS is looked at by run --context")
     if control_plane and inventory_path:
@@ -393,6 +418,13 @@ def checked_source(
         # the local files first: a bad CA is said before the kubeconfig is read
         ca_pem = read_ca(ca_file, "--ca-file") if ca_file else ""
         client_ca_pem = read_ca(client_ca_file, "--client-ca-file") if client_ca_file else ""
+        try:
+            secret = secret_ref(ca_secret, "--ca-secret") if ca_secret else None
+            client_secret = (
+                secret_ref(client_ca_secret, "--client-ca-secret") if client_ca_secret else None
+            )
+        except CaSecretError as exc:
+            fail(str(exc))
         path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
         if control_plane and control_plane not in names:
             fail(
@@ -404,6 +436,8 @@ def checked_source(
             contexts=tuple(names),
             ca_pem=ca_pem,
             client_ca_pem=client_ca_pem,
+            ca_secret=secret,
+            client_ca_secret=client_secret,
             control_plane=control_plane,
         )
     try:
@@ -444,6 +478,8 @@ def run_options(
         else None,
         ca_pem=source.ca_pem,
         client_ca_pem=source.client_ca_pem,
+        ca_secret=source.ca_secret,
+        client_ca_secret=source.client_ca_secret,
     )
 
 
@@ -455,6 +491,8 @@ def prepared(
     token_file: str | None,
     ca_file: str | None,
     client_ca_file: str | None,
+    ca_secret: str | None,
+    client_ca_secret: str | None,
     control_plane: str | None,
     **probing: Any,
 ) -> tuple[Source, RunOptions]:
@@ -462,7 +500,7 @@ def prepared(
     (run_options' keywords)."""
     source = checked_source(
         inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
-        control_plane,
+        ca_secret, client_ca_secret, control_plane,
     )  # fmt: skip
     return source, run_options(source, **probing)
 
@@ -548,6 +586,8 @@ def run(
     logs_since: float,
     ca_file: str | None,
     client_ca_file: str | None,
+    ca_secret: str | None,
+    client_ca_secret: str | None,
 ) -> None:
     """Probe the full mesh and report the matrix and diagnosis.
 
@@ -558,8 +598,9 @@ def run(
     """
     source, options = prepared(
         inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
-        control_plane, timeout=timeout, payload_bytes=payload_bytes, raw=raw,
-        latency_count=latency_count, cassandra=cassandra, logs_since=logs_since,
+        ca_secret, client_ca_secret, control_plane, timeout=timeout,
+        payload_bytes=payload_bytes, raw=raw, latency_count=latency_count, cassandra=cassandra,
+        logs_since=logs_since,
     )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, feedback(not no_progress))
     done = workflow(job())
@@ -619,6 +660,8 @@ def serve(
     logs_since: float,
     ca_file: str | None,
     client_ca_file: str | None,
+    ca_secret: str | None,
+    client_ca_secret: str | None,
     raw: bool,
     latency_count: int,
     listen: str,
@@ -640,8 +683,9 @@ def serve(
     host, port = parse_listen(listen)
     source, options = prepared(
         inventory_path, kubeconfig, contexts, all_contexts, token_file, ca_file, client_ca_file,
-        control_plane, timeout=timeout, payload_bytes=payload_bytes, raw=raw,
-        latency_count=latency_count, cassandra=cassandra, logs_since=logs_since,
+        ca_secret, client_ca_secret, control_plane, timeout=timeout,
+        payload_bytes=payload_bytes, raw=raw, latency_count=latency_count, cassandra=cassandra,
+        logs_since=logs_since,
     )  # fmt: skip
     job = job_for(source, options, namespaces, token_file, Feedback(say=say))
     watch = Watch(

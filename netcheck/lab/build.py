@@ -223,7 +223,7 @@ def _cassandra_pods(state: dict[str, Any], lib: str, timeout_s: float) -> dict[s
     cassandra_lab.configure_all(state, state_dir())
     state["cassandra"] = operator.record(state, run_lib, classes)
     save_state(state)  # the lab kubelet reads the runtime's place from it
-    asyncio.run(operator.install(state))
+    asyncio.run(operator.install(state, state_dir()))
     operator.wait_started(state, state_dir(), timeout_s)
     cassandra_lab.wait_gossip(state, state_dir(), timeout_s - (time.monotonic() - started))
     asyncio.run(operator.label_pods(state, started=True))

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import gzip
 import json
+import os
 import time
 from typing import Any
 
@@ -40,6 +41,7 @@ from netcheck.lab.cassandra import (
     CASSANDRA_VERSION,
     CLUSTER_NAME,
     STARTED,
+    ca_file,
     database_hosts,
     legacy_clusters,
     log_contains,
@@ -283,6 +285,33 @@ def datacenter_objects(
     ]
 
 
+INTERNODE_TLS_SECRET = "netcheck-lab-internode-tls"
+
+
+def internode_tls_secret(state_dir: str, host: dict[str, Any]) -> dict[str, Any]:
+    """What cert-manager leaves for a node's Certificate when Mission Control manages
+    internode encryption: a kubernetes.io/tls Secret with the node's `tls.crt` and `tls.key`
+    and the issuing CA in `ca.crt` (`run --ca-secret demo/netcheck-lab-internode-tls`). Its key
+    is a real private key, so the tests can check it never leaves netcheck."""
+    files = node_files(state_dir, host)
+    with open(os.path.join(files.conf, "node.pem"), "rb") as f:
+        node = f.read()
+    with open(ca_file(state_dir), "rb") as f:
+        ca = f.read()
+    cut = node.index(b"-----BEGIN CERTIFICATE-----")
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": INTERNODE_TLS_SECRET, "namespace": NAMESPACE},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64(node[cut:]), "tls.key": b64(node[:cut]), "ca.crt": b64(ca)},
+    }
+
+
 def cluster_objects(state: dict[str, Any], cluster: str) -> list[dict[str, Any]]:
     hosts = database_hosts(state)
     seeds = seeds_of(hosts)
@@ -427,7 +456,7 @@ async def established(
             await asyncio.sleep(0.2)
 
 
-async def install(state: dict[str, Any]) -> None:
+async def install(state: dict[str, Any], state_dir: str) -> None:
     """Apply everything above, as the lab's admin of each cluster; the first cluster is the
     control plane, the others its registered data planes."""
     kube = state["kubernetes"]
@@ -440,6 +469,8 @@ async def install(state: dict[str, Any]) -> None:
                 await apply_all(client, [crd(*c) for c in CRDS])
                 await established(client, 30.0)
                 objects = [STORAGE_CLASS, *cluster_objects(state, plane["cluster"])]
+                mine = [h for h in database_hosts(state) if h["cluster"] == plane["cluster"]]
+                objects += [internode_tls_secret(state_dir, h) for h in mine[:1]]
                 objects += helm_release_objects(RELEASE, plane["cluster"] == control_plane)
                 if plane["cluster"] == control_plane:
                     objects += control_plane_objects(state, control_plane, kubeconfigs)

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ from netcheck.deploy.manifests import (
 )
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import resolve
+from netcheck.kube.ca_secret import CaSecretError, SecretRef, read_ca_secret
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import Kubeconfig, connection, load_kubeconfig
-from netcheck.kube.errors import KubeconfigError, KubeError, NotFound
+from netcheck.kube.errors import Forbidden, KubeconfigError, KubeError, NotFound
 from netcheck.kube.resources import KINDS
-from netcheck.model.text import ascii_int
+from netcheck.model.text import ascii_int, one_line
 from netcheck.workflows.feedback import BadInput
 
 
@@ -102,6 +104,52 @@ async def tokens_from_secrets(
             ) from None
 
     return await per_context(clients, errors, one)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaRead:
+    """The CA certificates a Secret holds, read in every context that has it: pem (the
+    distinct certificates, PEM; empty when none was read), lines (why a context gave none,
+    for stderr), problem (when no context gave one: the chains go unverified)."""
+
+    pem: str = ""
+    lines: tuple[str, ...] = ()
+    problem: str = ""
+
+
+async def ca_from_secrets(clients: dict[str, KubeClient], ref: SecretRef, what: str) -> CaRead:
+    """The CA of Secret ref in each context (`get secrets` by name). A context where it is
+    refused or unreadable is said; one where it is absent only when no context has it (a CA
+    Secret need not be in every cluster). The certificates found are trusted together."""
+
+    async def one(ctx: str, client: KubeClient) -> tuple[str, str, str]:
+        """(context, PEM, why none: "absent", or the line to say)."""
+        try:
+            return ctx, await read_ca_secret(client, ref), ""
+        except NotFound:
+            return ctx, "", "absent"
+        except Forbidden as exc:
+            why = f"{exc.detail} (netcheck-ca-secret grants it by name: is {ref.name} listed?)"
+        except KubeError as exc:
+            why = exc.detail
+        except CaSecretError as exc:
+            why = one_line(str(exc))
+        return ctx, "", f"warning: context {ctx}: {why}"
+
+    found = await asyncio.gather(*(one(c, cl) for c, cl in sorted(clients.items())))
+    pems = dict.fromkeys(
+        block for _, pem, _ in found for block in pem.split("-----END CERTIFICATE-----\n") if block
+    )
+    lines = [why for _, _, why in found if why and why != "absent"]
+    if not pems:
+        absent = [c for c, _, why in found if why == "absent"]
+        if absent:
+            lines.append(f"warning: Secret {ref} not found in context(s) {', '.join(absent)}")
+        return CaRead(
+            lines=tuple(lines),
+            problem=f"{what} not read from Secret {ref} in any context: chains not verified",
+        )
+    return CaRead(pem="".join(f"{b}-----END CERTIFICATE-----\n" for b in pems), lines=tuple(lines))
 
 
 def agent_token(token_file: str | None) -> str:

@@ -44,12 +44,15 @@ from netcheck.diagnosis.tls import tls_findings, tls_rows
 from netcheck.discovery.kube import ContextDiscovery, discover
 from netcheck.discovery.kube_topology import KubeTopology, PodRef, run_topology
 from netcheck.kube.agentref import AGENT_SCHEME
+from netcheck.kube.ca_secret import SecretRef
 from netcheck.kube.client import KubeClient
 from netcheck.model.probe import ProbeResult
 from netcheck.model.report import OutsiderProbe, PortIsolation, RunReport
 from netcheck.model.topology import Role, Topology
+from netcheck.probes.tls_facts import MAX_CA_PEM
 from netcheck.workflows.contexts import (
     agent_token,
+    ca_from_secrets,
     clients_for,
     denied_lines,
     per_context,
@@ -73,7 +76,9 @@ CASS_CLUSTER = "cassandra.datastax.com/cluster"
 class RunOptions:
     """How a run probes. raw: the raw evidence pass (None: none); cassandra: nodetool, logs
     and the agents' node reads (None: none); ca_pem, client_ca_pem: the CAs the nodes'
-    internode and client TLS chains are verified with (run_contexts)."""
+    internode and client TLS chains are verified with (run_contexts); ca_secret,
+    client_ca_secret: Secrets those CAs are read from, in every context (cert-manager's
+    `ca.crt`, K8ssandra's truststore: kube/ca_secret.py)."""
 
     timeout: float = 2.0
     payload_bytes: int = 16384
@@ -81,6 +86,9 @@ class RunOptions:
     cassandra: CollectOptions | None = field(default_factory=CollectOptions)
     ca_pem: str = ""
     client_ca_pem: str = ""
+    # read in the contexts (run_contexts) and added to ca_pem / client_ca_pem
+    ca_secret: SecretRef | None = None
+    client_ca_secret: SecretRef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +275,33 @@ async def probe_and_report(p: Probing) -> RunReport:
     )
 
 
+async def _cas_read(
+    clients: dict[str, KubeClient], options: RunOptions, feedback: Feedback
+) -> tuple[RunOptions, tuple[str, ...]]:
+    """options with the CAs of its Secrets added to ca_pem and client_ca_pem, and a problem
+    for each Secret no context gave (its chains unverified: the run is incomplete)."""
+    problems: list[str] = []
+
+    async def added(given: str, ref: SecretRef | None, what: str) -> str:
+        if ref is None:
+            return given
+        read = await ca_from_secrets(clients, ref, what)
+        for line in read.lines:
+            feedback.say(line)
+        pem = f"{given.rstrip()}\n{read.pem}" if given.strip() else read.pem
+        if read.problem:
+            problems.append(read.problem)
+        elif len(pem) > MAX_CA_PEM:
+            problems.append(f"{what}: more than {MAX_CA_PEM} bytes of certificates; not used")
+        else:
+            return pem
+        return given
+
+    ca = await added(options.ca_pem, options.ca_secret, "the internode CA")
+    client_ca = await added(options.client_ca_pem, options.client_ca_secret, "the client CA")
+    return dataclasses.replace(options, ca_pem=ca, client_ca_pem=client_ca), tuple(problems)
+
+
 def _usable(
     found: dict[str, ContextDiscovery],
     namespaces: tuple[str, ...],
@@ -329,6 +364,7 @@ async def run_contexts(
             tokens = {c: token for c in live}
         else:
             tokens = await tokens_from_secrets(live, errors)
+        options, ca_problems = await _cas_read(live, options, feedback)
         used = [found[c] for c in contexts if c in found and c in tokens]
         kt = run_topology(used, cp)
         rows = audit(used)
@@ -356,6 +392,7 @@ async def run_contexts(
                     *(errors[c] for c in contexts if c in errors),
                     *installed.problems,
                     *cidr_problems(list(found.values())),
+                    *ca_problems,
                 ),
                 started=started,
                 t0=t0,
