@@ -24,7 +24,7 @@
 (p) TCP connect probes per second of one agent beside Debian's blackbox_exporter on the same
     loopback target (bench/blackbox.py).
 
-`--only m|n|o|p|q` measures one section into the existing file.
+`--only m|n|o|p|q|r` measures one section into the existing file.
 """
 
 from __future__ import annotations
@@ -1226,6 +1226,10 @@ def _only_section(path: str, letter: str) -> None:
         section = scale_section(bench_scale(), when)
     elif letter == "q":
         section = collector_section(bench_collector(), when)
+    elif letter == "r":
+        from bench import podshell
+
+        section = podshell.section(podshell.measure(), when)
     else:
         from bench import blackbox
 
@@ -1247,7 +1251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
     parser.add_argument(
-        "--only", choices=["m", "n", "o", "p", "q"], help="measure one section into the file"
+        "--only", choices=["m", "n", "o", "p", "q", "r"], help="measure one section into the file"
     )
     args = parser.parse_args()
     if args.only:
@@ -1282,10 +1286,12 @@ def main() -> None:
     pasted = bench_paste_reading()
     installed = bench_install_checks()
     scaled = bench_scale()
-    from bench import blackbox
+    from bench import blackbox, podshell
+    from bench.podshell import section as shell_section
 
     beside = blackbox.measure()
     asking = bench_collector()
+    shelled = podshell.measure()
     audit_rows = "\n".join(
         f"| {a['pods']} | {a['rows']} | {a['audit_s']:.2f} s | {a['negative_probes']} | "
         f"{a['findings_s']:.2f} s | {a['findings']} |"
@@ -1478,7 +1484,8 @@ same exposition once, as `--prom-file` does (serve builds it once per run, not p
 {install_section(installed)}
 {scale_section(scaled)}
 {blackbox_section(beside)}
-{collector_section(asking)}"""
+{collector_section(asking)}
+{shell_section(shelled)}"""
     with open(args.write, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

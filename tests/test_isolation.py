@@ -390,3 +390,25 @@ def test_an_agent_refused_by_design_measures_nothing_and_the_pods_are_named():
         "CP_EAST",
     )
     assert f"{a}, {b}" in f.summary and "pods/ephemeralcontainers" in f.hint
+    # probed from the pods' own shell: nothing is excused either, and the finding is info
+    with_shell = replace(
+        topology,
+        endpoints=tuple(
+            replace(ep, prober=f"kube-sh://CP_EAST/demo/{ep.name}/cassandra")
+            for ep in topology.endpoints
+        ),
+    )
+    assert refused_to_agents([east], with_shell, results) == results
+    shell, agent = prober_findings(
+        (
+            ProberFallback(endpoint=a, reason="context CP_EAST: RBAC forbids 'patch'", shell=True),
+            ProberFallback(endpoint=b, reason="context CP_EAST: RBAC forbids 'get'"),
+        )
+    )
+    assert (shell.code, shell.severity.value, shell.src_scope) == (
+        "DATABASE_PORTS_PROBED_FROM_SHELL",
+        "info",
+        a,
+    )
+    assert "bash" in shell.summary and "not_measured" in shell.summary
+    assert (agent.code, agent.src_scope) == ("DATABASE_PORTS_PROBED_FROM_AGENTS", b)

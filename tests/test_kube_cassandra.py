@@ -796,44 +796,86 @@ def recreate(state: dict[str, Any], cluster: str, pod: str) -> None:
     build.wait_cql(state, 300)
 
 
-def test_without_ephemeral_containers_the_agents_probe_and_the_policy_is_not_blamed(
-    kube_cassandra,
-):
-    """A database pod without netcheck's container, and a user who may not add one: one
-    warning line with the grant, the pod probed from its agent (named in a finding), and its
-    probes of 7000/7001 that the guide's policy refuses to agents are not_measured, not
-    failures: the run is incomplete, not failed. With the grant back, the next run adds the
-    container and passes."""
+def _without(state: dict[str, Any], args: tuple[str, ...], taken: list[tuple[str, str]]) -> Run:
+    """run --context with the grants taken out of netcheck-cassandra-exec on CP_EAST (put
+    back after), once the CI user is refused the first of them."""
     from tests.test_kube_real import ci_user_may, without_grant
 
-    state, args = kube_cassandra
     kc = state["kubernetes"]["kubeconfig"]
-    pod = PODS[1]
-    recreate(state, "CP_EAST", pod)
     docs = [d for d in yaml.safe_load_all(RBAC) if d]
     role = next(d for d in docs if d["metadata"]["name"] == "netcheck-cassandra-exec")
-
-    def may() -> bool:
-        return ci_user_may(kc, "patch", "pods/ephemeralcontainers", "demo", "")
-
-    asyncio.run(
-        _apply(state, "CP_EAST", [without_grant(role, "patch", "pods/ephemeralcontainers")])
-    )
+    less = role
+    for verb, resource in taken:
+        less = without_grant(less, verb, resource)
+    asyncio.run(_apply(state, "CP_EAST", [less]))
     try:
         deadline = time.monotonic() + 10
-        while may():
+        while ci_user_may(kc, *taken[0], "demo", ""):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        run = run_context(args)
+        return run_context(args)
     finally:
         asyncio.run(_apply(state, "CP_EAST", [role]))
-    assert run.code == 3, (run.report["findings"], run.stderr)
+        while not ci_user_may(kc, *taken[0], "demo", ""):
+            time.sleep(0.05)
+
+
+def test_without_ephemeral_containers_the_cassandra_containers_shell_probes(kube_cassandra):
+    """A database pod without netcheck's container, and a user who may not add one but may
+    exec (as nodetool needs): the pod's own cassandra container probes with bash, so its
+    probes keep the pod's identity and the guide's policy admits them: every probe measured,
+    7000 and the liveness GET open, 7001 refused by design, the run passes. One warning line
+    with the grant; an info finding names the pod and what its shell does not do."""
+    state, args = kube_cassandra
+    pod = PODS[1]
+    recreate(state, "CP_EAST", pod)
+    run = _without(state, args, [("patch", "pods/ephemeralcontainers")])
+    assert run.code == 0, (run.report["findings"], run.stderr)
     lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(
         "netcheck: warning: context CP_EAST-ci: RBAC forbids 'patch' on "
         "'pods/ephemeralcontainers' in namespace demo"
     ), lines
-    assert "probes/rbac/netcheck-user.yaml" in lines[0]
+    assert lines[0].endswith("probed from their cassandra container's shell (connects and "
+                             "the liveness GET only)"), lines[0]  # fmt: skip
+    from_ = {e["name"]: e["probed_from"] for e in run.report["endpoints"]}
+    assert from_ == {p: "pod_shell" if p == pod else "pod" for p in PODS}
+    (shell,) = [
+        f for f in run.report["findings"] if f["code"] == "DATABASE_PORTS_PROBED_FROM_SHELL"
+    ]
+    assert shell["severity"] == "info" and pod in shell["summary"], shell
+    assert not [f for f in run.report["findings"] if f["severity"] != "info"]
+    mine = {(p["dst"], p["port"]): p for p in run.report["probes"] if p["src"] == pod}
+    assert len(mine) == 3 * 3
+    for (_, port), p in mine.items():
+        want = "refused" if port == 7001 else "open"  # no legacy SSL port on these nodes
+        assert p["outcome"] == want, p
+        if port != 7001:
+            assert "bash /dev/tcp" in p["detail"], p
+    # the TLS looks leave from pods that hold netcheck's container: every node looked at
+    assert sorted(t["node"] for t in run.report["tls"]) == sorted(PODS)
+
+
+def test_without_exec_or_ephemeral_containers_the_agents_probe_and_the_policy_is_not_blamed(
+    kube_cassandra,
+):
+    """Neither netcheck's container nor the cassandra container's shell (no exec): the pod is
+    probed from its agent (named in a warning finding), and its probes of 7000/7001 that the
+    guide's policy refuses to agents are not_measured, not failures: the run is incomplete,
+    not failed. With the grants back, the next run adds the container and passes."""
+    state, args = kube_cassandra
+    pod = PODS[1]
+    recreate(state, "CP_EAST", pod)
+    run = _without(state, args, [("patch", "pods/ephemeralcontainers"), ("get", "pods/exec")])
+    assert run.code == 3, (run.report["findings"], run.stderr)
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    probes = [ln for ln in lines if "probed from the agents" in ln]
+    assert len(probes) == 1 and probes[0].startswith(
+        "netcheck: warning: context CP_EAST-ci: RBAC forbids 'patch' on "
+        "'pods/ephemeralcontainers' in namespace demo"
+    ), lines
+    assert "its cassandra container's shell: " in probes[0] and "'pods/exec'" in probes[0]
+    assert "probes/rbac/netcheck-user.yaml" in probes[0]
     from_ = {e["name"]: e["probed_from"] for e in run.report["endpoints"]}
     assert from_ == {p: "agent" if p == pod else "pod" for p in PODS}
     (fallback,) = [
@@ -851,26 +893,23 @@ def test_without_ephemeral_containers_the_agents_probe_and_the_policy_is_not_bla
     assert not [
         p for p in run.report["probes"] if p["src"] != pod and p["outcome"] == "not_measured"
     ]
-    # the grant back: the pod gets its container, and the run passes
-    while not may():
-        time.sleep(0.05)
+    # the grants back: the pod gets its container, and the run passes
     again = run_context(args)
     assert again.code == 0, (again.report["findings"], again.stderr)
     assert {e["probed_from"] for e in again.report["endpoints"]} == {"pod"}
 
 
-def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
-    """With the lab's CA given: every node's 7000 speaks TLS with a chain that verifies,
-    requires a client certificate and refuses plaintext; 9142, which the lab's nodes do not
-    serve, gives no row. Each TLS fault on one node gives its finding on that node, and
-    nothing else is wrong: a certificate fault is swapped in while the node runs (`nodetool
-    reloadssl`: a node restarted with an expired certificate or one of another CA would not
-    rejoin its peers), a configuration fault with the node's pod made anew."""
-    from netcheck.lab.cassandra import ca_file, database_hosts, set_tls_fault, swap_certificate
+def test_the_ca_read_from_the_clusters_secret_verifies_every_chain_and_never_shows(
+    kube_cassandra,
+):
+    """`--ca-secret`: the CA of the cert-manager-shaped Secret the lab leaves in `demo`
+    (get on that one Secret, by name) verifies every node's chain; the Secret's private key
+    appears in no output. Another name is refused by RBAC in each context, said, and leaves the
+    chains unverified and the run incomplete; the Secret in one cluster is enough."""
+    from netcheck.lab.cassandra import ca_file, database_hosts
 
     state, args = kube_cassandra
     ca = ca_file(build.state_dir())
-    with_ca = ("--ca-file", ca, "--client-ca-file", ca)
     # the CA as the cluster keeps it: cert-manager's Secret of a node's Certificate, read
     # with `get` on that one Secret; its tls.key is a real private key that never comes out
     secret = f"demo/{INTERNODE_TLS_SECRET}"
@@ -916,6 +955,20 @@ def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
         )
     assert one.code == 0 and not one.stderr.strip(), (one.report["findings"], one.stderr)
     assert {t["chain_verified"] for t in one.report["tls"]} == {True}
+
+
+def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
+    """With the lab's CA given: every node's 7000 speaks TLS with a chain that verifies,
+    requires a client certificate and refuses plaintext; 9142, which the lab's nodes do not
+    serve, gives no row. Each TLS fault on one node gives its finding on that node, and
+    nothing else is wrong: a certificate fault is swapped in while the node runs (`nodetool
+    reloadssl`: a node restarted with an expired certificate or one of another CA would not
+    rejoin its peers), a configuration fault with the node's pod made anew."""
+    from netcheck.lab.cassandra import ca_file, set_tls_fault, swap_certificate
+
+    state, args = kube_cassandra
+    ca = ca_file(build.state_dir())
+    with_ca = ("--ca-file", ca, "--client-ca-file", ca)
     run = run_context(args, *with_ca)
     assert run.code == 0, (run.report["findings"], run.stderr)
     rows = {(t["node"], t["port"]): t for t in run.report["tls"]}

@@ -6,10 +6,12 @@ admits database pods only. So after install the mesh leaves from each database p
 network namespace. The container copies the agents' image, user and security context (with
 NET_RAW only where the agents hold it, for the raw evidence), so it holds nothing the user has
 not granted the agents already. Where it cannot run (RBAC without `patch` on
-`pods/ephemeralcontainers` or `pods/exec`, ephemeral containers refused, the image not pulled),
-the pod is probed from the agent on its node as before and the run says so, with what a
-NetworkPolicy will then do to the result (DATABASE_PORTS_PROBED_FROM_AGENTS in
-diagnosis/isolation.py).
+`pods/ephemeralcontainers`, ephemeral containers refused, the image not pulled), the pod's own
+`cassandra` container probes with bash (agent/podshell.py: connects and the Management API's
+liveness GET, still with the pod's identity; the rest of its probes not measured). Where that
+fails too (no `pods/exec`, no bash), the pod is probed from the agent on its node and the run
+says so, with what a NetworkPolicy will then do to the result (DATABASE_PORTS_PROBED_FROM_AGENTS
+in diagnosis/isolation.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from netcheck.agent.podexec import PROBE_ONCE, PodExecTransport, exec_where, prober_ref
+from netcheck.agent.podshell import CONTAINER, PodShellTransport, shell_reason, shell_ref
 from netcheck.agent.transport import AgentError
 from netcheck.discovery.kube import AgentPod, ContextDiscovery
-from netcheck.discovery.kube_topology import KubeTopology
+from netcheck.discovery.kube_topology import KubeTopology, PodRef
 from netcheck.kube.client import KubeClient
 from netcheck.kube.ephemeral import ProbeContainer, ensure, probe_container_of
 from netcheck.kube.errors import KubeError
@@ -35,8 +38,9 @@ START_TIMEOUT_S = 60.0
 @dataclass(frozen=True, kw_only=True)
 class Probers:
     kube: KubeTopology  # endpoints with their prober where one runs
-    transport: PodExecTransport  # to the probers
-    fallbacks: tuple[ProberFallback, ...]  # endpoints probed from their agent, and why
+    transport: PodExecTransport  # to the probers in netcheck's container
+    shell: PodShellTransport  # to the probers in the cassandra container (bash)
+    fallbacks: tuple[ProberFallback, ...]  # endpoints not probed from netcheck's container
 
 
 def _template(d: ContextDiscovery) -> AgentPod | None:
@@ -67,28 +71,45 @@ async def prepare(
     }
     allow = tuple(sorted(f"{a}/{32 if ':' not in a else 128}" for a in addresses))
     transport = PodExecTransport(clients, programs, allow)
+    shell = PodShellTransport(clients, allow)
     gate = asyncio.Semaphore(PARALLEL)
 
-    async def one(endpoint: str) -> tuple[str, str, str]:
-        """(endpoint, prober, "") or (endpoint, "", why not)."""
-        ref = next(p for p in kt.pods if p.endpoint == endpoint)
+    async def own(ref: PodRef) -> tuple[str, str]:
+        """(prober in netcheck's container, "") or ("", why not)."""
         agent = templates.get(ref.context)
         client = clients.get(ref.context)
         if agent is None or client is None:
-            return endpoint, "", f"context {ref.context}: no ready netcheck agent to copy"
+            return "", f"context {ref.context}: no ready netcheck agent to copy"
         want: ProbeContainer = probe_container_of(agent.image, agent.pod_security, agent.security)
+        name = ""
         try:
-            async with gate:
-                name = await ensure(client, ref.namespace, ref.pod, want, timeout_s)
-                prober = prober_ref(ref.context, ref.namespace, ref.pod, name)
-                programs[prober] = probe_program(agent)
-                await transport.info(prober)
+            name = await ensure(client, ref.namespace, ref.pod, want, timeout_s)
+            prober = prober_ref(ref.context, ref.namespace, ref.pod, name)
+            programs[prober] = probe_program(agent)
+            await transport.info(prober)
         except KubeError as exc:
-            return endpoint, "", str(exc)
+            return "", str(exc)
         except AgentError as exc:
             # the finding names the pods: the reason alone groups them
-            return endpoint, "", str(exc).removeprefix(exec_where(ref.namespace, ref.pod, name))
-        return endpoint, prober, ""
+            return "", str(exc).removeprefix(exec_where(ref.namespace, ref.pod, name))
+        return prober, ""
+
+    async def one(endpoint: str) -> tuple[str, str, ProberFallback | None]:
+        """(endpoint, prober, None), or the fallback: the cassandra container's shell, else
+        ("" and) the agent."""
+        ref = next(p for p in kt.pods if p.endpoint == endpoint)
+        async with gate:
+            prober, why = await own(ref)
+            if prober:
+                return endpoint, prober, None
+            if CONTAINER in ref.containers:
+                bash = shell_ref(ref.context, ref.namespace, ref.pod)
+                try:
+                    await shell.info(bash)
+                    return endpoint, bash, ProberFallback(endpoint=endpoint, reason=why, shell=True)
+                except AgentError as exc:
+                    why = f"{why}; and {shell_reason(exc, ref.namespace, ref.pod)}"
+        return endpoint, "", ProberFallback(endpoint=endpoint, reason=why)
 
     by_name = {ep.name: ep for ep in kt.topology.endpoints}
     wanted = [p.endpoint for p in kt.pods if by_name.get(p.endpoint) and by_name[p.endpoint].agent]
@@ -101,5 +122,6 @@ async def prepare(
     return Probers(
         kube=replace(kt, topology=replace(kt.topology, endpoints=endpoints)),
         transport=transport,
-        fallbacks=tuple(ProberFallback(endpoint=e, reason=why) for e, p, why in done if not p),
+        shell=shell,
+        fallbacks=tuple(f for _, _, f in done if f is not None),
     )

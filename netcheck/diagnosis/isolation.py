@@ -282,11 +282,34 @@ def refused_to_agents(
 
 
 def prober_findings(fallbacks: tuple[ProberFallback, ...]) -> tuple[Finding, ...]:
-    """One warning per reason the database pods could not probe for themselves."""
+    """One finding per reason the database pods could not probe from netcheck's container: a
+    warning where their agents probed instead, info where their own shell did."""
     by_reason: dict[str, list[str]] = {}
+    by_shell: dict[str, list[str]] = {}
     for f in fallbacks:
-        by_reason.setdefault(f.reason, []).append(f.endpoint)
-    return tuple(
+        (by_shell if f.shell else by_reason).setdefault(f.reason, []).append(f.endpoint)
+    shell = tuple(
+        Finding(
+            severity=Severity.INFO,
+            code="DATABASE_PORTS_PROBED_FROM_SHELL",
+            summary=f"7000/7001/8080 of {group_text(sorted(pods), 'database pods')} were probed "
+            "from the pods' own cassandra container with bash's /dev/tcp, since netcheck's "
+            f"container could not be added ({reason}): TCP connects and the Management API's "
+            "liveness GET, with the pods' identity; a TLS handshake (legacy 7001), the TLS "
+            "looks and raw evidence do not leave from these pods, and probes that need them "
+            "are reported not_measured",
+            src_cluster=_context_of(reason),
+            dst_cluster="*",
+            ports=(7000, 7001, 8080),
+            affected_pairs=len(pods),
+            hint="for every probe from the pods themselves: grant 'patch' on "
+            "'pods/ephemeralcontainers' in the database namespaces (netcheck-cassandra-exec in "
+            "probes/rbac/netcheck-user.yaml) and allow ephemeral containers of the agent image",
+            src_scope=", ".join(sorted(pods)),
+        )
+        for reason, pods in by_shell.items()
+    )
+    return shell + tuple(
         Finding(
             severity=Severity.WARNING,
             code="DATABASE_PORTS_PROBED_FROM_AGENTS",
@@ -294,9 +317,7 @@ def prober_findings(fallbacks: tuple[ProberFallback, ...]) -> tuple[Finding, ...
             f"from the netcheck agents on their nodes, not from the pods ({reason}); a "
             "NetworkPolicy that admits only database pods makes such probes fail, and those "
             "are reported not_measured",
-            src_cluster=reason.removeprefix("context ").split(":", 1)[0]
-            if reason.startswith("context ")
-            else "*",
+            src_cluster=_context_of(reason),
             dst_cluster="*",
             ports=(7000, 7001, 8080),
             affected_pairs=len(pods),
@@ -307,6 +328,12 @@ def prober_findings(fallbacks: tuple[ProberFallback, ...]) -> tuple[Finding, ...
             src_scope=", ".join(sorted(pods)),
         )
         for reason, pods in by_reason.items()
+    )
+
+
+def _context_of(reason: str) -> str:
+    return (
+        reason.removeprefix("context ").split(":", 1)[0] if reason.startswith("context ") else "*"
     )
 
 

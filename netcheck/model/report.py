@@ -43,11 +43,13 @@ class PortIsolation:
 
 @dataclass(frozen=True, kw_only=True)
 class ProberFallback:
-    """A database pod whose mesh probes left from its node's agent instead of from the pod
-    (collector/probers.py), and why."""
+    """A database pod whose mesh probes did not leave from netcheck's container in it
+    (collector/probers.py), and why: they left from its cassandra container's shell (shell),
+    or else from its node's agent."""
 
     endpoint: str
     reason: str
+    shell: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
+from netcheck.agent.podshell import SHELL_SCHEME
 from netcheck.agent.wire import evidence_to_json
 from netcheck.model.findings import Finding
 from netcheck.model.gossip import CqlRead, GossipAnalysis, MgmtRead
@@ -21,6 +22,7 @@ from netcheck.model.paths import cluster_paths
 from netcheck.model.probe import ProbeResult
 from netcheck.model.probe_table import KINDS, OUTCOMES, ProbeTable
 from netcheck.model.report import RunReport
+from netcheck.model.topology import Endpoint
 
 SCHEMA_VERSION = 2
 PROBES_LISTED = ("failing", "all")  # failing: failed or not measured
@@ -50,11 +52,18 @@ def _head(report: RunReport) -> dict[str, Any]:
                 "address": ep.address,
                 "namespace": ep.namespace,
                 "node": ep.node,
-                "probed_from": "pod" if ep.prober else "agent" if ep.agent else "none",
+                "probed_from": _probed_from(ep),
             }
             for ep in report.topology.endpoints
         ],
     }
+
+
+def _probed_from(ep: Endpoint) -> str:
+    """pod (netcheck's container in it), pod_shell (its cassandra container's bash), agent."""
+    if ep.prober:
+        return "pod_shell" if ep.prober.startswith(SHELL_SCHEME) else "pod"
+    return "agent" if ep.agent else "none"
 
 
 def _tail(report: RunReport) -> dict[str, Any]:

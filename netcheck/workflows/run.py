@@ -17,6 +17,7 @@ from typing import Any
 
 from netcheck.agent.podexec import EXEC_SCHEME
 from netcheck.agent.podproxy import PodProxyTransport
+from netcheck.agent.podshell import SHELL_SCHEME
 from netcheck.agent.transport import AgentTransport, HttpAgentTransport, RoutedTransport
 from netcheck.cassandra.collect import Collected as CassandraCollected
 from netcheck.cassandra.collect import CollectOptions, collect_nodes
@@ -201,7 +202,13 @@ async def probe_and_report(p: Probing) -> RunReport:
     proxy = PodProxyTransport(p.clients, p.tokens)
     transport: AgentTransport = proxy
     if p.probers is not None:
-        transport = RoutedTransport({AGENT_SCHEME: proxy, EXEC_SCHEME: p.probers.transport})
+        transport = RoutedTransport(
+            {
+                AGENT_SCHEME: proxy,
+                EXEC_SCHEME: p.probers.transport,
+                SHELL_SCHEME: p.probers.shell,
+            }
+        )
     cassandra = options.cassandra if p.kt.pods else None
     discoveries = p.discoveries
     tls_results: tuple[ProbeResult, ...] = ()
@@ -369,10 +376,13 @@ async def run_contexts(
         kt = run_topology(used, cp)
         rows = audit(used)
         probers = await prepare_probers(kt, used, live)
-        for reason in dict.fromkeys(f.reason for f in probers.fallbacks):
-            feedback.say(
-                f"warning: {reason}; the database pods it names are probed from the agents instead"
+        for reason, shell in dict.fromkeys((f.reason, f.shell) for f in probers.fallbacks):
+            instead = (
+                "their cassandra container's shell (connects and the liveness GET only)"
+                if shell
+                else "the agents"
             )
+            feedback.say(f"warning: {reason}; the database pods it names are probed from {instead}")
         report = await probe_and_report(
             Probing(
                 kt=probers.kube,
