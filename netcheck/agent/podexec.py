@@ -32,11 +32,27 @@ def prober_ref(context: str, namespace: str, pod: str, container: str) -> str:
     return f"{EXEC_SCHEME}{context}/{namespace}/{pod}/{container}"
 
 
-def split_prober_ref(ref: str) -> tuple[str, str, str, str] | None:
-    if not ref.startswith(EXEC_SCHEME) or ref.count("/") < 5:
+def split_prober_ref(ref: str, scheme: str = EXEC_SCHEME) -> tuple[str, str, str, str] | None:
+    """(context, namespace, pod, container) of SCHEME://CONTEXT/NAMESPACE/POD/CONTAINER."""
+    if not ref.startswith(scheme) or ref.count("/") < 5:
         return None
-    context, namespace, pod, container = ref[len(EXEC_SCHEME) :].rsplit("/", 3)
+    context, namespace, pod, container = ref[len(scheme) :].rsplit("/", 3)
     return context, namespace, pod, container
+
+
+def prober_client(
+    clients: Mapping[str, KubeClient], agent: str, scheme: str
+) -> tuple[KubeClient, str, str, str]:
+    """(client of its context, namespace, pod, container) of a prober; AgentError when it is
+    not one, or its context has no connection."""
+    parts = split_prober_ref(agent, scheme)
+    if parts is None:
+        raise AgentError(f"prober {agent}: not a {scheme}CONTEXT/NAMESPACE/POD/CONTAINER")
+    context, namespace, pod, container = parts
+    client = clients.get(context)
+    if client is None:
+        raise AgentError(f"prober {agent}: no connection to context {context}")
+    return client, namespace, pod, container
 
 
 def exec_where(namespace: str, pod: str, container: str) -> str:
@@ -71,13 +87,7 @@ class PodExecTransport(JsonAgentTransport):
         self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
         """max_bytes: the exec's streams are bounded already (kube/podexec.py: MAX_OUTPUT)."""
-        parts = split_prober_ref(agent)
-        if parts is None:
-            raise AgentError(f"prober {agent}: not a kube-exec://CONTEXT/NAMESPACE/POD/CONTAINER")
-        context, namespace, pod, container = parts
-        client = self._clients.get(context)
-        if client is None:
-            raise AgentError(f"prober {agent}: no connection to context {context}")
+        client, namespace, pod, container = prober_client(self._clients, agent, EXEC_SCHEME)
         if body is not None and len(body.get("targets", ())) > MAX_BATCH:
             raise AgentError(f"prober {agent}: a batch above {MAX_BATCH} targets")  # a bug here
         argv = [*self._programs.get(agent, PROBE_ONCE), *self._allow, "--name", pod]

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from netcheck import __version__
+from netcheck.agent.podexec import prober_client
 from netcheck.agent.transport import AgentError, JsonAgentTransport, first_line
 from netcheck.agent.wire import WireError, result_to_json, target_from_json
 from netcheck.kube.client import KubeClient
@@ -71,13 +72,6 @@ CHECK = "command -v timeout >/dev/null || exit 3; exec 3<>/dev/tcp/127.0.0.1/0; 
 
 def shell_ref(context: str, namespace: str, pod: str, container: str = CONTAINER) -> str:
     return f"{SHELL_SCHEME}{context}/{namespace}/{pod}/{container}"
-
-
-def split_shell_ref(ref: str) -> tuple[str, str, str, str] | None:
-    if not ref.startswith(SHELL_SCHEME) or ref.count("/") < 5:
-        return None
-    context, namespace, pod, container = ref[len(SHELL_SCHEME) :].rsplit("/", 3)
-    return context, namespace, pod, container
 
 
 def shell_where(namespace: str, pod: str, container: str = CONTAINER) -> str:
@@ -200,13 +194,7 @@ class PodShellTransport(JsonAgentTransport):
     async def _call(
         self, agent: str, method: str, path: str, total: float, body: Any, max_bytes: int
     ) -> Any:
-        parts = split_shell_ref(agent)
-        if parts is None:
-            raise AgentError(f"prober {agent}: not a kube-sh://CONTEXT/NAMESPACE/POD/CONTAINER")
-        context, namespace, pod, container = parts
-        client = self._clients.get(context)
-        if client is None:
-            raise AgentError(f"prober {agent}: no connection to context {context}")
+        client, namespace, pod, container = prober_client(self._clients, agent, SHELL_SCHEME)
         where = shell_where(namespace, pod, container)
         if body is None:
             if agent in self._checked:

@@ -281,54 +281,59 @@ def refused_to_agents(
     return tuple(out)
 
 
+# the two ways a database pod is probed when netcheck's container cannot be added to it:
+# (severity, code, how its probes left, what that does, the fix)
+_FALLBACKS = {
+    True: (
+        Severity.INFO,
+        "DATABASE_PORTS_PROBED_FROM_SHELL",
+        "from the pods' own cassandra container with bash's /dev/tcp, since netcheck's "
+        "container could not be added",
+        "TCP connects and the Management API's liveness GET, with the pods' identity; a TLS "
+        "handshake (legacy 7001), the TLS looks and raw evidence do not leave from these pods, "
+        "and probes that need them are reported not_measured",
+        "for every probe from the pods themselves: grant 'patch' on "
+        "'pods/ephemeralcontainers' in the database namespaces (netcheck-cassandra-exec in "
+        "probes/rbac/netcheck-user.yaml) and allow ephemeral containers of the agent image",
+    ),
+    False: (
+        Severity.WARNING,
+        "DATABASE_PORTS_PROBED_FROM_AGENTS",
+        "from the netcheck agents on their nodes, not from the pods",
+        "a NetworkPolicy that admits only database pods makes such probes fail, and those are "
+        "reported not_measured",
+        "let netcheck add its container to the database pods: grant 'patch' on "
+        "'pods/ephemeralcontainers' and 'get, create' on 'pods/exec' in the database "
+        "namespaces (netcheck-cassandra-exec in probes/rbac/netcheck-user.yaml) and allow "
+        "ephemeral containers of the agent image there",
+    ),
+}
+
+
 def prober_findings(fallbacks: tuple[ProberFallback, ...]) -> tuple[Finding, ...]:
-    """One finding per reason the database pods could not probe from netcheck's container: a
-    warning where their agents probed instead, info where their own shell did."""
-    by_reason: dict[str, list[str]] = {}
-    by_shell: dict[str, list[str]] = {}
+    """One finding per way and reason the database pods could not probe from netcheck's
+    container: info where their own shell probed, a warning where their agents did."""
+    groups: dict[tuple[bool, str], list[str]] = {}
     for f in fallbacks:
-        (by_shell if f.shell else by_reason).setdefault(f.reason, []).append(f.endpoint)
-    shell = tuple(
-        Finding(
-            severity=Severity.INFO,
-            code="DATABASE_PORTS_PROBED_FROM_SHELL",
-            summary=f"7000/7001/8080 of {group_text(sorted(pods), 'database pods')} were probed "
-            "from the pods' own cassandra container with bash's /dev/tcp, since netcheck's "
-            f"container could not be added ({reason}): TCP connects and the Management API's "
-            "liveness GET, with the pods' identity; a TLS handshake (legacy 7001), the TLS "
-            "looks and raw evidence do not leave from these pods, and probes that need them "
-            "are reported not_measured",
-            src_cluster=_context_of(reason),
-            dst_cluster="*",
-            ports=(7000, 7001, 8080),
-            affected_pairs=len(pods),
-            hint="for every probe from the pods themselves: grant 'patch' on "
-            "'pods/ephemeralcontainers' in the database namespaces (netcheck-cassandra-exec in "
-            "probes/rbac/netcheck-user.yaml) and allow ephemeral containers of the agent image",
-            src_scope=", ".join(sorted(pods)),
+        groups.setdefault((f.shell, f.reason), []).append(f.endpoint)
+    out = []
+    for (shell, reason), pods in sorted(groups.items(), key=lambda g: not g[0][0]):
+        severity, code, how, means, hint = _FALLBACKS[shell]
+        out.append(
+            Finding(
+                severity=severity,
+                code=code,
+                summary=f"7000/7001/8080 of {group_text(sorted(pods), 'database pods')} were "
+                f"probed {how} ({reason}): {means}",
+                src_cluster=_context_of(reason),
+                dst_cluster="*",
+                ports=(7000, 7001, 8080),
+                affected_pairs=len(pods),
+                hint=hint,
+                src_scope=", ".join(sorted(pods)),
+            )
         )
-        for reason, pods in by_shell.items()
-    )
-    return shell + tuple(
-        Finding(
-            severity=Severity.WARNING,
-            code="DATABASE_PORTS_PROBED_FROM_AGENTS",
-            summary=f"7000/7001/8080 of {group_text(sorted(pods), 'database pods')} were probed "
-            f"from the netcheck agents on their nodes, not from the pods ({reason}); a "
-            "NetworkPolicy that admits only database pods makes such probes fail, and those "
-            "are reported not_measured",
-            src_cluster=_context_of(reason),
-            dst_cluster="*",
-            ports=(7000, 7001, 8080),
-            affected_pairs=len(pods),
-            hint="let netcheck add its container to the database pods: grant 'patch' on "
-            "'pods/ephemeralcontainers' and 'get, create' on 'pods/exec' in the database "
-            "namespaces (netcheck-cassandra-exec in probes/rbac/netcheck-user.yaml) and allow "
-            "ephemeral containers of the agent image there",
-            src_scope=", ".join(sorted(pods)),
-        )
-        for reason, pods in by_reason.items()
-    )
+    return tuple(out)
 
 
 def _context_of(reason: str) -> str:
