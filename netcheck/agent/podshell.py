@@ -45,6 +45,7 @@ CONTAINER = "cassandra"
 MAX_BATCH = 256
 CONCURRENCY = 32  # connects of a batch at once, each a `timeout` and a bash
 RATE = 200.0  # connects a second at most (the agents' default)
+START_S = 1.0  # added to each probe's time limit: its `timeout` and bash must start first
 
 # bash says the kernel's errno as strerror: the ones a connect meets, back to their errno
 _STRERROR = {
@@ -112,7 +113,8 @@ def script(targets: Sequence[Target], timeout_s: float) -> str:
         if not kind:
             continue
         address = str(ipaddress.ip_address(target.address))
-        limit = f"{2 * timeout_s:.3f}" if kind == "h" else t
+        # a second more for starting `timeout` and bash, so a loaded node is not a timeout
+        limit = f"{(2 if kind == 'h' else 1) * timeout_s + START_S:.3f}"
         lines.append(f"p {limit} {address} {int(target.port)} {kind} {t} {LIVENESS_PATH} {i} &")
         started += 1
         if started % CONCURRENCY == 0:  # a group at a time, at most RATE connects a second
