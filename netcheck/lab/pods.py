@@ -37,8 +37,8 @@ needed). Any other image fails to pull: no registry is reachable.
 Exec (`pods/exec`, lab/kubelet_api.py) runs a command in the container's namespaces (network,
 mount and UTS, and its root when it runs an image; as the container's user with its
 capabilities and env): any executable of the image, or for a mapped image `netcheck` (agent)
-and `nodetool` (Cassandra); any other command fails as a runtime says "executable file not
-found".
+and `nodetool` and `bash` (Cassandra: the real images are Ubuntu or UBI with bash and
+coreutils); any other command fails as a runtime says "executable file not found".
 """
 
 from __future__ import annotations
@@ -193,6 +193,10 @@ def exec_program(image: str, argv: list[str], lab_dir: str) -> list[str]:
     what = argv[0] if argv else ""
     if _agent_image(image) and what == "netcheck":
         return [sys.executable, "-m", "netcheck", *argv[1:]]
+    if _cassandra_image(image) and what == "bash":
+        # the Management API images cass-operator runs have bash and coreutils (the probes
+        # from a pod's own container where netcheck's cannot be added: agent/podshell.py)
+        return ["/bin/bash", *argv[1:]]
     if _cassandra_image(image) and what == "nodetool":
         from netcheck.lab import cassandra
         from netcheck.lab.cassandra_pod import lab_state, runtime
