@@ -93,6 +93,7 @@ def test_each_outcome_a_shell_can_tell_and_what_it_cannot_is_not_measured(server
         at("failing", ProbeKind.HTTP),
         at("silent", ProbeKind.HTTP),
         at("open", ProbeKind.TLS),  # connects, but a TLS handshake is not a shell's to make
+        at("closed", ProbeKind.TLS),  # a refused TLS port is measured all the same
         at("open", echo=True),
         at("open", ProbeKind.TLS_FACTS),
     ]
@@ -104,12 +105,14 @@ def test_each_outcome_a_shell_can_tell_and_what_it_cannot_is_not_measured(server
         Outcome.ERROR,
         Outcome.STALLED,
         Outcome.NOT_MEASURED,
+        Outcome.REFUSED,
         Outcome.NOT_MEASURED,
         Outcome.NOT_MEASURED,
     ], got
     assert got[1][1] == "ECONNREFUSED: Connection refused"
     assert "HTTP 200" in got[2][1] and "500" in got[3][1]
-    assert "not probed from pod demo/x container cassandra" in got[5][1]
+    assert "a TLS handshake is not a shell's" in got[5][1]
+    assert "not probed from pod demo/x container cassandra" in got[7][1]
 
 
 def test_a_batch_runs_its_connects_32_at_once_at_most_200_a_second_and_answers_each(servers):

@@ -10,8 +10,9 @@ addresses and port numbers only. It does what a shell can do honestly, and no mo
   timeout (killed by `timeout`, never connected);
 - the Management API's liveness GET (8080): open on HTTP 200, error on another status,
   stalled when it connected and nothing came back;
-- anything else (a TLS handshake on 7001, an echo, a TLS look, raw follow-ups) is
-  not_measured, saying so: a connect alone would pass a port whose TLS is broken.
+- a TLS port (the legacy 7001): its connect; connected is not_measured (a connect alone would
+  pass a port whose TLS is broken), a refused or failed connect is what it is;
+- anything else (an echo, a TLS look, raw follow-ups) is not_measured, saying so.
 No latency is reported: the time a shell measures includes starting `timeout` and bash.
 
 A prober is named kube-sh://CONTEXT/NAMESPACE/POD/CONTAINER. The transport answers the agent
@@ -89,10 +90,11 @@ def shell_reason(exc: AgentError, namespace: str, pod: str) -> str:
 
 
 def shell_kind(t: Target) -> str:
-    """'c' for a connect, 'h' for the liveness GET, '' for what a shell cannot probe."""
+    """'c' for a connect, 'h' for the liveness GET, 't' for a TLS port (the connect only:
+    connected is not measured, a failed connect is), '' for what a shell cannot probe."""
     if t.follow is not None or t.echo or t.ca_pem:
         return ""
-    return {ProbeKind.TCP: "c", ProbeKind.HTTP: "h"}.get(t.kind, "")
+    return {ProbeKind.TCP: "c", ProbeKind.HTTP: "h", ProbeKind.TLS: "t"}.get(t.kind, "")
 
 
 def script(targets: Sequence[Target], timeout_s: float) -> str:
@@ -115,7 +117,8 @@ def script(targets: Sequence[Target], timeout_s: float) -> str:
         address = str(ipaddress.ip_address(target.address))
         # a second more for starting `timeout` and bash, so a loaded node is not a timeout
         limit = f"{(2 if kind == 'h' else 1) * timeout_s + START_S:.3f}"
-        lines.append(f"p {limit} {address} {int(target.port)} {kind} {t} {LIVENESS_PATH} {i} &")
+        connect = "h" if kind == "h" else "c"
+        lines.append(f"p {limit} {address} {int(target.port)} {connect} {t} {LIVENESS_PATH} {i} &")
         started += 1
         if started % CONCURRENCY == 0:  # a group at a time, at most RATE connects a second
             lines.append(f"wait; sleep {CONCURRENCY / RATE:.2f}")
@@ -168,6 +171,8 @@ def _judged(kind: str, said: list[tuple[str, str]]) -> tuple[Outcome, str]:
         return Outcome.TIMEOUT, "no answer to the SYN within the timeout (bash /dev/tcp)"
     if code == "0" and connected and kind == "c":
         return Outcome.OPEN, "connected (bash /dev/tcp)"
+    if code == "0" and connected and kind == "t":  # a connect alone would pass broken TLS
+        return Outcome.NOT_MEASURED, "connected (bash /dev/tcp); a TLS handshake is not a shell's"
     if code == "0" and status is not None:
         if re.match(r"HTTP/1\.[01] 200\b", status):
             return Outcome.OPEN, f"GET {LIVENESS_PATH}: HTTP 200 (bash /dev/tcp)"
