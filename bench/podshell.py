@@ -79,7 +79,8 @@ bench/podshell.py: where netcheck's container cannot be added to a database pod,
 `cassandra` container probes with bash (agent/podshell.py). One batch of {BATCH} TCP connects
 to a loopback target that accepts and counts, run as one process the way one exec runs it
 (start included): the shell's script ({r["bash"]}: one `timeout` and one bash per connect,
-32 at a time) beside `netcheck probe-once` (the agent's engine in netcheck's container).
+32 at a time, at most 200 a second) beside `netcheck probe-once` (the agent's engine in
+netcheck's container, at its default 200 a second).
 {ROUNDS} rounds each; every connect must reach the target. A run --context makes a batch per
 source pod, so this is the cost per pod per run, not a limit on the mesh.
 
