@@ -828,6 +828,7 @@ def test_without_ephemeral_containers_the_cassandra_containers_shell_probes(kube
     with the grant; an info finding names the pod and what its shell does not do."""
     state, args = kube_cassandra
     pod = PODS[1]
+    assert run_context(args).code == 0  # every other pod has netcheck's container
     recreate(state, "CP_EAST", pod)
     run = _without(state, args, [("patch", "pods/ephemeralcontainers")])
     assert run.code == 0, (run.report["findings"], run.stderr)
@@ -865,6 +866,7 @@ def test_without_exec_or_ephemeral_containers_the_agents_probe_and_the_policy_is
     not failed. With the grants back, the next run adds the container and passes."""
     state, args = kube_cassandra
     pod = PODS[1]
+    assert run_context(args).code == 0  # every other pod has netcheck's container
     recreate(state, "CP_EAST", pod)
     run = _without(state, args, [("patch", "pods/ephemeralcontainers"), ("get", "pods/exec")])
     assert run.code == 3, (run.report["findings"], run.stderr)
