@@ -60,7 +60,7 @@ def measure() -> dict[str, Any]:
         once_s = [_round(once, status, "probe-once") for _ in range(ROUNDS)]
     bash = subprocess.run(["bash", "--version"], capture_output=True, text=True, check=False)
     return {
-        "bash": (bash.stdout.splitlines() or ["bash"])[0],
+        "bash": (bash.stdout.splitlines() or ["bash"])[0].split(" (")[0],
         "shell_s": statistics.median(shell_s),
         "shell_best": min(shell_s),
         "once_s": statistics.median(once_s),
