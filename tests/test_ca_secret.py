@@ -139,6 +139,7 @@ def test_more_certificates_than_a_ca_bundle_holds_are_refused():
         ("demo/x/y", False),
         ("/x", False),
         ("demo/", False),
+        ("demo/x\n", False),
         ("a" * 64 + "/x", False),
     ],
 )

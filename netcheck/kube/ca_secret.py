@@ -33,7 +33,7 @@ JKS_MAGIC = b"\xfe\xed\xfe\xed"
 MAX_CERTIFICATES = 64
 
 _NAME = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_REF = re.compile(rf"^({_NAME})/([a-z0-9]([-.a-z0-9]{{0,251}}[a-z0-9])?)$")
+_REF = re.compile(rf"({_NAME})/([a-z0-9]([-.a-z0-9]{{0,251}}[a-z0-9])?)")
 
 
 class CaSecretError(Exception):
@@ -51,7 +51,7 @@ class SecretRef:
 
 def secret_ref(text: str, option: str) -> SecretRef:
     """NAMESPACE/NAME, as Kubernetes names go."""
-    m = _REF.match(text)
+    m = _REF.fullmatch(text)
     if not m:
         raise CaSecretError(
             f"{option} {text[:80]!r}: give NAMESPACE/NAME of the Secret (lower case, as "
