@@ -3,6 +3,7 @@ never overlap anything known (property tests), and its bad input as one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 
@@ -102,6 +103,47 @@ def test_cli_text_json_and_bad_input():
         bad = netcheck("cidr", "plan", "--nodes", "3", *args)
         assert bad.returncode == 2, (args, bad.stdout)
         assert words in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_a_dual_stack_clusters_ipv6_ranges_are_named_not_a_reason_to_stop():
+    """A dual-stack cluster publishes IPv6 pod, service and node ranges beside its IPv4 ones:
+    the IPv4 plan keeps clear of the IPv4 ones and names the others (before, the first IPv6
+    range was taken for bad input and the plan stopped with exit 2)."""
+    import asyncio
+
+    from netcheck.discovery.kube import NodeInfo
+    from netcheck.workflows.cidr import Sizing, discovered_ranges, plan_cidrs
+    from tests.test_kube import discovery
+
+    node = NodeInfo(
+        name="n0",
+        internal_ip="fd00:10::5",
+        zone="z",
+        region="r",
+        pod_cidrs=("10.0.0.0/24", "fd00:10:244::/64"),
+        taints=(),
+    )
+    dual = discovery(
+        "DUAL",
+        (),
+        nodes=(
+            node,
+            dataclasses.replace(
+                node, name="n1", internal_ip="10.9.0.7", pod_cidrs=("10.0.1.0/24",)
+            ),
+        ),
+        service_cidrs=("10.96.0.0/12", "fd00:10:96::/112"),
+    )
+    ranges, other = discovered_ranges([dual])
+    assert sorted(str(a.net) for a in ranges) == [
+        "10.0.0.0/24", "10.0.1.0/24", "10.9.0.7/32", "10.96.0.0/12"
+    ]  # fmt: skip
+    assert len(other) == 3 and all("IPv6; the plan is IPv4" in line for line in other)
+    assert any("DUAL node n0: fd00:10::5/128" in line for line in other)
+    done = asyncio.run(plan_cidrs(Sizing(nodes=100), taken=[Net("10.1.0.0/16")]))
+    assert done.plan is not None and not done.plan.pods.overlaps(Net("10.1.0.0/16"))
+    assert [(str(a.net), a.what) for a in done.avoided] == [("10.1.0.0/16", "--taken")]
+    assert not done.errors and not done.not_planned_around
 
 
 @pytest.mark.parametrize("nodes", [0, 70_000])

@@ -42,6 +42,15 @@ from tests.lab_support import netcheck
             "not a CIDR",
         ),
         ({}, ["agent", "--token-file", "/nonexistent-token"], "cannot read it"),
+        # a device or a binary file where a small text file belongs: bounded, one line
+        ({}, ["agent", "--token-file", "/dev/zero"], "--token-file /dev/zero: larger than 4096"),
+        ({"tok": b"\xff" * 40}, ["agent", "--token-file", "{tok}"], "not UTF-8 text (byte 0)"),
+        (
+            {"tok": "x" * 32},
+            ["agent", "--token-file", "{tok}", "--allow-file", "/dev/zero"],
+            "--allow-file /dev/zero: larger than 1 MiB",
+        ),
+        ({}, ["lab", "up", "--spec", "/dev/zero"], "--spec /dev/zero: larger than 1 MiB"),
         ({"spec.yaml": "clusters: []"}, ["lab", "up", "--spec", "{spec.yaml}"], "clusters"),
         # the CAs TLS is verified with: read before any cluster is asked anything
         ({}, ["run", "--context", "C", "--ca-file", "/nonexistent.pem"], "--ca-file /nonexistent"),
@@ -81,7 +90,10 @@ def test_bad_input(tmp_path, files, args, words):
     paths = {}
     for name, text in files.items():
         path = tmp_path / name
-        path.write_text(text)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
         paths[name] = str(path)
     for name, path in paths.items():
         args = [a.replace("{" + name + "}", path) for a in args]

@@ -199,6 +199,27 @@ def test_cli_exit_codes_and_outputs(tmp_path):
     assert junk.returncode == 2 and junk.stderr.count("\n") == 1 and "Traceback" not in junk.stderr
 
 
+def test_lint_from_python_keeps_every_files_findings_beside_the_unread_ones(tmp_path):
+    """The workflow a script calls: each readable file linted, each unreadable one a line."""
+    import asyncio
+
+    from netcheck.workflows.lint import lint_manifests
+
+    broken = _demo()
+    broken["spec"]["encryption"]["internodeEncryption"]["enabled"] = False
+    off = tmp_path / "off.yaml"
+    off.write_text(yaml.safe_dump(broken, sort_keys=False))
+    done = asyncio.run(lint_manifests([str(DEMO), str(tmp_path / "gone.yaml"), str(off)]))
+    assert [one.source for one in done.linted] == [str(DEMO), str(off)]
+    assert "MCC_INTERNODE_ENCRYPTION_OFF" in {f.code for f in done.findings}
+    assert done.unread == (f"{tmp_path / 'gone.yaml'}: cannot read it (No such file or "
+                           "directory); give a manifest file",)  # fmt: skip
+    assert done.exit_code == 2
+    clean = asyncio.run(lint_manifests([str(DEMO)]))
+    assert (clean.exit_code, clean.unread, clean.errors) == (0, (), ())
+    assert asyncio.run(lint_manifests([str(off)])).exit_code == 1
+
+
 def _registered(*contexts: str, secret: bool = True) -> tuple[Registration, ...]:
     return tuple(
         Registration(

@@ -609,3 +609,28 @@ def test_nodetool_h_names_the_view_unless_it_is_the_local_node():
         "$ kubectl exec demo-dc1-r1-sts-0 -- nodetool -h localhost status\nDatacenter: dc1\n"
     )
     assert [(s.kind, s.node) for s in local] == [("status", "demo-dc1-r1-sts-0")]
+
+
+def test_a_file_over_the_bound_is_read_in_part_and_says_which(tmp_path, monkeypatch):
+    """A log that never rolled is read from its newest lines (where a run's trouble is), from
+    a line's start; a device from its start; each with a warning naming the file."""
+    from netcheck.workflows import gossip as gossip_workflow
+
+    status = (DATA / "c50-lab-cp-dc1-r1-p0-status-drop7000.txt").read_text()
+    big = tmp_path / "system.log"
+    filler = "INFO  [main] filler line that no parser wants\n"
+    big.write_text(filler * 5000 + status)
+    limit = len(status) + 2 * len(filler) + 10  # the status, two lines and a piece of one
+    monkeypatch.setattr(gossip_workflow, "MAX_FILE_BYTES", limit)
+    done = gossip_workflow.analyze_files([str(big)])
+    assert done.warnings == (
+        f"{big}: larger than {limit} bytes; only its last {limit} bytes were read",
+    )
+    assert "GOSSIP_DOWN" in {f.code for f in done.analysis.findings}
+    text, part = gossip_workflow.read_bounded(str(big))
+    assert text.startswith("INFO  [main] filler") and text.endswith(status), text[:80]
+    assert text.count("filler") == 2  # the piece of a line before them is left out
+    assert "last" in part
+    zeros, part = gossip_workflow.read_bounded("/dev/zero", 4096)
+    assert len(zeros) == 4096
+    assert part == "/dev/zero: more than 4096 bytes; only its first 4096 bytes were read"

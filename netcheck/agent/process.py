@@ -14,11 +14,14 @@ from aiohttp import web
 from netcheck.agent.certs import server_context
 from netcheck.agent.listeners import AcceptLog, Listeners, ServeMode, ServeSpec
 from netcheck.agent.server import AgentLimits, AgentSettings, ProbeRunner, build_api
+from netcheck.files import FileProblem, read_text
 from netcheck.probes.cql import CqlCredentials
 from netcheck.probes.dialer import StreamDialer
 from netcheck.probes.rawnet import open_raw
 
 DEFAULT_API_PORT = 9925
+MAX_TOKEN_BYTES = 4096  # a token is tens of bytes; a Secret's value fits many times over
+MAX_ALLOW_FILE_BYTES = 1 << 20  # the ConfigMap's allow list: one CIDR a line
 
 
 class AgentConfigError(ValueError):
@@ -47,11 +50,11 @@ class AgentConfig:
 
 def read_token(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as exc:
+        token = read_text(path, MAX_TOKEN_BYTES).strip()
+    except FileProblem as exc:
         raise AgentConfigError(
-            f"--token-file {path}: cannot read it ({exc.strerror}); write a random token into it"
+            f"--token-file {path}: {exc}; write a random token into it "
+            "(`openssl rand -hex 32 > FILE`)"
         ) from None
     if len(token) < 16:
         raise AgentConfigError(
@@ -76,12 +79,10 @@ def parse_allow(
 def read_allow_file(path: str) -> tuple[str, ...]:
     """One CIDR per line; blank lines and # comments are skipped (a mounted ConfigMap key)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
+        lines = read_text(path, MAX_ALLOW_FILE_BYTES).splitlines()
+    except FileProblem as exc:
         raise AgentConfigError(
-            f"--allow-file {path}: cannot read it ({exc.strerror}); "
-            "mount the netcheck-agent ConfigMap there or use --allow"
+            f"--allow-file {path}: {exc}; mount the netcheck-agent ConfigMap there or use --allow"
         ) from None
     return tuple(x for x in (ln.split("#", 1)[0].strip() for ln in lines) if x)
 

@@ -12,7 +12,6 @@ from rich.console import Console
 
 from netcheck.cassandra.exec import ExecBackend
 from netcheck.cli.common import fail
-from netcheck.diagnosis.gossip import analyze
 from netcheck.discovery.inventory import InventoryError, load_inventory
 from netcheck.lab import build
 from netcheck.lab import cassandra as lab_cassandra
@@ -21,8 +20,9 @@ from netcheck.lab.net import LabError
 from netcheck.model.findings import Severity
 from netcheck.model.gossip import GossipAnalysis
 from netcheck.model.topology import Topology
-from netcheck.nodetool.paste import observations
 from netcheck.reports import json_report, terminal
+from netcheck.workflows.feedback import BadInput
+from netcheck.workflows.gossip import analyze_files
 
 
 def cassandra_backend(topology: Topology) -> ExecBackend:
@@ -69,26 +69,11 @@ def gossip_analyze(files: tuple[str, ...], inventory_path: str | None, output: s
             topology = load_inventory(inventory_path)
         except InventoryError as exc:
             fail(str(exc))
-    obs = []
-    empty = []
-    for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError as exc:
-            fail(f"{path}: cannot read it ({exc.strerror}); give a saved nodetool output or log")
-        found = observations(text, path)
-        if not found:
-            empty.append(path)
-        obs.extend(found)
-    if not obs:
-        fail(
-            f"{', '.join(files)}: no nodetool status, describecluster, gossipinfo, Cassandra "
-            "log lines or Management API answer found; save the command output as text "
-            "(nodetool status > node1.txt)"
-        )
-    analysis = analyze(obs, topology)
-    extra = tuple(f"{p}: nothing recognised in it" for p in empty)
+    try:
+        done = analyze_files(files, topology)
+    except BadInput as exc:
+        fail(str(exc))
+    analysis, extra = done.analysis, done.warnings
     if output == "json":
         click.echo(json.dumps(analysis_doc(analysis, extra), indent=2))
     else:

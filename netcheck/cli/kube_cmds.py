@@ -8,7 +8,7 @@ import dataclasses
 import ipaddress
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -29,20 +29,16 @@ from netcheck.cli.common import (
 from netcheck.collector.evidence import EvidenceOptions
 from netcheck.deploy.apply import NAMESPACE
 from netcheck.deploy.manifests import HOST_NETWORK, RAW_PROBES, VECTOR_NODEPORT, to_yaml
-from netcheck.diagnosis.cidr_plan import PRIVATE_POOLS, PlanError, known_ranges, plan
-from netcheck.diagnosis.cidrs import cidr_findings, cidr_problems
-from netcheck.diagnosis.overlay import fold, overlay_findings
 from netcheck.discovery.kube import ContextDiscovery
 from netcheck.kube.config import ContextEntry, kubeconfig_path, list_contexts
 from netcheck.kube.errors import KubeconfigError
 from netcheck.model.findings import Severity
 from netcheck.reports.json_report import finding_doc
 from netcheck.reports.terminal import render_findings
+from netcheck.workflows.cidr import Sizing, check_cidrs, plan_cidrs
 from netcheck.workflows.contexts import (
     agent_token,
-    denied_lines,
     discover_all,
-    manifests,
     server_versions,
 )
 from netcheck.workflows.deploy import AgentOptions, deploy, undeploy
@@ -110,12 +106,14 @@ def workflow(job: Coroutine[Any, Any, T]) -> T:
         fail(str(exc))
 
 
-def report_errors(errors: dict[str, str]) -> None:
-    for message in errors.values():
+def report_errors(errors: Mapping[str, str] | Iterable[str]) -> None:
+    """One line each on stderr: a mapping's values (context -> line), or the lines."""
+    lines = errors.values() if isinstance(errors, Mapping) else errors
+    for message in lines:
         click.echo(f"netcheck: error: {message}", err=True)
 
 
-def exit_for_errors(errors: dict[str, str]) -> None:
+def exit_for_errors(errors: Mapping[str, str] | Sequence[str]) -> None:
     if errors:
         report_errors(errors)
         sys.exit(EXIT_INCOMPLETE)
@@ -349,20 +347,6 @@ def deploy_cmd(
     done = workflow(deploy(path, names, token, agents, dry_run=dry_run, feedback=feedback(True)))
     rendered, errors = dict(done.rendered), dict(done.errors)
     if dry_run:
-        # like kubectl's --dry-run=client: printing manifests needs no API server; a context
-        # that could not be discovered gets them with the allow list of the others
-        for ctx in names:
-            if ctx not in rendered:
-                say(
-                    f"{errors.pop(ctx, ctx)}; rendered without its discovery: its pod "
-                    "CIDRs, nodes and API server are not in the allow list (deploy adds them)"
-                )
-                try:
-                    rendered[ctx] = manifests(
-                        manifests_dir, token, done.allow, image, agents.components
-                    )
-                except BadInput as exc:
-                    fail(str(exc))
         for ctx, objs in rendered.items():
             if output == "json":
                 click.echo(json.dumps({"context": ctx, "items": objs}, indent=2))
@@ -585,36 +569,36 @@ def cidr_plan_cmd(
 
     Exit codes: 0 a plan, 2 bad input or no room (the line says what to change).
     """
-    known = [(str(_cidr(t, "--taken")), "--taken") for t in taken]
-    errors: dict[str, str] = {}
+    path, names = "", list[str]()
     if contexts or all_contexts:
         path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-        found = workflow(discover_all(path, names, (), errors))
-        for c in names:
-            if c in found:
-                known += known_ranges(found[c])
-    nets = [(_cidr(c, what), what) for c, what in known]
-    pools = tuple(_cidr(w, "--within") for w in within) or PRIVATE_POOLS
-    try:
-        proposal = plan([n for n, _ in nets], nodes, pods_per_node, services, pools)
-    except PlanError as exc:
-        for line in errors.values():
-            click.echo(f"netcheck: error: {line}", err=True)
-        fail(str(exc))
-    avoided = [
-        {"cidr": str(n), "what": what}
-        for n, what in nets
-        if any(n.overlaps(p) for p in pools) and n.prefixlen != 32
-    ]
+    done = workflow(
+        plan_cidrs(
+            Sizing(nodes=nodes, pods_per_node=pods_per_node, services=services),
+            taken=[_cidr(t, "--taken") for t in taken],
+            within=[_cidr(w, "--within") for w in within],
+            kubeconfig=path or None,
+            contexts=names,
+        )
+    )
+    for line in done.not_planned_around:
+        say(f"warning: not planned around {line}")
+    if done.plan is None:
+        report_errors(done.errors)
+        fail(done.no_room)
+    proposal = done.plan
+    listed = [a for a in done.avoided if a.net.prefixlen != 32]
+    node_addresses = sum(1 for a in done.avoided if a.net.prefixlen == 32)
     doc = {
         "pod_cidr": str(proposal.pods),
         "node_cidr_mask_size": proposal.node_mask,
         "service_cidr": str(proposal.services),
         "nodes": nodes,
         "pods_per_node": pods_per_node,
-        "avoided": avoided,
-        "node_addresses_avoided": sum(1 for n, _ in nets if n.prefixlen == 32),
-        "errors": list(errors.values()),
+        "avoided": [{"cidr": str(a.net), "what": a.what} for a in listed],
+        "node_addresses_avoided": node_addresses,
+        "not_planned_around": list(done.not_planned_around),
+        "errors": list(done.errors),
     }
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
@@ -624,11 +608,11 @@ def cidr_plan_cmd(
             f"{proposal.node_mask}: {nodes} nodes x {pods_per_node} pods)"
         )
         click.echo(f"service CIDR  {proposal.services}  (--service-cluster-ip-range)")
-        for a in avoided:
-            click.echo(f"  clear of {a['cidr']} ({a['what']})")
-        if doc["node_addresses_avoided"]:
-            click.echo(f"  clear of {doc['node_addresses_avoided']} node addresses")
-    exit_for_errors(errors)
+        for a in listed:
+            click.echo(f"  clear of {a.net} ({a.what})")
+        if node_addresses:
+            click.echo(f"  clear of {node_addresses} node addresses")
+    exit_for_errors(done.errors)
 
 
 @cidr_group.command("check")
@@ -645,13 +629,10 @@ def cidr_check_cmd(
     (and no overlap was found in what was read).
     """
     path, _, names = pick_contexts(kubeconfig, contexts, all_contexts)
-    errors: dict[str, str] = {}
-    found = workflow(discover_all(path, names, (), errors))
-    for line in denied_lines(found):
+    done = workflow(check_cidrs(path, names))
+    for line in done.denied:
         say(line)
-    read = [found[c] for c in names if c in found]
-    findings = fold(cidr_findings(read), read) + overlay_findings(read)
-    problems = cidr_problems(read)
+    findings = done.findings
     clusters: list[dict[str, Any]] = [
         {
             "context": d.context,
@@ -664,14 +645,14 @@ def cidr_check_cmd(
             "overlay": dataclasses.asdict(d.overlay),
             "nodes": len(d.nodes),
         }
-        for d in read
+        for d in done.clusters
     ]
     if output in ("json", "yaml"):
         doc = {
             "clusters": clusters,
             "findings": [finding_doc(f) for f in findings],
-            "errors": [errors[c] for c in names if c in errors],
-            "problems": list(problems),
+            "errors": list(done.errors),
+            "problems": list(done.problems),
         }
         click.echo(
             json.dumps(doc, indent=2)
@@ -688,12 +669,12 @@ def cidr_check_cmd(
             for sc in c["service_cidrs"]:
                 click.echo(f"  services  {sc}")
         render_findings(findings, Console(highlight=False))
-    for line in problems:
+    for line in done.problems:
         say(f"error: {line}")
-    report_errors(errors)
+    report_errors(done.errors)
     if any(f.severity is Severity.ERROR for f in findings):
         sys.exit(1)  # an overlap found is a failure, whatever could not be read besides
-    sys.exit(EXIT_INCOMPLETE if errors or problems else 0)
+    sys.exit(EXIT_INCOMPLETE if done.errors or done.problems else 0)
 
 
 COMMANDS = (contexts_cmd, discover_cmd, deploy_cmd, undeploy_cmd, preflight_cmd, cidr_group)

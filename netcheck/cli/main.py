@@ -22,7 +22,6 @@ from netcheck.agent.server import AgentLimits
 from netcheck.cassandra.collect import CollectOptions
 from netcheck.cli.cassandra_cmds import cassandra_backend, gossip, lab_cassandra_group
 from netcheck.cli.common import (
-    EXIT_BAD_INPUT,
     JsonForm,
     fail,
     feedback,
@@ -34,7 +33,6 @@ from netcheck.cli.common import (
 )
 from netcheck.cli.kube_cmds import (
     COMMANDS,
-    EXIT_INCOMPLETE,
     kube_options,
     kubeconfig_option,
     pick_contexts,
@@ -42,26 +40,17 @@ from netcheck.cli.kube_cmds import (
     workflow,
 )
 from netcheck.collector.evidence import EvidenceOptions
-from netcheck.diagnosis.mission_control import (
-    MAX_MANIFEST_BYTES,
-    Linted,
-    ManifestError,
-    lint,
-    placement_findings,
-    registration_findings,
-    registrations_of,
-)
 from netcheck.discovery.inventory import InventoryError, dump_inventory, load_inventory
+from netcheck.files import FileProblem, read_text
 from netcheck.kube.ca_secret import CaSecretError, SecretRef, secret_ref
 from netcheck.lab import build, faults
 from netcheck.lab.net import LabError
 from netcheck.lab.spec import LabSpecError, spec_from_yaml
-from netcheck.model.findings import Severity
 from netcheck.model.text import ascii_int
 from netcheck.model.topology import Topology
 from netcheck.reports import json_report, terminal
-from netcheck.workflows.contexts import discover_all
 from netcheck.workflows.feedback import Feedback
+from netcheck.workflows.lint import ControlPlane, lint_manifests
 from netcheck.workflows.run import RunDone, RunOptions, run_inventory
 from netcheck.workflows.run import run_contexts as run_contexts_workflow
 
@@ -238,6 +227,7 @@ def probe_once_cmd(
 
 
 MAX_CA_BYTES = 64 << 10
+MAX_SPEC_BYTES = 1 << 20  # a lab spec is a few hundred lines
 
 
 def read_ca(path: str, option: str) -> str:
@@ -750,10 +740,9 @@ def lab_up(spec_file: str | None, raw: bool, cassandra: bool, kubernetes: bool) 
     spec = None
     if spec_file:
         try:
-            with open(spec_file, encoding="utf-8") as f:
-                spec = spec_from_yaml(f.read(), spec_file)
-        except OSError as exc:
-            fail(f"--spec {spec_file}: cannot read it ({exc.strerror})")
+            spec = spec_from_yaml(read_text(spec_file, MAX_SPEC_BYTES), spec_file)
+        except FileProblem as exc:
+            fail(f"--spec {spec_file}: {exc}; give the lab's YAML spec")
         except LabSpecError as exc:
             fail(str(exc))
     try:
@@ -956,41 +945,18 @@ def lint_cmd(
     plane, a cluster a datacenter lands on or its storage classes could not be read (the
     findings gathered are printed first).
     """
-    linted: list[Linted] = []
-    unread: list[str] = []
-    for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read(MAX_MANIFEST_BYTES + 1)
-        except OSError as exc:
-            unread.append(f"{path}: cannot read it ({exc.strerror}); give a manifest file")
-            continue
-        try:
-            linted += lint(text, path)
-        except ManifestError as exc:
-            unread.append(str(exc))
-    findings = tuple(f for one in linted for f in one.findings)
-    errors: dict[str, str] = {}
+    cp = None
     if control_plane is not None:
-        path, entries, _ = pick_contexts(kubeconfig, (control_plane,), False)
-        contexts = frozenset(e.name for e in entries)
-        # where the datacenters land, as far as this kubeconfig reaches
-        lands = {dc.k8s_context for one in linted for dc in one.datacenters} & contexts
-        names = [control_plane, *sorted(lands - {control_plane})]
-        found = workflow(discover_all(path, names, (), errors))
-        if control_plane in found:
-            registered = registrations_of(found[control_plane])
-            for one in linted:
-                findings += registration_findings(one, control_plane, registered, contexts)
-                placed, not_checked = placement_findings(one, control_plane, found)
-                findings += placed
-                errors.update((line, line) for line in not_checked)
+        path, _, _ = pick_contexts(kubeconfig, (control_plane,), False)
+        cp = ControlPlane(path, control_plane)
+    done = workflow(lint_manifests(files, cp))
+    linted, findings = done.linted, done.findings
     if output in ("json", "yaml"):
         doc = {
             "clusters": [{"name": one.cluster, "file": one.source} for one in linted],
             "findings": [json_report.finding_doc(f) for f in findings],
-            "unread": unread,
-            "errors": list(errors.values()),
+            "unread": list(done.unread),
+            "errors": list(done.errors),
         }
         click.echo(
             json.dumps(doc, indent=2)
@@ -1002,11 +968,5 @@ def lint_cmd(
         for one in linted:
             console.print(f"{one.cluster or '(no name)'} ({one.source})", style="bold")
         terminal.render_findings(findings, console, with_location=True)
-    for line in unread:
-        click.echo(f"netcheck: error: {line}", err=True)
-    if unread:
-        sys.exit(EXIT_BAD_INPUT)
-    if errors:
-        report_errors(errors)
-        sys.exit(EXIT_INCOMPLETE)
-    sys.exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)
+    report_errors((*done.unread, *done.errors))
+    sys.exit(done.exit_code)

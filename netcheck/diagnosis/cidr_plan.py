@@ -61,7 +61,11 @@ def known_ranges(d: ContextDiscovery) -> list[tuple[str, str]]:
                 "ServiceCIDR API; add the range with --taken)",
             )
         )
-    out += [(f"{n.internal_ip}/32", f"{d.context} node {n.name}") for n in d.nodes if n.internal_ip]
+    out += [
+        (f"{n.internal_ip}/{128 if ':' in n.internal_ip else 32}", f"{d.context} node {n.name}")
+        for n in d.nodes
+        if n.internal_ip
+    ]
     return out
 
 

@@ -79,7 +79,11 @@ async def deploy(
 ) -> Deployed:
     """Render the agents' manifests for each context with an allow list derived from what
     discovery found in all of them (pod CIDRs, node addresses, API servers), and apply them
-    unless dry_run."""
+    unless dry_run.
+
+    A dry run, like kubectl's --dry-run=client, needs no API server: a context that could not
+    be discovered gets the manifests with the others' allow list, and its error becomes a line
+    said to the user instead."""
     feedback = feedback or Feedback()
     errors: dict[str, str] = {}
     async with clients_for(kubeconfig, contexts, errors) as clients:
@@ -91,6 +95,16 @@ async def deploy(
         }
         if not dry_run:
             await deploy_everywhere(clients, errors, rendered, agents.timeout_s, feedback)
+    if dry_run:
+        for ctx in contexts:
+            if ctx not in rendered:
+                feedback.say(
+                    f"{errors.pop(ctx, ctx)}; rendered without its discovery: its pod "
+                    "CIDRs, nodes and API server are not in the allow list (deploy adds them)"
+                )
+                rendered[ctx] = manifests(
+                    agents.manifests, token, allow, agents.image, agents.components
+                )
     return Deployed(rendered=rendered, allow=allow, errors=errors)
 
 
