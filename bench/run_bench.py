@@ -1346,25 +1346,28 @@ another and one pod unreachable on every port; time of `diagnose()` alone.
 | --- | --- | --- | --- |
 {diag_rows}
 
-## (e) Through the real pod proxy, beside the agents reached directly
+## (e) `run --context` through the real API servers, beside the agents reached directly
 
-The same default lab (8 database pods, 2 clusters), the same agents: `run --context
---no-cassandra` on `lab up --kubernetes --cassandra` (discovery through the real API servers,
-the agents' token from their Secret, every probe batch through kube-apiserver's pod proxy to
-agent pods the DaemonSet made), and `run --inventory` on the plain lab (direct HTTP to the
-lab's agents). Median of {RUNS} CLI runs each, process start included; the preflight through
-the pod proxy is in (j). The first exits 1: without Cassandra's reads netcheck cannot tell
-7001 refused by design (4.0+ without the legacy SSL port) from a fault, and says so. The
-inventory run also probes the lab's API server hosts, hence more probes; both are well
-under a second, most of it the process starting, so the pod proxy adds no cost worth naming.
+The same default lab (8 database pods, 2 clusters): `run --context --no-cassandra` on `lab up
+--kubernetes --cassandra` (discovery through the real API servers, the agents' token from their
+Secret), and `run --inventory` on the plain lab (direct HTTP to the lab's agents). Median of
+{RUNS} CLI runs each, process start included; the preflight through the pod proxy is in (j).
+The first exits 1: without Cassandra's reads netcheck cannot tell 7001 refused by design (4.0+
+without the legacy SSL port) from a fault, and says so. The two runs do not do the same work:
+`run --context` probes from each database pod itself (netcheck's ephemeral container, a
+`netcheck probe-once` started through exec for each pod's batch), adds the agents'
+negative probes of 7000/7001 through the pod proxy, the NetworkPolicy audit and a TLS look at
+each node; the inventory run asks 8 agents over HTTP and also probes the lab's API server
+hosts, hence more probes. The ratio is the cost of probing as the database pods, not of the
+pod proxy alone.
 
 | command | probes | wall time, median |
 | --- | --- | --- |
-| `netcheck run --context --no-cassandra` x2, through the pod proxy | {k8s["network_probes"]} | \
+| `netcheck run --context --no-cassandra` x2, from the database pods | {k8s["network_probes"]} | \
 {k8s["run_network"]:.2f} s |
 | `netcheck run --inventory` (direct HTTP) | {inventory["probes"]} | \
 {inventory["run_inventory"]:.2f} s |
-| ratio, pod proxy / direct | | {k8s["run_network"] / inventory["run_inventory"]:.2f} x |
+| ratio, contexts / inventory | | {k8s["run_network"] / inventory["run_inventory"]:.2f} x |
 
 ## (f) Time to diagnosis per lab scenario
 

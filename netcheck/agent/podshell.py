@@ -29,8 +29,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from netcheck import __version__
 from netcheck.agent.podexec import prober_client
+from netcheck.agent.server import AgentLimits, AgentSettings, info_document
 from netcheck.agent.transport import AgentError, JsonAgentTransport, first_line
 from netcheck.agent.wire import WireError, result_to_json, target_from_json
 from netcheck.kube.client import KubeClient
@@ -70,6 +70,11 @@ _ONE = (
     r"""[ "$r" -ne 0 ] && [ -z "$l" ] && exit 8; echo "S:${l%$'\r'}" """
 )
 CHECK = "command -v timeout >/dev/null || exit 3; exec 3<>/dev/tcp/127.0.0.1/0; exit 0"
+
+
+def is_shell(prober: str | None) -> bool:
+    """The prober reference is a database pod's own container's bash (shell_ref)."""
+    return prober is not None and prober.startswith(SHELL_SCHEME)
 
 
 def shell_ref(context: str, namespace: str, pod: str, container: str = CONTAINER) -> str:
@@ -257,20 +262,14 @@ class PodShellTransport(JsonAgentTransport):
         return out.stdout + out.stderr
 
     def _info(self, pod: str) -> dict[str, Any]:
-        return {
-            "agent": "netcheck",
-            "version": __version__,
-            "name": pod,
-            "serving": [],
-            "allow": [str(n) for n in self._allow],
-            "limits": {
-                "max_batch": MAX_BATCH,
-                "rate": RATE,
-                "concurrency": CONCURRENCY,
-                "max_timeout_s": 30.0,
-            },
-            "capabilities": {"raw_probes": False, "cql": False},
-        }
+        """The agent's info document, with the shell's limits and no capabilities."""
+        shell = AgentSettings(
+            token="",
+            allow=self._allow,
+            limits=AgentLimits(max_batch=MAX_BATCH, rate=RATE, concurrency=CONCURRENCY),
+            name=pod,
+        )
+        return info_document(shell, raw=False)
 
 
 def _tagged(out: str) -> str:

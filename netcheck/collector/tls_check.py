@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from netcheck.agent.podshell import SHELL_SCHEME
+from netcheck.agent.podshell import is_shell
 from netcheck.agent.transport import AgentTransport
 from netcheck.collector.run import AgentProblem, collect
 from netcheck.model.probe import ProbeKind, ProbeResult, ProbeSpec
@@ -33,9 +33,7 @@ def plan_tls(
     reached: dict[tuple[str, int], list[str]] = {}
     for r in sorted(mesh, key=lambda r: r.src):
         # from a pod that holds netcheck's container or from an agent: a shell cannot look
-        prober = eps[r.src].prober if r.src in eps else None
-        shell = prober is not None and prober.startswith(SHELL_SCHEME)
-        if r.port in INTERNODE_PORTS and r.outcome.connected and not shell:
+        if r.port in INTERNODE_PORTS and r.outcome.connected and not is_shell(eps[r.src].prober):
             reached.setdefault((r.dst, r.port), []).append(r.src)
     plan = []
     for ep in topology.endpoints:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from netcheck.agent.podshell import SHELL_SCHEME
+from netcheck.agent.podshell import is_shell
 from netcheck.agent.wire import evidence_to_json
 from netcheck.model.findings import Finding
 from netcheck.model.gossip import CqlRead, GossipAnalysis, MgmtRead
@@ -62,7 +62,7 @@ def _head(report: RunReport) -> dict[str, Any]:
 def _probed_from(ep: Endpoint) -> str:
     """pod (netcheck's container in it), pod_shell (its cassandra container's bash), agent."""
     if ep.prober:
-        return "pod_shell" if ep.prober.startswith(SHELL_SCHEME) else "pod"
+        return "pod_shell" if is_shell(ep.prober) else "pod"
     return "agent" if ep.agent else "none"
 
 
