@@ -57,7 +57,7 @@ demo: install
 	$(SUDO) $(NETCHECK) lab down
 
 test: install image
-	$(SUDO) $(PY) -m pytest -q -p no:cacheprovider
+	$(SUDO) $(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 # the property tests with 10,000 generated inputs each (make test runs 500)
 fuzz: install

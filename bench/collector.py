@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from bench import meshes
+from bench.blackbox import _free_ports
 
 TOKEN = "c" * 40
 HOST = """
@@ -56,18 +57,6 @@ asyncio.run(main([int(p) for p in sys.argv[1].split(",")]))
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 async def _collect(pods: int, ports: list[int]) -> dict[str, Any]:

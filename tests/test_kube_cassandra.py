@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from netcheck.deploy.apply import apply_all
+from netcheck.kube.ca_secret import secret_ref
 from netcheck.kube.client import KubeClient
 from netcheck.kube.config import connection
 from netcheck.kube.resources import KINDS
@@ -24,6 +25,7 @@ from netcheck.lab import build, faults, operator
 from netcheck.lab.cassandra import node_files
 from netcheck.lab.operator import INTERNODE_TLS_SECRET
 from netcheck.lab.spec import spec_from_yaml
+from netcheck.workflows.contexts import CaRead, ca_from_secrets, clients_for
 from tests.lab_support import (
     Run,
     lab_down_keeping_logs,
@@ -951,21 +953,35 @@ def test_the_ca_read_from_the_clusters_secret_verifies_every_chain_and_never_sho
     )
     assert {t["chain_verified"] for t in other.report["tls"]} == {None}
 
-    # the Secret in one cluster only: its CA verifies every node's chain, nothing is said
-    async def delete_dp_west_secret() -> None:
-        async with admin(state, "DP_WEST") as client:
+    # the Secret in one cluster only: its CA verifies every node's chain, nothing is said;
+    # in none (the grant by name still there, so the server says 404, not 403): one line
+    # naming every context, and no CA (the workflow's read, as the CI user)
+    async def delete_secret(cluster: str) -> None:
+        async with admin(state, cluster) as client:
             await client.delete(KINDS["Secret"], INTERNODE_TLS_SECRET, "demo")
 
-    dp_host = next(h for h in database_hosts(state) if h["cluster"] == "DP_WEST")
-    asyncio.run(delete_dp_west_secret())
+    async def read_as_ci_user() -> CaRead:
+        errors: dict[str, str] = {}
+        async with clients_for(args[1], ["CP_EAST-ci", "DP_WEST-ci"], errors) as clients:
+            assert not errors, errors
+            return await ca_from_secrets(clients, secret_ref(secret, "--ca-secret"), "the CA")
+
+    asyncio.run(delete_secret("DP_WEST"))
     try:
         one = run_context(args, "--ca-secret", secret)
+        asyncio.run(delete_secret("CP_EAST"))
+        none = asyncio.run(read_as_ci_user())
     finally:
-        asyncio.run(
-            _apply(state, "DP_WEST", [operator.internode_tls_secret(build.state_dir(), dp_host)])
-        )
+        for cluster in ("CP_EAST", "DP_WEST"):  # as the lab made it: its first node's
+            first = next(h for h in database_hosts(state) if h["cluster"] == cluster)
+            tls_secret = operator.internode_tls_secret(build.state_dir(), first)
+            asyncio.run(_apply(state, cluster, [tls_secret]))
     assert one.code == 0 and not one.stderr.strip(), (one.report["findings"], one.stderr)
     assert {t["chain_verified"] for t in one.report["tls"]} == {True}
+    assert none == CaRead(
+        lines=(f"warning: Secret {secret} not found in context(s) CP_EAST-ci, DP_WEST-ci",),
+        problem=f"the CA not read from Secret {secret} in any context: chains not verified",
+    )
 
 
 def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
