@@ -51,6 +51,11 @@ from tests.lab_support import netcheck
             "--allow-file /dev/zero: larger than 1 MiB",
         ),
         ({}, ["lab", "up", "--spec", "/dev/zero"], "--spec /dev/zero: larger than 1 MiB"),
+        (
+            {"ca.pem": b"\x30\x82\x01\x0a" * 10},  # DER where PEM belongs
+            ["run", "--context", "C", "--ca-file", "{ca.pem}"],
+            "not UTF-8 text (byte 1); give the CA certificate's PEM",
+        ),
         ({"spec.yaml": "clusters: []"}, ["lab", "up", "--spec", "{spec.yaml}"], "clusters"),
         # the CAs TLS is verified with: read before any cluster is asked anything
         ({}, ["run", "--context", "C", "--ca-file", "/nonexistent.pem"], "--ca-file /nonexistent"),

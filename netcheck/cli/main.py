@@ -235,15 +235,9 @@ def read_ca(path: str, option: str) -> str:
     from cryptography import x509
 
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(MAX_CA_BYTES + 1)
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(
-            f"{option} {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
-            "give the PEM of the CA certificate"
-        )
-    if len(text) > MAX_CA_BYTES:
-        fail(f"{option} {path}: larger than {MAX_CA_BYTES} bytes; give the CA certificate only")
+        text = read_text(path, MAX_CA_BYTES)
+    except FileProblem as exc:
+        fail(f"{option} {path}: {exc}; give the CA certificate's PEM, and only it")
     if "PRIVATE KEY" in text:
         fail(f"{option} {path}: holds a private key; give the CA certificate only")
     try:

@@ -138,9 +138,9 @@ def lint(text: str, source: str) -> list[Linted]:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
+        where = f"{source}: line {mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or "not YAML"
-        raise ManifestError(f"{source}:{where}: {problem}; give a YAML manifest") from None
+        raise ManifestError(f"{where}: {problem}; give a YAML manifest") from None
     out = []
     for node in nodes:
         if node is None:
