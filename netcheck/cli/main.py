@@ -941,8 +941,8 @@ def lint_cmd(
     """
     cp = None
     if control_plane is not None:
-        path, _, _ = pick_contexts(kubeconfig, (control_plane,), False)
-        cp = ControlPlane(path, control_plane)
+        path, entries, _ = pick_contexts(kubeconfig, (control_plane,), False)
+        cp = ControlPlane(path, control_plane, frozenset(e.name for e in entries))
     done = workflow(lint_manifests(files, cp))
     linted, findings = done.linted, done.findings
     if output in ("json", "yaml"):

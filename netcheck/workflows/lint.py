@@ -42,6 +42,7 @@ class ControlPlane:
 
     kubeconfig: str
     context: str
+    known: frozenset[str] | None = None  # the kubeconfig's contexts, when already read
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,10 +94,12 @@ async def lint_manifests(
     findings = tuple(f for one in linted for f in one.findings)
     errors: dict[str, str] = {}
     if control_plane is not None:
-        try:
-            contexts = frozenset(e.name for e in list_contexts(control_plane.kubeconfig))
-        except KubeconfigError as exc:
-            raise BadInput(str(exc).removeprefix("context -: ")) from None
+        contexts = control_plane.known
+        if contexts is None:
+            try:
+                contexts = frozenset(e.name for e in list_contexts(control_plane.kubeconfig))
+            except KubeconfigError as exc:
+                raise BadInput(str(exc).removeprefix("context -: ")) from None
         # where the datacenters land, as far as this kubeconfig reaches
         lands = {dc.k8s_context for one in linted for dc in one.datacenters} & contexts
         cp = control_plane.context
