@@ -10,6 +10,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netcheck.diagnosis.gossip import analyze
 from netcheck.lab.exec import recent
@@ -634,3 +636,29 @@ def test_a_file_over_the_bound_is_read_in_part_and_says_which(tmp_path, monkeypa
     zeros, part = gossip_workflow.read_bounded("/dev/zero", 4096)
     assert len(zeros) == 4096
     assert part == "/dev/zero: more than 4096 bytes; only its first 4096 bytes were read"
+
+
+@given(data=st.binary(max_size=600), limit=st.integers(1, 400))
+@settings(max_examples=300, deadline=None)
+def test_any_file_is_read_whole_or_in_part_from_a_line_start_and_said(data, limit):
+    """Whatever the bytes: within the bound the file is read whole and nothing is said; over
+    it at most `limit` bytes are kept, from the first line that starts inside them when one
+    does (its text a suffix of the whole file's), and a warning names the file."""
+    import tempfile
+
+    from netcheck.workflows.gossip import read_bounded
+
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        text, part = read_bounded(f.name, limit)
+    if len(data) <= limit:
+        assert (text, part) == (data.decode("utf-8", errors="replace"), "")
+        return
+    assert part == f"{f.name}: larger than {limit} bytes; only its last {limit} bytes were read"
+    cut = len(data) - limit
+    starts = [i for i in range(max(cut, 1), len(data) + 1) if data[i - 1 : i] == b"\n"]
+    start = starts[0] if starts else cut  # no line starts inside: the bytes as they are
+    assert text == data[start:].decode("utf-8", errors="replace")
+    if starts:
+        assert data.decode("utf-8", errors="replace").endswith(text)

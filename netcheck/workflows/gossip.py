@@ -44,9 +44,9 @@ def read_bounded(path: str, limit: int | None = None) -> tuple[str, str]:
         with open(path, "rb") as f:
             info = os.fstat(f.fileno())
             if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-                f.seek(info.st_size - limit)
-                data = f.read(limit)
-                data = data[data.find(b"\n") + 1 :]
+                f.seek(info.st_size - limit - 1)  # and the byte before: a line's end?
+                data = f.read(limit + 1)
+                data = data[data.find(b"\n") + 1 :] if b"\n" in data else data[1:]
                 size = size_words(limit)
                 part = f"{path}: larger than {size}; only its last {size} were read"
             else:
