@@ -984,19 +984,39 @@ def test_the_ca_read_from_the_clusters_secret_verifies_every_chain_and_never_sho
     )
 
 
-def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
+TLS_POD, TLS_HOST = PODS[3], "dp-dc2-r2-p0"  # the node each TLS fault is put on
+
+
+def _tls_judged(
+    args: tuple[str, ...], expect: set[str]
+) -> tuple[int, list[tuple[str, str]], list[str]]:
+    """A run with the lab's CA: its exit code, the findings (not info) other than those
+    expected, and where the expected ones are."""
+    from netcheck.lab.cassandra import ca_file
+
+    ca = ca_file(build.state_dir())
+    run = run_context(args, "--ca-file", ca, "--client-ca-file", ca)
+    wrong = [
+        (f["code"], f["summary"])
+        for f in run.report["findings"]
+        if f["severity"] != "info" and f["code"] not in expect
+    ]
+    mine = sorted(f["dst_scope"] for f in run.report["findings"] if f["code"] in expect)
+    return run.code, wrong, mine
+
+
+def test_tls_of_every_node_is_verified_and_each_certificate_fault_is_named(kube_cassandra):
     """With the lab's CA given: every node's 7000 speaks TLS with a chain that verifies,
     requires a client certificate and refuses plaintext; 9142, which the lab's nodes do not
-    serve, gives no row. Each TLS fault on one node gives its finding on that node, and
-    nothing else is wrong: a certificate fault is swapped in while the node runs (`nodetool
+    serve, gives no row. Each certificate fault on one node gives its finding on that node,
+    and nothing else is wrong: the certificate is swapped in while the node runs (`nodetool
     reloadssl`: a node restarted with an expired certificate or one of another CA would not
-    rejoin its peers), a configuration fault with the node's pod made anew."""
-    from netcheck.lab.cassandra import ca_file, set_tls_fault, swap_certificate
+    rejoin its peers)."""
+    from netcheck.lab.cassandra import ca_file, swap_certificate
 
     state, args = kube_cassandra
     ca = ca_file(build.state_dir())
-    with_ca = ("--ca-file", ca, "--client-ca-file", ca)
-    run = run_context(args, *with_ca)
+    run = run_context(args, "--ca-file", ca, "--client-ca-file", ca)
     assert run.code == 0, (run.report["findings"], run.stderr)
     rows = {(t["node"], t["port"]): t for t in run.report["tls"]}
     assert sorted(rows) == [(p, 7000) for p in sorted(PODS)]
@@ -1012,23 +1032,10 @@ def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
     ), verified
     assert not [f for f in run.report["findings"] if f["code"].startswith("CLIENT_TLS")]
 
-    pod, host = PODS[3], "dp-dc2-r2-p0"
-
     def reload() -> None:
-        done = exec_in(state, ["nodetool", "reloadssl"], pod=pod, context="DP_WEST-ci")
+        done = exec_in(state, ["nodetool", "reloadssl"], pod=TLS_POD, context="DP_WEST-ci")
         assert done.ok, done
 
-    def judged(expect: set[str]) -> tuple[int, list[tuple[str, str]], list[str]]:
-        run = run_context(args, *with_ca)
-        wrong = [
-            (f["code"], f["summary"])
-            for f in run.report["findings"]
-            if f["severity"] != "info" and f["code"] not in expect
-        ]
-        mine = sorted(f["dst_scope"] for f in run.report["findings"] if f["code"] in expect)
-        return run.code, wrong, mine
-
-    port_7000 = [f"{pod}:7000"]
     swapped = {
         "expired": {"INTERNODE_TLS_CERT_EXPIRED"},
         "other-ca": {"INTERNODE_TLS_UNTRUSTED"},
@@ -1037,31 +1044,41 @@ def test_tls_of_every_node_is_verified_and_each_fault_is_named(kube_cassandra):
     seen = {}
     try:
         for fault, codes in swapped.items():
-            swap_certificate(state, build.state_dir(), host, fault)
+            swap_certificate(state, build.state_dir(), TLS_HOST, fault)
             reload()
-            seen[fault] = judged(codes)
+            seen[fault] = _tls_judged(args, codes)
     finally:
-        swap_certificate(state, build.state_dir(), host, None)
+        swap_certificate(state, build.state_dir(), TLS_HOST, None)
         reload()
-    restarted = {
-        "optional": {"INTERNODE_TLS_PLAINTEXT_ACCEPTED"},
-        "no-client-auth": {"INTERNODE_TLS_CLIENT_AUTH_OFF"},
-    }
-    try:
-        for fault, codes in restarted.items():
-            set_tls_fault(state, build.state_dir(), host, fault)
-            recreate(state, "DP_WEST", pod)
-            seen[fault] = judged(codes)
-    finally:
-        set_tls_fault(state, build.state_dir(), host, None)
-        recreate(state, "DP_WEST", pod)
+    port_7000 = [f"{TLS_POD}:7000"]
     assert seen == {
         "expired": (1, [], port_7000),
         "other-ca": (1, [], port_7000),
         "expiring": (0, [], port_7000),
-        "optional": (1, [], [f"{pod}:7000"]),
-        "no-client-auth": (0, [], [f"{pod}:7000"]),
     }, seen
+
+
+def test_each_tls_configuration_fault_is_named_on_its_node(kube_cassandra):
+    """A node made anew with internode encryption optional (plaintext accepted) or without
+    client authentication: its finding on that node, and nothing else is wrong."""
+    from netcheck.lab.cassandra import set_tls_fault
+
+    state, args = kube_cassandra
+    restarted = {
+        "optional": {"INTERNODE_TLS_PLAINTEXT_ACCEPTED"},
+        "no-client-auth": {"INTERNODE_TLS_CLIENT_AUTH_OFF"},
+    }
+    seen = {}
+    try:
+        for fault, codes in restarted.items():
+            set_tls_fault(state, build.state_dir(), TLS_HOST, fault)
+            recreate(state, "DP_WEST", TLS_POD)
+            seen[fault] = _tls_judged(args, codes)
+    finally:
+        set_tls_fault(state, build.state_dir(), TLS_HOST, None)
+        recreate(state, "DP_WEST", TLS_POD)
+    port_7000 = [f"{TLS_POD}:7000"]
+    assert seen == {"optional": (1, [], port_7000), "no-client-auth": (0, [], port_7000)}, seen
 
 
 def test_each_cassandra_grant_taken_away_gives_its_one_line(kube_cassandra):
