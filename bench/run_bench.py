@@ -24,7 +24,7 @@
 (p) TCP connect probes per second of one agent beside Debian's blackbox_exporter on the same
     loopback target (bench/blackbox.py).
 
-`--only m|n|o|p|q|r` measures one section into the existing file.
+`--only l|m|n|o|p|q|r` measures one section into the existing file.
 """
 
 from __future__ import annotations
@@ -264,11 +264,11 @@ def bench_diagnosis(clusters: int, racks: int, pods: int) -> dict[str, float | i
     }
 
 
-def bench_serve(runs: int = 100) -> dict[str, Any]:
+def bench_serve(runs: int = 300) -> dict[str, Any]:
     """serve's loop over `runs` runs of a 90-pod synthetic mesh (each run's report and probe
-    results made anew, as a run makes them), in this process: resident memory after 10 runs
-    and after all of them, and the cost of one scrape over HTTP next to writing --prom-file of
-    the same report."""
+    results made anew, as a run makes them), in this process: resident memory after 10 and
+    100 runs and after all of them, and the cost of one scrape over HTTP next to writing
+    --prom-file of the same report."""
     import aiohttp
 
     from netcheck.diagnosis.findings import diagnose
@@ -307,8 +307,9 @@ def bench_serve(runs: int = 100) -> dict[str, Any]:
         watch = Watch(held, WatchOptions(interval_s=0, jitter=0, keep=10, max_runs=runs + 1))
         task = asyncio.ensure_future(serve(watch, "127.0.0.1", port))
         while watch.runs < runs:
-            if watch.runs >= 10 and 10 not in rss:
-                rss[10] = _rss_mib(os.getpid())
+            for mark in (10, 100):
+                if watch.runs >= mark and mark not in rss:
+                    rss[mark] = _rss_mib(os.getpid())
             await asyncio.sleep(0.001)
         rss[runs] = _rss_mib(os.getpid())
         async with aiohttp.ClientSession() as http:
@@ -335,6 +336,7 @@ def bench_serve(runs: int = 100) -> dict[str, Any]:
         "probes": len(results),
         "runs": runs,
         "rss_10": rss[10],
+        "rss_100": rss[100],
         "rss_end": rss[runs],
         "scrape_ms": scrape * 1000,
         "scrape_bytes": size,
@@ -859,6 +861,28 @@ def bench_paste_reading() -> dict[str, Any]:
     return out
 
 
+def serve_section(served: dict[str, Any], when: str = "") -> str:
+    """Section (l); `when` for a section measured alone (--only l)."""
+    alone = f" Measured alone on {when} (`bench/run_bench.py --only l`)." if when else ""
+    return f"""## (l) `netcheck serve`: memory over {served["runs"]} runs, the cost of a scrape
+
+serve's loop in one process over {served["runs"]} runs of a {served["pods"]}-pod synthetic
+mesh ({served["probes"]} probes, 7001 dropped between two clusters, one pod unreachable), 10
+reports kept; a scrape of /metrics over HTTP on loopback (median of 50) next to building the
+same exposition once, as `--prom-file` does (serve builds it once per run, not per scrape).
+The first runs fill the 10 reports kept and warm the allocator; growth is counted from the
+100th run on.{alone}
+
+| memory after 10 runs | after 100 | after {served["runs"]} | growth from run 100 | scrape | \
+size | built per run |
+| --- | --- | --- | --- | --- | --- | --- |
+| {served["rss_10"]:.0f} MiB | {served["rss_100"]:.0f} MiB | {served["rss_end"]:.0f} MiB | \
+{served["rss_end"] - served["rss_100"]:+.0f} MiB | {served["scrape_ms"]:.2f} ms | \
+{served["scrape_bytes"] / 1024:.0f} KiB | {served["prom_file_ms"]:.1f} ms \
+({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
+"""
+
+
 def paste_section(p: dict[str, Any], when: str = "") -> str:
     """Section (m); `when` for a section measured alone (--only m)."""
     alone = f" Measured alone on {when} (`bench/run_bench.py --only m`)." if when else ""
@@ -1224,6 +1248,8 @@ def _only_section(path: str, letter: str) -> None:
         section = install_section(bench_install_checks(), when)
     elif letter == "o":
         section = scale_section(bench_scale(), when)
+    elif letter == "l":
+        section = serve_section(bench_serve(), when)
     elif letter == "q":
         section = collector_section(bench_collector(), when)
     elif letter == "r":
@@ -1251,7 +1277,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", default="BENCHMARKS.md")
     parser.add_argument(
-        "--only", choices=["m", "n", "o", "p", "q", "r"], help="measure one section into the file"
+        "--only",
+        choices=["l", "m", "n", "o", "p", "q", "r"],
+        help="measure one section into the file",
     )
     args = parser.parse_args()
     if args.only:
@@ -1469,20 +1497,7 @@ grouped (pods that the same policies select, sources the same peers match) at is
 | --- | --- | --- | --- | --- | --- |
 {audit_rows}
 
-## (l) `netcheck serve`: memory over {served["runs"]} runs, the cost of a scrape
-
-serve's loop in one process over {served["runs"]} runs of a {served["pods"]}-pod synthetic
-mesh ({served["probes"]} probes, 7001 dropped between two clusters, one pod unreachable), 10
-reports kept; a scrape of /metrics over HTTP on loopback (median of 50) next to building the
-same exposition once, as `--prom-file` does (serve builds it once per run, not per scrape).
-
-| memory after 10 runs | after {served["runs"]} | growth | scrape | size | built per run |
-| --- | --- | --- | --- | --- | --- |
-| {served["rss_10"]:.0f} MiB | {served["rss_end"]:.0f} MiB | \
-{served["rss_end"] - served["rss_10"]:+.0f} MiB | {served["scrape_ms"]:.2f} ms | \
-{served["scrape_bytes"] / 1024:.0f} KiB | {served["prom_file_ms"]:.1f} ms \
-({served["prom_file_ms"] / served["scrape_ms"]:.0f} x a scrape) |
-
+{serve_section(served)}
 {paste_section(pasted)}
 {install_section(installed)}
 {scale_section(scaled)}
