@@ -47,9 +47,10 @@ class Avoided:
 @dataclass(frozen=True, kw_only=True)
 class PlanDone:
     """plan: the proposal, or None with no_room saying what to change; avoided: every known
-    range inside the pools planned in (node addresses as /32s); not_planned_around: known ranges a plan of IPv4 ranges
-    has nothing to keep clear of (IPv6), or that discovery gave unreadable; errors: one line
-    per context that could not be read (its ranges are not avoided)."""
+    range inside the pools planned in (node addresses as /32s); not_planned_around: known
+    ranges a plan of IPv4 ranges has nothing to keep clear of (IPv6), or that discovery gave
+    unreadable; errors: one line per context that could not be read (its ranges are not
+    avoided)."""
 
     plan: CidrPlan | None
     no_room: str = ""
